@@ -1,0 +1,414 @@
+/* backup.c - saves and recovery.
+ *
+ * A save never writes over good data (Mosquitto's persist_write rule):
+ *   1. PRAGMA wal_checkpoint(PASSIVE) - folds the WAL into the database
+ *      without blocking the network thread's writes;
+ *   2. VACUUM INTO backups/.tmp-NAME - a compact, consistent copy of one
+ *      snapshot, read on this thread's own connection while writes go on;
+ *   3. PRAGMA quick_check on the copy; a copy that fails is deleted and the
+ *      save fails - it never rotates a good backup out;
+ *   4. fsync, rename to snapshot_YYYYMMDD_HHMMSS[_N].db, fsync the directory;
+ *   5. rotation to the newest MAX_BACKUPS;
+ *   6. session_metadata.json rewritten atomically, from the copy itself (so
+ *      its counts and seq describe exactly the snapshot that was kept).
+ * Recovery at start moves a failing session.db aside (never deletes it) and
+ * copies in the newest backup that passes the full integrity_check. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "backup.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+struct backup_job *backup_job_new(const char *session, const char *dir, const char *reason,
+				  long max_backups)
+{
+	struct backup_job *j = xcalloc(1, sizeof(*j));
+	j->session = xstrdup(session);
+	j->dir = xstrdup(dir);
+	j->reason = xstrdup(reason);
+	j->max_backups = max_backups;
+	return j;
+}
+
+void backup_job_free(struct backup_job *j)
+{
+	if (!j)
+		return;
+	free(j->session);
+	free(j->dir);
+	free(j->reason);
+	free(j);
+}
+
+/* Parses "snapshot_YYYYMMDD_HHMMSS[_N].db"; returns 0 and the parts. */
+static int parse_name(const char *name, char stamp[16], long *n)
+{
+	const char *p;
+	size_t len = strlen(name);
+	if (strncmp(name, "snapshot_", 9) != 0 || len < 9 + 15 + 3 ||
+	    strcmp(name + len - 3, ".db") != 0)
+		return -1;
+	p = name + 9;
+	for (int i = 0; i < 15; i++) {
+		if (i == 8 ? p[i] != '_' : (p[i] < '0' || p[i] > '9'))
+			return -1;
+	}
+	memcpy(stamp, p, 15);
+	stamp[15] = 0;
+	p += 15;
+	*n = 0;
+	if (*p == '_') {
+		char *end;
+		*n = strtol(p + 1, &end, 10);
+		if (end == p + 1 || strcmp(end, ".db") != 0 || *n < 1)
+			return -1;
+	} else if (strcmp(p, ".db") != 0) {
+		return -1;
+	}
+	return 0;
+}
+
+int backup_name_cmp(const char *a, const char *b)
+{
+	char sa[16], sb[16];
+	long na, nb;
+	int c;
+	if (parse_name(a, sa, &na) || parse_name(b, sb, &nb))
+		return strcmp(a, b);
+	c = strcmp(sa, sb);
+	if (c)
+		return c;
+	return na < nb ? -1 : na > nb;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	return backup_name_cmp(*(char *const *)b, *(char *const *)a);
+}
+
+int backup_list(const char *bdir, char ***names)
+{
+	DIR *d = opendir(bdir);
+	struct dirent *e;
+	int n = 0, cap = 0;
+	*names = NULL;
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char stamp[16];
+		long k;
+		if (parse_name(e->d_name, stamp, &k))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			*names = xrealloc(*names, (size_t)cap * sizeof(char *));
+		}
+		(*names)[n++] = xstrdup(e->d_name);
+	}
+	closedir(d);
+	if (n)
+		qsort(*names, (size_t)n, sizeof(char *), newest_first);
+	return n;
+}
+
+void backup_list_free(char **names, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int backup_make_name(const char *bdir, time_t t, char *out, size_t outlen)
+{
+	char stamp[16], path[4400];
+	struct stat st;
+	util_stamp(t, stamp);
+	for (long k = 0; k < 100000; k++) {
+		if (k == 0)
+			snprintf(out, outlen, "snapshot_%s.db", stamp);
+		else
+			snprintf(out, outlen, "snapshot_%s_%ld.db", stamp, k);
+		snprintf(path, sizeof(path), "%s/%s", bdir, out);
+		if (stat(path, &st) != 0)
+			return 0;
+	}
+	return -1;
+}
+
+int backup_rotate(const char *bdir, long keep)
+{
+	char **names, path[4400];
+	int n = backup_list(bdir, &names), removed = 0;
+	for (int i = (int)keep; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", bdir, names[i]);
+		if (unlink(path) == 0)
+			removed++;
+		else
+			log_warning("Cannot remove old backup %s: %s", path, strerror(errno));
+	}
+	backup_list_free(names, n);
+	return removed;
+}
+
+char *backup_metadata_json(const struct backup_job *j, double ts)
+{
+	char when[32];
+	time_t t = (time_t)ts;
+	struct tm tm;
+	json_t *o;
+	char *s;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	o = json_pack("{sf ss ss sb sI sI sI sI sI ss ss}", "timestamp", ts, "datetime", when,
+		      "reason", j->reason, "initialized", j->initialized,
+		      "user_count", (json_int_t)j->user_count, "node_count", (json_int_t)j->node_count,
+		      "task_count", (json_int_t)j->task_count, "chat_count", (json_int_t)j->chat_count,
+		      "seq", (json_int_t)j->seq, "epoch", j->epoch, "backup", j->backup);
+	s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		snprintf(err, errlen, "%s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+	return rc;
+}
+
+static int64_t scalar(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v = 0;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Checks the new copy and reads what session_metadata.json reports. */
+static int verify_copy(struct backup_job *j, const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (rc == SQLITE_OK)
+		rc = store_check_db(db, 0, j->error, sizeof(j->error));
+	if (rc != SQLITE_OK) {
+		if (!*j->error)
+			snprintf(j->error, sizeof(j->error), "%s", sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return rc;
+	}
+	j->node_count = scalar(db, "SELECT count(*) FROM nodes WHERE deleted = 0");
+	j->task_count = scalar(db, "SELECT count(*) FROM tasks WHERE deleted = 0");
+	j->chat_count = scalar(db, "SELECT count(*) FROM chat");
+	j->user_count = scalar(db, "SELECT count(*) FROM users");
+	j->seq = scalar(db, "SELECT value FROM meta WHERE key = 'seq'");
+	j->initialized = (int)scalar(db, "SELECT value FROM meta WHERE key = 'initialized'");
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'epoch'", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+			snprintf(j->epoch, sizeof(j->epoch), "%s", sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return SQLITE_OK;
+}
+
+void backup_run(struct backup_job *j)
+{
+	char bdir[4200], db_path[4200], tmp[4400], final[4400], meta[4400];
+	int64_t t0 = util_mono_us();
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char *json = NULL;
+	int rc;
+
+	j->ok = 0;
+	snprintf(bdir, sizeof(bdir), "%s/backups", j->dir);
+	snprintf(db_path, sizeof(db_path), "%s/session.db", j->dir);
+	if (mkdir(bdir, 0700) != 0 && errno != EEXIST) {
+		snprintf(j->error, sizeof(j->error), "cannot create %s: %s", bdir, strerror(errno));
+		return;
+	}
+	if (backup_make_name(bdir, time(NULL), j->backup, sizeof(j->backup)) != 0) {
+		snprintf(j->error, sizeof(j->error), "no free backup name in %s", bdir);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", bdir, j->backup);
+	snprintf(final, sizeof(final), "%s/%s", bdir, j->backup);
+	unlink(tmp);
+
+	rc = sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK)
+		rc = exec_sql(db, "PRAGMA busy_timeout = 5000", j->error, sizeof(j->error));
+	if (rc == SQLITE_OK)
+		rc = exec_sql(db, j->checkpoint_truncate ? "PRAGMA wal_checkpoint(TRUNCATE)"
+							 : "PRAGMA wal_checkpoint(PASSIVE)",
+			      j->error, sizeof(j->error));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, tmp, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		if (rc != SQLITE_OK)
+			snprintf(j->error, sizeof(j->error), "VACUUM INTO failed: %s",
+				 sqlite3_errmsg(db));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK && !*j->error)
+		snprintf(j->error, sizeof(j->error), "%s", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	sqlite3_close(db);
+	if (rc != SQLITE_OK)
+		goto fail;
+	if (verify_copy(j, tmp) != SQLITE_OK) {
+		char e[512];
+		snprintf(e, sizeof(e), "the new backup failed quick_check: %s", j->error);
+		snprintf(j->error, sizeof(j->error), "%s", e);
+		goto fail;
+	}
+	if (chmod(tmp, 0600) != 0 || util_fsync_path(tmp) != 0 || rename(tmp, final) != 0 ||
+	    util_fsync_dir(bdir) != 0) {
+		snprintf(j->error, sizeof(j->error), "cannot store %s: %s", final, strerror(errno));
+		goto fail;
+	}
+	j->bytes = 0;
+	{
+		struct stat sb;
+		if (stat(final, &sb) == 0)
+			j->bytes = (int64_t)sb.st_size;
+	}
+	j->removed = backup_rotate(bdir, j->max_backups);
+	j->finished_at = util_now();
+	json = backup_metadata_json(j, j->finished_at);
+	snprintf(meta, sizeof(meta), "%s/session_metadata.json", j->dir);
+	if (util_write_file_atomic(meta, json, strlen(json), 0600) != 0)
+		log_warning("Cannot write %s: %s (the backup %s is good)", meta, strerror(errno),
+			    j->backup);
+	free(json);
+	j->ms = (util_mono_us() - t0) / 1000;
+	j->ok = 1;
+	return;
+fail:
+	unlink(tmp);
+	j->finished_at = util_now();
+	j->ms = (util_mono_us() - t0) / 1000;
+}
+
+/* ------------------------------------------------------------------ */
+/* Recovery                                                            */
+
+static int check_file(const char *path, int full, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, full ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE,
+				 NULL);
+	if (rc == SQLITE_OK)
+		rc = store_check_db(db, full, err, errlen);
+	else
+		snprintf(err, errlen, "%s", sqlite3_errstr(rc));
+	sqlite3_close(db);
+	return rc;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	ssize_t n;
+	if (in < 0)
+		return -1;
+	unlink(to);
+	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0)
+		goto out;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			goto out;
+	if (n == 0 && fsync(out) == 0)
+		rc = 0;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) != 0)
+		rc = -1;
+	return rc;
+}
+
+int backup_recover(const char *dir, char *used, size_t usedlen, char *err, size_t errlen)
+{
+	char db[4200], bdir[4200], aside[4400], from[4400], to[4400], tmp[4400], stamp[16];
+	char cerr[512] = "";
+	char **names;
+	struct stat st;
+	int n, missing;
+
+	snprintf(db, sizeof(db), "%s/session.db", dir);
+	snprintf(bdir, sizeof(bdir), "%s/backups", dir);
+	*used = 0;
+	missing = stat(db, &st) != 0;
+	if (!missing && check_file(db, 0, cerr, sizeof(cerr)) == SQLITE_OK)
+		return 0;
+	n = backup_list(bdir, &names);
+	if (missing && n == 0) {
+		backup_list_free(names, n);
+		return 0; /* an empty session directory: created on open */
+	}
+	if (!missing) {
+		util_stamp(time(NULL), stamp);
+		log_error("Session database %s failed its check: %s", db, cerr);
+		snprintf(aside, sizeof(aside), "%s.corrupt-%s", db, stamp);
+		if (rename(db, aside) != 0) {
+			snprintf(err, errlen, "cannot move %s aside: %s", db, strerror(errno));
+			backup_list_free(names, n);
+			return -1;
+		}
+		for (int i = 0; i < 2; i++) {
+			const char *sfx = i ? "-shm" : "-wal";
+			snprintf(from, sizeof(from), "%s%s", db, sfx);
+			snprintf(to, sizeof(to), "%s%s", aside, sfx);
+			if (stat(from, &st) == 0 && rename(from, to) != 0)
+				log_warning("Cannot move %s aside: %s", from, strerror(errno));
+		}
+		log_warning("Moved the corrupt database aside as %s", aside);
+		snprintf(used, usedlen, "%s", strrchr(aside, '/') + 1);
+	}
+	for (int i = 0; i < n; i++) {
+		snprintf(from, sizeof(from), "%s/%s", bdir, names[i]);
+		if (check_file(from, 1, cerr, sizeof(cerr)) != SQLITE_OK) {
+			log_error("Backup %s failed integrity_check (%s); trying an older one", from,
+				  cerr);
+			continue;
+		}
+		snprintf(tmp, sizeof(tmp), "%s.restore", db);
+		if (copy_file(from, tmp) != 0 || rename(tmp, db) != 0 || util_fsync_dir(dir) != 0) {
+			snprintf(err, errlen, "cannot restore %s: %s", from, strerror(errno));
+			unlink(tmp);
+			backup_list_free(names, n);
+			return -1;
+		}
+		snprintf(used, usedlen, "%s", names[i]);
+		backup_list_free(names, n);
+		return 1;
+	}
+	backup_list_free(names, n);
+	return missing ? 0 : 2;
+}

@@ -1,0 +1,59 @@
+/* backup.h - saves (checkpoint + verified VACUUM INTO snapshot + rotation +
+ * session_metadata.json) and start-up recovery of corrupt sessions. These
+ * functions block; the network thread calls them only through the saver,
+ * except at start-up and for the final save at shutdown. */
+#ifndef SESSIOND_BACKUP_H
+#define SESSIOND_BACKUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct backup_job {
+	struct backup_job *next;
+	/* input */
+	char *session;
+	char *dir;            /* DATA_DIR/NAME */
+	char *reason;
+	long max_backups;
+	int checkpoint_truncate;
+	/* output */
+	int ok;
+	char backup[96];      /* file name in dir/backups */
+	int64_t bytes;
+	int64_t ms;
+	char error[512];
+	double finished_at;
+	int64_t node_count, task_count, chat_count, user_count, seq;
+	int initialized;
+	char epoch[65];
+	int removed;          /* old backups rotated out */
+};
+
+struct backup_job *backup_job_new(const char *session, const char *dir, const char *reason,
+				  long max_backups);
+void backup_job_free(struct backup_job *job);
+/* Runs the whole save; sets job->ok and the outputs. */
+void backup_run(struct backup_job *job);
+
+/* "snapshot_YYYYMMDD_HHMMSS[_N].db" that does not exist yet in bdir. */
+int backup_make_name(const char *bdir, time_t t, char *out, size_t outlen);
+/* Backup file names in bdir, newest first; returns count, *names malloc'd. */
+int backup_list(const char *bdir, char ***names);
+void backup_list_free(char **names, int n);
+/* Compares two backup names by time then suffix: < 0 when a is older. */
+int backup_name_cmp(const char *a, const char *b);
+/* Deletes all but the newest keep backups; returns how many were removed. */
+int backup_rotate(const char *bdir, long keep);
+/* session_metadata.json content for a finished job (malloc'd). */
+char *backup_metadata_json(const struct backup_job *job, double timestamp);
+
+/* Start-up check of DATA_DIR/NAME/session.db. When it fails quick_check (or
+ * cannot be opened), moves it aside as session.db.corrupt-STAMP (with -wal
+ * and -shm) and copies in the newest backup that passes integrity_check.
+ * Returns 0 when the session is usable as it is, 1 when it was restored (the
+ * caller starts a new epoch), 2 when no backup was good and it starts empty,
+ * -1 on an error that stops the start (message in err). */
+int backup_recover(const char *dir, char *used, size_t usedlen, char *err, size_t errlen);
+
+#endif

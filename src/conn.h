@@ -1,0 +1,81 @@
+/* conn.h - one client connection as the layers above the network see it:
+ * its protocol state and its queue of outgoing frames.
+ *
+ * The network layer (net.c) creates a conn per WebSocket, feeds it frames
+ * through protocol.c and, when the socket is writable, drains it with
+ * conn_peek()/conn_pop(). Everything else only queues: conn_send() and
+ * conn_close() never touch a socket. */
+#ifndef SESSIOND_CONN_H
+#define SESSIOND_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct frame;
+struct server;
+struct session;
+struct client;
+struct sync_cursor;
+
+struct hold;
+
+struct conn {
+	struct conn *prev, *next;   /* the server's list of connections */
+	struct server *srv;
+	void *net;                  /* the network layer's handle */
+	uint64_t id;
+
+	/* Outgoing queue: a ring of frame references. A NULL entry marks where
+	 * the sync stream goes: frames queued behind it wait until the sync
+	 * cursor has produced its last frame ("synced"). */
+	struct frame **q;
+	size_t qhead, qlen, qcap;
+	size_t qbytes;
+	struct sync_cursor *sync;
+	struct frame *sync_frame;   /* produced, not yet written */
+	int sync_done;
+	/* Other NULL entries are holds: a reply that comes later (admin.save)
+	 * keeps its place in order. Answers arrive in order, in this FIFO. */
+	struct hold *holds, *holds_tail;
+
+	/* Close requested: code and reason sent in the close frame. close_now
+	 * drops what is still queued (lagging, timeout). */
+	int close_code;
+	char close_reason[64];
+	int close_now;
+	int closed;                 /* the socket is gone; freed at the next flush */
+
+	/* Protocol state */
+	char session_name[65];
+	struct session *session;    /* set by a successful hello */
+	struct client *client;
+	int hello_seen;
+	const char *leave_reason;   /* why the client leaves when the socket closes */
+	int64_t opened_us, last_rx_us, last_ping_us;
+	double tokens;              /* rate limit bucket */
+	int64_t tokens_us;
+	struct conn *next_closed;
+};
+
+struct conn *conn_new(struct server *srv, const char *session_name, void *net);
+void conn_free(struct conn *c);
+/* Queues f for sending (takes a new reference; the caller keeps its own). */
+void conn_send(struct conn *c, struct frame *f);
+/* Queues the sync stream: frames sent after this wait for it. */
+void conn_start_sync(struct conn *c, struct sync_cursor *cur);
+/* Reserves the place of a reply that comes later (conn_release_hold). */
+void conn_hold(struct conn *c);
+/* Fills the oldest hold with f (stolen). */
+void conn_release_hold(struct conn *c, struct frame *f);
+/* Closes after everything queued so far is written. */
+void conn_close(struct conn *c, int code, const char *reason);
+/* Closes without writing what is still queued. */
+void conn_close_now(struct conn *c, int code, const char *reason, const char *leave_reason);
+/* The next frame to write, or NULL when nothing is ready. */
+struct frame *conn_peek(struct conn *c);
+void conn_pop(struct conn *c);
+int conn_has_output(struct conn *c);
+/* 1 when every queued frame is written and a close was requested. */
+int conn_should_close(struct conn *c);
+
+#endif

@@ -1,0 +1,74 @@
+/* frame.c - shared outgoing frames.
+ *
+ * Fan-out rule: an event is serialised once into one frame, and every
+ * recipient's queue holds a reference to it, so sending to 60 watchers costs
+ * 60 pointers, not 60 copies. Only the network thread touches frames, so the
+ * reference count is a plain integer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "metrics.h"
+#include "util.h"
+
+struct frame *frame_new(const char *data, size_t len)
+{
+	struct frame *f = xmalloc(sizeof(*f));
+	f->refs = 1;
+	f->type = MT_OTHER;
+	f->len = len;
+	f->mem = xmalloc(FRAME_PRE + len + 1);
+	memcpy(f->mem + FRAME_PRE, data, len);
+	f->mem[FRAME_PRE + len] = 0;
+	return f;
+}
+
+void frame_sbuf_init(struct sbuf *b, size_t cap)
+{
+	static const char zero[FRAME_PRE];
+	sbuf_init(b, cap + FRAME_PRE);
+	sbuf_add(b, zero, FRAME_PRE);
+}
+
+struct frame *frame_from_sbuf(struct sbuf *b)
+{
+	struct frame *f = xmalloc(sizeof(*f));
+	f->refs = 1;
+	f->type = MT_OTHER;
+	f->len = b->len - FRAME_PRE;
+	f->mem = b->p;
+	b->p = NULL;
+	b->len = b->cap = 0;
+	return f;
+}
+
+static int dump_cb(const char *buf, size_t size, void *data)
+{
+	sbuf_add(data, buf, size);
+	return 0;
+}
+
+struct frame *frame_from_json(const json_t *obj)
+{
+	struct sbuf b;
+	frame_sbuf_init(&b, 256);
+	struct frame *f;
+	json_dump_callback(obj, dump_cb, &b, JSON_COMPACT);
+	f = frame_from_sbuf(&b);
+	f->type = (int)metrics_type_of(json_string_value(json_object_get(obj, "type")));
+	return f;
+}
+
+struct frame *frame_ref(struct frame *f)
+{
+	f->refs++;
+	return f;
+}
+
+void frame_unref(struct frame *f)
+{
+	if (!f || --f->refs > 0)
+		return;
+	free(f->mem);
+	free(f);
+}

@@ -1,0 +1,33 @@
+/* frame.h - an outgoing WebSocket text frame, serialised once and shared by
+ * reference between every connection it is queued on. */
+#ifndef SESSIOND_FRAME_H
+#define SESSIOND_FRAME_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Headroom before the payload for the WebSocket header the network layer
+ * writes in place (libwebsockets' LWS_PRE; net.c asserts it fits). */
+#define FRAME_PRE 16
+
+struct frame {
+	unsigned refs;
+	int type;           /* enum msg_type, for the metrics */
+	size_t len;         /* payload bytes */
+	char *mem;          /* FRAME_PRE bytes of headroom, then the payload */
+};
+
+static inline char *frame_data(const struct frame *f) { return f->mem + FRAME_PRE; }
+
+struct frame *frame_new(const char *data, size_t len);
+/* Serialises obj (borrowed) compactly; the frame starts with one reference. */
+struct frame *frame_from_json(const json_t *obj);
+/* Takes the buffer's memory, which must start with FRAME_PRE bytes of
+ * headroom (see frame_sbuf_init). */
+struct sbuf;
+void frame_sbuf_init(struct sbuf *b, size_t cap);
+struct frame *frame_from_sbuf(struct sbuf *b);
+struct frame *frame_ref(struct frame *f);
+void frame_unref(struct frame *f);
+
+#endif

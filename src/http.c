@@ -1,0 +1,145 @@
+/* http.c - plain HTTP routes.
+ *
+ * GET /healthz and GET /metrics are open; /api/... is the admin API (see
+ * api routes below). Bodies are built here as frames (the same refcounted
+ * buffers WebSocket frames use, with the header room the writer needs). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backup.h"
+#include "config.h"
+#include "frame.h"
+#include "http.h"
+#include "metrics.h"
+#include "session.h"
+#include "util.h"
+
+struct http_pending {
+	void *net;
+	struct frame *body;
+	unsigned status;
+	int ready;
+	int detached;
+};
+
+static void (*wake_net)(void *net);
+
+void http_set_waker(void (*waker)(void *net)) { wake_net = waker; }
+
+static void respond_json(struct http_response *r, unsigned status, json_t *obj /* stolen */)
+{
+	r->status = status;
+	r->content_type = "application/json";
+	r->www_authenticate = NULL;
+	r->body = frame_from_json(obj);
+	json_decref(obj);
+}
+
+static void respond_error(struct http_response *r, unsigned status, const char *msg)
+{
+	respond_json(r, status, json_pack("{ss ss}", "error", msg, "status",
+					  status == 404 ? "not_found" : "error"));
+}
+
+static int64_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+static void healthz(struct server *srv, struct http_response *r)
+{
+	respond_json(r, srv->shutting_down ? 503 : 200,
+		     json_pack("{ss sI sI}", "status", srv->shutting_down ? "shutting_down" : "ok",
+			       "sessions", (json_int_t)srv->nsessions,
+			       "connections", (json_int_t)srv->nconns));
+}
+
+static void metrics(struct server *srv, struct http_response *r)
+{
+	struct metrics_session *ms = xcalloc(srv->nsessions + 1, sizeof(*ms));
+	char path[4400];
+	size_t n = 0;
+	char *text;
+
+	for (struct session *s = srv->sessions; s; s = s->next, n++) {
+		char **names = NULL;
+		int nb;
+		ms[n].name = s->name;
+		ms[n].connections = s->nclients;
+		ms[n].db_bytes = file_size(s->db_path);
+		snprintf(path, sizeof(path), "%s-wal", s->db_path);
+		ms[n].wal_bytes = file_size(path);
+		snprintf(path, sizeof(path), "%s/backups", s->dir);
+		nb = backup_list(path, &names);
+		ms[n].backups = nb;
+		backup_list_free(names, nb);
+		ms[n].seq = s->seq;
+		ms[n].last_save_time = s->last_save_time;
+	}
+	text = metrics_render(&srv->metrics, srv->nconns, ms, n);
+	free(ms);
+	r->status = 200;
+	r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	r->www_authenticate = NULL;
+	r->body = frame_new(text, strlen(text));
+	free(text);
+}
+
+int http_handle(struct server *srv, const char *method, const char *path, const char *auth,
+		struct http_response *r, struct http_pending **pending)
+{
+	(void)auth;
+	*pending = NULL;
+	if (strcmp(path, "/healthz") == 0 && strcmp(method, "GET") == 0) {
+		healthz(srv, r);
+		return 0;
+	}
+	if (strcmp(path, "/metrics") == 0 && strcmp(method, "GET") == 0) {
+		metrics(srv, r);
+		return 0;
+	}
+	respond_error(r, 404, "no such endpoint");
+	return 0;
+}
+
+void http_pending_attach(struct http_pending *p, void *net) { p->net = net; }
+
+int http_pending_take(struct http_pending *p, struct http_response *r)
+{
+	if (!p->ready)
+		return 0;
+	r->status = p->status;
+	r->content_type = "application/json";
+	r->www_authenticate = NULL;
+	r->body = p->body;
+	free(p);
+	return 1;
+}
+
+void http_pending_detach(struct http_pending *p)
+{
+	if (p->ready) {
+		frame_unref(p->body);
+		free(p);
+	} else {
+		p->detached = 1;
+		p->net = NULL;
+	}
+}
+
+void http_pending_done(struct http_pending *p, struct frame *body, unsigned status)
+{
+	if (p->detached) {
+		frame_unref(body);
+		free(p);
+		return;
+	}
+	p->body = body;
+	p->status = status;
+	p->ready = 1;
+	if (p->net && wake_net)
+		wake_net(p->net);
+}

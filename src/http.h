@@ -1,0 +1,32 @@
+/* http.h - plain HTTP on the server's port: /healthz, /metrics and the
+ * admin API. Decides what to answer; net.c writes it. */
+#ifndef SESSIOND_HTTP_H
+#define SESSIOND_HTTP_H
+
+struct server;
+struct frame;
+
+struct http_response {
+	unsigned status;
+	const char *content_type;
+	const char *www_authenticate;  /* NULL or the header value */
+	struct frame *body;            /* owned by the receiver */
+};
+
+struct http_pending;
+
+/* Returns 0 with *r filled, or 1 when the answer comes later: *pending is
+ * then set and the network layer is woken through the waker once
+ * http_pending_take() can fill a response. */
+int http_handle(struct server *srv, const char *method, const char *path, const char *auth,
+		struct http_response *r, struct http_pending **pending);
+void http_set_waker(void (*waker)(void *net));
+void http_pending_attach(struct http_pending *p, void *net);
+/* 1 with *r filled when the answer is ready (p is then freed). */
+int http_pending_take(struct http_pending *p, struct http_response *r);
+/* The HTTP connection went away: the answer will be dropped. */
+void http_pending_detach(struct http_pending *p);
+/* Called by the session domain when a save a pending request waits for ends. */
+void http_pending_done(struct http_pending *p, struct frame *json_body, unsigned status);
+
+#endif

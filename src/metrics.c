@@ -1,0 +1,211 @@
+/* metrics.c - counters and the Prometheus text exposition format 0.0.4.
+ *
+ * Counters are plain integers touched only by the network thread (the save
+ * worker's results are counted when the network thread collects them), so
+ * nothing here locks. Every family gets # HELP and # TYPE; label values are
+ * escaped as the format requires. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "util.h"
+
+static const char *const type_names[MT_COUNT] = {
+	"hello", "welcome", "sync", "synced", "ok", "error", "ping", "pong",
+	"node.create", "node.update", "node.delete", "node.lock", "node.unlock",
+	"node.get", "task.create", "task.update", "task.delete", "chat.send",
+	"chat.history", "presence", "session.init", "admin.kick", "admin.save",
+	"admin.backups", "admin.stats", "admin.reset",
+	"node", "task", "chat", "user", "session",
+	"other",
+};
+
+const double metrics_latency_bounds[HIST_BUCKETS] = {
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+const double metrics_batch_bounds[HIST_BUCKETS] = {
+	1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
+const double metrics_save_bounds[HIST_BUCKETS] = {
+	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
+static const char *const save_kinds[SK_COUNT] = {
+	"auto-save", "user_disconnect", "admin", "reset", "shutdown"};
+
+const char *metrics_type_name(enum msg_type t) { return type_names[t]; }
+
+enum msg_type metrics_type_of(const char *name)
+{
+	if (!name)
+		return MT_OTHER;
+	for (int i = 0; i < MT_OTHER; i++)
+		if (strcmp(type_names[i], name) == 0)
+			return (enum msg_type)i;
+	return MT_OTHER;
+}
+
+enum save_kind metrics_save_kind(const char *reason)
+{
+	if (strncmp(reason, "user_disconnect", 15) == 0)
+		return SK_DISCONNECT;
+	for (int i = 0; i < SK_COUNT; i++)
+		if (strcmp(reason, save_kinds[i]) == 0)
+			return (enum save_kind)i;
+	return SK_ADMIN;
+}
+
+void histogram_observe(struct histogram *h, double v)
+{
+	int i;
+	for (i = 0; i < HIST_BUCKETS - 1 && v > h->bounds[i]; i++)
+		;
+	if (v > h->bounds[HIST_BUCKETS - 1])
+		i = HIST_BUCKETS; /* only in +Inf */
+	if (i < HIST_BUCKETS)
+		h->counts[i]++;
+	h->count++;
+	h->sum += v;
+}
+
+void metrics_init(struct metrics *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->commit_latency.bounds = metrics_latency_bounds;
+	m->commit_batch.bounds = metrics_batch_bounds;
+	m->save_duration.bounds = metrics_save_bounds;
+}
+
+void metrics_escape_label(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (; *in && o + 3 < outlen; in++) {
+		if (*in == '\\' || *in == '"') {
+			out[o++] = '\\';
+			out[o++] = *in;
+		} else if (*in == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else {
+			out[o++] = *in;
+		}
+	}
+	out[o] = 0;
+}
+
+static void family(struct sbuf *b, const char *name, const char *type, const char *help)
+{
+	sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void histogram(struct sbuf *b, const char *name, const char *help,
+		      const struct histogram *h)
+{
+	uint64_t cum = 0;
+	family(b, name, "histogram", help);
+	for (int i = 0; i < HIST_BUCKETS; i++) {
+		cum += h->counts[i];
+		sbuf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, h->bounds[i],
+			    (unsigned long long)cum);
+	}
+	sbuf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+		    (unsigned long long)h->count, name, h->sum, name,
+		    (unsigned long long)h->count);
+}
+
+static void counter(struct sbuf *b, const char *name, const char *help, uint64_t v)
+{
+	family(b, name, "counter", help);
+	sbuf_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+char *metrics_render(const struct metrics *m, uint64_t connections,
+		     const struct metrics_session *ss, size_t n)
+{
+	struct sbuf b;
+	char label[300];
+
+	sbuf_init(&b, 8192);
+	family(&b, "sessiond_connections", "gauge", "Open WebSocket connections.");
+	sbuf_printf(&b, "sessiond_connections %llu\n", (unsigned long long)connections);
+	family(&b, "sessiond_session_connections", "gauge", "Users online per session.");
+	for (size_t i = 0; i < n; i++) {
+		metrics_escape_label(ss[i].name, label, sizeof(label));
+		sbuf_printf(&b, "sessiond_session_connections{session=\"%s\"} %llu\n", label,
+			    (unsigned long long)ss[i].connections);
+	}
+	family(&b, "sessiond_sessions", "gauge", "Sessions open.");
+	sbuf_printf(&b, "sessiond_sessions %zu\n", n);
+	counter(&b, "sessiond_connections_total", "WebSocket connections accepted.",
+		m->connections_total);
+	family(&b, "sessiond_messages_received_total", "counter", "Messages received, by type.");
+	for (int i = 0; i < MT_COUNT; i++)
+		if (m->msgs_in[i])
+			sbuf_printf(&b, "sessiond_messages_received_total{type=\"%s\"} %llu\n",
+				    type_names[i], (unsigned long long)m->msgs_in[i]);
+	family(&b, "sessiond_messages_sent_total", "counter", "Messages sent, by type.");
+	for (int i = 0; i < MT_COUNT; i++)
+		if (m->msgs_out[i])
+			sbuf_printf(&b, "sessiond_messages_sent_total{type=\"%s\"} %llu\n",
+				    type_names[i], (unsigned long long)m->msgs_out[i]);
+	counter(&b, "sessiond_bytes_received_total", "WebSocket payload bytes received.",
+		m->bytes_in);
+	counter(&b, "sessiond_bytes_sent_total", "WebSocket payload bytes sent.", m->bytes_out);
+	counter(&b, "sessiond_committed_changes_total", "State changes committed (seqs given).",
+		m->committed_changes);
+	counter(&b, "sessiond_commit_failures_total",
+		"Batches whose COMMIT failed (answered unavailable).", m->commit_failures);
+	histogram(&b, "sessiond_commit_batch_size", "Requests per committed batch.",
+		  &m->commit_batch);
+	histogram(&b, "sessiond_commit_seconds", "Time to COMMIT one batch.", &m->commit_latency);
+	family(&b, "sessiond_saves_total", "counter", "Saves by reason and result.");
+	for (int i = 0; i < SK_COUNT; i++)
+		sbuf_printf(&b, "sessiond_saves_total{reason=\"%s\",result=\"ok\"} %llu\n"
+				"sessiond_saves_total{reason=\"%s\",result=\"failed\"} %llu\n",
+			    save_kinds[i], (unsigned long long)m->saves_ok[i], save_kinds[i],
+			    (unsigned long long)m->saves_failed[i]);
+	histogram(&b, "sessiond_save_seconds", "Duration of successful saves.", &m->save_duration);
+	family(&b, "sessiond_last_save_timestamp_seconds", "gauge",
+	       "Unix time of the last successful save (0: none since start).");
+	sbuf_printf(&b, "sessiond_last_save_timestamp_seconds %.3f\n", m->last_save_time);
+	counter(&b, "sessiond_backup_failures_total",
+		"Saves whose backup could not be written or verified.", m->backup_failures);
+	counter(&b, "sessiond_lagging_disconnects_total",
+		"Connections closed for lagging (4429).", m->lagging);
+	counter(&b, "sessiond_rate_limited_total", "Requests refused by the rate limit.",
+		m->rate_limited);
+	counter(&b, "sessiond_timeouts_total", "Connections closed for silence (4408).",
+		m->timeouts);
+	counter(&b, "sessiond_rejected_connections_total",
+		"Upgrades refused at MAX_CONNECTIONS (HTTP 503).", m->rejected_connections);
+	family(&b, "sessiond_backups", "gauge", "Backup files on disk per session.");
+	for (size_t i = 0; i < n; i++) {
+		metrics_escape_label(ss[i].name, label, sizeof(label));
+		sbuf_printf(&b, "sessiond_backups{session=\"%s\"} %lld\n", label,
+			    (long long)ss[i].backups);
+	}
+	family(&b, "sessiond_database_bytes", "gauge", "session.db size per session.");
+	for (size_t i = 0; i < n; i++) {
+		metrics_escape_label(ss[i].name, label, sizeof(label));
+		sbuf_printf(&b, "sessiond_database_bytes{session=\"%s\"} %lld\n", label,
+			    (long long)ss[i].db_bytes);
+	}
+	family(&b, "sessiond_wal_bytes", "gauge", "session.db-wal size per session.");
+	for (size_t i = 0; i < n; i++) {
+		metrics_escape_label(ss[i].name, label, sizeof(label));
+		sbuf_printf(&b, "sessiond_wal_bytes{session=\"%s\"} %lld\n", label,
+			    (long long)ss[i].wal_bytes);
+	}
+	family(&b, "sessiond_session_seq", "gauge", "Current seq per session.");
+	for (size_t i = 0; i < n; i++) {
+		metrics_escape_label(ss[i].name, label, sizeof(label));
+		sbuf_printf(&b, "sessiond_session_seq{session=\"%s\"} %lld\n", label,
+			    (long long)ss[i].seq);
+	}
+	family(&b, "sessiond_session_last_save_timestamp_seconds", "gauge",
+	       "Unix time of the last successful save per session (0: none since start).");
+	for (size_t i = 0; i < n; i++) {
+		metrics_escape_label(ss[i].name, label, sizeof(label));
+		sbuf_printf(&b, "sessiond_session_last_save_timestamp_seconds{session=\"%s\"} %.3f\n",
+			    label, ss[i].last_save_time);
+	}
+	return b.p;
+}

@@ -1,0 +1,379 @@
+/* net.c - the network layer (libwebsockets 4.1).
+ *
+ * This is the only file that includes libwebsockets.h. It owns the event
+ * loop and turns socket events into calls to protocol.c, and queued frames
+ * (conn.c) into lws_write()s.
+ *
+ * The loop (Redis' "before sleep" pattern):
+ *     lws_service()      read whatever is ready: frames -> protocol -> domain
+ *     server_flush()     commit each session's batch, queue replies/events
+ *     saver results      finish saves, answer admin.save
+ * so all requests read in one pass share one COMMIT, and nothing is sent
+ * before its change is durable.
+ *
+ * Writing: only from LWS_CALLBACK_SERVER_WRITEABLE, as many queued frames as
+ * the socket takes (lws_send_pipe_choked), then ask again if more remain.
+ * Timers: one lws_sul "cron" a second drives liveness (pings, 4408) and
+ * auto-saves. The saver thread wakes the loop with lws_cancel_service(). */
+#include <libwebsockets.h>
+#include <signal.h>
+#include <string.h>
+
+#include "config.h"
+#include "conn.h"
+#include "frame.h"
+#include "http.h"
+#include "log.h"
+#include "net.h"
+#include "protocol.h"
+#include "saver.h"
+#include "session.h"
+#include "util.h"
+#include "validate.h"
+
+_Static_assert(LWS_PRE <= FRAME_PRE, "FRAME_PRE must hold the WebSocket header");
+
+struct pss {
+	struct conn *conn;          /* WebSocket: the connection */
+	struct sbuf rx;             /* WebSocket: message being reassembled */
+	int rx_binary;
+	int ping_pending;
+	struct frame *body;         /* HTTP: response body to write */
+	struct http_pending *pending; /* HTTP: reply that waits (admin API) */
+};
+
+static struct lws_context *context;
+static struct server *server;
+static volatile sig_atomic_t stop_requested;
+static lws_sorted_usec_list_t cron_sul;
+
+static void wake(struct conn *c)
+{
+	if (c->net)
+		lws_callback_on_writable(c->net);
+}
+
+/* Session name from a request path "/s/NAME"; NULL if the path is not
+ * that shape. Sets *bad when it is that shape but the name is invalid. */
+static const char *session_from_path(const char *path, int *bad)
+{
+	*bad = 0;
+	if (strncmp(path, "/s/", 3) != 0)
+		return NULL;
+	if (!validate_session_name(path + 3)) {
+		*bad = 1;
+		return NULL;
+	}
+	return path + 3;
+}
+
+static int http_send(struct lws *wsi, struct pss *pss, unsigned status, const char *ctype,
+		     const char *extra_header, struct frame *body)
+{
+	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+		      *end = buf + sizeof(buf) - 1;
+
+	if (lws_add_http_common_headers(wsi, status, ctype, body->len, &p, end))
+		goto fail;
+	if (extra_header && lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+		(const unsigned char *)extra_header, (int)strlen(extra_header), &p, end))
+		goto fail;
+	if (lws_finalize_write_http_header(wsi, start, &p, end))
+		goto fail;
+	pss->body = body;
+	lws_callback_on_writable(wsi);
+	return 0;
+fail:
+	frame_unref(body);
+	return -1;
+}
+
+static int http_reply(struct lws *wsi, struct pss *pss, const struct http_response *r)
+{
+	return http_send(wsi, pss, r->status, r->content_type, r->www_authenticate, r->body);
+}
+
+static int reject_upgrade(struct lws *wsi, unsigned status, const char *why)
+{
+	log_debug("Refused a WebSocket upgrade: HTTP %u (%s)", status, why);
+	if (lws_return_http_status(wsi, status, why))
+		return -1;
+	return 1;
+}
+
+static void flush_writes(struct lws *wsi, struct conn *c)
+{
+	int n = 0;
+	struct frame *f;
+	while ((f = conn_peek(c)) && n++ < 256) {
+		if (lws_write(wsi, (unsigned char *)frame_data(f), f->len, LWS_WRITE_TEXT) <
+		    (int)f->len) {
+			conn_close_now(c, 1011, "write failed", NULL);
+			return;
+		}
+		server->metrics.bytes_out += f->len;
+		server->metrics.msgs_out[f->type]++;
+		conn_pop(c);
+		if (lws_send_pipe_choked(wsi))
+			break;
+	}
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		    size_t len)
+{
+	struct pss *pss = user;
+	char path[256];
+	const char *name;
+	int bad;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
+			return reject_upgrade(wsi, 400, "bad request path");
+		name = session_from_path(path, &bad);
+		if (bad)
+			return reject_upgrade(wsi, 400, "invalid session name");
+		if (!name)
+			return reject_upgrade(wsi, 404, "no such endpoint; use /s/NAME");
+		if (server->shutting_down)
+			return reject_upgrade(wsi, 503, "server shutting down");
+		if (server->nconns >= (size_t)server->cfg->max_connections) {
+			server->metrics.rejected_connections++;
+			log_warning("Refused a connection: MAX_CONNECTIONS (%ld) reached",
+				    server->cfg->max_connections);
+			return reject_upgrade(wsi, 503, "too many connections");
+		}
+		return 0;
+
+	case LWS_CALLBACK_ESTABLISHED:
+		if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0 ||
+		    !(name = session_from_path(path, &bad)))
+			return -1;
+		memset(pss, 0, sizeof(*pss));
+		pss->conn = conn_new(server, name, wsi);
+		server->metrics.connections_total++;
+		sbuf_init(&pss->rx, 256);
+		break;
+
+	case LWS_CALLBACK_RECEIVE:
+		if (!pss->conn)
+			return -1;
+		if (lws_is_first_fragment(wsi)) {
+			pss->rx.len = 0;
+			pss->rx_binary = lws_frame_is_binary(wsi);
+		}
+		if (pss->rx.len + len > (size_t)server->cfg->max_message_bytes) {
+			log_warning("Connection %llu sent a message over MAX_MESSAGE_BYTES (%ld); "
+				    "closing it (1009)", (unsigned long long)pss->conn->id,
+				    server->cfg->max_message_bytes);
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+					 (unsigned char *)"message too large", 17);
+			return -1;
+		}
+		sbuf_add(&pss->rx, in, len);
+		if (!lws_is_final_fragment(wsi))
+			break;
+		protocol_receive(pss->conn, pss->rx.p, pss->rx.len, pss->rx_binary);
+		if (pss->rx.cap > 65536) { /* give back the memory of a huge message */
+			sbuf_free(&pss->rx);
+			sbuf_init(&pss->rx, 256);
+		}
+		pss->rx.len = 0;
+		break;
+
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (pss->conn)
+			protocol_alive(pss->conn);
+		break;
+
+	case LWS_CALLBACK_SERVER_WRITEABLE: {
+		struct conn *c = pss->conn;
+		if (!c)
+			return -1;
+		if (conn_should_close(c)) {
+			lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+					 (unsigned char *)c->close_reason, strlen(c->close_reason));
+			return -1;
+		}
+		if (pss->ping_pending) {
+			unsigned char ping[LWS_PRE + 4];
+			pss->ping_pending = 0;
+			if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+				return -1;
+			if (lws_send_pipe_choked(wsi)) {
+				lws_callback_on_writable(wsi);
+				break;
+			}
+		}
+		flush_writes(wsi, c);
+		if (conn_has_output(c) || conn_should_close(c))
+			lws_callback_on_writable(wsi);
+		break;
+	}
+
+	case LWS_CALLBACK_CLOSED:
+		if (pss->conn) {
+			pss->conn->net = NULL;
+			protocol_closed(pss->conn);
+			pss->conn = NULL;
+		}
+		sbuf_free(&pss->rx);
+		break;
+
+	case LWS_CALLBACK_HTTP: {
+		struct http_response r;
+		char auth[512] = "";
+		const char *method = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) ? "POST" : "GET";
+		memset(pss, 0, sizeof(*pss));
+		lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+		if (http_handle(server, method, (const char *)in, auth, &r, &pss->pending) == 0)
+			return http_reply(wsi, pss, &r);
+		/* Deferred: http_pending_done() calls us back when it is ready. */
+		http_pending_attach(pss->pending, wsi);
+		return 0;
+	}
+
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (pss->pending && !pss->body) {
+			struct http_response r;
+			if (!http_pending_take(pss->pending, &r))
+				break;
+			pss->pending = NULL;
+			return http_reply(wsi, pss, &r);
+		}
+		if (!pss->body)
+			break;
+		if (lws_write(wsi, (unsigned char *)frame_data(pss->body), pss->body->len,
+			      LWS_WRITE_HTTP_FINAL) < (int)pss->body->len) {
+			frame_unref(pss->body);
+			pss->body = NULL;
+			return -1;
+		}
+		frame_unref(pss->body);
+		pss->body = NULL;
+		if (lws_http_transaction_completed(wsi))
+			return -1;
+		break;
+
+	case LWS_CALLBACK_CLOSED_HTTP:
+		frame_unref(pss ? pss->body : NULL);
+		if (pss && pss->pending)
+			http_pending_detach(pss->pending);
+		if (pss) {
+			pss->body = NULL;
+			pss->pending = NULL;
+		}
+		break;
+
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Sends a ping where protocol_tick asks for one. */
+static void cron(lws_sorted_usec_list_t *sul)
+{
+	int64_t now = util_mono_us();
+	for (struct conn *c = server->conns; c; c = c->next) {
+		if (protocol_tick(c, now) && c->net) {
+			struct pss *pss = lws_wsi_user(c->net);
+			pss->ping_pending = 1;
+			lws_callback_on_writable(c->net);
+		}
+		if (c->close_now && c->net)
+			lws_callback_on_writable(c->net);
+	}
+	server_cron(server);
+	lws_sul_schedule(context, 0, sul, cron, LWS_US_PER_SEC);
+}
+
+static void saver_notify(void *arg)
+{
+	(void)arg;
+	lws_cancel_service(context);
+}
+
+static void http_wake(void *wsi)
+{
+	lws_callback_on_writable(wsi);
+}
+
+void net_stop(void)
+{
+	if (stop_requested)
+		_exit(0); /* second signal: every acknowledged change is in the WAL */
+	stop_requested = 1;
+	if (context)
+		lws_cancel_service(context);
+}
+
+static void drain_saves(void)
+{
+	struct backup_job *job;
+	while (server->saver && (job = saver_take_done(server->saver)))
+		server_save_done(server, job);
+}
+
+int net_run(struct server *srv)
+{
+	static const struct lws_protocols protocols[] = {
+		{"sessiond", callback, sizeof(struct pss), 64 * 1024, 0, NULL, 0},
+		{NULL, NULL, 0, 0, 0, NULL, 0},
+	};
+	struct lws_context_creation_info info;
+	int64_t deadline;
+
+	server = srv;
+	srv->wake = wake;
+	http_set_waker(http_wake);
+	lws_set_log_level(LLL_ERR, NULL);
+	memset(&info, 0, sizeof(info));
+	info.port = (int)srv->cfg->port;
+	info.iface = srv->cfg->host;
+	info.protocols = protocols;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.fd_limit_per_thread = (unsigned)srv->cfg->max_connections + 64;
+	info.max_http_header_pool = 256;
+	info.pt_serv_buf_size = 64 * 1024;
+	info.timeout_secs = 20;
+	context = lws_create_context(&info);
+	if (!context) {
+		log_error("Cannot listen on %s:%ld (address in use, or not an address of this "
+			  "machine?)", srv->cfg->host, srv->cfg->port);
+		return -1;
+	}
+	srv->saver = saver_start(saver_notify, NULL);
+	lws_sul_schedule(context, 0, &cron_sul, cron, LWS_US_PER_SEC);
+	log_info("Auto-save %s (interval: %lds, max backups: %ld)",
+		 srv->cfg->save_interval > 0 ? "enabled" : "disabled",
+		 srv->cfg->save_interval, srv->cfg->max_backups);
+	log_info("sessiond ready: listening on %s:%ld", srv->cfg->host, srv->cfg->port);
+
+	while (!stop_requested) {
+		lws_service(context, 0);
+		server_flush(srv);
+		drain_saves();
+		server_flush(srv);
+	}
+
+	log_info("Shutting down: closing %zu connection(s)", srv->nconns);
+	server_begin_shutdown(srv);
+	deadline = util_mono_us() + 3 * 1000000;
+	while (srv->nconns && util_mono_us() < deadline) {
+		lws_service(context, 0);
+		server_flush(srv);
+		drain_saves();
+	}
+	saver_stop(srv->saver);
+	drain_saves();
+	saver_free(srv->saver);
+	srv->saver = NULL;
+	server_flush(srv);
+	lws_sul_cancel(&cron_sul);
+	lws_context_destroy(context);
+	context = NULL;
+	server_flush(srv);
+	return 0;
+}

@@ -1,0 +1,231 @@
+/* protocol.c - the envelope and the handshake.
+ *
+ * Order of checks for a frame after hello: rate limit, text (not binary),
+ * JSON object, id, type; then the domain. Errors for a joined connection are
+ * queued through the session (session_reply) so they keep their place among
+ * replies that wait for the batch to commit: replies always leave in the
+ * order the requests came in. Before the hello there is no session, and the
+ * first frame decides everything: a good hello joins, anything else is
+ * answered and the connection closed. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "conn.h"
+#include "frame.h"
+#include "log.h"
+#include "protocol.h"
+#include "session.h"
+#include "util.h"
+#include "validate.h"
+
+/* Sends an error to a connection that is not (yet) in a session. */
+static void early_error(struct conn *c, json_t *id, const char *code, const char *msg,
+			int close_code, const char *close_reason)
+{
+	struct frame *f = reply_error_frame(id, code, msg, NULL);
+	conn_send(c, f);
+	frame_unref(f);
+	if (close_code)
+		conn_close(c, close_code, close_reason);
+}
+
+static void reply(struct conn *c, json_t *id, const char *code, const char *msg)
+{
+	struct frame *f = reply_error_frame(id, code, msg, NULL);
+	session_reply(c->session, c, f);
+	frame_unref(f);
+}
+
+static int rate_ok(struct conn *c)
+{
+	double rate = (double)c->srv->cfg->rate_limit;
+	int64_t now = util_mono_us();
+	if (rate <= 0)
+		return 1;
+	c->tokens += (double)(now - c->tokens_us) * rate / 1e6;
+	c->tokens_us = now;
+	if (c->tokens > rate) /* bursts of up to one second's worth */
+		c->tokens = rate;
+	if (c->tokens < 1.0)
+		return 0;
+	c->tokens -= 1.0;
+	return 1;
+}
+
+static void handle_hello(struct conn *c, const char *data, size_t len, int binary)
+{
+	struct config *cfg = c->srv->cfg;
+	json_t *msg = binary ? NULL : json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *id = json_object_get(msg, "id");
+	const char *type = json_string_value(json_object_get(msg, "type"));
+	struct hello_req h;
+	struct session *s;
+	char err[VALIDATE_MSG + 64];
+	int admin = 0;
+
+	c->hello_seen = 1;
+	if (!validate_id(id))
+		id = NULL;
+	if (!json_is_object(msg) || !type || strcmp(type, "hello") != 0) {
+		early_error(c, id, "unauthenticated", "the first message must be hello", 4401,
+			    "hello required");
+		goto out;
+	}
+	c->srv->metrics.msgs_in[MT_HELLO]++;
+	if (!validate_id(json_object_get(msg, "id"))) {
+		early_error(c, NULL, "bad_request", "hello: id must be an integer or a string of "
+			    "at most 64 bytes", 4400, "bad hello");
+		goto out;
+	}
+	if (validate_hello(msg, &h, err)) {
+		early_error(c, id, "bad_request", err, 4400, "bad hello");
+		goto out;
+	}
+	if (*cfg->server_password &&
+	    (!h.password || !util_secret_equal(h.password, cfg->server_password))) {
+		log_warning("Authentication failed (session=%s user=%s): wrong server password",
+			    c->session_name, h.user);
+		early_error(c, id, "auth_failed", "hello: wrong password", 4401, "auth failed");
+		goto out;
+	}
+	if (h.admin_password) {
+		if (!*cfg->admin_password || !util_secret_equal(h.admin_password,
+								 cfg->admin_password)) {
+			log_warning("Authentication failed (session=%s user=%s): wrong admin "
+				    "password", c->session_name, h.user);
+			early_error(c, id, "auth_failed", "hello: wrong admin_password", 4401,
+				    "auth failed");
+			goto out;
+		}
+		admin = 1;
+	}
+	s = server_session(c->srv, c->session_name, 1, err, sizeof(err));
+	if (!s) {
+		log_error("Cannot open session %s: %s", c->session_name, err);
+		early_error(c, id, "unavailable", "hello: the session cannot be opened", 1011,
+			    "session unavailable");
+		goto out;
+	}
+	session_join(s, c, &h, admin, id);
+out:
+	json_decref(msg);
+}
+
+void protocol_receive(struct conn *c, const char *data, size_t len, int binary)
+{
+	json_error_t jerr;
+	json_t *msg, *id;
+	const char *type;
+	char text[300];
+
+	c->last_rx_us = util_mono_us();
+	c->srv->metrics.bytes_in += len;
+	if (c->closed || c->close_code)
+		return;
+	if (!c->hello_seen) {
+		handle_hello(c, data, len, binary);
+		return;
+	}
+	if (!c->client)
+		return; /* hello failed or still closing */
+	if (!rate_ok(c)) {
+		c->srv->metrics.rate_limited++;
+		msg = binary ? NULL : json_loadb(data, len, 0, NULL);
+		id = json_object_get(msg, "id");
+		reply(c, validate_id(id) ? id : NULL, "rate_limited",
+		      "too many requests: the limit is RATE_LIMIT per second; not applied");
+		json_decref(msg);
+		return;
+	}
+	if (binary) {
+		c->srv->metrics.msgs_in[MT_OTHER]++;
+		reply(c, NULL, "bad_request", "frames must be text: one JSON object per frame");
+		return;
+	}
+	msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!msg) {
+		c->srv->metrics.msgs_in[MT_OTHER]++;
+		snprintf(text, sizeof(text), "invalid JSON: %s (at byte %d)", jerr.text,
+			 jerr.position);
+		reply(c, NULL, "bad_request", text);
+		return;
+	}
+	id = json_object_get(msg, "id");
+	if (!json_is_object(msg)) {
+		c->srv->metrics.msgs_in[MT_OTHER]++;
+		reply(c, NULL, "bad_request", "a message must be a JSON object");
+	} else if (!validate_id(id)) {
+		c->srv->metrics.msgs_in[MT_OTHER]++;
+		reply(c, NULL, "bad_request", "id must be an integer or a string of at most 64 bytes");
+	} else if (!(type = json_string_value(json_object_get(msg, "type")))) {
+		c->srv->metrics.msgs_in[MT_OTHER]++;
+		reply(c, id, "bad_request", "type must be a string");
+	} else {
+		enum msg_type mt = metrics_type_of(type);
+		c->srv->metrics.msgs_in[mt]++;
+		if (strcmp(type, "ping") == 0) {
+			json_t *o = json_pack("{ss}", "type", "pong");
+			struct frame *f;
+			if (id)
+				json_object_set(o, "re", id);
+			f = frame_from_json(o);
+			session_reply(c->session, c, f);
+			frame_unref(f);
+			json_decref(o);
+		} else if (strcmp(type, "hello") == 0) {
+			reply(c, id, "bad_request", "hello: this connection has already joined");
+		} else if (!session_known_type(type)) {
+			snprintf(text, sizeof(text), "type: unknown request type \"%.200s\"", type);
+			reply(c, id, "bad_request", text);
+		} else {
+			session_request(c->session, c->client, type, msg, id);
+		}
+	}
+	json_decref(msg);
+}
+
+void protocol_alive(struct conn *c) { c->last_rx_us = util_mono_us(); }
+
+void protocol_closed(struct conn *c)
+{
+	if (c->closed)
+		return;
+	c->closed = 1;
+	if (c->client)
+		session_leave(c->session, c->client, c->leave_reason);
+	if (c->session)
+		session_conn_gone(c->session, c);
+	c->next_closed = c->srv->closed;
+	c->srv->closed = c;
+}
+
+int protocol_tick(struct conn *c, int64_t now)
+{
+	int64_t timeout = (int64_t)c->srv->cfg->timeout * 1000000;
+
+	if (c->closed || c->close_now)
+		return 0;
+	if (!c->client && !c->hello_seen && now - c->opened_us > PROTOCOL_HELLO_TIMEOUT_US) {
+		log_info("Connection %llu sent no hello within 10 s; closing it (4408)",
+			 (unsigned long long)c->id);
+		conn_close_now(c, 4408, "hello timeout", NULL);
+		return 0;
+	}
+	if (now - c->last_rx_us > timeout) {
+		c->srv->metrics.timeouts++;
+		log_info("Connection %llu (session=%s user=%s) silent for %lld s; closing it "
+			 "(4408)", (unsigned long long)c->id, c->session_name,
+			 c->client ? session_client_name(c->client) : "-",
+			 (long long)(now - c->last_rx_us) / 1000000);
+		if (c->client)
+			session_leave(c->session, c->client, "timeout");
+		conn_close_now(c, 4408, "timeout", NULL);
+		return 0;
+	}
+	if (now - c->last_rx_us >= timeout / 4 && now - c->last_ping_us >= timeout / 4) {
+		c->last_ping_us = now;
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,26 @@
+/* protocol.h - the wire protocol: frames in, replies and events out.
+ *
+ * net.c calls these with complete text or binary frames; they parse the
+ * JSON envelope, run the handshake, enforce the rate limit and hand each
+ * request to the session domain. No socket is touched here, so every rule
+ * can be driven by a unit test with a fake network layer. */
+#ifndef SESSIOND_PROTOCOL_H
+#define SESSIOND_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn;
+
+#define PROTOCOL_HELLO_TIMEOUT_US (10 * 1000000LL)
+
+void protocol_receive(struct conn *c, const char *data, size_t len, int binary);
+/* The socket is gone: the client leaves its session. */
+void protocol_closed(struct conn *c);
+/* Liveness, once a second. Returns 1 when the connection should be sent a
+ * WebSocket ping now. */
+int protocol_tick(struct conn *c, int64_t now_us);
+/* Any frame or pong from the peer. */
+void protocol_alive(struct conn *c);
+
+#endif

@@ -1,0 +1,118 @@
+/* store.h - one session's SQLite database: schema migrations, the batch
+ * transaction, and the rows of the scene graph, tasks, chat and users.
+ *
+ * Functions return SQLite result codes: SQLITE_OK, SQLITE_NOTFOUND when the
+ * row does not exist, SQLITE_CONSTRAINT when it already does, anything else is
+ * a storage failure (SQLITE_FULL, SQLITE_IOERR...). Strings in rows are
+ * malloc'd copies; free them with the matching *_row_free. */
+#ifndef SESSIOND_STORE_H
+#define SESSIOND_STORE_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+struct migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+extern const struct migration store_migrations[];
+extern const int store_migration_count;
+
+struct store;
+
+struct node_row {
+	char *uuid;
+	char *kind;
+	char *data;          /* JSON object text; NULL for a tombstone */
+	char *owner;         /* NULL: common */
+	int64_t version;
+	int64_t seq;
+	char *updated_by;
+	double updated_at;
+	int deleted;
+	json_t *deps;        /* array of strings, owned; NULL if not loaded */
+};
+
+struct task_row {
+	int64_t id;
+	char *title;
+	char *description;
+	char *status;
+	char *assignee;      /* NULL: nobody */
+	char *node;          /* NULL: no node */
+	char *created_by;
+	double created_at;
+	double updated_at;
+	int64_t seq;
+	int deleted;
+};
+
+struct store_counts {
+	int64_t nodes, tasks, chat, users;
+};
+
+/* Opens (creating if needed) and migrates. sync_full selects
+ * synchronous=FULL instead of NORMAL. path ":memory:" works for tests. */
+int store_open(const char *path, int sync_full, struct store **out, char *err, size_t errlen);
+void store_close(struct store *s);
+sqlite3 *store_db(struct store *s);
+/* Applies every migration newer than the database's user_version, each in
+ * its own transaction. A database newer than this binary is refused. */
+int store_migrate(sqlite3 *db, char *err, size_t errlen);
+/* PRAGMA quick_check (full=0) or integrity_check (full=1) on any handle. */
+int store_check_db(sqlite3 *db, int full, char *err, size_t errlen);
+
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+int store_in_transaction(struct store *s);
+int store_savepoint(struct store *s);
+int store_release(struct store *s);
+void store_rollback_to(struct store *s);
+
+int store_meta_get_int(struct store *s, const char *key, int64_t *out);
+int store_meta_get_text(struct store *s, const char *key, char **out);
+int store_meta_set_int(struct store *s, const char *key, int64_t v);
+int store_meta_set_text(struct store *s, const char *key, const char *v);
+
+int store_node_get(struct store *s, const char *uuid, struct node_row *out);
+int store_node_get_deps(struct store *s, const char *uuid, json_t **out);
+/* Inserts a new node, or revives a tombstone of the same uuid. */
+int store_node_insert(struct store *s, const struct node_row *n);
+/* Writes kind, data, owner, version, seq, updated_by, updated_at. */
+int store_node_update(struct store *s, const struct node_row *n);
+int store_node_set_deps(struct store *s, const char *uuid, json_t *deps);
+int store_node_tombstone(struct store *s, const char *uuid, int64_t seq,
+			 const char *user, double ts);
+/* The uuids of every live node owned by user, as a new array. */
+int store_nodes_owned_by(struct store *s, const char *user, json_t **out);
+void node_row_free(struct node_row *n);
+
+int store_task_insert(struct store *s, struct task_row *t); /* sets t->id */
+int store_task_get(struct store *s, int64_t id, struct task_row *out);
+int store_task_update(struct store *s, const struct task_row *t);
+int store_task_tombstone(struct store *s, int64_t id, int64_t seq, double ts);
+void task_row_free(struct task_row *t);
+
+int store_chat_insert(struct store *s, const char *user, const char *text, double ts,
+		      int64_t seq, int64_t *id);
+/* Messages with id < before (0: newest), at most limit, oldest first. */
+int store_chat_history(struct store *s, int64_t before, int64_t limit, json_t **out);
+/* Keeps the newest `keep` messages. */
+int store_chat_trim(struct store *s, int64_t keep);
+
+int store_user_touch(struct store *s, const char *name, const char *role,
+		     const char *color, double now);
+int store_user_set_metadata(struct store *s, const char *name, const char *metadata,
+			    double last_seen);
+/* Every known user as an array of objects (without "online"). */
+int store_users(struct store *s, json_t **out);
+int store_counts(struct store *s, struct store_counts *out);
+/* Removes tombstones with seq <= upto. */
+int store_purge_tombstones(struct store *s, int64_t upto);
+/* Empties nodes, tasks and chat (admin reset). */
+int store_clear_content(struct store *s);
+
+#endif

@@ -1,0 +1,52 @@
+/* util.h - small helpers shared by every layer: clocks, randomness, a growable
+ * byte buffer, JSON string escaping and durable file writes. */
+#ifndef SESSIOND_UTIL_H
+#define SESSIOND_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+double util_now(void);           /* wall clock, seconds since the epoch */
+int64_t util_mono_us(void);      /* monotonic clock, microseconds */
+int util_random(void *buf, size_t len);
+void util_uuid4(char out[37]);
+void util_random_hex(char *out, size_t nbytes); /* out: 2*nbytes+1 chars */
+/* Constant-time comparison: the time taken depends on the length of `given`
+ * only, never on where the strings differ. */
+int util_secret_equal(const char *given, const char *secret);
+/* "YYYYMMDD_HHMMSS" in UTC, out must hold 16 bytes */
+void util_stamp(time_t t, char out[16]);
+int util_utf8_valid(const char *s, size_t len);
+
+/* A growable byte buffer. `p` is always NUL-terminated. */
+struct sbuf {
+	char *p;
+	size_t len;
+	size_t cap;
+};
+void sbuf_init(struct sbuf *b, size_t cap);
+void sbuf_reserve(struct sbuf *b, size_t extra);
+void sbuf_add(struct sbuf *b, const void *data, size_t len);
+void sbuf_addstr(struct sbuf *b, const char *s);
+void sbuf_addc(struct sbuf *b, char c);
+void sbuf_printf(struct sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void sbuf_add_json_str(struct sbuf *b, const char *s, size_t len);
+void sbuf_add_double(struct sbuf *b, double v);
+void sbuf_free(struct sbuf *b);
+
+/* Durable files: write to PATH.tmp, fsync, rename over PATH, fsync the
+ * directory. A crash leaves either the old or the new content. */
+int util_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+int util_fsync_dir(const char *dir);
+int util_fsync_path(const char *path);
+
+#endif

@@ -1,0 +1,74 @@
+/* validate.h - the shape rules of every request, as pure functions.
+ *
+ * Each validate_* function reads a request object (borrowed) into a struct
+ * whose pointers borrow from that object, and returns 0, or -1 with `msg`
+ * holding the sentence for the client ("node.create: kind must be a string
+ * of 1..64 bytes"). The code is always bad_request except where noted. */
+#ifndef SESSIOND_VALIDATE_H
+#define SESSIOND_VALIDATE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VALIDATE_MSG 256
+#define NODE_MAX_DEPS 1024
+#define PRESENCE_MAX_BYTES 65536
+
+int validate_session_name(const char *name);
+int validate_uuid(const char *s);
+/* 1..64 bytes, no control characters */
+int validate_user_name(const char *s);
+/* Envelope id: absent, an integer, or a string of at most 64 bytes. */
+int validate_id(json_t *id);
+
+struct hello_req {
+	const char *user, *password, *admin_password, *epoch, *client, *color;
+	int64_t since;
+	int has_since;
+};
+int validate_hello(json_t *req, struct hello_req *out, char *msg);
+
+struct node_create_req {
+	const char *uuid;  /* NULL: the server makes one */
+	const char *kind;
+	json_t *deps;      /* NULL: none */
+	json_t *data;
+	int lock;
+};
+int validate_node_create(json_t *req, struct node_create_req *out, char *msg);
+
+struct node_update_req {
+	const char *uuid;
+	json_t *data, *patch, *deps;
+	const char *kind;
+	int has_version;
+	int64_t version;
+};
+int validate_node_update(json_t *req, struct node_update_req *out, char *msg);
+
+/* node.delete, node.lock, node.unlock, node.get */
+struct node_ref_req {
+	const char *uuid;
+	int force;
+};
+int validate_node_ref(const char *type, json_t *req, struct node_ref_req *out, char *msg);
+
+enum task_field { TF_TITLE = 1, TF_DESCRIPTION = 2, TF_STATUS = 4, TF_ASSIGNEE = 8, TF_NODE = 16 };
+struct task_req {
+	int64_t id;        /* task.update / task.delete */
+	unsigned fields;   /* which of the fields below were given */
+	const char *title, *description, *status;
+	const char *assignee, *node; /* NULL when given as null */
+};
+int validate_task_create(json_t *req, struct task_req *out, char *msg);
+int validate_task_update(json_t *req, struct task_req *out, char *msg);
+int validate_task_delete(json_t *req, struct task_req *out, char *msg);
+
+int validate_chat_send(json_t *req, const char **text, char *msg);
+int validate_chat_history(json_t *req, int64_t *before, int64_t *limit, char *msg);
+/* Returns -1 (bad_request) or -2 (too_large). */
+int validate_presence(json_t *req, json_t **data, char *msg);
+int validate_admin_user(const char *type, json_t *req, const char **user, char *msg);
+
+#endif
