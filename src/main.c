@@ -65,6 +65,9 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file-size limit (RLIMIT_FSIZE) must fail the write, which SQLite
+	 * reports, not kill the server: the batch is answered unavailable. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	server_init(&srv, &cfg);
 	if (server_open_sessions(&srv) != 0) {

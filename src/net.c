@@ -93,10 +93,22 @@ static int http_reply(struct lws *wsi, struct pss *pss, const struct http_respon
 	return http_send(wsi, pss, r->status, r->content_type, r->www_authenticate, r->body);
 }
 
+/* Refuses a WebSocket upgrade with an HTTP status. The response is written
+ * by hand: on the upgrade path lws 4.1 has not recorded the request's HTTP
+ * version, and its own helpers would answer "HTTP/1.0", which WebSocket
+ * clients reject as a malformed handshake reply. */
 static int reject_upgrade(struct lws *wsi, unsigned status, const char *why)
 {
+	unsigned char buf[LWS_PRE + 512];
+	const char *text = status == 400 ? "Bad Request" : status == 404 ? "Not Found"
+			 : "Service Unavailable";
+	int n;
+
 	log_debug("Refused a WebSocket upgrade: HTTP %u (%s)", status, why);
-	if (lws_return_http_status(wsi, status, why))
+	n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+		     "HTTP/1.1 %u %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
+		     "connection: close\r\n\r\n%s\n", status, text, strlen(why) + 1, why);
+	if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_HEADERS) != n)
 		return -1;
 	return 1;
 }
