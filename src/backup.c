@@ -202,6 +202,68 @@ static int64_t scalar(sqlite3 *db, const char *sql)
 	return v;
 }
 
+/* Records in the copy why and when it was made, so admin.backups can say
+ * it without a side file that could get lost. */
+static int label_copy(struct backup_job *j, const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "INSERT INTO meta (key, value) VALUES "
+					"('backup_reason', ?1), ('backup_created_at', ?2) "
+					"ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+					-1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, j->reason, -1, SQLITE_STATIC);
+		sqlite3_bind_double(st, 2, util_now());
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+	}
+	if (rc != SQLITE_OK)
+		snprintf(j->error, sizeof(j->error), "cannot label the new backup: %s",
+			 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+json_t *backup_list_json(const char *bdir)
+{
+	char **names, path[4400];
+	int n = backup_list(bdir, &names);
+	json_t *list = json_array();
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+		sqlite3 *db = NULL;
+		sqlite3_stmt *q = NULL;
+		json_t *reason = json_null();
+		double created = 0;
+		snprintf(path, sizeof(path), "%s/%s", bdir, names[i]);
+		if (stat(path, &st) != 0)
+			continue;
+		created = (double)st.st_mtime;
+		if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+		    sqlite3_prepare_v2(db, "SELECT key, value FROM meta WHERE key IN "
+				       "('backup_reason', 'backup_created_at')", -1, &q,
+				       NULL) == SQLITE_OK) {
+			while (sqlite3_step(q) == SQLITE_ROW) {
+				if (strcmp((const char *)sqlite3_column_text(q, 0), "backup_reason") == 0) {
+					json_decref(reason);
+					reason = json_string((const char *)sqlite3_column_text(q, 1));
+				} else {
+					created = sqlite3_column_double(q, 1);
+				}
+			}
+		}
+		sqlite3_finalize(q);
+		sqlite3_close(db);
+		json_array_append_new(list, json_pack("{ss sI sf so}", "file", names[i],
+			"bytes", (json_int_t)st.st_size, "created_at", created, "reason", reason));
+	}
+	backup_list_free(names, n);
+	return list;
+}
+
 /* Checks the new copy and reads what session_metadata.json reports. */
 static int verify_copy(struct backup_job *j, const char *path)
 {
@@ -279,7 +341,7 @@ void backup_run(struct backup_job *j)
 	sqlite3_close(db);
 	if (rc != SQLITE_OK)
 		goto fail;
-	if (verify_copy(j, tmp) != SQLITE_OK) {
+	if (label_copy(j, tmp) != SQLITE_OK || verify_copy(j, tmp) != SQLITE_OK) {
 		char e[512];
 		snprintf(e, sizeof(e), "the new backup failed quick_check: %s", j->error);
 		snprintf(j->error, sizeof(j->error), "%s", e);

@@ -5,6 +5,7 @@
 #ifndef SESSIOND_BACKUP_H
 #define SESSIOND_BACKUP_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -43,6 +44,9 @@ int backup_list(const char *bdir, char ***names);
 void backup_list_free(char **names, int n);
 /* Compares two backup names by time then suffix: < 0 when a is older. */
 int backup_name_cmp(const char *a, const char *b);
+/* Every backup in bdir, newest first, as a JSON array of
+ * {"file","bytes","created_at","reason"} (a new reference). */
+json_t *backup_list_json(const char *bdir);
 /* Deletes all but the newest keep backups; returns how many were removed. */
 int backup_rotate(const char *bdir, long keep);
 /* session_metadata.json content for a finished job (malloc'd). */

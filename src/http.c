@@ -12,6 +12,7 @@
 #include "config.h"
 #include "frame.h"
 #include "http.h"
+#include "log.h"
 #include "metrics.h"
 #include "session.h"
 #include "util.h"
@@ -39,8 +40,9 @@ static void respond_json(struct http_response *r, unsigned status, json_t *obj /
 
 static void respond_error(struct http_response *r, unsigned status, const char *msg)
 {
-	respond_json(r, status, json_pack("{ss ss}", "error", msg, "status",
-					  status == 404 ? "not_found" : "error"));
+	const char *code = status == 404 ? "not_found" : status == 401 ? "unauthenticated"
+			 : status == 403 ? "forbidden" : status == 405 ? "bad_request" : "error";
+	respond_json(r, status, json_pack("{ss ss}", "error", msg, "code", code));
 }
 
 static int64_t file_size(const char *path)
@@ -88,10 +90,86 @@ static void metrics(struct server *srv, struct http_response *r)
 	free(text);
 }
 
+/* The admin API: Authorization: Bearer ADMIN_PASSWORD. */
+static int api(struct server *srv, const char *method, const char *path, const char *auth,
+	       struct http_response *r, struct http_pending **pending)
+{
+	char name[80];
+	const char *rest;
+	struct session *s;
+	size_t n;
+
+	if (!*srv->cfg->admin_password) {
+		respond_error(r, 404, "the admin API is disabled: set ADMIN_PASSWORD");
+		return 0;
+	}
+	if (!*auth) {
+		respond_error(r, 401, "missing Authorization: Bearer ADMIN_PASSWORD");
+		r->www_authenticate = "Bearer realm=\"sessiond\"";
+		return 0;
+	}
+	if (strncmp(auth, "Bearer ", 7) != 0 || !util_secret_equal(auth + 7,
+								   srv->cfg->admin_password)) {
+		log_warning("Admin API: wrong credentials for %s %s", method, path);
+		respond_error(r, 403, "wrong admin password");
+		return 0;
+	}
+	if (strcmp(path, "/api/sessions") == 0 || strcmp(path, "/api/sessions/") == 0) {
+		json_t *list = json_array();
+		if (strcmp(method, "GET") != 0)
+			goto method;
+		for (s = srv->sessions; s; s = s->next)
+			json_array_append_new(list, session_stats_json(s));
+		respond_json(r, 200, json_pack("{so}", "sessions", list));
+		return 0;
+	}
+	if (strncmp(path, "/api/sessions/", 14) != 0)
+		goto notfound;
+	rest = strchr(path + 14, '/');
+	n = rest ? (size_t)(rest - (path + 14)) : strlen(path + 14);
+	if (n >= sizeof(name))
+		goto notfound;
+	memcpy(name, path + 14, n);
+	name[n] = 0;
+	s = server_session(srv, name, 0, NULL, 0);
+	if (!s) {
+		respond_error(r, 404, "no such session");
+		return 0;
+	}
+	if (!rest || strcmp(rest, "/") == 0) {
+		if (strcmp(method, "GET") != 0)
+			goto method;
+		respond_json(r, 200, session_stats_json(s));
+		return 0;
+	}
+	if (strcmp(rest, "/backups") == 0) {
+		char bdir[4200];
+		if (strcmp(method, "GET") != 0)
+			goto method;
+		snprintf(bdir, sizeof(bdir), "%s/backups", s->dir);
+		respond_json(r, 200, json_pack("{ss so}", "session", s->name, "backups",
+					       backup_list_json(bdir)));
+		return 0;
+	}
+	if (strcmp(rest, "/save") == 0) {
+		if (strcmp(method, "POST") != 0)
+			goto method;
+		log_info("Admin API requested a save (session=%s)", s->name);
+		*pending = xcalloc(1, sizeof(**pending));
+		session_save_http(s, *pending);
+		return 1;
+	}
+notfound:
+	respond_error(r, 404, "no such endpoint");
+	return 0;
+method:
+	respond_error(r, 405, "method not allowed");
+	return 0;
+}
+
 int http_handle(struct server *srv, const char *method, const char *path, const char *auth,
 		struct http_response *r, struct http_pending **pending)
 {
-	(void)auth;
 	*pending = NULL;
 	if (strcmp(path, "/healthz") == 0 && strcmp(method, "GET") == 0) {
 		healthz(srv, r);
@@ -101,6 +179,8 @@ int http_handle(struct server *srv, const char *method, const char *path, const 
 		metrics(srv, r);
 		return 0;
 	}
+	if (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0)
+		return api(srv, method, path, auth, r, pending);
 	respond_error(r, 404, "no such endpoint");
 	return 0;
 }

@@ -31,6 +31,7 @@
 #include "config.h"
 #include "conn.h"
 #include "frame.h"
+#include "http.h"
 #include "log.h"
 #include "mergepatch.h"
 #include "saver.h"
@@ -43,9 +44,10 @@
 
 struct save_waiter {
 	struct save_waiter *next;
-	struct conn *conn;
+	struct conn *conn;          /* a WebSocket admin.save / admin.reset */
 	json_t *id;
-	int http;                   /* answered through the admin HTTP API */
+	int reset;                  /* admin.reset: reset the session if the save worked */
+	struct http_pending *http;  /* POST /api/sessions/NAME/save */
 };
 
 /* One request being handled. */
@@ -696,24 +698,94 @@ static int do_admin_save(struct req *r)
 
 static int do_admin_backups(struct req *r)
 {
-	char bdir[4200], path[4400];
-	char **names = NULL;
-	int n;
-	json_t *list = json_array();
-
+	char bdir[4200];
 	snprintf(bdir, sizeof(bdir), "%s/backups", r->s->dir);
-	n = backup_list(bdir, &names);
-	for (int i = 0; i < n; i++) {
-		struct stat st;
-		snprintf(path, sizeof(path), "%s/%s", bdir, names[i]);
-		if (stat(path, &st) != 0)
-			continue;
-		json_array_append_new(list, json_pack("{ss sI sI so}", "file", names[i],
-			"bytes", (json_int_t)st.st_size, "created_at", (json_int_t)st.st_mtime,
-			"reason", json_null()));
+	reply_ok(r, json_pack("{so}", "backups", backup_list_json(bdir)));
+	return SQLITE_OK;
+}
+
+static int64_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+json_t *session_stats_json(struct session *s)
+{
+	struct store_counts c = {0};
+	char path[4400], **names = NULL;
+	json_t *o, *last = json_null();
+	int nb;
+
+	store_counts(s->store, &c);
+	snprintf(path, sizeof(path), "%s-wal", s->db_path);
+	o = json_pack("{ss sI sI sI sI sI sI ss sb sI sI}", "session", s->name,
+		      "users_online", (json_int_t)s->nclients, "users", (json_int_t)c.users,
+		      "nodes", (json_int_t)c.nodes, "tasks", (json_int_t)c.tasks,
+		      "chat", (json_int_t)c.chat, "seq", (json_int_t)s->seq, "epoch", s->epoch,
+		      "initialized", s->initialized, "db_bytes", (json_int_t)file_size(s->db_path),
+		      "wal_bytes", (json_int_t)file_size(path));
+	snprintf(path, sizeof(path), "%s/backups", s->dir);
+	nb = backup_list(path, &names);
+	backup_list_free(names, nb);
+	json_object_set_new(o, "backups", json_integer(nb));
+	if (s->last_save_time > 0)
+		last = json_pack("{sf ss sI ss sI}", "time", s->last_save_time,
+				 "reason", s->last_save_reason, "ms", (json_int_t)s->last_save_ms,
+				 "backup", s->last_backup, "bytes", (json_int_t)s->last_backup_bytes);
+	json_object_set_new(o, "last_save", last);
+	json_object_set_new(o, "save_running", json_boolean(s->save_running));
+	return o;
+}
+
+static int do_admin_stats(struct req *r)
+{
+	reply_ok(r, json_pack("{so}", "stats", session_stats_json(r->s)));
+	return SQLITE_OK;
+}
+
+static int do_admin_kick(struct req *r)
+{
+	const char *user;
+	char msg[VALIDATE_MSG];
+	struct client *cl;
+	struct pending *p;
+
+	if (validate_admin_user("admin.kick", r->msg, &user, msg)) {
+		reply_err(r, "bad_request", NULL, "%s", msg);
+		return SQLITE_OK;
 	}
-	backup_list_free(names, n);
-	reply_ok(r, json_pack("{so}", "backups", list));
+	for (cl = r->s->clients; cl && strcmp(cl->name, user) != 0; cl = cl->next)
+		;
+	if (!cl) {
+		reply_err(r, "not_found", NULL, "admin.kick: %s is not online in this session", user);
+		return SQLITE_OK;
+	}
+	log_info("Admin %s kicked %s (session=%s)", r->cl->name, user, r->s->name);
+	p = pending_add(r->s, P_CLOSE, cl->conn);
+	p->code = 4403;
+	p->text = xstrdup("kicked");
+	reply_ok(r, json_pack("{ss}", "user", user));
+	if (cl == r->cl) {
+		/* Kicking oneself: the ok goes out, then the close. */
+		cl->conn->leave_reason = "kicked";
+		return SQLITE_OK;
+	}
+	session_leave(r->s, cl, "kicked");
+	return SQLITE_OK;
+}
+
+static int do_admin_reset(struct req *r)
+{
+	/* The backup comes first; the reset itself runs when it is done
+	 * (finish_reset), and only if it succeeded. */
+	struct pending *p = pending_add(r->s, P_SAVE, r->conn);
+	p->text = xstrdup("reset");
+	p->re = r->id ? json_incref(r->id) : NULL;
+	p->code = 2; /* a waiter that resets */
+	log_info("Admin %s requested a reset (session=%s); saving a backup first", r->cl->name,
+		 r->s->name);
+	r->answered = 1;
 	return SQLITE_OK;
 }
 
@@ -743,6 +815,9 @@ static const struct handler handlers[] = {
 	{"session.init", do_session_init, 1, 0},
 	{"admin.save", do_admin_save, 0, 1},
 	{"admin.backups", do_admin_backups, 0, 1},
+	{"admin.stats", do_admin_stats, 0, 1},
+	{"admin.kick", do_admin_kick, 1, 1},
+	{"admin.reset", do_admin_reset, 0, 1},
 };
 
 int session_known_type(const char *type)
@@ -1115,7 +1190,7 @@ static void session_flush(struct session *s)
 				conn_send(p.conn, f);
 				frame_unref(f);
 			} else if (!failed || !p.code) {
-				session_save(s, p.text, p.code ? p.conn : NULL, p.re);
+				session_save(s, p.text, p.code ? p.conn : NULL, p.re, p.code == 2);
 			}
 			break;
 		}
@@ -1157,6 +1232,86 @@ static struct frame *save_reply(const struct backup_job *job, json_t *id)
 	f = frame_from_json(o);
 	json_decref(o);
 	return f;
+}
+
+static struct frame *save_http_body(const struct backup_job *job)
+{
+	json_t *o = job->ok ? json_pack("{ss ss sI sI}", "session", job->session,
+					"backup", job->backup, "bytes", (json_int_t)job->bytes,
+					"ms", (json_int_t)job->ms)
+			    : json_pack("{ss ss}", "error", job->error, "status", "unavailable");
+	struct frame *f = frame_from_json(o);
+	json_decref(o);
+	return f;
+}
+
+/* admin.reset, once its backup is written: empty the content, new epoch,
+ * tell everyone and close them (4205) so they come back to a full sync. */
+static void finish_reset(struct session *s, struct conn *admin, json_t *id,
+			 const struct backup_job *job)
+{
+	char epoch[33];
+	struct frame *f;
+	int rc;
+	json_t *o;
+
+	if (!job->ok) {
+		char msg[600];
+		snprintf(msg, sizeof(msg), "admin.reset: the backup failed, nothing was reset: %s",
+			 job->error);
+		if (admin)
+			conn_release_hold(admin, reply_error_frame(id, "unavailable", msg, NULL));
+		return;
+	}
+	util_random_hex(epoch, 16);
+	rc = store_begin(s->store);
+	if (rc == SQLITE_OK)
+		rc = store_clear_content(s->store);
+	if (rc == SQLITE_OK)
+		rc = store_meta_set_text(s->store, "epoch", epoch);
+	if (rc == SQLITE_OK)
+		rc = store_meta_set_int(s->store, "initialized", 0);
+	if (rc == SQLITE_OK)
+		rc = store_meta_set_int(s->store, "history_floor", 0);
+	if (rc == SQLITE_OK)
+		rc = store_meta_set_int(s->store, "seq", s->seq + 1);
+	if (rc == SQLITE_OK)
+		rc = store_commit(s->store);
+	if (rc != SQLITE_OK) {
+		store_rollback(s->store);
+		log_error("Reset failed (session=%s): %s", s->name, sqlite3_errstr(rc));
+		if (admin)
+			conn_release_hold(admin, reply_error_frame(id, "unavailable",
+				"admin.reset: storage cannot commit; nothing was reset", NULL));
+		return;
+	}
+	s->seq++;
+	s->initialized = 0;
+	s->history_floor = 0;
+	memcpy(s->epoch, epoch, sizeof(epoch));
+	s->srv->metrics.committed_changes++;
+	log_warning("Session reset (session=%s backup=%s new epoch=%s)", s->name, job->backup,
+		    s->epoch);
+	if (admin) {
+		o = json_pack("{ss ss sI ss}", "type", "ok", "epoch", s->epoch,
+			      "seq", (json_int_t)s->seq, "backup", job->backup);
+		if (id)
+			json_object_set(o, "re", id);
+		conn_release_hold(admin, frame_from_json(o));
+		json_decref(o);
+	}
+	o = json_pack("{ss sb ss sI}", "type", "session", "reset", 1, "epoch", s->epoch,
+		      "seq", (json_int_t)s->seq);
+	f = frame_from_json(o);
+	json_decref(o);
+	while (s->clients) {
+		struct client *cl = s->clients;
+		struct conn *c = cl->conn;
+		conn_send(c, f);
+		session_leave(s, cl, "reset");
+		conn_close(c, 4205, "reset");
+	}
+	frame_unref(f);
 }
 
 /* Writes presence and trims history before a save (its own transaction:
@@ -1206,16 +1361,31 @@ static void start_save(struct session *s, const char *reason)
 	}
 }
 
-void session_save(struct session *s, const char *reason, struct conn *waiter, json_t *id)
+static void add_waiter(struct session *s, struct save_waiter *w)
+{
+	struct save_waiter **list = s->save_running ? &s->next_waiters : &s->waiters;
+	while (*list)
+		list = &(*list)->next;
+	*list = w;
+}
+
+void session_save_http(struct session *s, struct http_pending *hp)
+{
+	struct save_waiter *w = xcalloc(1, sizeof(*w));
+	w->http = hp;
+	add_waiter(s, w);
+	session_save(s, "admin", NULL, NULL, 0);
+}
+
+void session_save(struct session *s, const char *reason, struct conn *waiter, json_t *id,
+		  int reset)
 {
 	if (waiter) {
 		struct save_waiter *w = xcalloc(1, sizeof(*w));
-		struct save_waiter **list = s->save_running ? &s->next_waiters : &s->waiters;
 		w->conn = waiter;
 		w->id = id ? json_incref(id) : NULL;
-		while (*list)
-			list = &(*list)->next;
-		*list = w;
+		w->reset = reset;
+		add_waiter(s, w);
 		conn_hold(waiter);
 	}
 	if (s->save_running) {
@@ -1279,8 +1449,12 @@ void server_save_done(struct server *srv, struct backup_job *job)
 	}
 	while ((w = s->waiters)) {
 		s->waiters = w->next;
-		if (w->conn)
+		if (w->reset)
+			finish_reset(s, w->conn, w->id, job);
+		else if (w->conn)
 			conn_release_hold(w->conn, save_reply(job, w->id));
+		if (w->http)
+			http_pending_done(w->http, save_http_body(job), job->ok ? 200 : 503);
 		json_decref(w->id);
 		free(w);
 	}
@@ -1532,7 +1706,7 @@ void server_cron(struct server *srv)
 		for (struct client *cl = s->clients; cl; cl = cl->next)
 			dirty |= cl->presence_dirty;
 		if (dirty)
-			session_save(s, "auto-save", NULL, NULL);
+			session_save(s, "auto-save", NULL, NULL, 0);
 		else
 			log_debug("Auto-save skipped (session=%s): nothing changed since the last "
 				  "save", s->name);

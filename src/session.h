@@ -133,8 +133,15 @@ void session_leave(struct session *s, struct client *cl, const char *reason);
 /* Queues a reply to c in order with the session's other replies. f is
  * borrowed. */
 void session_reply(struct session *s, struct conn *c, struct frame *f);
-/* Requests a save; waiter (may be NULL) is answered when it is done. */
-void session_save(struct session *s, const char *reason, struct conn *waiter, json_t *id);
+/* Requests a save; waiter (may be NULL) is answered when it is done, and
+ * with reset set, the session is reset if the save worked (admin.reset). */
+void session_save(struct session *s, const char *reason, struct conn *waiter, json_t *id,
+		  int reset);
+struct http_pending;
+/* A save for the admin HTTP API: hp is answered when it is done. */
+void session_save_http(struct session *s, struct http_pending *hp);
+/* Counts, sizes and the last save, as admin.stats and the HTTP API show. */
+json_t *session_stats_json(struct session *s);
 const char *session_client_name(const struct client *cl);
 /* 1 if the domain handles this request type. */
 int session_known_type(const char *type);
