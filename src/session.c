@@ -256,8 +256,10 @@ static json_t *users_json(struct session *s)
 static int node_load(struct req *r, const char *uuid, struct node_row *n)
 {
 	int rc = store_node_get(r->s->store, uuid, n);
-	if (rc == SQLITE_OK && n->deleted)
+	if (rc == SQLITE_OK && n->deleted) {
+		node_row_free(n);
 		rc = SQLITE_NOTFOUND;
+	}
 	if (rc == SQLITE_NOTFOUND)
 		reply_err(r, "not_found", NULL, "%s: no node with uuid \"%s\"", r->type, uuid);
 	else if (rc != SQLITE_OK)

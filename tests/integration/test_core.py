@@ -778,43 +778,61 @@ class ResumeTest(ServerTestCase):
 
     async def test_sync_then_events_without_gap_or_duplicate(self):
         """Section 3: the sync is the state at synced.seq, then come only
-        events with a higher seq: bob joins while alice is creating."""
+        events with a higher seq. Alice creates nodes in pipelined batches
+        before, during and after bob's hello."""
         srv = self.server()
         a, _, _, _ = await self.joined(srv, "alice", "race")
-        N = 2000
-        frames = [{"type": "node.create", "id": i, "uuid": f"r{i}", "kind": "k",
-                   "data": {"i": i}} for i in range(N)]
-        some_done = asyncio.Event()
-        replies = []
+        started = asyncio.Event()
+        bob_synced = asyncio.Event()
+        made = []
 
-        async def send():
-            for f in frames:
-                await a.send(f)
-
-        async def read():
-            while len(replies) < N:
-                m = await a.recv(TIMEOUT * 3)
-                if m["type"] in ("ok", "error") and "re" in m:
-                    replies.append(m)
-                    if len(replies) == 100:
-                        some_done.set()
+        async def alice():
+            batch, after = 0, 0
+            while after < 4:            # four batches once bob is synced
+                frames = [{"type": "node.create", "id": f"{batch}.{i}",
+                           "uuid": f"r{batch}.{i}", "kind": "k", "data": {"i": i}}
+                          for i in range(50)]
+                replies = await pipeline(a, frames)
+                self.assertTrue(all(r["type"] == "ok" for r in replies), replies)
+                made.extend(f["uuid"] for f in frames)
+                batch += 1
+                if batch == 2:
+                    started.set()
+                if bob_synced.is_set():
+                    after += 1
+                self.assertLess(batch, 400, "bob never synced")
 
         async def bob():
-            await asyncio.wait_for(some_done.wait(), TIMEOUT * 3)
+            await asyncio.wait_for(started.wait(), TIMEOUT)
             b = await self.client(srv, "race")
-            return b, await b.hello("bob")
+            await b.send({"type": "hello", "id": 1, "user": "bob"})
+            # Keep the events that may follow synced unread until alice is done.
+            w = await b.recv()
+            self.assertEqual(w["type"], "welcome", w)
+            syncs = []
+            while True:
+                m = await b.recv()
+                if m["type"] == "synced":
+                    break
+                self.assertEqual(m["type"], "sync", "frame between welcome and synced")
+                syncs.append(m)
+            bob_synced.set()
+            return b, w, syncs, m
 
-        _, _, (b, (wb, syncs, synced)) = await asyncio.gather(send(), read(), bob())
-        self.assertTrue(all(r["type"] == "ok" for r in replies))
+        _, (b, wb, syncs, synced) = await asyncio.gather(alice(), bob())
+        self.assertEqual(synced["seq"], wb["seq"])
         seen = [n["uuid"] for n in sync_nodes(syncs)]
         for n in sync_nodes(syncs):
             self.assertLessEqual(n["seq"], synced["seq"])
-        while len(seen) < N:
+        self.assertLess(len(seen), len(made), "bob's hello did not overlap alice's work")
+        last = synced["seq"]
+        while len(seen) < len(made):
             ev = await b.next_event("node")
             self.assertEqual(ev["op"], "create")
-            self.assertGreater(ev["seq"], synced["seq"])
+            self.assertGreater(ev["seq"], last, "events out of seq order")
+            last = ev["seq"]
             seen.append(ev["node"]["uuid"])
-        self.assertEqual(sorted(seen), sorted(f"r{i}" for i in range(N)))
+        self.assertEqual(sorted(seen), sorted(made))
         self.assertEqual([m for m in await b.quiet() if m["type"] == "node"], [])
 
 
