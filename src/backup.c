@@ -131,19 +131,22 @@ void backup_list_free(char **names, int n)
 
 int backup_make_name(const char *bdir, time_t t, char *out, size_t outlen)
 {
-	char stamp[16], path[4400];
-	struct stat st;
+	/* Newer than every backup of the same second, even ones already rotated
+	 * out of the middle: never reuse a free lower suffix, which would sort
+	 * as older than the files beside it and be rotated out at once. */
+	char stamp[16], **names, s[16];
+	long k, next = 0;
+	int n = backup_list(bdir, &names);
 	util_stamp(t, stamp);
-	for (long k = 0; k < 100000; k++) {
-		if (k == 0)
-			snprintf(out, outlen, "snapshot_%s.db", stamp);
-		else
-			snprintf(out, outlen, "snapshot_%s_%ld.db", stamp, k);
-		snprintf(path, sizeof(path), "%s/%s", bdir, out);
-		if (stat(path, &st) != 0)
-			return 0;
-	}
-	return -1;
+	for (int i = 0; i < n; i++)
+		if (parse_name(names[i], s, &k) == 0 && strcmp(s, stamp) == 0 && k + 1 > next)
+			next = k + 1;
+	backup_list_free(names, n);
+	if (next == 0)
+		snprintf(out, outlen, "snapshot_%s.db", stamp);
+	else
+		snprintf(out, outlen, "snapshot_%s_%ld.db", stamp, next);
+	return 0;
 }
 
 int backup_rotate(const char *bdir, long keep)

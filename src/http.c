@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "backup.h"
@@ -108,16 +109,17 @@ static int api(struct server *srv, const char *method, const char *path, const c
 		r->www_authenticate = "Bearer realm=\"sessiond\"";
 		return 0;
 	}
-	if (strncmp(auth, "Bearer ", 7) != 0 || !util_secret_equal(auth + 7,
+	if (strncasecmp(auth, "Bearer ", 7) != 0 || !util_secret_equal(auth + 7,
 								   srv->cfg->admin_password)) {
 		log_warning("Admin API: wrong credentials for %s %s", method, path);
 		respond_error(r, 403, "wrong admin password");
 		return 0;
 	}
 	if (strcmp(path, "/api/sessions") == 0 || strcmp(path, "/api/sessions/") == 0) {
-		json_t *list = json_array();
+		json_t *list;
 		if (strcmp(method, "GET") != 0)
 			goto method;
+		list = json_array();
 		for (s = srv->sessions; s; s = s->next)
 			json_array_append_new(list, session_stats_json(s));
 		respond_json(r, 200, json_pack("{so}", "sessions", list));

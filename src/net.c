@@ -209,9 +209,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			return -1;
 		}
 		if (pss->ping_pending) {
-			unsigned char ping[LWS_PRE + 4];
+			/* A payload, because lws 4.1 does not report empty pongs
+			 * (LWS_CALLBACK_RECEIVE_PONG), and the pong is what keeps an
+			 * idle client alive. */
+			unsigned char ping[LWS_PRE + 8];
+			memcpy(ping + LWS_PRE, "sessiond", 8);
 			pss->ping_pending = 0;
-			if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+			if (lws_write(wsi, ping + LWS_PRE, 8, LWS_WRITE_PING) < 0)
 				return -1;
 			if (lws_send_pipe_choked(wsi)) {
 				lws_callback_on_writable(wsi);
@@ -236,7 +240,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_HTTP: {
 		struct http_response r;
 		char auth[512] = "";
-		const char *method = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) ? "POST" : "GET";
+		const char *method = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) ? "GET"
+				   : lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) ? "POST"
+				   : "OTHER"; /* PUT, DELETE, HEAD...: 405 on known routes */
 		memset(pss, 0, sizeof(*pss));
 		lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
 		if (http_handle(server, method, (const char *)in, auth, &r, &pss->pending) == 0)

@@ -701,6 +701,7 @@ static int do_admin_save(struct req *r)
 static int do_admin_backups(struct req *r)
 {
 	char bdir[4200];
+	log_info("Admin %s listed the backups (session=%s)", r->cl->name, r->s->name);
 	snprintf(bdir, sizeof(bdir), "%s/backups", r->s->dir);
 	reply_ok(r, json_pack("{so}", "backups", backup_list_json(bdir)));
 	return SQLITE_OK;
@@ -742,6 +743,7 @@ json_t *session_stats_json(struct session *s)
 
 static int do_admin_stats(struct req *r)
 {
+	log_info("Admin %s read the stats (session=%s)", r->cl->name, r->s->name);
 	reply_ok(r, json_pack("{so}", "stats", session_stats_json(r->s)));
 	return SQLITE_OK;
 }
@@ -764,10 +766,10 @@ static int do_admin_kick(struct req *r)
 		return SQLITE_OK;
 	}
 	log_info("Admin %s kicked %s (session=%s)", r->cl->name, user, r->s->name);
+	reply_ok(r, json_pack("{ss}", "user", user));
 	p = pending_add(r->s, P_CLOSE, cl->conn);
 	p->code = 4403;
 	p->text = xstrdup("kicked");
-	reply_ok(r, json_pack("{ss}", "user", user));
 	if (cl == r->cl) {
 		/* Kicking oneself: the ok goes out, then the close. */
 		cl->conn->leave_reason = "kicked";
@@ -1241,7 +1243,7 @@ static struct frame *save_http_body(const struct backup_job *job)
 	json_t *o = job->ok ? json_pack("{ss ss sI sI}", "session", job->session,
 					"backup", job->backup, "bytes", (json_int_t)job->bytes,
 					"ms", (json_int_t)job->ms)
-			    : json_pack("{ss ss}", "error", job->error, "status", "unavailable");
+			    : json_pack("{ss ss}", "error", job->error, "code", "unavailable");
 	struct frame *f = frame_from_json(o);
 	json_decref(o);
 	return f;
@@ -1363,6 +1365,16 @@ static void start_save(struct session *s, const char *reason)
 	}
 }
 
+static int reason_rank(const char *reason)
+{
+	static const char *const order[] = {"auto-save", "user_disconnect", "admin", "shutdown",
+					    "reset"};
+	for (int i = 4; i >= 0; i--)
+		if (strncmp(reason, order[i], strlen(order[i])) == 0)
+			return i;
+	return 0;
+}
+
 static void add_waiter(struct session *s, struct save_waiter *w)
 {
 	struct save_waiter **list = s->save_running ? &s->next_waiters : &s->waiters;
@@ -1391,9 +1403,11 @@ void session_save(struct session *s, const char *reason, struct conn *waiter, js
 		conn_hold(waiter);
 	}
 	if (s->save_running) {
-		/* Coalesce: one follow-up save, with the latest reason. */
+		/* Coalesce: one follow-up save, named by its most important
+		 * request (a reset's backup must say "reset"). */
+		if (!s->save_again || reason_rank(reason) >= reason_rank(s->save_again_reason))
+			snprintf(s->save_again_reason, sizeof(s->save_again_reason), "%s", reason);
 		s->save_again = 1;
-		snprintf(s->save_again_reason, sizeof(s->save_again_reason), "%s", reason);
 		return;
 	}
 	start_save(s, reason);
