@@ -33,7 +33,6 @@
 #include "frame.h"
 #include "http.h"
 #include "log.h"
-#include "mergepatch.h"
 #include "saver.h"
 #include "session.h"
 #include "store.h"
@@ -253,9 +252,10 @@ static json_t *users_json(struct session *s)
 /* ------------------------------------------------------------------ */
 /* Nodes                                                               */
 
-static int node_load(struct req *r, const char *uuid, struct node_row *n)
+static int node_load(struct req *r, const char *uuid, struct node_row *n, int with_data)
 {
-	int rc = store_node_get(r->s->store, uuid, n);
+	int rc = with_data ? store_node_get(r->s->store, uuid, n)
+			   : store_node_head(r->s->store, uuid, n);
 	if (rc == SQLITE_OK && n->deleted) {
 		node_row_free(n);
 		rc = SQLITE_NOTFOUND;
@@ -327,22 +327,35 @@ static int do_node_create(struct req *r)
 	return rc;
 }
 
+/* The id as JSON text, for replies built without jansson. */
+static void add_re(struct sbuf *b, json_t *id)
+{
+	if (json_is_integer(id))
+		sbuf_printf(b, ",\"re\":%lld", (long long)json_integer_value(id));
+	else if (json_is_string(id)) {
+		sbuf_addstr(b, ",\"re\":");
+		sbuf_add_json_str(b, json_string_value(id), json_string_length(id));
+	}
+}
+
+/* node.update is the hot path of a session (every edit of every artist),
+ * so its reply and event are written as text directly and the stored data
+ * is never parsed here: SQLite applies the merge patch. */
 static int do_node_update(struct req *r)
 {
 	struct node_update_req q;
 	struct node_row n;
 	char msg[VALIDATE_MSG];
-	json_t *data = NULL, *ev;
-	char *text = NULL, *old_kind = NULL;
-	int rc;
+	char *data = NULL, *patch = NULL, *deps = NULL;
+	struct sbuf b;
+	int rc = SQLITE_OK;
 
 	if (validate_node_update(r->msg, &q, msg)) {
 		reply_err(r, "bad_request", NULL, "%s", msg);
 		return SQLITE_OK;
 	}
-	if (node_load(r, q.uuid, &n) != SQLITE_OK)
+	if (node_load(r, q.uuid, &n, 0) != SQLITE_OK)
 		return SQLITE_OK; /* answered */
-	rc = SQLITE_OK;
 	if (!may_change(r, &n))
 		goto out;
 	if (q.has_version && q.version != n.version) {
@@ -351,60 +364,67 @@ static int do_node_update(struct req *r)
 			  (long long)q.version);
 		goto out;
 	}
-	if (q.data || q.patch) {
-		if (q.data)
-			data = json_incref(q.data);
-		else
-			data = json_loads(n.data ? n.data : "{}", 0, NULL);
-		if (q.patch) {
-			json_t *patched = mergepatch_apply(data, q.patch);
-			json_decref(data);
-			data = patched;
-		}
-		if (!json_is_object(data)) {
-			reply_err(r, "bad_request", NULL, "node.update: data must stay an object");
-			goto out;
-		}
-		text = json_dumps(data, JSON_COMPACT);
-		free(n.data);
-		n.data = text;
-		text = NULL;
-	}
+	data = q.data ? json_dumps(q.data, JSON_COMPACT) : NULL;
+	patch = q.patch ? json_dumps(q.patch, JSON_COMPACT) : NULL;
+	free(n.data);
+	n.data = data;
 	if (q.kind) {
-		old_kind = n.kind;
-		n.kind = (char *)q.kind;
+		free(n.kind);
+		n.kind = xstrdup(q.kind);
 	}
 	n.version++;
 	n.seq = r->s->seq + 1;
 	free(n.updated_by);
 	n.updated_by = xstrdup(r->cl->name);
 	n.updated_at = util_now();
-	rc = store_node_update(r->s->store, &n);
+	rc = store_node_update(r->s->store, &n, patch);
 	if (rc == SQLITE_OK && q.deps)
 		rc = store_node_set_deps(r->s->store, n.uuid, q.deps);
 	if (rc != SQLITE_OK)
 		goto out;
 	r->s->seq = n.seq;
-	reply_ok(r, json_pack("{ss sI sI}", "uuid", n.uuid, "version", (json_int_t)n.version,
-			      "seq", (json_int_t)n.seq));
-	ev = json_pack("{ss ss ss sI sI ss}", "type", "node", "op", "update", "uuid", n.uuid,
-		       "version", (json_int_t)n.version, "seq", (json_int_t)n.seq,
-		       "updated_by", r->cl->name);
-	if (q.data)
-		json_object_set(ev, "data", q.data);
-	if (q.patch)
-		json_object_set(ev, "patch", q.patch);
-	if (q.deps)
-		json_object_set(ev, "deps", q.deps);
-	if (q.kind)
-		json_object_set_new(ev, "kind", json_string(q.kind));
-	emit_event(r->s, r->conn, ev, n.seq);
-out:
-	if (old_kind) {
-		n.kind = old_kind;
+	r->answered = 1;
+	if (r->id) {
+		frame_sbuf_init(&b, 128);
+		sbuf_addstr(&b, "{\"type\":\"ok\"");
+		add_re(&b, r->id);
+		sbuf_addstr(&b, ",\"uuid\":");
+		sbuf_add_json_str(&b, n.uuid, strlen(n.uuid));
+		sbuf_printf(&b, ",\"version\":%lld,\"seq\":%lld}", (long long)n.version,
+			    (long long)n.seq);
+		queue_frame(r->s, r->conn, frame_from_sbuf(&b), r->id, 1);
+		r->s->pending[r->s->npending - 1].frame->type = MT_OK;
 	}
-	json_decref(data);
-	node_row_free(&n);
+	frame_sbuf_init(&b, 256 + (data ? strlen(data) : 0) + (patch ? strlen(patch) : 0));
+	sbuf_addstr(&b, "{\"type\":\"node\",\"op\":\"update\",\"uuid\":");
+	sbuf_add_json_str(&b, n.uuid, strlen(n.uuid));
+	sbuf_printf(&b, ",\"version\":%lld,\"seq\":%lld,\"updated_by\":", (long long)n.version,
+		    (long long)n.seq);
+	sbuf_add_json_str(&b, r->cl->name, strlen(r->cl->name));
+	if (data)
+		sbuf_printf(&b, ",\"data\":%s", data);
+	if (patch)
+		sbuf_printf(&b, ",\"patch\":%s", patch);
+	if (q.deps) {
+		deps = json_dumps(q.deps, JSON_COMPACT);
+		sbuf_printf(&b, ",\"deps\":%s", deps);
+	}
+	if (q.kind) {
+		sbuf_addstr(&b, ",\"kind\":");
+		sbuf_add_json_str(&b, q.kind, strlen(q.kind));
+	}
+	sbuf_addc(&b, '}');
+	{
+		struct pending *p = pending_add(r->s, P_EVENT, r->conn);
+		p->frame = frame_from_sbuf(&b);
+		p->frame->type = MT_NODE;
+		p->seq = n.seq;
+		p->needs_commit = 1;
+	}
+out:
+	free(patch);
+	free(deps);
+	node_row_free(&n); /* frees data */
 	return rc;
 }
 
@@ -420,7 +440,7 @@ static int do_node_delete(struct req *r)
 		reply_err(r, "bad_request", NULL, "%s", msg);
 		return SQLITE_OK;
 	}
-	if (node_load(r, q.uuid, &n) != SQLITE_OK)
+	if (node_load(r, q.uuid, &n, 0) != SQLITE_OK)
 		return SQLITE_OK;
 	rc = SQLITE_OK;
 	if (may_change(r, &n)) {
@@ -446,7 +466,9 @@ static int set_owner(struct session *s, struct conn *from, struct node_row *n,
 	char *old = n->owner;
 	n->owner = (char *)owner;
 	n->seq = s->seq + 1;
-	rc = store_node_update(s->store, n);
+	free(n->data);
+	n->data = NULL; /* keep the stored data */
+	rc = store_node_update(s->store, n, NULL);
 	n->owner = old;
 	if (rc != SQLITE_OK)
 		return rc;
@@ -474,7 +496,7 @@ static int do_node_lock(struct req *r, int lock)
 		reply_err(r, "forbidden", NULL, "%s: force is for admins", r->type);
 		return SQLITE_OK;
 	}
-	if (node_load(r, q.uuid, &n) != SQLITE_OK)
+	if (node_load(r, q.uuid, &n, 0) != SQLITE_OK)
 		return SQLITE_OK;
 	if ((lock && n.owner && strcmp(n.owner, me) == 0) || (!lock && !n.owner)) {
 		/* Nothing changes: ok with the current seq, no event. */
@@ -508,7 +530,7 @@ static int do_node_get(struct req *r)
 		reply_err(r, "bad_request", NULL, "%s", msg);
 		return SQLITE_OK;
 	}
-	if (node_load(r, q.uuid, &n) != SQLITE_OK)
+	if (node_load(r, q.uuid, &n, 1) != SQLITE_OK)
 		return SQLITE_OK;
 	rc = store_node_get_deps(r->s->store, n.uuid, &n.deps);
 	if (rc == SQLITE_OK) {

@@ -25,7 +25,7 @@
 enum stmt_id {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
 	ST_META_GET, ST_META_SET,
-	ST_NODE_GET, ST_NODE_DEPS, ST_NODE_INSERT, ST_NODE_UPDATE, ST_NODE_DEPS_DEL,
+	ST_NODE_GET, ST_NODE_HEAD, ST_NODE_DEPS, ST_NODE_INSERT, ST_NODE_UPDATE, ST_NODE_DEPS_DEL,
 	ST_NODE_DEPS_ADD, ST_NODE_TOMB, ST_NODES_OWNED,
 	ST_TASK_INSERT, ST_TASK_GET, ST_TASK_UPDATE, ST_TASK_TOMB,
 	ST_CHAT_INSERT, ST_CHAT_HISTORY, ST_CHAT_TRIM,
@@ -45,6 +45,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 			"ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 	[ST_NODE_GET] = "SELECT uuid, kind, data, owner, version, seq, updated_by, updated_at, "
 			"deleted FROM nodes WHERE uuid = ?1",
+	[ST_NODE_HEAD] = "SELECT uuid, kind, NULL, owner, version, seq, updated_by, updated_at, "
+			 "deleted FROM nodes WHERE uuid = ?1",
 	[ST_NODE_DEPS] = "SELECT dep FROM node_deps WHERE uuid = ?1 ORDER BY position",
 	[ST_NODE_INSERT] = "INSERT INTO nodes (uuid, kind, data, owner, version, seq, updated_by, "
 			   "updated_at, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0) "
@@ -52,8 +54,12 @@ static const char *const stmt_sql[ST_COUNT] = {
 			   "owner = excluded.owner, version = excluded.version, seq = excluded.seq, "
 			   "updated_by = excluded.updated_by, updated_at = excluded.updated_at, "
 			   "deleted = 0 WHERE deleted = 1",
-	[ST_NODE_UPDATE] = "UPDATE nodes SET kind = ?2, data = ?3, owner = ?4, version = ?5, "
-			   "seq = ?6, updated_by = ?7, updated_at = ?8 WHERE uuid = ?1 AND deleted = 0",
+	/* ?3 NULL keeps the data; ?9 is an RFC 7386 merge patch applied by
+	 * SQLite's json_patch(), so the hot path never parses stored data. */
+	[ST_NODE_UPDATE] = "UPDATE nodes SET kind = ?2, data = CASE WHEN ?9 IS NULL THEN "
+			   "coalesce(?3, data) ELSE json_patch(coalesce(?3, data), ?9) END, "
+			   "owner = ?4, version = ?5, seq = ?6, updated_by = ?7, updated_at = ?8 "
+			   "WHERE uuid = ?1 AND deleted = 0",
 	[ST_NODE_DEPS_DEL] = "DELETE FROM node_deps WHERE uuid = ?1",
 	[ST_NODE_DEPS_ADD] = "INSERT INTO node_deps (uuid, position, dep) VALUES (?1, ?2, ?3)",
 	[ST_NODE_TOMB] = "UPDATE nodes SET data = NULL, owner = NULL, deleted = 1, seq = ?2, "
@@ -381,9 +387,9 @@ int store_meta_set_text(struct store *s, const char *key, const char *v)
 	return run(st);
 }
 
-int store_node_get(struct store *s, const char *uuid, struct node_row *n)
+static int node_get(struct store *s, enum stmt_id id, const char *uuid, struct node_row *n)
 {
-	sqlite3_stmt *st = stmt(s, ST_NODE_GET);
+	sqlite3_stmt *st = stmt(s, id);
 	int rc;
 	memset(n, 0, sizeof(*n));
 	if (!st)
@@ -406,6 +412,16 @@ int store_node_get(struct store *s, const char *uuid, struct node_row *n)
 	}
 	finish(st);
 	return rc;
+}
+
+int store_node_get(struct store *s, const char *uuid, struct node_row *n)
+{
+	return node_get(s, ST_NODE_GET, uuid, n);
+}
+
+int store_node_head(struct store *s, const char *uuid, struct node_row *n)
+{
+	return node_get(s, ST_NODE_HEAD, uuid, n);
 }
 
 int store_node_get_deps(struct store *s, const char *uuid, json_t **out)
@@ -451,12 +467,13 @@ int store_node_insert(struct store *s, const struct node_row *n)
 	return run_one_change(s, st, SQLITE_CONSTRAINT);
 }
 
-int store_node_update(struct store *s, const struct node_row *n)
+int store_node_update(struct store *s, const struct node_row *n, const char *patch)
 {
 	sqlite3_stmt *st = stmt(s, ST_NODE_UPDATE);
 	if (!st)
 		return SQLITE_ERROR;
 	bind_node(st, n);
+	bind_text(st, 9, patch);
 	return run_one_change(s, st, SQLITE_NOTFOUND);
 }
 

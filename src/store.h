@@ -78,11 +78,15 @@ int store_meta_set_int(struct store *s, const char *key, int64_t v);
 int store_meta_set_text(struct store *s, const char *key, const char *v);
 
 int store_node_get(struct store *s, const char *uuid, struct node_row *out);
+/* The same without data (left NULL): what a change needs to check. */
+int store_node_head(struct store *s, const char *uuid, struct node_row *n);
 int store_node_get_deps(struct store *s, const char *uuid, json_t **out);
 /* Inserts a new node, or revives a tombstone of the same uuid. */
 int store_node_insert(struct store *s, const struct node_row *n);
-/* Writes kind, data, owner, version, seq, updated_by, updated_at. */
-int store_node_update(struct store *s, const struct node_row *n);
+/* Writes kind, data, owner, version, seq, updated_by, updated_at. n->data
+ * NULL keeps the stored data; patch (JSON text or NULL) is then merged into
+ * it as an RFC 7386 merge patch. */
+int store_node_update(struct store *s, const struct node_row *n, const char *patch);
 int store_node_set_deps(struct store *s, const char *uuid, json_t *deps);
 int store_node_tombstone(struct store *s, const char *uuid, int64_t seq,
 			 const char *user, double ts);
