@@ -309,6 +309,16 @@ void backup_run(struct backup_job *j)
 	j->ok = 0;
 	snprintf(bdir, sizeof(bdir), "%s/backups", j->dir);
 	snprintf(db_path, sizeof(db_path), "%s/session.db", j->dir);
+	if (j->checkpoint_only) {
+		rc = sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+		if (rc == SQLITE_OK)
+			rc = exec_sql(db, "PRAGMA busy_timeout = 5000; PRAGMA wal_checkpoint(PASSIVE)",
+				      j->error, sizeof(j->error));
+		sqlite3_close(db);
+		j->ok = rc == SQLITE_OK;
+		j->ms = (util_mono_us() - t0) / 1000;
+		return;
+	}
 	if (mkdir(bdir, 0700) != 0 && errno != EEXIST) {
 		snprintf(j->error, sizeof(j->error), "cannot create %s: %s", bdir, strerror(errno));
 		return;

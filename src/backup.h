@@ -18,6 +18,7 @@ struct backup_job {
 	char *reason;
 	long max_backups;
 	int checkpoint_truncate;
+	int checkpoint_only;  /* just fold the WAL into the database */
 	/* output */
 	int ok;
 	char backup[96];      /* file name in dir/backups */

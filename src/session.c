@@ -1459,6 +1459,18 @@ void server_save_done(struct server *srv, struct backup_job *job)
 	enum save_kind kind = metrics_save_kind(job->reason);
 	struct save_waiter *w;
 
+	if (job->checkpoint_only) {
+		if (!job->ok)
+			log_warning("Checkpoint failed (session=%s): %s", job->session, job->error);
+		else
+			log_debug("Checkpoint done (session=%s ms=%lld)", job->session,
+				  (long long)job->ms);
+		if (s)
+			s->checkpoint_running = 0;
+		backup_job_free(job);
+		return;
+	}
+
 	if (job->ok) {
 		log_info("Session saved (session=%s reason=%s backup=%s bytes=%lld ms=%lld)",
 			 job->session, job->reason, job->backup, (long long)job->bytes,
@@ -1728,11 +1740,30 @@ void server_free(struct server *srv)
 	}
 }
 
+/* Asks the saver for a checkpoint when a session's WAL has grown. */
+static void checkpoint_if_needed(struct session *s)
+{
+	char wal[4400];
+	struct backup_job *job;
+	if (s->checkpoint_running || !s->srv->saver)
+		return;
+	snprintf(wal, sizeof(wal), "%s-wal", s->db_path);
+	if (file_size(wal) < SESSION_WAL_CHECKPOINT_BYTES)
+		return;
+	job = backup_job_new(s->name, s->dir, "checkpoint", s->srv->cfg->max_backups);
+	job->checkpoint_only = 1;
+	s->checkpoint_running = 1;
+	saver_submit(s->srv->saver, job);
+}
+
 void server_cron(struct server *srv)
 {
 	static double last_auto;
 	double now = util_now();
 	long every = srv->cfg->save_interval;
+
+	for (struct session *s = srv->sessions; s; s = s->next)
+		checkpoint_if_needed(s);
 
 	if (!last_auto)
 		last_auto = now;

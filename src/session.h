@@ -23,6 +23,8 @@ struct hello_req;
 /* Tombstones older than this many seqs are purged at saves; a client whose
  * `since` is older than what was purged gets a full sync. */
 #define SESSION_HISTORY_KEEP 100000
+/* WAL size past which the saver thread is asked for a checkpoint. */
+#define SESSION_WAL_CHECKPOINT_BYTES (8 * 1024 * 1024)
 
 struct server {
 	struct config *cfg;
@@ -95,6 +97,7 @@ struct session {
 	/* Saves */
 	int64_t saved_seq;           /* seq covered by the last save */
 	int save_running;
+	int checkpoint_running;
 	int save_again;
 	char save_again_reason[96];
 	struct save_waiter *waiters;       /* answered when the running save ends */

@@ -11,6 +11,10 @@
  *   saver's connection ("SQL statements in progress").
  * - A batch is one transaction; each request inside it is a SAVEPOINT so a
  *   failing request rolls back alone (see session.c).
+ * - Automatic checkpoints are off on this connection: a checkpoint writes
+ *   and fsyncs the database file, and must not stall the network thread.
+ *   The saver thread checkpoints instead (server_cron asks it to when the
+ *   WAL grows past SESSION_WAL_CHECKPOINT_BYTES, and every save does).
  * - Migrations are compiled in (embed_sql.c); each runs in its own
  *   transaction together with its PRAGMA user_version bump, so a crash never
  *   leaves a half-migrated file. */
@@ -261,7 +265,8 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 	snprintf(pragmas, sizeof(pragmas),
 		 "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; "
 		 "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON; "
-		 "PRAGMA cache_size = -16384;", sync_full ? "FULL" : "NORMAL");
+		 "PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0;",
+		 sync_full ? "FULL" : "NORMAL");
 	rc = exec(s->db, pragmas, err, errlen);
 	if (rc != SQLITE_OK)
 		goto fail;
