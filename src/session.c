@@ -155,6 +155,8 @@ static void reply_ok(struct req *r, json_t *fields)
 static int batch_begin(struct session *s)
 {
 	int rc;
+	if (s->batch_failed)
+		return SQLITE_ABORT;
 	if (store_in_transaction(s->store))
 		return SQLITE_OK;
 	rc = store_begin(s->store);
@@ -172,7 +174,7 @@ static const char *storage_code(int rc)
 {
 	switch (rc) {
 	case SQLITE_FULL: case SQLITE_IOERR: case SQLITE_BUSY: case SQLITE_LOCKED:
-	case SQLITE_READONLY: case SQLITE_CANTOPEN: case SQLITE_PROTOCOL:
+	case SQLITE_READONLY: case SQLITE_CANTOPEN: case SQLITE_PROTOCOL: case SQLITE_ABORT:
 		return "unavailable";
 	default:
 		return "internal";
@@ -896,6 +898,8 @@ void session_request(struct session *s, struct client *cl, const char *type, jso
 	if (rc != SQLITE_OK) {
 		store_rollback_to(s->store);
 		s->seq = seq0;
+		if (!store_txn_alive(s->store))
+			s->batch_failed = 1; /* the earlier requests are gone too */
 		/* Drop what the failed request queued, then answer it. */
 		while (s->npending > mark) {
 			struct pending *p = &s->pending[--s->npending];
@@ -1050,6 +1054,8 @@ void session_leave(struct session *s, struct client *cl, const char *reason)
 		if (rc != SQLITE_OK) {
 			store_rollback_to(s->store);
 			s->seq = seq0;
+			if (!store_txn_alive(s->store))
+				s->batch_failed = 1;
 		}
 	}
 	if (rc != SQLITE_OK)
@@ -1158,10 +1164,10 @@ static void session_flush(struct session *s)
 	int failed = 0;
 	size_t i;
 
-	if (store_in_transaction(s->store)) {
+	if (store_in_transaction(s->store) || s->batch_failed) {
 		int64_t t0 = util_mono_us();
-		int rc = SQLITE_OK;
-		if (s->seq != s->batch_seq)
+		int rc = s->batch_failed ? SQLITE_ABORT : SQLITE_OK;
+		if (rc == SQLITE_OK && s->seq != s->batch_seq)
 			rc = store_meta_set_int(s->store, "seq", s->seq);
 		if (rc == SQLITE_OK)
 			rc = store_commit(s->store);
@@ -1175,6 +1181,7 @@ static void session_flush(struct session *s)
 			memcpy(s->epoch, s->batch_epoch, sizeof(s->epoch));
 			m->commit_failures++;
 			failed = 1;
+			s->batch_failed = 0;
 		} else {
 			m->committed_changes += (uint64_t)(s->seq - s->batch_seq);
 			histogram_observe(&m->commit_latency, (double)(util_mono_us() - t0) / 1e6);
@@ -1230,7 +1237,7 @@ static void session_flush(struct session *s)
 void server_flush(struct server *srv)
 {
 	for (struct session *s = srv->sessions; s; s = s->next)
-		if (s->npending || store_in_transaction(s->store))
+		if (s->npending || store_in_transaction(s->store) || s->batch_failed)
 			session_flush(s);
 	while (srv->closed) {
 		struct conn *c = srv->closed;

@@ -92,6 +92,7 @@ struct session {
 	int batch_initialized;
 	char batch_epoch[65];
 	int64_t batch_requests;
+	int batch_failed;            /* SQLite rolled the batch back: refuse the rest */
 	int64_t batch_start_us;
 
 	/* Saves */

@@ -155,6 +155,37 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	return rc;
 }
 
+static int read_version(sqlite3 *db, int *version, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*version = sqlite3_column_int(st, 0);
+			rc = SQLITE_OK;
+		}
+	}
+	if (rc != SQLITE_OK)
+		snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int check_version(sqlite3 *db, char *err, size_t errlen)
+{
+	int version = 0;
+	int rc = sqlite3_exec(db, "PRAGMA busy_timeout = 5000", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = read_version(db, &version, err, errlen);
+	if (rc == SQLITE_OK && version > store_migration_count) {
+		snprintf(err, errlen, "schema version %d is newer than this server knows (%d); "
+			 "use a newer sessiond", version, store_migration_count);
+		rc = SQLITE_MISMATCH;
+	}
+	return rc;
+}
+
 int store_migrate(sqlite3 *db, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
@@ -262,6 +293,11 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 0);
+	/* A database newer than this binary is refused before anything (even
+	 * the journal mode) is written to it. */
+	rc = check_version(s->db, err, errlen);
+	if (rc != SQLITE_OK)
+		goto fail;
 	snprintf(pragmas, sizeof(pragmas),
 		 "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; "
 		 "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON; "
@@ -323,6 +359,8 @@ void store_rollback(struct store *s)
 }
 
 int store_in_transaction(struct store *s) { return s->in_txn; }
+
+int store_txn_alive(struct store *s) { return !sqlite3_get_autocommit(s->db); }
 int store_savepoint(struct store *s) { return run(stmt(s, ST_SAVEPOINT)); }
 int store_release(struct store *s) { return run(stmt(s, ST_RELEASE)); }
 

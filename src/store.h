@@ -68,6 +68,9 @@ int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
 int store_in_transaction(struct store *s);
+/* 0 when SQLite rolled the whole transaction back by itself (it may, on a
+ * full disk or an I/O error): the batch is lost. */
+int store_txn_alive(struct store *s);
 int store_savepoint(struct store *s);
 int store_release(struct store *s);
 void store_rollback_to(struct store *s);

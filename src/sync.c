@@ -65,7 +65,10 @@ struct sync_cursor *sync_open(const char *db_path, int delta, int64_t since,
 	sbuf_init(&c->row, 1024);
 	rc = sqlite3_open_v2(db_path, &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(c->db, "PRAGMA busy_timeout = 5000; BEGIN", NULL, NULL, NULL);
+		/* A small cache: the sync reads each page once, and many joins may
+		 * stream at the same time. */
+		rc = sqlite3_exec(c->db, "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -512; "
+				  "BEGIN", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE key = 'seq'", -1, &st,
 					NULL);

@@ -10,17 +10,25 @@
  * JSON object, so this program never decides what a target is.
  *
  * Design:
- * - One thread, one libwebsockets client context, many connections. A 1 ms
- *   lws_sul tick keeps lws_service() returning often, so each scenario is
- *   plain sequential code: "start this, service the loop until that holds".
- *   The client shares a 2-core machine with the server; a second client
- *   thread would only take CPU away from the thing being measured.
+ * - One loop thread, one libwebsockets client context, many connections. Each
+ *   scenario is plain sequential code: "start this, service the loop until
+ *   that holds". The client shares a 2-core machine with the server; more
+ *   client threads would only take CPU away from the thing being measured.
+ *   A ticker thread does nothing but lws_cancel_service() every 1 ms while a
+ *   paced job runs (20 ms otherwise), so lws_service() returns to re-check
+ *   pacing and deadlines. (An lws_sul timer would do it on the loop thread,
+ *   but lws 4.1 rounds a sub-millisecond wait down to poll(0) and spins.)
  * - Requests are generated lazily in the WRITEABLE callback by a `job`
  *   (create N nodes, or update nodes), bounded by a window of requests in
  *   flight and optionally paced to a rate. A frame is built at the moment it
  *   is written, so the time stamped into it (and kept per request id in a
- *   ring) is the real send time. Several frames go out per WRITEABLE until
- *   the socket would block (lws_send_pipe_choked).
+ *   ring) is the real send time.
+ * - Writes are batched: each WRITEABLE packs as many whole frames as fit in
+ *   64 KiB, masks them itself and hands them to lws_write(LWS_WRITE_RAW),
+ *   which sends them in one send() and buffers what the socket refuses.
+ *   lws_write(LWS_WRITE_TEXT) costs a /dev/urandom read (the mask), a poll
+ *   and a send per frame: the client then tops out near 45k frames/s on
+ *   this machine and would measure itself instead of the server.
  * - Replies come in request order, but each is matched by its `re` anyway.
  *   Latency = reply receive time - send time of that id, on one clock
  *   (CLOCK_MONOTONIC), which is meaningful because client and server share
@@ -35,13 +43,16 @@
  * - Messages larger than one rx chunk (sync frames reach ~1 MiB) are
  *   reassembled until lws_is_final_fragment() with nothing remaining.
  * - A connection the server closes unexpectedly, or that fails to connect,
- *   fails the scenario (exit 1), except in `ready`, which retries until the
- *   restarted server answers. An `error` reply to a request type the server
- *   does not implement yet makes that scenario print `null` and exit 0.
+ *   fails the scenario (exit 1, the reason on stderr), except in `ready`,
+ *   which retries until the restarted server answers. A `bad_request` reply
+ *   to a request type the server does not implement (admin.save) makes the
+ *   scenario print `null` and exit 3, which tools/bench reports as a missing
+ *   feature rather than a failure. Exit 2 is bad usage.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -70,7 +81,8 @@ enum {
 #define BENCH_RX_CHUNK (64 * 1024)
 #define BENCH_RING_BITS 16 /* request send times kept per writer */
 #define BENCH_MAX_DATA (4 * 1024 * 1024)
-#define BENCH_MAX_WRITES_PER_CALLBACK 64
+#define BENCH_BATCH (64 * 1024) /* bytes of frames per send */
+#define BENCH_WS_HEADER 14      /* largest client frame header */
 
 /* ---------------------------------------------------------------- time */
 
@@ -411,7 +423,10 @@ struct conn {
 
 struct bench {
 	struct lws_context *ctx;
-	lws_sorted_usec_list_t tick;
+	pthread_t ticker;
+	int ticker_started;
+	atomic_int ticker_stop;
+	atomic_int fast_tick; /* a paced job runs */
 	const char *host;
 	int port;
 	const char *admin_password;
@@ -421,8 +436,11 @@ struct bench {
 	char fail_why[400];
 	struct conn **paced;  /* connections with paced jobs: woken by the tick */
 	size_t npaced;
-	unsigned char *txbuf; /* LWS_PRE + frame being generated */
+	char *genbuf;         /* the frame being generated */
+	size_t gencap;
+	unsigned char *txbuf; /* LWS_PRE + a batch of masked frames */
 	size_t txcap;
+	uint32_t mask_state;  /* xorshift state for frame masks */
 	char *blob;           /* random filler for node data */
 	size_t blob_len;
 	uint64_t deliveries;  /* node events received, all connections */
@@ -554,7 +572,7 @@ static int job_ready(const struct conn *c, uint64_t now)
 static size_t job_next(struct conn *c, uint64_t now)
 {
 	struct bench *b = c->b;
-	char *buf = (char *)b->txbuf + LWS_PRE;
+	char *buf = b->genbuf;
 	int64_t id, node;
 	size_t n;
 
@@ -563,10 +581,10 @@ static size_t job_next(struct conn *c, uint64_t now)
 	id = c->next_id++;
 	node = (c->job.first_node + c->job.sent) % c->job.nodes;
 	if (c->job.kind == JOB_CREATE)
-		n = make_create(b, c, id, node, buf, b->txcap);
+		n = make_create(b, c, id, node, buf, b->gencap);
 	else
-		n = make_update(c, id, node, now, buf, b->txcap);
-	if (n >= b->txcap)
+		n = make_update(c, id, node, now, buf, b->gencap);
+	if (n >= b->gencap)
 		return 0;
 	c->sent_ns[id & ((1 << BENCH_RING_BITS) - 1)] = now;
 	c->job.sent++;
@@ -600,6 +618,7 @@ static int job_start(struct conn *c, enum job_kind kind, const char *prefix, int
 			return BENCH_ERR;
 		b->paced = p;
 		b->paced[b->npaced++] = c;
+		atomic_store(&b->fast_tick, 1);
 	}
 	if (c->wsi)
 		lws_callback_on_writable(c->wsi);
@@ -617,56 +636,97 @@ static void job_stop(struct conn *c)
 			b->paced[i] = b->paced[--b->npaced];
 			break;
 		}
+	atomic_store(&b->fast_tick, b->npaced > 0);
+}
+
+/* Appends one masked client text frame to the batch at *pos. */
+static void frame_put(struct bench *b, size_t *pos, const char *payload, size_t len)
+{
+	unsigned char *p = b->txbuf + *pos, mask[4];
+	size_t i, h;
+	uint32_t x = b->mask_state;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	b->mask_state = x;
+	memcpy(mask, &x, 4);
+	p[0] = 0x81; /* FIN, text */
+	if (len < 126) {
+		p[1] = (unsigned char)(0x80 | len);
+		h = 2;
+	} else if (len < 65536) {
+		p[1] = 0x80 | 126;
+		p[2] = (unsigned char)(len >> 8);
+		p[3] = (unsigned char)len;
+		h = 4;
+	} else {
+		p[1] = 0x80 | 127;
+		for (i = 0; i < 8; i++)
+			p[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+		h = 10;
+	}
+	memcpy(p + h, mask, 4);
+	h += 4;
+	for (i = 0; i < len; i++)
+		p[h + i] = (unsigned char)payload[i] ^ mask[i & 3];
+	*pos += h + len;
 }
 
 static int conn_writeable(struct conn *c)
 {
 	struct bench *b = c->b;
-	int written = 0, more = 0;
+	size_t pos = LWS_PRE, limit = LWS_PRE + BENCH_BATCH;
 	uint64_t now = now_ns();
+	int full = 0;
 
 	if (c->want_close) {
 		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"bye", 3);
 		return -1;
 	}
 	for (;;) {
-		unsigned char *p;
-		size_t len;
-		struct out_msg *m = NULL;
-
-		if (written && lws_send_pipe_choked(c->wsi)) {
-			more = 1;
-			break;
-		}
-		if (written >= BENCH_MAX_WRITES_PER_CALLBACK) {
-			more = 1;
+		/* The next frame must fit whole, whatever its size. */
+		if (pos + BENCH_WS_HEADER + b->gencap > LWS_PRE + b->txcap || pos >= limit) {
+			full = 1;
 			break;
 		}
 		if (c->out_head) {
-			m = c->out_head;
-			p = m->buf + LWS_PRE;
-			len = m->len;
-		} else {
-			len = job_next(c, now);
-			if (!len)
-				break;
-			p = b->txbuf + LWS_PRE;
-		}
-		if (lws_write(c->wsi, p, len, LWS_WRITE_TEXT) < (int)len) {
-			conn_fail(c, "lws_write failed");
-			return -1;
-		}
-		if (m) {
+			struct out_msg *m = c->out_head;
+
+			if (pos + BENCH_WS_HEADER + m->len > LWS_PRE + b->txcap) {
+				if (pos > LWS_PRE) {
+					full = 1;
+					break;
+				}
+				/* Larger than a batch: goes alone, lws frames it. */
+				if (lws_write(c->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) <
+				    (int)m->len) {
+					conn_fail(c, "lws_write failed");
+					return -1;
+				}
+			} else {
+				frame_put(b, &pos, (const char *)m->buf + LWS_PRE, m->len);
+			}
 			if (c->state == CONN_OPEN && !c->t_hello)
-				c->t_hello = now_ns();
+				c->t_hello = now;
 			c->out_head = m->next;
 			if (!c->out_head)
 				c->out_tail = NULL;
 			free(m);
+		} else {
+			size_t len = job_next(c, now);
+
+			if (!len)
+				break;
+			frame_put(b, &pos, b->genbuf, len);
 		}
-		written++;
 	}
-	if (more || c->out_head)
+	if (pos > LWS_PRE &&
+	    lws_write(c->wsi, b->txbuf + LWS_PRE, pos - LWS_PRE, LWS_WRITE_RAW) < (int)(pos - LWS_PRE)) {
+		conn_fail(c, "lws_write failed");
+		return -1;
+	}
+	if (full || c->out_head)
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -843,19 +903,36 @@ static const struct lws_protocols bench_protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
-static void bench_on_tick(lws_sorted_usec_list_t *sul)
+/* The only work off the loop thread: waking the loop. */
+static void *ticker_main(void *arg)
 {
-	struct bench *b = lws_container_of(sul, struct bench, tick);
-	uint64_t now = now_ns();
+	struct bench *b = arg;
+
+	while (!atomic_load(&b->ticker_stop)) {
+		struct timespec ts = { 0, atomic_load(&b->fast_tick) ? 1000000 : 20000000 };
+
+		nanosleep(&ts, NULL);
+		lws_cancel_service(b->ctx);
+	}
+	return NULL;
+}
+
+/* One turn of the loop, then whatever paced job is due gets to write. */
+static int bench_service(struct bench *b)
+{
+	uint64_t now;
 	size_t i;
 
+	if (lws_service(b->ctx, 0) < 0)
+		return BENCH_ERR;
+	now = now_ns();
 	for (i = 0; i < b->npaced; i++) {
 		struct conn *c = b->paced[i];
 
 		if (c->wsi && job_ready(c, now))
 			lws_callback_on_writable(c->wsi);
 	}
-	lws_sul_schedule(b->ctx, 0, &b->tick, bench_on_tick, 1000);
+	return BENCH_OK;
 }
 
 static int bench_init(struct bench *b, const char *host, int port, size_t max_data, int verbose)
@@ -870,11 +947,14 @@ static int bench_init(struct bench *b, const char *host, int port, size_t max_da
 	b->host = host;
 	b->port = port;
 	b->verbose = verbose;
-	b->txcap = max_data + 1024;
+	b->gencap = max_data + 1024;
+	b->genbuf = malloc(b->gencap);
+	b->txcap = BENCH_BATCH + BENCH_WS_HEADER + b->gencap;
 	b->txbuf = malloc(LWS_PRE + b->txcap);
 	b->blob_len = 2 * max_data + 8192;
 	b->blob = malloc(b->blob_len);
-	if (!b->txbuf || !b->blob)
+	b->mask_state = (uint32_t)now_ns() | 1;
+	if (!b->genbuf || !b->txbuf || !b->blob)
 		return BENCH_ERR;
 	for (i = 0; i < b->blob_len; i++) {
 		seed = seed * 1103515245u + 12345u;
@@ -893,17 +973,22 @@ static int bench_init(struct bench *b, const char *host, int port, size_t max_da
 	b->ctx = lws_create_context(&info);
 	if (!b->ctx)
 		return BENCH_ERR;
-	lws_sul_schedule(b->ctx, 0, &b->tick, bench_on_tick, 1000);
+	if (pthread_create(&b->ticker, NULL, ticker_main, b))
+		return BENCH_ERR;
+	b->ticker_started = 1;
 	return BENCH_OK;
 }
 
 static void bench_destroy(struct bench *b)
 {
-	if (b->ctx) {
-		lws_sul_cancel(&b->tick);
-		lws_context_destroy(b->ctx);
+	if (b->ticker_started) {
+		atomic_store(&b->ticker_stop, 1);
+		pthread_join(b->ticker, NULL);
 	}
+	if (b->ctx)
+		lws_context_destroy(b->ctx);
 	free(b->paced);
+	free(b->genbuf);
 	free(b->txbuf);
 	free(b->blob);
 	memset(b, 0, sizeof(*b));
@@ -1002,7 +1087,7 @@ static int bench_wait(struct bench *b, bench_pred pred, void *arg, double timeou
 			note("timed out after %.0f s: %s", timeout_s, what);
 			return BENCH_TIMEOUT;
 		}
-		if (lws_service(b->ctx, 0) < 0) {
+		if (bench_service(b)) {
 			note("lws_service failed");
 			return BENCH_ERR;
 		}
@@ -1145,6 +1230,7 @@ struct opts {
 	int64_t writers, watchers;
 	size_t data_bytes;
 	double seconds, warmup, rate, pre, post, timeout, max_seconds;
+	double latency_rate; /* fanout: writes/s of the latency phase (0: half the max) */
 	double mb;
 	uint64_t t0_realtime;
 	int verbose;
@@ -1236,7 +1322,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		} else if (!strcmp(k, "--seconds") || !strcmp(k, "--warmup") ||
 			   !strcmp(k, "--rate") || !strcmp(k, "--pre") || !strcmp(k, "--post") ||
 			   !strcmp(k, "--timeout") || !strcmp(k, "--max-seconds") ||
-			   !strcmp(k, "--mb")) {
+			   !strcmp(k, "--mb") || !strcmp(k, "--latency-rate")) {
 			if (parse_double(v, &d)) {
 				fprintf(stderr, "sessionbench: %s: not a number: %s\n", k, v);
 				return -1;
@@ -1255,6 +1341,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				o->timeout = d;
 			else if (!strcmp(k, "--max-seconds"))
 				o->max_seconds = d;
+			else if (!strcmp(k, "--latency-rate"))
+				o->latency_rate = d;
 			else
 				o->mb = d;
 		} else {
@@ -1611,7 +1699,7 @@ static int run_fanout(struct bench *b, struct opts *o)
 		       0);
 
 	/* Phase 2: paced at half the measured op rate, latency at receivers. */
-	half_rate = ops_s / 2;
+	half_rate = o->latency_rate > 0 ? o->latency_rate : ops_s / 2;
 	if (half_rate < 1)
 		half_rate = 1;
 	deliv0 = b->deliveries;
@@ -1628,7 +1716,14 @@ static int run_fanout(struct bench *b, struct opts *o)
 	fs.rec_from = now_ns() + (uint64_t)(o->warmup * 1e9);
 	fs.rec_to = fs.rec_from + (uint64_t)(o->seconds * 1e9);
 	fs.recording = 1;
-	bench_sleep(b, o->warmup + o->seconds);
+	bench_sleep(b, o->warmup);
+	cpu0 = cpu_self_s();
+	cpu_srv0 = cpu_pid_s(o->pid);
+	t0 = now_ns();
+	bench_sleep(b, o->seconds);
+	t1 = now_ns();
+	cpu_s = cpu_self_s() - cpu0;
+	cpu_srv = cpu_pid_s(o->pid) - cpu_srv0;
 	for (i = 0; i < o->writers; i++)
 		job_stop(set.v[i]);
 	if (b->failed) {
@@ -1646,6 +1741,10 @@ static int run_fanout(struct bench *b, struct opts *o)
 	result("fanout_p99_ms", p99, 2);
 	result("fanout_max_ms", lat_pct_ms(&fs.lat, 100), 2);
 	result("fanout_latency_samples", (double)fs.lat.n, 0);
+	result("fanout_half_client_cpu_pct", 100 * cpu_s / ns_to_s(t1 - t0), 0);
+	if (o->pid)
+		result("fanout_half_server_cpu_pct",
+		       cpu_srv < 0 ? -1 : 100 * cpu_srv / ns_to_s(t1 - t0), 0);
 out:
 	if (rc) {
 		if (deliveries_s < 0)
@@ -1972,7 +2071,7 @@ static int run_ready(struct bench *b, struct opts *o)
 			conn_open(c);
 			continue;
 		}
-		lws_service(b->ctx, 0);
+		bench_service(b);
 	}
 	if (rc == BENCH_OK) {
 		result("ready_ms", ms, 1);
@@ -1992,11 +2091,6 @@ static int run_ready(struct bench *b, struct opts *o)
 	conn_free(c);
 	return rc;
 }
-
-struct idle_state {
-	struct conn_set *set;
-	size_t opened;
-};
 
 static int idle_quiet(struct bench *b, void *arg)
 {
@@ -2070,7 +2164,7 @@ static int run_idle(struct bench *b, struct opts *o)
 				conn_open(set.v[opened++]);
 				pending++;
 			}
-			lws_service(b->ctx, 0);
+			bench_service(b);
 		}
 	}
 	bench_wait(b, idle_quiet, NULL, 30, "quiet");
@@ -2121,6 +2215,7 @@ static void usage(FILE *f)
 		"scenarios:\n"
 		"  write     --nodes --data-bytes --ops --window --max-seconds [--sqlite-dir D]\n"
 		"  fanout    --writers --watchers --nodes --window --seconds --warmup\n"
+		"            [--latency-rate R: writes/s of the latency phase, default half the max]\n"
 		"  join      --nodes --data-bytes --runs\n"
 		"  save      --mb --data-bytes --rate --pre --post (uses --admin-password)\n"
 		"  populate  --mb --data-bytes [--pid P: SIGKILL P once every create is acked]\n"
@@ -2128,7 +2223,8 @@ static void usage(FILE *f)
 		"  idle      --conns --pid P: server RSS growth per idle connection\n"
 		"  freeport  print a free TCP port on 127.0.0.1\n"
 		"common: --host H --port P --session NAME --admin-password X --pid P\n"
-		"        --timeout S (per phase) --verbose\n");
+		"        --timeout S (per phase) --verbose\n"
+		"exit: 0 done, 1 failed, 2 bad usage, 3 the server lacks a request type\n");
 }
 
 int main(int argc, char **argv)
