@@ -188,6 +188,7 @@ void conn_pop(struct conn *c)
 			return;
 		sync_close(c->sync);
 		c->sync = NULL;
+		c->srv->trim_wanted = 1;
 	} else {
 		c->qbytes -= f->len;
 		frame_unref(f);

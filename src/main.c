@@ -6,6 +6,7 @@
  * loop closes clients with 1001, and main runs the final save of every
  * session with a WAL checkpoint(TRUNCATE) before exiting 0. A second signal
  * exits at once: the WAL already holds every acknowledged change. */
+#include <malloc.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -73,6 +74,10 @@ int main(int argc, char **argv)
 	/* No global allocation statistics: they take a mutex on every
 	 * SQLite malloc, and nothing here reads them. */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	/* Sync frames and send buffers are large and short-lived. A fixed mmap
+	 * threshold keeps them out of the heap (glibc would otherwise raise it
+	 * after the first free and let them fragment the heap for good). */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	server_init(&srv, &cfg);
 	if (server_open_sessions(&srv) != 0) {
 		log_error("Not starting: a session could not be opened (see above)");

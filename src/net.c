@@ -394,7 +394,10 @@ static void drain_saves(void)
 int net_run(struct server *srv)
 {
 	static const struct lws_protocols protocols[] = {
-		{"sessiond", callback, sizeof(struct pss), 64 * 1024, 0, NULL, 0},
+		/* lws gives every connection its own rx buffer of this size, so it
+		 * is kept small (larger messages arrive in fragments, reassembled
+		 * above); sends are allowed up to the coalescing buffer. */
+		{"sessiond", callback, sizeof(struct pss), 4096, 0, NULL, COALESCE_BUF},
 		{NULL, NULL, 0, 0, 0, NULL, 0},
 	};
 	struct lws_context_creation_info info;

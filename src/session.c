@@ -19,6 +19,7 @@
  *   committed seq, and from then on it receives exactly the events with a
  *   higher seq. */
 #include <dirent.h>
+#include <malloc.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -332,9 +333,10 @@ static int do_node_create(struct req *r)
 /* The id as JSON text, for replies built without jansson. */
 static void add_re(struct sbuf *b, json_t *id)
 {
-	if (json_is_integer(id))
-		sbuf_printf(b, ",\"re\":%lld", (long long)json_integer_value(id));
-	else if (json_is_string(id)) {
+	if (json_is_integer(id)) {
+		sbuf_addstr(b, ",\"re\":");
+		sbuf_add_int(b, json_integer_value(id));
+	} else if (json_is_string(id)) {
 		sbuf_addstr(b, ",\"re\":");
 		sbuf_add_json_str(b, json_string_value(id), json_string_length(id));
 	}
@@ -392,24 +394,39 @@ static int do_node_update(struct req *r)
 		add_re(&b, r->id);
 		sbuf_addstr(&b, ",\"uuid\":");
 		sbuf_add_json_str(&b, n.uuid, strlen(n.uuid));
-		sbuf_printf(&b, ",\"version\":%lld,\"seq\":%lld}", (long long)n.version,
-			    (long long)n.seq);
+		sbuf_addstr(&b, ",\"version\":");
+		sbuf_add_int(&b, n.version);
+		sbuf_addstr(&b, ",\"seq\":");
+		sbuf_add_int(&b, n.seq);
+		sbuf_addc(&b, '}');
 		queue_frame(r->s, r->conn, frame_from_sbuf(&b), r->id, 1);
 		r->s->pending[r->s->npending - 1].frame->type = MT_OK;
 	}
 	frame_sbuf_init(&b, 256 + (data ? strlen(data) : 0) + (patch ? strlen(patch) : 0));
 	sbuf_addstr(&b, "{\"type\":\"node\",\"op\":\"update\",\"uuid\":");
 	sbuf_add_json_str(&b, n.uuid, strlen(n.uuid));
-	sbuf_printf(&b, ",\"version\":%lld,\"seq\":%lld,\"updated_by\":", (long long)n.version,
-		    (long long)n.seq);
+	sbuf_addstr(&b, ",\"version\":");
+	sbuf_add_int(&b, n.version);
+	sbuf_addstr(&b, ",\"seq\":");
+	sbuf_add_int(&b, n.seq);
+	sbuf_addstr(&b, ",\"updated_by\":");
 	sbuf_add_json_str(&b, r->cl->name, strlen(r->cl->name));
 	if (data)
-		sbuf_printf(&b, ",\"data\":%s", data);
+		{
+		sbuf_addstr(&b, ",\"data\":");
+		sbuf_addstr(&b, data);
+	}
 	if (patch)
-		sbuf_printf(&b, ",\"patch\":%s", patch);
+		{
+		sbuf_addstr(&b, ",\"patch\":");
+		sbuf_addstr(&b, patch);
+	}
 	if (q.deps) {
 		deps = json_dumps(q.deps, JSON_COMPACT);
-		sbuf_printf(&b, ",\"deps\":%s", deps);
+		{
+		sbuf_addstr(&b, ",\"deps\":");
+		sbuf_addstr(&b, deps);
+	}
 	}
 	if (q.kind) {
 		sbuf_addstr(&b, ",\"kind\":");
@@ -1771,6 +1788,13 @@ void server_cron(struct server *srv)
 
 	for (struct session *s = srv->sessions; s; s = s->next)
 		checkpoint_if_needed(s);
+	if (srv->trim_wanted) {
+		/* A join's snapshot connection and frames are freed when its sync
+		 * ends; give those pages back instead of keeping the high-water
+		 * mark of a join storm for the life of the process. */
+		srv->trim_wanted = 0;
+		malloc_trim(0);
+	}
 
 	if (!last_auto)
 		last_auto = now;

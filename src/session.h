@@ -36,6 +36,7 @@ struct server {
 	struct saver *saver;
 	struct metrics metrics;
 	int shutting_down;
+	int trim_wanted;             /* memory was freed in bulk (syncs finished) */
 	double started_at;
 	/* The network layer's hook: ask for a writable callback on c. */
 	void (*wake)(struct conn *c);

@@ -301,7 +301,8 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 	snprintf(pragmas, sizeof(pragmas),
 		 "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; "
 		 "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON; "
-		 "PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0;",
+		 "PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0; "
+		 "PRAGMA temp_store = MEMORY;",
 		 sync_full ? "FULL" : "NORMAL");
 	rc = exec(s->db, pragmas, err, errlen);
 	if (rc != SQLITE_OK)

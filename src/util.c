@@ -202,17 +202,36 @@ void sbuf_addc(struct sbuf *b, char c)
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 {
 	va_list ap;
+	size_t room = b->cap - b->len;
 	int n;
+	/* One pass when it fits (the usual case), a second one when not. */
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(b->p + b->len, room, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (n < 0) {
+		b->p[b->len] = 0;
 		return;
-	sbuf_reserve(b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	}
+	if ((size_t)n >= room) {
+		sbuf_reserve(b, (size_t)n);
+		va_start(ap, fmt);
+		vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)n;
+}
+
+void sbuf_add_int(struct sbuf *b, int64_t v)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	sbuf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 void sbuf_add_json_str(struct sbuf *b, const char *s, size_t len)

@@ -40,6 +40,7 @@ void sbuf_addc(struct sbuf *b, char c);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void sbuf_add_json_str(struct sbuf *b, const char *s, size_t len);
+void sbuf_add_int(struct sbuf *b, int64_t v);
 void sbuf_add_double(struct sbuf *b, double v);
 void sbuf_free(struct sbuf *b);
 
