@@ -1,8 +1,7 @@
 /* backup.c - saves and recovery.
  *
  * A save never writes over good data (Mosquitto's persist_write rule):
- *   1. PRAGMA wal_checkpoint(PASSIVE) - folds the WAL into the database
- *      without blocking the network thread's writes;
+ *   1. checkpoint (see below) - folds the WAL into the database;
  *   2. VACUUM INTO backups/.tmp-NAME - a compact, consistent copy of one
  *      snapshot, read on this thread's own connection while writes go on;
  *   3. PRAGMA quick_check on the copy; a copy that fails is deleted and the
@@ -11,6 +10,16 @@
  *   5. rotation to the newest MAX_BACKUPS;
  *   6. session_metadata.json rewritten atomically, from the copy itself (so
  *      its counts and seq describe exactly the snapshot that was kept).
+ * Checkpoints: PASSIVE first, which copies the WAL without blocking the
+ * network thread's writes; then RESTART with a 20 ms busy timeout, which
+ * takes the writer lock just long enough to copy the few frames written
+ * meanwhile and make the next commit start the WAL from the beginning.
+ * Without that second step a server under constant writes would never let
+ * the WAL restart, and it would grow without bound (and so would the time
+ * to open the session after a crash). If the RESTART cannot get its locks
+ * in 20 ms (a long sync holds a read snapshot), it gives up and the next
+ * checkpoint tries again: a checkpoint may delay writes by a few
+ * milliseconds, never by the length of a sync.
  * Recovery at start moves a failing session.db aside (never deletes it) and
  * copies in the newest backup that passes the full integrity_check. */
 #include <dirent.h>
@@ -193,6 +202,17 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	return rc;
 }
 
+static int checkpoint(sqlite3 *db, int truncate, char *err, size_t errlen)
+{
+	int rc = exec_sql(db, "PRAGMA busy_timeout = 5000; PRAGMA wal_checkpoint(PASSIVE)", err,
+			  errlen);
+	if (rc == SQLITE_OK)
+		rc = exec_sql(db, truncate ? "PRAGMA wal_checkpoint(TRUNCATE)"
+					   : "PRAGMA busy_timeout = 20; PRAGMA wal_checkpoint(RESTART)",
+			      err, errlen);
+	return rc;
+}
+
 static int64_t scalar(sqlite3 *db, const char *sql)
 {
 	sqlite3_stmt *st;
@@ -312,8 +332,7 @@ void backup_run(struct backup_job *j)
 	if (j->checkpoint_only) {
 		rc = sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 		if (rc == SQLITE_OK)
-			rc = exec_sql(db, "PRAGMA busy_timeout = 5000; PRAGMA wal_checkpoint(PASSIVE)",
-				      j->error, sizeof(j->error));
+			rc = checkpoint(db, 0, j->error, sizeof(j->error));
 		sqlite3_close(db);
 		j->ok = rc == SQLITE_OK;
 		j->ms = (util_mono_us() - t0) / 1000;
@@ -333,11 +352,9 @@ void backup_run(struct backup_job *j)
 
 	rc = sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK)
-		rc = exec_sql(db, "PRAGMA busy_timeout = 5000", j->error, sizeof(j->error));
+		rc = checkpoint(db, j->checkpoint_truncate, j->error, sizeof(j->error));
 	if (rc == SQLITE_OK)
-		rc = exec_sql(db, j->checkpoint_truncate ? "PRAGMA wal_checkpoint(TRUNCATE)"
-							 : "PRAGMA wal_checkpoint(PASSIVE)",
-			      j->error, sizeof(j->error));
+		rc = exec_sql(db, "PRAGMA busy_timeout = 5000", j->error, sizeof(j->error));
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL);
 	if (rc == SQLITE_OK) {
