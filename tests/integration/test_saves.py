@@ -395,6 +395,23 @@ class CorruptionTest(SaveCase):
         srv = await self.start_corrupt(corrupt_zero_pages)
         await self.expect_restored(srv, self.info["b3"], with_n21=True)
 
+    async def start_with_fixture(self, name):
+        """Replaces session.db with a corrupt file kept under tests/fixtures/."""
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", name)
+        return await self.start_corrupt(lambda db: shutil.copyfile(src, db))
+
+    async def test_fixture_garbage_header(self):
+        srv = await self.start_with_fixture("corrupt_header.db")
+        await self.expect_restored(srv, self.info["b3"], with_n21=True)
+
+    async def test_fixture_truncated(self):
+        srv = await self.start_with_fixture("corrupt_truncated.db")
+        await self.expect_restored(srv, self.info["b3"], with_n21=True)
+
+    async def test_fixture_zeroed_pages(self):
+        srv = await self.start_with_fixture("corrupt_zeroed.db")
+        await self.expect_restored(srv, self.info["b3"], with_n21=True)
+
     async def test_newest_backup_corrupt_too(self):
         srv = await self.start_corrupt(corrupt_header,
                                        [(self.info["b3"], corrupt_zero_pages)])
