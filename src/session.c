@@ -447,21 +447,33 @@ out:
 	return rc;
 }
 
+/* The prologue of node.delete, node.lock, node.unlock and node.get: the
+ * request's uuid (and, for lock and unlock, force) and the live node it
+ * names. Returns 0 with *n loaded, or -1 after answering the request. */
+static int node_ref_load(struct req *r, struct node_ref_req *q, struct node_row *n,
+			 int with_data, int takes_force)
+{
+	char msg[VALIDATE_MSG];
+	if (validate_node_ref(r->type, r->msg, q, msg)) {
+		reply_err(r, "bad_request", NULL, "%s", msg);
+		return -1;
+	}
+	if (takes_force && q->force && !r->cl->admin) {
+		reply_err(r, "forbidden", NULL, "%s: force is for admins", r->type);
+		return -1;
+	}
+	return node_load(r, q->uuid, n, with_data) == SQLITE_OK ? 0 : -1;
+}
+
 static int do_node_delete(struct req *r)
 {
 	struct node_ref_req q;
 	struct node_row n;
-	char msg[VALIDATE_MSG];
 	int64_t seq;
-	int rc;
+	int rc = SQLITE_OK;
 
-	if (validate_node_ref("node.delete", r->msg, &q, msg)) {
-		reply_err(r, "bad_request", NULL, "%s", msg);
+	if (node_ref_load(r, &q, &n, 0, 0))
 		return SQLITE_OK;
-	}
-	if (node_load(r, q.uuid, &n, 0) != SQLITE_OK)
-		return SQLITE_OK;
-	rc = SQLITE_OK;
 	if (may_change(r, &n)) {
 		seq = r->s->seq + 1;
 		rc = store_node_tombstone(r->s->store, n.uuid, seq, r->cl->name, util_now());
@@ -502,20 +514,11 @@ static int do_node_lock(struct req *r, int lock)
 {
 	struct node_ref_req q;
 	struct node_row n;
-	char msg[VALIDATE_MSG];
 	const char *me = r->cl->name;
 	const char *want = lock ? me : NULL;
 	int rc = SQLITE_OK;
 
-	if (validate_node_ref(r->type, r->msg, &q, msg)) {
-		reply_err(r, "bad_request", NULL, "%s", msg);
-		return SQLITE_OK;
-	}
-	if (q.force && !r->cl->admin) {
-		reply_err(r, "forbidden", NULL, "%s: force is for admins", r->type);
-		return SQLITE_OK;
-	}
-	if (node_load(r, q.uuid, &n, 0) != SQLITE_OK)
+	if (node_ref_load(r, &q, &n, 0, 1))
 		return SQLITE_OK;
 	if ((lock && n.owner && strcmp(n.owner, me) == 0) || (!lock && !n.owner)) {
 		/* Nothing changes: ok with the current seq, no event. */
@@ -541,15 +544,10 @@ static int do_node_get(struct req *r)
 {
 	struct node_ref_req q;
 	struct node_row n;
-	char msg[VALIDATE_MSG];
 	json_t *data;
 	int rc;
 
-	if (validate_node_ref("node.get", r->msg, &q, msg)) {
-		reply_err(r, "bad_request", NULL, "%s", msg);
-		return SQLITE_OK;
-	}
-	if (node_load(r, q.uuid, &n, 1) != SQLITE_OK)
+	if (node_ref_load(r, &q, &n, 1, 0))
 		return SQLITE_OK;
 	rc = store_node_get_deps(r->s->store, n.uuid, &n.deps);
 	if (rc == SQLITE_OK) {

@@ -585,3 +585,25 @@ class ServerTestCase(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(msg.get("type"), "ok", msg)
         if re is not None:
             self.assertEqual(msg.get("re"), re, msg)
+
+
+async def pipeline(c, frames, timeout=TIMEOUT * 3):
+    """Send every frame (each with an id) while reading; return the replies
+    in arrival order (anything else goes to c.pending)."""
+    ids = {f["id"] for f in frames}
+    replies = []
+
+    async def send():
+        for f in frames:
+            await c.send(f)
+
+    async def read():
+        while len(replies) < len(frames):
+            m = await c.recv(timeout)
+            if "re" in m and m["re"] in ids and m["type"] in ("ok", "error", "pong"):
+                replies.append(m)
+            else:
+                c.pending.append(m)
+
+    await asyncio.gather(send(), read())
+    return replies

@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness                                    # noqa: E402
-from harness import Server, TIMEOUT                # noqa: E402
+from harness import Server, TIMEOUT, pipeline      # noqa: E402
 
 BACKUP_RE = re.compile(r"^snapshot_\d{8}_\d{6}(_\d+)?\.db$")
 
@@ -38,28 +38,6 @@ async def must(c, type, **fields):
     if r["type"] != "ok":
         raise AssertionError(f"{type} {fields}: expected ok, got {r}")
     return r
-
-
-async def pipeline(c, frames, timeout=TIMEOUT * 3):
-    """Send every frame (each with an id) while reading; return the replies
-    in arrival order (anything else goes to c.pending)."""
-    ids = {f["id"] for f in frames}
-    replies = []
-
-    async def send():
-        for f in frames:
-            await c.send(f)
-
-    async def read():
-        while len(replies) < len(frames):
-            m = await c.recv(timeout)
-            if "re" in m and m["re"] in ids and m["type"] in ("ok", "error", "pong"):
-                replies.append(m)
-            else:
-                c.pending.append(m)
-
-    await asyncio.gather(send(), read())
-    return replies
 
 
 def sync_part(syncs, key):

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import websockets                     # noqa: E402
 import websockets.exceptions          # noqa: E402
 
-from harness import ServerTestCase, TIMEOUT  # noqa: E402
+from harness import ServerTestCase, TIMEOUT, pipeline  # noqa: E402
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 MiB = 1048576
@@ -46,28 +46,6 @@ async def get(c, uuid):
     if r["type"] != "ok":
         raise AssertionError(f"node.get {uuid}: {r}")
     return r["node"]
-
-
-async def pipeline(c, frames):
-    """Send every frame (each with an id) at once while reading; return the
-    replies in arrival order (events go to c.pending)."""
-    ids = {f["id"] for f in frames}
-    replies = []
-
-    async def send():
-        for f in frames:
-            await c.send(f)
-
-    async def read():
-        while len(replies) < len(frames):
-            m = await c.recv(TIMEOUT * 3)
-            if "re" in m and m["re"] in ids and m["type"] in ("ok", "error", "pong"):
-                replies.append(m)
-            else:
-                c.pending.append(m)
-
-    await asyncio.gather(send(), read())
-    return replies
 
 
 # ======================================================================
