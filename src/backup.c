@@ -414,11 +414,21 @@ static int check_file(const char *path, int full, char *err, size_t errlen)
 	int rc = sqlite3_open_v2(path, &db, full ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE,
 				 NULL);
 	if (rc == SQLITE_OK)
+		sqlite3_busy_timeout(db, 5000);
+	if (rc == SQLITE_OK)
 		rc = store_check_db(db, full, err, errlen);
 	else
 		snprintf(err, errlen, "%s", sqlite3_errstr(rc));
 	sqlite3_close(db);
 	return rc;
+}
+
+/* Only a file SQLite calls corrupt (or not a database) is replaced. A lock,
+ * a full disk or an I/O error says nothing about the file's content: the
+ * start stops instead, and the data stays where it is. */
+static int is_corrupt(int rc)
+{
+	return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
 }
 
 static int copy_file(const char *from, const char *to)
@@ -457,8 +467,16 @@ int backup_recover(const char *dir, char *used, size_t usedlen, char *err, size_
 	snprintf(bdir, sizeof(bdir), "%s/backups", dir);
 	*used = 0;
 	missing = stat(db, &st) != 0;
-	if (!missing && check_file(db, 0, cerr, sizeof(cerr)) == SQLITE_OK)
-		return 0;
+	if (!missing) {
+		int rc = check_file(db, 0, cerr, sizeof(cerr));
+		if (rc == SQLITE_OK)
+			return 0;
+		if (!is_corrupt(rc)) {
+			snprintf(err, errlen, "cannot check %s: %s (%s); not touching it", db, cerr,
+				 sqlite3_errstr(rc));
+			return -1;
+		}
+	}
 	n = backup_list(bdir, &names);
 	if (missing && n == 0) {
 		backup_list_free(names, n);
@@ -482,10 +500,22 @@ int backup_recover(const char *dir, char *used, size_t usedlen, char *err, size_
 		}
 		log_warning("Moved the corrupt database aside as %s", aside);
 		snprintf(used, usedlen, "%s", strrchr(aside, '/') + 1);
+	} else {
+		/* No database but backups: a restore that did not finish. A WAL
+		 * left beside would belong to some other file: keep it aside. */
+		util_stamp(time(NULL), stamp);
+		for (int i = 0; i < 2; i++) {
+			const char *sfx = i ? "-shm" : "-wal";
+			snprintf(from, sizeof(from), "%s%s", db, sfx);
+			snprintf(to, sizeof(to), "%s.orphan-%s%s", db, stamp, sfx);
+			if (stat(from, &st) == 0 && rename(from, to) != 0)
+				log_warning("Cannot move %s aside: %s", from, strerror(errno));
+		}
 	}
 	for (int i = 0; i < n; i++) {
 		snprintf(from, sizeof(from), "%s/%s", bdir, names[i]);
-		if (check_file(from, 1, cerr, sizeof(cerr)) != SQLITE_OK) {
+		int rc = check_file(from, 1, cerr, sizeof(cerr));
+		if (rc != SQLITE_OK) {
 			log_error("Backup %s failed integrity_check (%s); trying an older one", from,
 				  cerr);
 			continue;

@@ -158,8 +158,14 @@ static int batch_begin(struct session *s)
 	int rc;
 	if (s->batch_failed)
 		return SQLITE_ABORT;
-	if (store_in_transaction(s->store))
-		return SQLITE_OK;
+	if (store_in_transaction(s->store)) {
+		if (store_txn_alive(s->store))
+			return SQLITE_OK;
+		/* SQLite rolled the batch back on its own (full disk, I/O error)
+		 * during an earlier request: nothing more may join it. */
+		s->batch_failed = 1;
+		return SQLITE_ABORT;
+	}
 	rc = store_begin(s->store);
 	if (rc != SQLITE_OK)
 		return rc;
@@ -783,7 +789,7 @@ json_t *session_stats_json(struct session *s)
 static int do_admin_stats(struct req *r)
 {
 	log_info("Admin %s read the stats (session=%s)", r->cl->name, r->s->name);
-	reply_ok(r, json_pack("{so}", "stats", session_stats_json(r->s)));
+	reply_ok(r, session_stats_json(r->s));
 	return SQLITE_OK;
 }
 
@@ -989,6 +995,9 @@ int session_join(struct session *s, struct conn *c, const struct hello_req *h, i
 	if (u) {
 		json_object_set_new(u, "online", json_true());
 		emit_event(s, c, json_pack("{ss ss so}", "type", "user", "op", "join", "user", u), 0);
+		/* Undone if the batch fails (undo_join): nobody may see a join
+		 * that never happened. */
+		s->pending[s->npending - 1].needs_commit = 1;
 	}
 	log_info("User joined (session=%s user=%s role=%s resume=%s)", s->name, cl->name,
 		 admin ? "admin" : "user", cl->resume_delta ? "delta" : "full");
@@ -1120,6 +1129,8 @@ static void deliver_join(struct session *s, struct conn *c)
 
 	if (!cl || c->closed)
 		return;
+	if (cl->resume_delta && cl->resume_since < s->history_floor)
+		cl->resume_delta = 0; /* tombstones it needs were trimmed meanwhile */
 	cur = sync_open(s->db_path, cl->resume_delta, cl->resume_since,
 			s->srv->cfg->chat_history, users_json(s), s->seq, err, sizeof(err));
 	if (!cur) {
@@ -1238,7 +1249,9 @@ static void session_flush(struct session *s)
 				conn_send(p.conn, f);
 				frame_unref(f);
 			} else if (!failed || !p.code) {
-				session_save(s, p.text, p.code ? p.conn : NULL, p.re, p.code == 2);
+				/* A requester that has gone needs no answer. */
+				struct conn *w = p.code && !p.conn->closed ? p.conn : NULL;
+				session_save(s, p.text, w, p.re, p.code == 2 && w);
 			}
 			break;
 		}
