@@ -1,4 +1,4 @@
--- The full current schema (PRAGMA user_version = 2). A unit test proves that
+-- The full current schema (PRAGMA user_version = 3). A unit test proves that
 -- applying every file in migrations/ to an empty database gives exactly this.
 
 CREATE TABLE meta (
@@ -60,3 +60,6 @@ CREATE TABLE chat (
 	seq  INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX chat_seq ON chat (seq);
+
+CREATE INDEX nodes_deleted ON nodes (deleted);
+CREATE INDEX tasks_deleted ON tasks (deleted);

@@ -11,15 +11,14 @@
  *   6. session_metadata.json rewritten atomically, from the copy itself (so
  *      its counts and seq describe exactly the snapshot that was kept).
  * Checkpoints: PASSIVE first, which copies the WAL without blocking the
- * network thread's writes; then RESTART with a 20 ms busy timeout, which
- * takes the writer lock just long enough to copy the few frames written
- * meanwhile and make the next commit start the WAL from the beginning.
- * Without that second step a server under constant writes would never let
- * the WAL restart, and it would grow without bound (and so would the time
- * to open the session after a crash). If the RESTART cannot get its locks
- * in 20 ms (a long sync holds a read snapshot), it gives up and the next
- * checkpoint tries again: a checkpoint may delay writes by a few
- * milliseconds, never by the length of a sync.
+ * network thread's writes; then, when no sync holds a snapshot, TRUNCATE
+ * with a 5 ms busy timeout, which takes the writer lock just long enough to
+ * copy the few frames written meanwhile and empty the WAL. Without that
+ * second step a server under constant writes would never let the WAL
+ * restart, and it would grow without bound (and so would the time to open
+ * the session after a crash). If TRUNCATE cannot get its locks in 5 ms, it
+ * gives up and the next checkpoint tries again: a checkpoint may delay a
+ * commit by a few milliseconds, never by the length of a sync.
  * Recovery at start moves a failing session.db aside (never deletes it) and
  * copies in the newest backup that passes the full integrity_check. */
 #include <dirent.h>
@@ -202,14 +201,15 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	return rc;
 }
 
-static int checkpoint(sqlite3 *db, int truncate, char *err, size_t errlen)
+static int checkpoint(sqlite3 *db, const struct backup_job *j, char *err, size_t errlen)
 {
 	int rc = exec_sql(db, "PRAGMA busy_timeout = 5000; PRAGMA wal_checkpoint(PASSIVE)", err,
 			  errlen);
-	if (rc == SQLITE_OK)
-		rc = exec_sql(db, truncate ? "PRAGMA wal_checkpoint(TRUNCATE)"
-					   : "PRAGMA busy_timeout = 20; PRAGMA wal_checkpoint(RESTART)",
-			      err, errlen);
+	if (rc == SQLITE_OK && j->checkpoint_truncate)
+		rc = exec_sql(db, "PRAGMA wal_checkpoint(TRUNCATE)", err, errlen);
+	else if (rc == SQLITE_OK && j->wal_reset)
+		rc = exec_sql(db, "PRAGMA busy_timeout = 5; PRAGMA wal_checkpoint(TRUNCATE)", err,
+			      errlen);
 	return rc;
 }
 
@@ -332,7 +332,7 @@ void backup_run(struct backup_job *j)
 	if (j->checkpoint_only) {
 		rc = sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 		if (rc == SQLITE_OK)
-			rc = checkpoint(db, 0, j->error, sizeof(j->error));
+			rc = checkpoint(db, j, j->error, sizeof(j->error));
 		sqlite3_close(db);
 		j->ok = rc == SQLITE_OK;
 		j->ms = (util_mono_us() - t0) / 1000;
@@ -352,7 +352,7 @@ void backup_run(struct backup_job *j)
 
 	rc = sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK)
-		rc = checkpoint(db, j->checkpoint_truncate, j->error, sizeof(j->error));
+		rc = checkpoint(db, j, j->error, sizeof(j->error));
 	if (rc == SQLITE_OK)
 		rc = exec_sql(db, "PRAGMA busy_timeout = 5000", j->error, sizeof(j->error));
 	if (rc == SQLITE_OK)

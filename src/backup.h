@@ -17,8 +17,9 @@ struct backup_job {
 	char *dir;            /* DATA_DIR/NAME */
 	char *reason;
 	long max_backups;
-	int checkpoint_truncate;
-	int checkpoint_only;  /* just fold the WAL into the database */
+	int checkpoint_truncate;  /* shutdown: wait as long as needed to empty the WAL */
+	int wal_reset;            /* try briefly to empty the WAL (no sync is reading) */
+	int checkpoint_only;      /* just fold the WAL into the database */
 	/* output */
 	int ok;
 	char backup[96];      /* file name in dir/backups */

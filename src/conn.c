@@ -24,6 +24,16 @@ struct hold {
 	struct frame *frame;
 };
 
+/* The snapshot is released: its session may empty the WAL again. */
+static void end_sync(struct conn *c)
+{
+	sync_close(c->sync);
+	c->sync = NULL;
+	if (c->session)
+		c->session->syncs_open--;
+	c->srv->trim_wanted = 1;
+}
+
 struct conn *conn_new(struct server *srv, const char *session_name, void *net)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
@@ -65,7 +75,7 @@ void conn_free(struct conn *c)
 	}
 	frame_unref(c->sync_frame);
 	if (c->sync)
-		sync_close(c->sync);
+		end_sync(c);
 	free(c->q);
 	free(c);
 }
@@ -109,6 +119,7 @@ void conn_start_sync(struct conn *c, struct sync_cursor *cur)
 {
 	c->sync = cur;
 	c->sync_done = 0;
+	c->sync_progress_us = util_mono_us();
 	push(c, NULL);
 }
 
@@ -184,11 +195,10 @@ void conn_pop(struct conn *c)
 	} else if (!f) {
 		frame_unref(c->sync_frame);
 		c->sync_frame = NULL;
+		c->sync_progress_us = util_mono_us();
 		if (!c->sync_done)
 			return;
-		sync_close(c->sync);
-		c->sync = NULL;
-		c->srv->trim_wanted = 1;
+		end_sync(c);
 	} else {
 		c->qbytes -= f->len;
 		frame_unref(f);

@@ -34,6 +34,7 @@ struct conn {
 	struct sync_cursor *sync;
 	struct frame *sync_frame;   /* produced, not yet written */
 	int sync_done;
+	int64_t sync_progress_us;   /* last sync frame written (or sync start) */
 	/* Other NULL entries are holds: a reply that comes later (admin.save)
 	 * keeps its place in order. Answers arrive in order, in this FIFO. */
 	struct hold *holds, *holds_tail;

@@ -6,12 +6,15 @@
  * loop closes clients with 1001, and main runs the final save of every
  * session with a WAL checkpoint(TRUNCATE) before exiting 0. A second signal
  * exits at once: the WAL already holds every acknowledged change. */
+#include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +29,24 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	net_stop();
+}
+
+static int lock_data_dir(const char *dir, char *err, size_t errlen)
+{
+	char path[4096];
+	int fd;
+	snprintf(path, sizeof(path), "%s/.sessiond.lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "DATA_DIR: cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(err, errlen, "DATA_DIR: %s is in use by another sessiond", dir);
+		close(fd);
+		return -1;
+	}
+	return 0; /* fd stays open: the lock lasts as long as the process */
 }
 
 int main(int argc, char **argv)
@@ -54,6 +75,14 @@ int main(int argc, char **argv)
 	log_set_level(level);
 	umask(077); /* session directories 0700, databases and backups 0600 */
 	if (config_check_data_dir(&cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sessiond: %s\n", err);
+		config_free(&cfg);
+		return 2;
+	}
+	/* One server per DATA_DIR: a second one would write to the same
+	 * databases (releasing real users' locks, reusing seqs). The lock is
+	 * held until the process exits. */
+	if (lock_data_dir(cfg.data_dir, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sessiond: %s\n", err);
 		config_free(&cfg);
 		return 2;

@@ -235,6 +235,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 				    server->cfg->max_message_bytes);
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
 					 (unsigned char *)"message too large", 17);
+			/* Gone for the protocol now: the user leaves at once, and
+			 * nothing more is written after the close frame. */
+			pss->conn->net = NULL;
+			protocol_closed(pss->conn);
+			pss->conn = NULL;
 			return -1;
 		}
 		sbuf_add(&pss->rx, in, len);

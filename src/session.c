@@ -896,6 +896,13 @@ void session_request(struct session *s, struct client *cl, const char *type, jso
 		reply_err(&r, "forbidden", NULL, "%s: admin only", type);
 		return;
 	}
+	if (h->writes && s->resetting) {
+		/* It would be in no backup: the reset's backup is being written
+		 * and the content is emptied right after. */
+		reply_err(&r, "unavailable", NULL, "%s: the session is being reset; try again "
+			  "after reconnecting", type);
+		return;
+	}
 	if (!h->writes) {
 		rc = h->fn(&r);
 		if (rc != SQLITE_OK && !r.answered)
@@ -1147,6 +1154,7 @@ static void deliver_join(struct session *s, struct conn *c)
 	conn_send(c, f);
 	frame_unref(f);
 	conn_start_sync(c, cur);
+	s->syncs_open++;
 	cl->sync_seq = s->seq;
 }
 
@@ -1208,6 +1216,7 @@ static void session_flush(struct session *s)
 			m->commit_failures++;
 			failed = 1;
 			s->batch_failed = 0;
+			s->orphan_locks = 1; /* a leaver's lock release may be lost */
 		} else {
 			m->committed_changes += (uint64_t)(s->seq - s->batch_seq);
 			histogram_observe(&m->commit_latency, (double)(util_mono_us() - t0) / 1e6);
@@ -1316,6 +1325,7 @@ static void finish_reset(struct session *s, struct conn *admin, json_t *id,
 	int rc;
 	json_t *o;
 
+	s->resetting = 0;
 	if (!job->ok) {
 		char msg[600];
 		snprintf(msg, sizeof(msg), "admin.reset: the backup failed, nothing was reset: %s",
@@ -1413,6 +1423,7 @@ static void start_save(struct session *s, const char *reason)
 	struct backup_job *job;
 	prepare_save(s);
 	job = backup_job_new(s->name, s->dir, reason, s->srv->cfg->max_backups);
+	job->wal_reset = s->syncs_open == 0;
 	s->save_running = 1;
 	if (s->srv->saver) {
 		saver_submit(s->srv->saver, job);
@@ -1456,6 +1467,8 @@ void session_save(struct session *s, const char *reason, struct conn *waiter, js
 		w->conn = waiter;
 		w->id = id ? json_incref(id) : NULL;
 		w->reset = reset;
+		if (reset)
+			s->resetting = 1;
 		add_waiter(s, w);
 		conn_hold(waiter);
 	}
@@ -1576,12 +1589,15 @@ static int load_meta(struct session *s, char *err, size_t errlen)
 	return rc;
 }
 
-/* Nobody is online after a start: locks left by a crash are released. */
-static int release_stale_locks(struct session *s)
+/* Releases every lock whose owner is not online: at start (nobody is, so
+ * locks left by a crash go) and after a failed commit lost the release of
+ * a user who left. */
+static int release_orphan_locks(struct session *s)
 {
 	sqlite3_stmt *st;
 	json_t *owners = json_array(), *o;
 	size_t i;
+	int n = 0;
 	int rc = sqlite3_prepare_v2(store_db(s->store),
 				    "SELECT DISTINCT owner FROM nodes WHERE owner IS NOT NULL",
 				    -1, &st, NULL);
@@ -1589,19 +1605,23 @@ static int release_stale_locks(struct session *s)
 		json_decref(owners);
 		return rc;
 	}
-	while (sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(owners, json_string((const char *)sqlite3_column_text(st, 0)));
-	sqlite3_finalize(st);
-	if (!json_array_size(owners)) {
-		json_decref(owners);
-		return SQLITE_OK;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *owner = (const char *)sqlite3_column_text(st, 0);
+		if (!find_client(s, owner))
+			json_array_append_new(owners, json_string(owner));
 	}
-	rc = batch_begin(s);
-	json_array_foreach(owners, i, o)
+	sqlite3_finalize(st);
+	json_array_foreach(owners, i, o) {
+		if (rc == SQLITE_OK)
+			rc = batch_begin(s);
 		if (rc == SQLITE_OK)
 			rc = release_locks(s, json_string_value(o));
+		n++;
+	}
 	json_decref(owners);
-	log_info("Released locks left from the last run (session=%s)", s->name);
+	if (n)
+		log_info("Released the locks of %d user(s) no longer online (session=%s)", n,
+			 s->name);
 	return rc;
 }
 
@@ -1635,7 +1655,7 @@ static struct session *session_open(struct server *srv, const char *name, int ne
 	}
 	if (load_meta(s, err, errlen) != SQLITE_OK)
 		goto fail;
-	if (release_stale_locks(s) != SQLITE_OK) {
+	if (release_orphan_locks(s) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot release stale locks");
 		goto fail;
 	}
@@ -1787,6 +1807,7 @@ static void checkpoint_if_needed(struct session *s)
 		return;
 	job = backup_job_new(s->name, s->dir, "checkpoint", s->srv->cfg->max_backups);
 	job->checkpoint_only = 1;
+	job->wal_reset = s->syncs_open == 0;
 	s->checkpoint_running = 1;
 	saver_submit(s->srv->saver, job);
 }
@@ -1797,8 +1818,14 @@ void server_cron(struct server *srv)
 	double now = util_now();
 	long every = srv->cfg->save_interval;
 
-	for (struct session *s = srv->sessions; s; s = s->next)
+	for (struct session *s = srv->sessions; s; s = s->next) {
 		checkpoint_if_needed(s);
+		if (s->orphan_locks && !s->resetting) {
+			s->orphan_locks = 0;
+			if (release_orphan_locks(s) != SQLITE_OK)
+				s->orphan_locks = 1; /* storage still failing: next second */
+		}
+	}
 	if (srv->trim_wanted) {
 		/* A join's snapshot connection and frames are freed when its sync
 		 * ends; give those pages back instead of keeping the high-water

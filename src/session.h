@@ -94,12 +94,15 @@ struct session {
 	char batch_epoch[65];
 	int64_t batch_requests;
 	int batch_failed;            /* SQLite rolled the batch back: refuse the rest */
+	int orphan_locks;            /* a commit failed: check for locks of users gone */
 	int64_t batch_start_us;
 
 	/* Saves */
 	int64_t saved_seq;           /* seq covered by the last save */
 	int save_running;
+	int resetting;               /* admin.reset waits for its backup: no writes */
 	int checkpoint_running;
+	int syncs_open;              /* joins streaming from a snapshot */
 	int save_again;
 	char save_again_reason[96];
 	struct save_waiter *waiters;       /* answered when the running save ends */

@@ -155,7 +155,7 @@ static void test_upgrade_from_v1(void **state)
 	if (store_open(path, 0, &s, err, sizeof(err)) != SQLITE_OK)
 		fail_msg("store_open: %s", err);
 	db = store_db(s);
-	assert_int_equal(user_version(db), 2);
+	assert_int_equal(user_version(db), store_migration_count);
 	assert_int_equal(scalar(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
 				"AND name IN ('tasks', 'chat')"), 2);
 	/* Old rows are intact, and the old meta is kept (not re-initialised). */
