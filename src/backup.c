@@ -10,15 +10,17 @@
  *   5. rotation to the newest MAX_BACKUPS;
  *   6. session_metadata.json rewritten atomically, from the copy itself (so
  *      its counts and seq describe exactly the snapshot that was kept).
- * Checkpoints: PASSIVE first, which copies the WAL without blocking the
- * network thread's writes; then, when no sync holds a snapshot, TRUNCATE
- * with a 5 ms busy timeout, which takes the writer lock just long enough to
- * copy the few frames written meanwhile and empty the WAL. Without that
- * second step a server under constant writes would never let the WAL
- * restart, and it would grow without bound (and so would the time to open
- * the session after a crash). If TRUNCATE cannot get its locks in 5 ms, it
- * gives up and the next checkpoint tries again: a checkpoint may delay a
- * commit by a few milliseconds, never by the length of a sync.
+ * Checkpoints: a save's is PASSIVE, which copies the WAL into the database
+ * without ever blocking the network thread's writes. Under constant writes
+ * a PASSIVE checkpoint never lets the WAL restart, so it would grow without
+ * bound (and so would the time to open the session after a crash); the
+ * checkpoint jobs that server_cron asks for when the WAL grows therefore
+ * follow it, when no sync holds a snapshot, with RESTART under a 5 ms busy
+ * timeout: it takes the writer lock just long enough to copy the few frames
+ * written meanwhile, so the next commit starts the WAL from the beginning.
+ * If it cannot get its locks in 5 ms it gives up and the next job tries
+ * again: a checkpoint may delay a commit by a few milliseconds, never by the
+ * length of a sync or a save.
  * Recovery at start moves a failing session.db aside (never deletes it) and
  * copies in the newest backup that passes the full integrity_check. */
 #include <dirent.h>
@@ -208,7 +210,7 @@ static int checkpoint(sqlite3 *db, const struct backup_job *j, char *err, size_t
 	if (rc == SQLITE_OK && j->checkpoint_truncate)
 		rc = exec_sql(db, "PRAGMA wal_checkpoint(TRUNCATE)", err, errlen);
 	else if (rc == SQLITE_OK && j->wal_reset)
-		rc = exec_sql(db, "PRAGMA busy_timeout = 5; PRAGMA wal_checkpoint(TRUNCATE)", err,
+		rc = exec_sql(db, "PRAGMA busy_timeout = 5; PRAGMA wal_checkpoint(RESTART)", err,
 			      errlen);
 	return rc;
 }

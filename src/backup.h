@@ -18,7 +18,7 @@ struct backup_job {
 	char *reason;
 	long max_backups;
 	int checkpoint_truncate;  /* shutdown: wait as long as needed to empty the WAL */
-	int wal_reset;            /* try briefly to empty the WAL (no sync is reading) */
+	int wal_reset;            /* try briefly to restart the WAL (no sync is reading) */
 	int checkpoint_only;      /* just fold the WAL into the database */
 	/* output */
 	int ok;

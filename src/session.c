@@ -704,6 +704,8 @@ static int do_presence(struct req *r)
 	emit_event(r->s, r->conn, json_pack("{ss ss sO}", "type", "presence", "user", r->cl->name,
 					    "data", data), 0);
 	reply_ok(r, NULL);
+	if (r->id) /* relayed whatever the batch's commit does */
+		r->s->pending[r->s->npending - 1].needs_commit = 0;
 	return SQLITE_OK;
 }
 
@@ -1273,13 +1275,23 @@ static void session_flush(struct session *s)
 
 void server_flush(struct server *srv)
 {
-	for (struct session *s = srv->sessions; s; s = s->next)
+	int syncs = 0;
+	for (struct session *s = srv->sessions; s; s = s->next) {
 		if (s->npending || store_in_transaction(s->store) || s->batch_failed)
 			session_flush(s);
+		syncs += s->syncs_open;
+	}
 	while (srv->closed) {
 		struct conn *c = srv->closed;
 		srv->closed = c->next_closed;
 		conn_free(c);
+	}
+	if (srv->trim_wanted && !syncs) {
+		/* A join's snapshot connection and frames are freed when its sync
+		 * ends; once no sync is left, give those pages back instead of
+		 * keeping the high-water mark of a join storm for good. */
+		srv->trim_wanted = 0;
+		malloc_trim(0);
 	}
 }
 
@@ -1423,7 +1435,6 @@ static void start_save(struct session *s, const char *reason)
 	struct backup_job *job;
 	prepare_save(s);
 	job = backup_job_new(s->name, s->dir, reason, s->srv->cfg->max_backups);
-	job->wal_reset = s->syncs_open == 0;
 	s->save_running = 1;
 	if (s->srv->saver) {
 		saver_submit(s->srv->saver, job);
@@ -1513,8 +1524,11 @@ void server_save_done(struct server *srv, struct backup_job *job)
 		else
 			log_debug("Checkpoint done (session=%s ms=%lld)", job->session,
 				  (long long)job->ms);
-		if (s)
+		if (s) {
 			s->checkpoint_running = 0;
+			if (job->ok)
+				store_wal_checkpointed(s->store);
+		}
 		backup_job_free(job);
 		return;
 	}
@@ -1798,12 +1812,9 @@ void server_free(struct server *srv)
 /* Asks the saver for a checkpoint when a session's WAL has grown. */
 static void checkpoint_if_needed(struct session *s)
 {
-	char wal[4400];
 	struct backup_job *job;
-	if (s->checkpoint_running || !s->srv->saver)
-		return;
-	snprintf(wal, sizeof(wal), "%s-wal", s->db_path);
-	if (file_size(wal) < SESSION_WAL_CHECKPOINT_BYTES)
+	if (s->checkpoint_running || !s->srv->saver ||
+	    store_wal_frames(s->store) < SESSION_WAL_CHECKPOINT_FRAMES)
 		return;
 	job = backup_job_new(s->name, s->dir, "checkpoint", s->srv->cfg->max_backups);
 	job->checkpoint_only = 1;
@@ -1825,13 +1836,6 @@ void server_cron(struct server *srv)
 			if (release_orphan_locks(s) != SQLITE_OK)
 				s->orphan_locks = 1; /* storage still failing: next second */
 		}
-	}
-	if (srv->trim_wanted) {
-		/* A join's snapshot connection and frames are freed when its sync
-		 * ends; give those pages back instead of keeping the high-water
-		 * mark of a join storm for the life of the process. */
-		srv->trim_wanted = 0;
-		malloc_trim(0);
 	}
 
 	if (!last_auto)

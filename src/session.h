@@ -23,8 +23,8 @@ struct hello_req;
 /* Tombstones older than this many seqs are purged at saves; a client whose
  * `since` is older than what was purged gets a full sync. */
 #define SESSION_HISTORY_KEEP 100000
-/* WAL size past which the saver thread is asked for a checkpoint. */
-#define SESSION_WAL_CHECKPOINT_BYTES (8 * 1024 * 1024)
+/* WAL frames (pages) past which the saver thread is asked for a checkpoint. */
+#define SESSION_WAL_CHECKPOINT_FRAMES 2000
 
 struct server {
 	struct config *cfg;

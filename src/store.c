@@ -14,7 +14,8 @@
  * - Automatic checkpoints are off on this connection: a checkpoint writes
  *   and fsyncs the database file, and must not stall the network thread.
  *   The saver thread checkpoints instead (server_cron asks it to when the
- *   WAL grows past SESSION_WAL_CHECKPOINT_BYTES, and every save does).
+ *   WAL holds more than SESSION_WAL_CHECKPOINT_FRAMES, as the WAL hook
+ *   counts after each commit; every save checkpoints too).
  * - Migrations are compiled in (embed_sql.c); each runs in its own
  *   transaction together with its PRAGMA user_version bump, so a crash never
  *   leaves a half-migrated file. */
@@ -97,7 +98,19 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[ST_COUNT];
 	int in_txn;
+	int wal_frames;     /* frames in the WAL after the last commit */
 };
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	(void)db;
+	(void)name;
+	((struct store *)arg)->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+int store_wal_frames(struct store *s) { return s->wal_frames; }
+void store_wal_checkpointed(struct store *s) { s->wal_frames = 0; }
 
 static sqlite3_stmt *stmt(struct store *s, enum stmt_id id)
 {
@@ -310,6 +323,7 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 	rc = store_migrate(s->db, err, errlen);
 	if (rc != SQLITE_OK)
 		goto fail;
+	sqlite3_wal_hook(s->db, wal_hook, s);
 	rc = init_meta(s);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot initialise meta: %s", sqlite3_errmsg(s->db));

@@ -71,6 +71,9 @@ int store_in_transaction(struct store *s);
 /* 0 when SQLite rolled the whole transaction back by itself (it may, on a
  * full disk or an I/O error): the batch is lost. */
 int store_txn_alive(struct store *s);
+/* Frames in the WAL after the last commit (0 after a checkpoint is noted). */
+int store_wal_frames(struct store *s);
+void store_wal_checkpointed(struct store *s);
 int store_savepoint(struct store *s);
 int store_release(struct store *s);
 void store_rollback_to(struct store *s);
