@@ -1202,7 +1202,10 @@ static void session_flush(struct session *s)
 
 	if (store_in_transaction(s->store) || s->batch_failed) {
 		int64_t t0 = util_mono_us();
-		int rc = s->batch_failed ? SQLITE_ABORT : SQLITE_OK;
+		int rc;
+		if (!s->batch_failed && !store_txn_alive(s->store))
+			s->batch_failed = 1; /* rolled back by SQLite during a read */
+		rc = s->batch_failed ? SQLITE_ABORT : SQLITE_OK;
 		if (rc == SQLITE_OK && s->seq != s->batch_seq)
 			rc = store_meta_set_int(s->store, "seq", s->seq);
 		if (rc == SQLITE_OK)
