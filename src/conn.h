@@ -44,6 +44,7 @@ struct conn {
 	int close_code;
 	char close_reason[64];
 	int close_now;
+	int close_armed;            /* the network layer's backstop timer is set */
 	int closed;                 /* the socket is gone; freed at the next flush */
 
 	/* Protocol state */

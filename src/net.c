@@ -38,6 +38,7 @@ struct pss {
 	struct sbuf rx;             /* WebSocket: message being reassembled */
 	int rx_binary;
 	int ping_pending;
+	int close_sent;             /* our close frame is out: wait for the peer's */
 	struct frame *body;         /* HTTP: response body to write */
 	struct http_pending *pending; /* HTTP: reply that waits (admin API) */
 };
@@ -49,8 +50,16 @@ static lws_sorted_usec_list_t cron_sul;
 
 static void wake(struct conn *c)
 {
-	if (c->net)
-		lws_callback_on_writable(c->net);
+	if (!c->net)
+		return;
+	if (c->close_code && !c->close_armed) {
+		/* A close waits for the socket to be writable (the close frame,
+		 * and queued frames first unless close_now). A peer that reads
+		 * nothing never makes it writable: drop it after a grace time. */
+		c->close_armed = 1;
+		lws_set_timeout(c->net, PENDING_TIMEOUT_CLOSE_SEND, c->close_now ? 2 : 10);
+	}
+	lws_callback_on_writable(c->net);
 }
 
 /* Session name from a request path "/s/NAME"; NULL if the path is not
@@ -185,6 +194,36 @@ static int flush_writes(struct lws *wsi, struct conn *c)
 	return flush_coalesced(wsi, used);
 }
 
+/* Starts the closing handshake with the conn's code and reason. The close
+ * frame is written by hand rather than through lws_close_reason(): lws 4.1
+ * closes the socket right after its close frame, and when the client is
+ * still sending (pipelined requests) the unread bytes turn that close into a
+ * TCP reset, which can destroy the last frames (an event, the close frame)
+ * before the client reads them. Here the socket stays open, incoming frames
+ * are ignored, and it closes when the client answers with its close frame
+ * (LWS_CALLBACK_WS_PEER_INITIATED_CLOSE), or when the backstop timer set in
+ * wake() runs out. */
+static int send_close(struct lws *wsi, struct pss *pss, struct conn *c)
+{
+	unsigned char buf[LWS_PRE + 128], *p = buf + LWS_PRE;
+	size_t rlen = strlen(c->close_reason);
+	if (rlen > 120)
+		rlen = 120;
+	p[0] = 0x88; /* FIN, close */
+	p[1] = (unsigned char)(2 + rlen);
+	p[2] = (unsigned char)(c->close_code >> 8);
+	p[3] = (unsigned char)c->close_code;
+	memcpy(p + 4, c->close_reason, rlen);
+	if (lws_write(wsi, p, 4 + rlen, LWS_WRITE_HTTP) < (int)(4 + rlen))
+		return -1;
+	pss->close_sent = 1;
+	if (!c->close_armed) {
+		c->close_armed = 1;
+		lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+	}
+	return 0;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		    size_t len)
 {
@@ -262,11 +301,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		struct conn *c = pss->conn;
 		if (!c)
 			return -1;
-		if (conn_should_close(c)) {
-			lws_close_reason(wsi, (enum lws_close_status)c->close_code,
-					 (unsigned char *)c->close_reason, strlen(c->close_reason));
-			return -1;
-		}
+		if (pss->close_sent)
+			break;
+		if (conn_should_close(c))
+			return send_close(wsi, pss, c);
 		if (pss->ping_pending) {
 			/* A payload, because lws 4.1 does not report empty pongs
 			 * (LWS_CALLBACK_RECEIVE_PONG), and the pong is what keeps an
@@ -289,6 +327,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			lws_callback_on_writable(wsi);
 		break;
 	}
+
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		/* The answer to our close: the handshake is complete, close the
+		 * socket without echoing (the peer sends nothing more, so no
+		 * unread data turns the close into a reset). */
+		return pss->close_sent ? 1 : 0;
 
 	case LWS_CALLBACK_CLOSED:
 		if (pss->conn) {
