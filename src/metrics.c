@@ -117,21 +117,39 @@ static void counter(struct sbuf *b, const char *name, const char *help, uint64_t
 	sbuf_printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
+enum gauge { G_CONNECTIONS, G_BACKUPS, G_DB_BYTES, G_WAL_BYTES, G_SEQ, G_LAST_SAVE };
+
+/* One gauge family with a sample per session. */
+static void per_session(struct sbuf *b, const char *name, const char *help,
+			const struct metrics_session *ss, size_t n, enum gauge g)
+{
+	char label[300];
+	family(b, name, "gauge", help);
+	for (size_t i = 0; i < n; i++) {
+		const struct metrics_session *m = &ss[i];
+		metrics_escape_label(m->name, label, sizeof(label));
+		sbuf_printf(b, "%s{session=\"%s\"} ", name, label);
+		switch (g) {
+		case G_CONNECTIONS: sbuf_printf(b, "%llu\n", (unsigned long long)m->connections); break;
+		case G_BACKUPS: sbuf_printf(b, "%lld\n", (long long)m->backups); break;
+		case G_DB_BYTES: sbuf_printf(b, "%lld\n", (long long)m->db_bytes); break;
+		case G_WAL_BYTES: sbuf_printf(b, "%lld\n", (long long)m->wal_bytes); break;
+		case G_SEQ: sbuf_printf(b, "%lld\n", (long long)m->seq); break;
+		case G_LAST_SAVE: sbuf_printf(b, "%.3f\n", m->last_save_time); break;
+		}
+	}
+}
+
 char *metrics_render(const struct metrics *m, uint64_t connections,
 		     const struct metrics_session *ss, size_t n)
 {
 	struct sbuf b;
-	char label[300];
 
 	sbuf_init(&b, 8192);
 	family(&b, "sessiond_connections", "gauge", "Open WebSocket connections.");
 	sbuf_printf(&b, "sessiond_connections %llu\n", (unsigned long long)connections);
-	family(&b, "sessiond_session_connections", "gauge", "Users online per session.");
-	for (size_t i = 0; i < n; i++) {
-		metrics_escape_label(ss[i].name, label, sizeof(label));
-		sbuf_printf(&b, "sessiond_session_connections{session=\"%s\"} %llu\n", label,
-			    (unsigned long long)ss[i].connections);
-	}
+	per_session(&b, "sessiond_session_connections", "Users online per session.", ss, n,
+		    G_CONNECTIONS);
 	family(&b, "sessiond_sessions", "gauge", "Sessions open.");
 	sbuf_printf(&b, "sessiond_sessions %zu\n", n);
 	counter(&b, "sessiond_connections_total", "WebSocket connections accepted.",
@@ -176,36 +194,14 @@ char *metrics_render(const struct metrics *m, uint64_t connections,
 		m->timeouts);
 	counter(&b, "sessiond_rejected_connections_total",
 		"Upgrades refused at MAX_CONNECTIONS (HTTP 503).", m->rejected_connections);
-	family(&b, "sessiond_backups", "gauge", "Backup files on disk per session.");
-	for (size_t i = 0; i < n; i++) {
-		metrics_escape_label(ss[i].name, label, sizeof(label));
-		sbuf_printf(&b, "sessiond_backups{session=\"%s\"} %lld\n", label,
-			    (long long)ss[i].backups);
-	}
-	family(&b, "sessiond_database_bytes", "gauge", "session.db size per session.");
-	for (size_t i = 0; i < n; i++) {
-		metrics_escape_label(ss[i].name, label, sizeof(label));
-		sbuf_printf(&b, "sessiond_database_bytes{session=\"%s\"} %lld\n", label,
-			    (long long)ss[i].db_bytes);
-	}
-	family(&b, "sessiond_wal_bytes", "gauge", "session.db-wal size per session.");
-	for (size_t i = 0; i < n; i++) {
-		metrics_escape_label(ss[i].name, label, sizeof(label));
-		sbuf_printf(&b, "sessiond_wal_bytes{session=\"%s\"} %lld\n", label,
-			    (long long)ss[i].wal_bytes);
-	}
-	family(&b, "sessiond_session_seq", "gauge", "Current seq per session.");
-	for (size_t i = 0; i < n; i++) {
-		metrics_escape_label(ss[i].name, label, sizeof(label));
-		sbuf_printf(&b, "sessiond_session_seq{session=\"%s\"} %lld\n", label,
-			    (long long)ss[i].seq);
-	}
-	family(&b, "sessiond_session_last_save_timestamp_seconds", "gauge",
-	       "Unix time of the last successful save per session (0: none since start).");
-	for (size_t i = 0; i < n; i++) {
-		metrics_escape_label(ss[i].name, label, sizeof(label));
-		sbuf_printf(&b, "sessiond_session_last_save_timestamp_seconds{session=\"%s\"} %.3f\n",
-			    label, ss[i].last_save_time);
-	}
+	per_session(&b, "sessiond_backups", "Backup files on disk per session.", ss, n, G_BACKUPS);
+	per_session(&b, "sessiond_database_bytes", "session.db size per session.", ss, n,
+		    G_DB_BYTES);
+	per_session(&b, "sessiond_wal_bytes", "session.db-wal size per session.", ss, n,
+		    G_WAL_BYTES);
+	per_session(&b, "sessiond_session_seq", "Current seq per session.", ss, n, G_SEQ);
+	per_session(&b, "sessiond_session_last_save_timestamp_seconds",
+		    "Unix time of the last successful save per session (0: none since start).",
+		    ss, n, G_LAST_SAVE);
 	return b.p;
 }
