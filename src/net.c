@@ -217,10 +217,8 @@ static int send_close(struct lws *wsi, struct pss *pss, struct conn *c)
 	if (lws_write(wsi, p, 4 + rlen, LWS_WRITE_HTTP) < (int)(4 + rlen))
 		return -1;
 	pss->close_sent = 1;
-	if (!c->close_armed) {
-		c->close_armed = 1;
-		lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
-	}
+	c->close_armed = 1;
+	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, 5); /* for the peer's answer */
 	return 0;
 }
 
