@@ -46,12 +46,6 @@ static void respond_error(struct http_response *r, unsigned status, const char *
 	respond_json(r, status, json_pack("{ss ss}", "error", msg, "code", code));
 }
 
-static int64_t file_size(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
-}
-
 static void healthz(struct server *srv, struct http_response *r)
 {
 	respond_json(r, srv->shutting_down ? 503 : 200,
@@ -72,9 +66,9 @@ static void metrics(struct server *srv, struct http_response *r)
 		int nb;
 		ms[n].name = s->name;
 		ms[n].connections = s->nclients;
-		ms[n].db_bytes = file_size(s->db_path);
+		ms[n].db_bytes = util_file_size(s->db_path);
 		snprintf(path, sizeof(path), "%s-wal", s->db_path);
-		ms[n].wal_bytes = file_size(path);
+		ms[n].wal_bytes = util_file_size(path);
 		snprintf(path, sizeof(path), "%s/backups", s->dir);
 		nb = backup_list(path, &names);
 		ms[n].backups = nb;

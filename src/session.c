@@ -217,22 +217,6 @@ static json_t *task_json(const struct task_row *t)
 			 "seq", (json_int_t)t->seq);
 }
 
-static json_t *user_json(struct session *s, const char *name)
-{
-	json_t *users = NULL, *u, *found = NULL;
-	size_t i;
-	if (store_users(s->store, &users) == SQLITE_OK) {
-		json_array_foreach(users, i, u) {
-			if (strcmp(json_string_value(json_object_get(u, "name")), name) == 0) {
-				found = json_incref(u);
-				break;
-			}
-		}
-	}
-	json_decref(users);
-	return found;
-}
-
 /* Every known user, with online status and live presence. */
 static json_t *users_json(struct session *s)
 {
@@ -754,12 +738,6 @@ static int do_admin_backups(struct req *r)
 	return SQLITE_OK;
 }
 
-static int64_t file_size(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
-}
-
 json_t *session_stats_json(struct session *s)
 {
 	struct store_counts c = {0};
@@ -773,8 +751,8 @@ json_t *session_stats_json(struct session *s)
 		      "users_online", (json_int_t)s->nclients, "users", (json_int_t)c.users,
 		      "nodes", (json_int_t)c.nodes, "tasks", (json_int_t)c.tasks,
 		      "chat", (json_int_t)c.chat, "seq", (json_int_t)s->seq, "epoch", s->epoch,
-		      "initialized", s->initialized, "db_bytes", (json_int_t)file_size(s->db_path),
-		      "wal_bytes", (json_int_t)file_size(path));
+		      "initialized", s->initialized, "db_bytes", (json_int_t)util_file_size(s->db_path),
+		      "wal_bytes", (json_int_t)util_file_size(path));
 	snprintf(path, sizeof(path), "%s/backups", s->dir);
 	nb = backup_list(path, &names);
 	backup_list_free(names, nb);
@@ -1000,8 +978,7 @@ int session_join(struct session *s, struct conn *c, const struct hello_req *h, i
 	c->session = s;
 	c->client = cl;
 	pending_add(s, P_JOIN, c);
-	u = user_json(s, cl->name);
-	if (u) {
+	if (store_user_get(s->store, cl->name, &u) == SQLITE_OK) {
 		json_object_set_new(u, "online", json_true());
 		emit_event(s, c, json_pack("{ss ss so}", "type", "user", "op", "join", "user", u), 0);
 		/* Undone if the batch fails (undo_join): nobody may see a join

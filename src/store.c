@@ -34,7 +34,7 @@ enum stmt_id {
 	ST_NODE_DEPS_ADD, ST_NODE_TOMB, ST_NODES_OWNED,
 	ST_TASK_INSERT, ST_TASK_GET, ST_TASK_UPDATE, ST_TASK_TOMB,
 	ST_CHAT_INSERT, ST_CHAT_HISTORY, ST_CHAT_TRIM,
-	ST_USER_TOUCH, ST_USER_META, ST_USERS,
+	ST_USER_TOUCH, ST_USER_META, ST_USERS, ST_USER_GET,
 	ST_COUNT
 };
 
@@ -92,6 +92,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_USER_META] = "UPDATE users SET metadata = ?2, last_seen = ?3 WHERE name = ?1",
 	[ST_USERS] = "SELECT name, role, color, metadata, first_seen, last_seen FROM users "
 		     "ORDER BY name",
+	[ST_USER_GET] = "SELECT name, role, color, metadata, first_seen, last_seen FROM users "
+			"WHERE name = ?1",
 };
 
 struct store {
@@ -757,6 +759,19 @@ int store_user_set_metadata(struct store *s, const char *name, const char *metad
 	return run(st);
 }
 
+static json_t *user_row(sqlite3_stmt *st)
+{
+	const char *color = (const char *)sqlite3_column_text(st, 2);
+	json_t *meta = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
+	return json_pack("{ss ss so so sf sf}",
+		"name", (const char *)sqlite3_column_text(st, 0),
+		"role", (const char *)sqlite3_column_text(st, 1),
+		"color", color ? json_string(color) : json_null(),
+		"metadata", meta ? meta : json_object(),
+		"first_seen", sqlite3_column_double(st, 4),
+		"last_seen", sqlite3_column_double(st, 5));
+}
+
 int store_users(struct store *s, json_t **out)
 {
 	sqlite3_stmt *st = stmt(s, ST_USERS);
@@ -764,19 +779,29 @@ int store_users(struct store *s, json_t **out)
 	*out = json_array();
 	if (!st)
 		return SQLITE_ERROR;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *color = (const char *)sqlite3_column_text(st, 2);
-		json_t *meta = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
-		json_array_append_new(*out, json_pack("{ss ss so so sf sf}",
-			"name", (const char *)sqlite3_column_text(st, 0),
-			"role", (const char *)sqlite3_column_text(st, 1),
-			"color", color ? json_string(color) : json_null(),
-			"metadata", meta ? meta : json_object(),
-			"first_seen", sqlite3_column_double(st, 4),
-			"last_seen", sqlite3_column_double(st, 5)));
-	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(*out, user_row(st));
 	finish(st);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+int store_user_get(struct store *s, const char *name, json_t **out)
+{
+	sqlite3_stmt *st = stmt(s, ST_USER_GET);
+	int rc;
+	*out = NULL;
+	if (!st)
+		return SQLITE_ERROR;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = user_row(st);
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_NOTFOUND;
+	}
+	finish(st);
+	return rc;
 }
 
 static int count(sqlite3 *db, const char *sql, int64_t *out)

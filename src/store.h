@@ -119,6 +119,8 @@ int store_user_set_metadata(struct store *s, const char *name, const char *metad
 			    double last_seen);
 /* Every known user as an array of objects (without "online"). */
 int store_users(struct store *s, json_t **out);
+/* One user as in store_users (a new reference in *out). */
+int store_user_get(struct store *s, const char *name, json_t **out);
 int store_counts(struct store *s, struct store_counts *out);
 /* Removes tombstones with seq <= upto. */
 int store_purge_tombstones(struct store *s, int64_t upto);

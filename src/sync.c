@@ -32,7 +32,6 @@ struct sync_cursor {
 	int row_pending;      /* st[sec] has a row not yet written */
 	json_t *users;
 	int64_t seq;
-	int sent_any;
 	struct sbuf row;
 };
 
@@ -251,7 +250,6 @@ struct frame *sync_next(struct sync_cursor *c, int *done)
 			sbuf_printf(&f, ",\"%s\":[]", sec_names[s]);
 	sbuf_printf(&f, ",\"users\":%s}", users ? users : "[]");
 	free(users);
-	c->sent_any = 1;
 	struct frame *fr = frame_from_sbuf(&f);
 	fr->type = MT_SYNC;
 	return fr;

@@ -262,16 +262,17 @@ void sbuf_add_json_str(struct sbuf *b, const char *s, size_t len)
 	sbuf_addc(b, '"');
 }
 
-void sbuf_add_double(struct sbuf *b, double v)
-{
-	sbuf_printf(b, "%.3f", v);
-}
-
 void sbuf_free(struct sbuf *b)
 {
 	free(b->p);
 	b->p = NULL;
 	b->len = b->cap = 0;
+}
+
+int64_t util_file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
 }
 
 int util_fsync_path(const char *path)

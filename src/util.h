@@ -41,7 +41,6 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void sbuf_add_json_str(struct sbuf *b, const char *s, size_t len);
 void sbuf_add_int(struct sbuf *b, int64_t v);
-void sbuf_add_double(struct sbuf *b, double v);
 void sbuf_free(struct sbuf *b);
 
 /* Durable files: write to PATH.tmp, fsync, rename over PATH, fsync the
@@ -49,5 +48,7 @@ void sbuf_free(struct sbuf *b);
 int util_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 int util_fsync_dir(const char *dir);
 int util_fsync_path(const char *path);
+/* Size of a file, 0 when it does not exist. */
+int64_t util_file_size(const char *path);
 
 #endif
