@@ -294,6 +294,7 @@ static int verify_copy(struct backup_job *j, const char *path)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st;
+	struct store_counts c = {0};
 	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
 	if (rc == SQLITE_OK)
 		rc = store_check_db(db, 0, j->error, sizeof(j->error));
@@ -303,10 +304,11 @@ static int verify_copy(struct backup_job *j, const char *path)
 		sqlite3_close(db);
 		return rc;
 	}
-	j->node_count = scalar(db, "SELECT count(*) FROM nodes WHERE deleted = 0");
-	j->task_count = scalar(db, "SELECT count(*) FROM tasks WHERE deleted = 0");
-	j->chat_count = scalar(db, "SELECT count(*) FROM chat");
-	j->user_count = scalar(db, "SELECT count(*) FROM users");
+	store_db_counts(db, &c);
+	j->node_count = c.nodes;
+	j->task_count = c.tasks;
+	j->chat_count = c.chat;
+	j->user_count = c.users;
 	j->seq = scalar(db, "SELECT value FROM meta WHERE key = 'seq'");
 	j->initialized = (int)scalar(db, "SELECT value FROM meta WHERE key = 'initialized'");
 	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'epoch'", -1, &st, NULL) ==

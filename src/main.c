@@ -21,7 +21,7 @@
 #include "config.h"
 #include "log.h"
 #include "net.h"
-#include "session.h"
+#include "server.h"
 
 extern char **environ;
 
