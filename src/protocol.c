@@ -141,8 +141,9 @@ void protocol_receive(struct conn *c, const char *data, size_t len, int binary)
 		return;
 	}
 	if (binary) {
-		c->srv->metrics.msgs_in[MT_OTHER]++;
-		reply(c, NULL, "bad_request", "frames must be text: one JSON object per frame");
+		c->srv->metrics.msgs_in[MT_BINARY]++;
+		reply(c, NULL, "bad_request", "binary frame with no blob upload open: requests are "
+		      "text frames, one JSON object each; blob bytes follow a blob.put");
 		return;
 	}
 	msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -185,6 +186,29 @@ void protocol_receive(struct conn *c, const char *data, size_t len, int binary)
 		}
 	}
 	json_decref(msg);
+}
+
+void protocol_receive_binary(struct conn *c, const char *data, size_t len, int first,
+			     int final)
+{
+	(void)final;
+	if (first) {
+		c->rx_blob = 0;
+		if (c->hello_seen && c->client && !c->closed && !c->close_code &&
+		    session_blob_upload_open(c->client)) {
+			/* Bytes of an upload are not requests: no rate limit. */
+			c->rx_blob = 1;
+			c->srv->metrics.msgs_in[MT_BINARY]++;
+		} else {
+			protocol_receive(c, data, 0, 1);
+		}
+	}
+	if (!c->rx_blob)
+		return;
+	c->last_rx_us = util_mono_us();
+	c->srv->metrics.bytes_in += len;
+	if (c->client && !c->closed && !c->close_code)
+		session_blob_data(c->session, c->client, data, len);
 }
 
 void protocol_alive(struct conn *c) { c->last_rx_us = util_mono_us(); }
