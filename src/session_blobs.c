@@ -235,6 +235,7 @@ int do_blob_end(struct req *r)
 	}
 	flush_part(r->s, u);
 	rc = u->rc;
+	int64_t t0 = util_mono_us();
 	if (rc == SQLITE_OK)
 		rc = store_blob_commit(r->s->store, u->id, u->hash, u->size, r->cl->name,
 				       util_now());
@@ -250,8 +251,9 @@ int do_blob_end(struct req *r)
 		return rc; /* rolled back: the parts go when the session is next opened */
 	}
 	if (rc == SQLITE_OK)
-		log_info("Blob stored (session=%s user=%s hash=%s size=%lld)", r->s->name,
-			 r->cl->name, u->hash, (long long)u->size);
+		log_info("Blob stored (session=%s user=%s hash=%s size=%lld ms=%lld)", r->s->name,
+			 r->cl->name, u->hash, (long long)u->size,
+			 (long long)(util_mono_us() - t0) / 1000);
 	reply_ok(r, json_pack("{ss sI}", "hash", u->hash, "size", (json_int_t)u->size));
 	blob_upload_free(r->cl);
 	return SQLITE_OK;

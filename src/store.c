@@ -16,6 +16,11 @@
  *   The saver thread checkpoints instead (server_cron asks it to when the
  *   WAL holds more than SESSION_WAL_CHECKPOINT_FRAMES, as the WAL hook
  *   counts after each commit; every save checkpoints too).
+ * - secure_delete is FAST (Debian builds SQLite with it ON): deleted rows
+ *   are still wiped from b-tree pages, but the overflow pages of a dropped
+ *   blob or upload part go to the freelist without being rewritten with
+ *   zeros, which would write every byte of a deleted blob again (and copy it
+ *   into the SAVEPOINT's journal in memory).
  * - Migrations are compiled in (embed_sql.c); each runs in its own
  *   transaction together with its PRAGMA user_version bump, so a crash never
  *   leaves a half-migrated file. */
@@ -321,7 +326,7 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 		 "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; "
 		 "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON; "
 		 "PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0; "
-		 "PRAGMA temp_store = MEMORY;",
+		 "PRAGMA temp_store = MEMORY; PRAGMA secure_delete = FAST;",
 		 sync_full ? "FULL" : "NORMAL");
 	rc = exec(s->db, pragmas, err, errlen);
 	if (rc != SQLITE_OK)

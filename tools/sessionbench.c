@@ -1,8 +1,8 @@
 /*
  * sessionbench: the load generator behind tools/bench.
  *
- * One subcommand per scenario (write, fanout, join, save, populate, ready,
- * idle, plus freeport). Each connects to an already running sessiond, runs,
+ * One subcommand per scenario (write, fanout, join, save, blob, populate,
+ * ready, idle, plus freeport). Each connects to an already running sessiond, runs,
  * and prints its results on stdout as `key=value` lines (a number, or `null`
  * when the figure could not be taken); progress and the reason for every
  * `null` go to stderr as `sessionbench: ...`. tools/bench starts and stops the
@@ -69,6 +69,7 @@
 
 #include <jansson.h>
 #include <libwebsockets.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 enum {
@@ -415,6 +416,14 @@ struct conn {
 	uint64_t sync_frames, sync_bytes, sync_uuids;
 	uint64_t events, node_events;
 
+	/* A blob upload: binary frames written from WRITEABLE once nothing else
+	 * is queued. up points LWS_PRE bytes into its buffer; lws masks each
+	 * frame in place and writes its header in the bytes before it, which
+	 * have been sent already. */
+	unsigned char *up;
+	size_t up_len, up_off, up_frame;
+	uint64_t bin_rx; /* binary payload bytes received (blob downloads) */
+
 	struct lat_vec *lat; /* reply latencies go here when set */
 	reply_hook on_reply;
 	event_hook on_event;
@@ -726,6 +735,23 @@ static int conn_writeable(struct conn *c)
 		conn_fail(c, "lws_write failed");
 		return -1;
 	}
+	if (c->up && !c->out_head && !full) {
+		int frames = 0;
+
+		while (c->up_off < c->up_len && frames++ < 8 && !lws_send_pipe_choked(c->wsi)) {
+			size_t n = c->up_len - c->up_off;
+
+			if (n > c->up_frame)
+				n = c->up_frame;
+			if (lws_write(c->wsi, c->up + c->up_off, n, LWS_WRITE_BINARY) < (int)n) {
+				conn_fail(c, "lws_write failed (blob)");
+				return -1;
+			}
+			c->up_off += n;
+		}
+		if (c->up_off < c->up_len)
+			full = 1;
+	}
 	if (full || c->out_head)
 		lws_callback_on_writable(c->wsi);
 	return 0;
@@ -868,6 +894,11 @@ static int bench_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 		break;
 	}
 	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (lws_frame_is_binary(wsi)) {
+			c->bin_rx += len;
+			c->t_last_rx = now_ns();
+			break;
+		}
 		conn_rx(c, in, len,
 			lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi));
 		break;
@@ -2010,6 +2041,244 @@ out:
 	return rc;
 }
 
+/* blob: one blob of --mb MiB uploaded (blob.put, binary frames, blob.end)
+ * while another client writes at --rate, then the WAL it left is
+ * checkpointed for --post seconds while that client goes on writing, then
+ * the blob is downloaded. */
+struct blob_state {
+	int64_t put_id, end_id, get_id;
+	int put_done, end_done, get_done;
+	int put_ok, end_ok, get_ok;
+	int have;
+	long pid;
+	long rss_peak_kib;
+	uint64_t rss_next;
+};
+
+static void blob_on_reply(struct conn *c, int64_t re, int ok, uint64_t sent, uint64_t now,
+			  const char *m, size_t n)
+{
+	struct blob_state *bs = c->scenario;
+	const char *v;
+
+	(void)sent;
+	(void)now;
+	if (re == bs->put_id) {
+		bs->put_done = 1;
+		bs->put_ok = ok;
+		v = scan_key(m, n, "have");
+		bs->have = v && (size_t)(m + n - v) >= 4 && !strncmp(v, "true", 4);
+	} else if (re == bs->end_id) {
+		bs->end_done = 1;
+		bs->end_ok = ok;
+	} else if (re == bs->get_id) {
+		bs->get_done = 1;
+		bs->get_ok = ok;
+	}
+}
+
+static void blob_rss_sample(struct blob_state *bs)
+{
+	uint64_t now = now_ns();
+	long rss;
+
+	if (!bs->pid || now < bs->rss_next)
+		return;
+	bs->rss_next = now + 5000000;
+	rss = rss_kib(bs->pid);
+	if (rss > bs->rss_peak_kib)
+		bs->rss_peak_kib = rss;
+}
+
+static int blob_put_replied(struct bench *b, void *arg)
+{
+	(void)b;
+	return ((struct blob_state *)((struct conn *)arg)->scenario)->put_done;
+}
+
+static int blob_sent(struct bench *b, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)b;
+	blob_rss_sample(c->scenario);
+	return c->up_off == c->up_len;
+}
+
+static int blob_end_replied(struct bench *b, void *arg)
+{
+	struct conn *c = arg;
+	struct blob_state *bs = c->scenario;
+
+	(void)b;
+	blob_rss_sample(bs);
+	return bs->end_done;
+}
+
+static int blob_got(struct bench *b, void *arg)
+{
+	struct conn *c = arg;
+	struct blob_state *bs = c->scenario;
+
+	(void)b;
+	return bs->get_done && (!bs->get_ok || c->bin_rx >= c->up_len);
+}
+
+static int run_blob(struct bench *b, struct opts *o)
+{
+	struct conn_set set = { NULL, 0 };
+	struct save_state ws;
+	struct blob_state bs;
+	struct lat_vec during = { NULL, 0, 0, 0 }, after = { NULL, 0, 0, 0 };
+	struct conn *u, *w;
+	unsigned char *buf = NULL, md[EVP_MAX_MD_SIZE];
+	char hash[2 * EVP_MAX_MD_SIZE + 1];
+	unsigned mdlen = 0;
+	size_t size = (size_t)(o->mb * 1024 * 1024), i;
+	uint64_t t0, t1, t2, t3;
+	long rss0 = 0;
+	uint32_t x = 2463534242u;
+	int rc;
+
+	memset(&ws, 0, sizeof(ws));
+	memset(&bs, 0, sizeof(bs));
+	bs.pid = o->pid;
+	buf = malloc(LWS_PRE + size + 4);
+	if (!buf) {
+		note("cannot allocate %zu bytes", size);
+		return BENCH_ERR;
+	}
+	for (i = 0; i < size; i += 4) { /* incompressible bytes */
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		memcpy(buf + LWS_PRE + i, &x, 4);
+	}
+	if (!EVP_Digest(buf + LWS_PRE, size, md, &mdlen, EVP_sha256(), NULL)) {
+		note("SHA-256 failed");
+		free(buf);
+		return BENCH_ERR;
+	}
+	for (i = 0; i < mdlen; i++)
+		snprintf(hash + 2 * i, 3, "%02x", md[i]);
+
+	if (set_alloc(&set, 2) || !(set.v[0] = conn_new(b, o->session, "uploader", 0)) ||
+	    !(set.v[1] = conn_new(b, o->session, "writer", 0))) {
+		rc = BENCH_ERR;
+		goto out;
+	}
+	u = set.v[0];
+	w = set.v[1];
+	u->scenario = &bs;
+	u->on_reply = blob_on_reply;
+	w->scenario = &ws;
+	if ((rc = set_connect(b, &set, o->timeout)))
+		goto out;
+	if ((rc = populate(b, w, "b", o->nodes, 200, o->window, o->timeout)))
+		goto out;
+	w->on_reply = save_on_writer_reply;
+	if ((rc = job_start(w, JOB_UPDATE, "b", o->nodes, -1, 1 << 15, o->rate, 0)))
+		goto out;
+	bench_sleep(b, o->pre);
+	rss0 = o->pid ? rss_kib(o->pid) : 0;
+	bs.rss_peak_kib = rss0;
+
+	t0 = now_ns();
+	if ((rc = conn_request(u, json_pack("{s:s s:s s:I}", "type", "blob.put", "hash", hash,
+					    "size", (json_int_t)size), &bs.put_id)))
+		goto out;
+	u->requests++;
+	if ((rc = bench_wait(b, blob_put_replied, u, o->timeout, "blob.put reply")))
+		goto out;
+	if (!bs.put_ok || bs.have) {
+		note("blob.put: %s", bs.put_ok ? "the session has the blob already" : u->first_error);
+		rc = bs.put_ok || !strstr(u->first_error, "bad_request") ? BENCH_ERR
+									 : BENCH_UNSUPPORTED;
+		goto out;
+	}
+	u->up = buf + LWS_PRE;
+	u->up_len = size;
+	u->up_off = 0;
+	u->up_frame = 256 * 1024;
+	lws_callback_on_writable(u->wsi);
+	if ((rc = bench_wait(b, blob_sent, u, o->timeout, "sending the blob")))
+		goto out;
+	if ((rc = conn_request(u, json_pack("{s:s s:s}", "type", "blob.end", "hash", hash),
+			       &bs.end_id)))
+		goto out;
+	u->requests++;
+	if ((rc = bench_wait(b, blob_end_replied, u, o->timeout, "blob.end reply")))
+		goto out;
+	t1 = now_ns();
+	if (!bs.end_ok) {
+		note("blob.end failed: %s", u->first_error);
+		rc = BENCH_ERR;
+		goto out;
+	}
+	/* The WAL the upload left is checkpointed now: the writer goes on. */
+	bench_sleep(b, o->post);
+	job_stop(w);
+	{
+		struct conn_set one = { &w, 1 };
+
+		if ((rc = bench_wait(b, all_replied, &one, o->timeout, "last updates")))
+			goto out;
+	}
+	if ((rc = conn_check_errors(w, "node.update (blob)")))
+		goto out;
+
+	u->bin_rx = 0;
+	t2 = now_ns();
+	if ((rc = conn_request(u, json_pack("{s:s s:s}", "type", "blob.get", "hash", hash),
+			       &bs.get_id)))
+		goto out;
+	u->requests++;
+	if ((rc = bench_wait(b, blob_got, u, o->timeout, "blob.get")))
+		goto out;
+	t3 = now_ns();
+	if (!bs.get_ok || u->bin_rx != size) {
+		note("blob.get: %s (%" PRIu64 " of %zu bytes)", bs.get_ok ? "short" : u->first_error,
+		     u->bin_rx, size);
+		rc = BENCH_ERR;
+		goto out;
+	}
+	for (i = 0; i < ws.n; i++) {
+		if (ws.v[i].sent >= t0 && ws.v[i].sent <= t1)
+			lat_add(&during, (uint64_t)ws.v[i].lat_us * 1000);
+		else if (ws.v[i].sent > t1 && ws.v[i].sent <= t1 + (uint64_t)(o->post * 1e9))
+			lat_add(&after, (uint64_t)ws.v[i].lat_us * 1000);
+	}
+	note("blob: %zu bytes up in %.0f ms, down in %.0f ms; writer: %zu acks during the "
+	     "upload, %zu after it", size, ns_to_ms(t1 - t0), ns_to_ms(t3 - t2), during.n, after.n);
+	result("blob_mb", (double)size / 1e6, 1);
+	result("blob_put_mb_per_s", (double)size / 1e6 / ns_to_s(t1 - t0), 1);
+	result("blob_get_mb_per_s", (double)size / 1e6 / ns_to_s(t3 - t2), 1);
+	if (o->pid)
+		result("blob_put_rss_mib", (double)(bs.rss_peak_kib - rss0) / 1024.0, 1);
+	else
+		result_null("blob_put_rss_mib");
+	result("blob_put_other_p99_ms", lat_pct_ms(&during, 99), 2);
+	result("blob_put_other_max_ms", lat_pct_ms(&during, 100), 2);
+	result("checkpoint_stall_p99_ms", lat_pct_ms(&after, 99), 2);
+	result("checkpoint_stall_max_ms", lat_pct_ms(&after, 100), 2);
+	rc = BENCH_OK;
+out:
+	if (rc) {
+		result_null("blob_put_mb_per_s");
+		result_null("blob_get_mb_per_s");
+		result_null("blob_put_rss_mib");
+		result_null("blob_put_other_p99_ms");
+		result_null("checkpoint_stall_p99_ms");
+		result_null("checkpoint_stall_max_ms");
+	}
+	set_close(b, &set);
+	free(ws.v);
+	free(buf);
+	lat_free(&during);
+	lat_free(&after);
+	return rc;
+}
+
 static int run_populate(struct bench *b, struct opts *o)
 {
 	struct conn_set set = { NULL, 0 };
@@ -2218,6 +2487,8 @@ static void usage(FILE *f)
 		"            [--latency-rate R: writes/s of the latency phase, default half the max]\n"
 		"  join      --nodes --data-bytes --runs\n"
 		"  save      --mb --data-bytes --rate --pre --post (uses --admin-password)\n"
+		"  blob      --mb --rate --pre --post --nodes [--pid P]: upload and download\n"
+		"            one blob while another client writes at --rate\n"
 		"  populate  --mb --data-bytes [--pid P: SIGKILL P once every create is acked]\n"
 		"  ready     [--t0-ns REALTIME_NS]: retry connect+hello until a welcome\n"
 		"  idle      --conns --pid P: server RSS growth per idle connection\n"
@@ -2287,6 +2558,8 @@ int main(int argc, char **argv)
 		rc = run_join(&b, &o);
 	else if (!strcmp(scenario, "save"))
 		rc = run_save(&b, &o);
+	else if (!strcmp(scenario, "blob"))
+		rc = run_blob(&b, &o);
 	else if (!strcmp(scenario, "populate"))
 		rc = run_populate(&b, &o);
 	else if (!strcmp(scenario, "ready"))
