@@ -158,9 +158,13 @@ static int flush_coalesced(struct lws *wsi, size_t n)
 	return n && lws_write(wsi, coalesce_buf + LWS_PRE, n, LWS_WRITE_HTTP) < (int)n ? -1 : 0;
 }
 
+/* Blob bytes written per writable callback at most: a download goes as
+ * fast as the socket takes it, yet the loop comes back to the others. */
+#define BLOB_BYTES_PER_WRITE (4 * 1024 * 1024)
+
 static int flush_writes(struct lws *wsi, struct conn *c)
 {
-	size_t used = 0;
+	size_t used = 0, blob_bytes = 0;
 	struct frame *f;
 	int n = 0;
 
@@ -188,9 +192,10 @@ static int flush_writes(struct lws *wsi, struct conn *c)
 		}
 		server->metrics.bytes_out += f->len;
 		server->metrics.msgs_out[f->type]++;
-		int blob = f->binary && f->len > COALESCE_FRAME_MAX;
+		if (f->binary)
+			blob_bytes += f->len;
 		conn_pop(c);
-		if (blob) /* one blob frame per writable callback: others get their turn */
+		if (blob_bytes >= BLOB_BYTES_PER_WRITE)
 			break;
 		if (!used && lws_send_pipe_choked(wsi))
 			return 0;

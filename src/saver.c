@@ -5,9 +5,19 @@
  * shared across threads. The session domain guarantees at most one job per
  * session is queued or running (it coalesces the rest), so a slow disk
  * delays saves, never requests. Finished jobs go back through a second queue
- * and a notify() that only wakes the network loop. */
+ * and a notify() that only wakes the network loop.
+ *
+ * The thread runs at the lowest CPU priority (nice 19, for this thread
+ * only): a checkpoint of a WAL of hundreds of MB (a bulk import, a large
+ * blob) is CPU work (copying pages, system calls) that on a machine with
+ * few cores competes with the network thread, and every time the scheduler
+ * let it finish its time slice first, the commit of a batch and its acks
+ * waited for it. At nice 19 the network thread preempts it as soon as it
+ * wakes; saves still run at full speed on an idle core. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "saver.h"
 #include "util.h"
@@ -33,6 +43,7 @@ static void append(struct backup_job **list, struct backup_job *j)
 static void *worker(void *arg)
 {
 	struct saver *sv = arg;
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19); /* best effort */
 	pthread_mutex_lock(&sv->lock);
 	for (;;) {
 		struct backup_job *j;

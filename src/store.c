@@ -1177,7 +1177,8 @@ int store_blob_reader_open(const char *db_path, struct store *s, const char *has
 		 * stays small: every page is read once. */
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(r->own, "PRAGMA busy_timeout = 5000; "
-					  "PRAGMA cache_size = -256; BEGIN", NULL, NULL, NULL);
+					  "PRAGMA cache_size = -256; PRAGMA mmap_size = 1073741824; BEGIN",
+					  NULL, NULL, NULL);
 		db = r->own;
 	}
 	if (rc == SQLITE_OK)
