@@ -18,6 +18,9 @@
  * follow it, when no sync holds a snapshot, with RESTART under a 5 ms busy
  * timeout: it takes the writer lock just long enough to copy the few frames
  * written meanwhile, so the next commit starts the WAL from the beginning.
+ * PASSIVE runs again (a few rounds) until those frames are at most
+ * CHECKPOINT_RESTART_MAX_FRAMES; a backlog that stays larger (writes faster
+ * than the copy) skips the RESTART until the next job.
  * If it cannot get its locks in 5 ms it gives up and the next job tries
  * again: a checkpoint may delay a commit by a few milliseconds, never by the
  * length of a sync or a save.
@@ -203,13 +206,33 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	return rc;
 }
 
+/* Frames a RESTART may still have to copy while it holds the writer lock:
+ * 256 pages (1 MiB) take a millisecond or two. */
+#define CHECKPOINT_RESTART_MAX_FRAMES 256
+#define CHECKPOINT_PASSIVE_ROUNDS 8
+
 static int checkpoint(sqlite3 *db, const struct backup_job *j, char *err, size_t errlen)
 {
-	int rc = exec_sql(db, "PRAGMA busy_timeout = 5000; PRAGMA wal_checkpoint(PASSIVE)", err,
-			  errlen);
+	int rc = exec_sql(db, "PRAGMA busy_timeout = 5000", err, errlen);
+	int log = 0, done = 0, backlog = 0;
+
+	/* PASSIVE until what the writes added meanwhile is small: a RESTART
+	 * copies the rest while holding the writer lock, and after the WAL of a
+	 * bulk import or a large blob "the rest" was hundreds of MB, which held
+	 * every commit (and ack) of the session for as long. */
+	for (int i = 0; rc == SQLITE_OK && i < CHECKPOINT_PASSIVE_ROUNDS; i++) {
+		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+		if (rc == SQLITE_BUSY)
+			rc = SQLITE_OK; /* a reader's snapshot: what could be copied was */
+		backlog = log - done;
+		if (rc != SQLITE_OK || backlog <= CHECKPOINT_RESTART_MAX_FRAMES || j->checkpoint_truncate)
+			break;
+	}
+	if (rc != SQLITE_OK)
+		snprintf(err, errlen, "wal_checkpoint(PASSIVE): %s", sqlite3_errmsg(db));
 	if (rc == SQLITE_OK && j->checkpoint_truncate)
 		rc = exec_sql(db, "PRAGMA wal_checkpoint(TRUNCATE)", err, errlen);
-	else if (rc == SQLITE_OK && j->wal_reset)
+	else if (rc == SQLITE_OK && j->wal_reset && backlog <= CHECKPOINT_RESTART_MAX_FRAMES)
 		rc = exec_sql(db, "PRAGMA busy_timeout = 5; PRAGMA wal_checkpoint(RESTART)", err,
 			      errlen);
 	return rc;

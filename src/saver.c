@@ -7,13 +7,15 @@
  * delays saves, never requests. Finished jobs go back through a second queue
  * and a notify() that only wakes the network loop.
  *
- * The thread runs at the lowest CPU priority (nice 19, for this thread
- * only): a checkpoint of a WAL of hundreds of MB (a bulk import, a large
- * blob) is CPU work (copying pages, system calls) that on a machine with
- * few cores competes with the network thread, and every time the scheduler
- * let it finish its time slice first, the commit of a batch and its acks
- * waited for it. At nice 19 the network thread preempts it as soon as it
- * wakes; saves still run at full speed on an idle core. */
+ * The thread runs at a low CPU priority (nice 10, for this thread only): a
+ * checkpoint of a WAL of hundreds of MB (a bulk import, a large blob) is CPU
+ * work (copying pages, system calls) that on a machine with few cores
+ * competes with the network thread, and whenever the scheduler let it finish
+ * its time slice first, the commit of a batch and its acks waited for it.
+ * At nice 10 the network thread preempts it as soon as it wakes, while a
+ * save on a busy machine still gets about a tenth of a core (nice 19 got so
+ * little that saves took seconds while other processes ran). */
+#define SAVER_NICE 10
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -43,7 +45,7 @@ static void append(struct backup_job **list, struct backup_job *j)
 static void *worker(void *arg)
 {
 	struct saver *sv = arg;
-	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19); /* best effort */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), SAVER_NICE); /* best effort */
 	pthread_mutex_lock(&sv->lock);
 	for (;;) {
 		struct backup_job *j;
