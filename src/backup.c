@@ -139,7 +139,7 @@ void backup_list_free(char **names, int n)
 	free(names);
 }
 
-int backup_make_name(const char *bdir, time_t t, char *out, size_t outlen)
+void backup_make_name(const char *bdir, time_t t, char *out, size_t outlen)
 {
 	/* Newer than every backup of the same second, even ones already rotated
 	 * out of the middle: never reuse a free lower suffix, which would sort
@@ -156,7 +156,6 @@ int backup_make_name(const char *bdir, time_t t, char *out, size_t outlen)
 		snprintf(out, outlen, "snapshot_%s.db", stamp);
 	else
 		snprintf(out, outlen, "snapshot_%s_%ld.db", stamp, next);
-	return 0;
 }
 
 int backup_rotate(const char *bdir, long keep)
@@ -346,10 +345,7 @@ void backup_run(struct backup_job *j)
 		snprintf(j->error, sizeof(j->error), "cannot create %s: %s", bdir, strerror(errno));
 		return;
 	}
-	if (backup_make_name(bdir, time(NULL), j->backup, sizeof(j->backup)) != 0) {
-		snprintf(j->error, sizeof(j->error), "no free backup name in %s", bdir);
-		return;
-	}
+	backup_make_name(bdir, time(NULL), j->backup, sizeof(j->backup));
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", bdir, j->backup);
 	snprintf(final, sizeof(final), "%s/%s", bdir, j->backup);
 	unlink(tmp);
@@ -375,7 +371,13 @@ void backup_run(struct backup_job *j)
 	sqlite3_close(db);
 	if (rc != SQLITE_OK)
 		goto fail;
-	if (label_copy(j, tmp) != SQLITE_OK || verify_copy(j, tmp) != SQLITE_OK) {
+	if (label_copy(j, tmp) != SQLITE_OK) {
+		char e[512];
+		snprintf(e, sizeof(e), "cannot record the reason in the new backup: %s", j->error);
+		snprintf(j->error, sizeof(j->error), "%s", e);
+		goto fail;
+	}
+	if (verify_copy(j, tmp) != SQLITE_OK) {
 		char e[512];
 		snprintf(e, sizeof(e), "the new backup failed quick_check: %s", j->error);
 		snprintf(j->error, sizeof(j->error), "%s", e);

@@ -40,7 +40,7 @@ void backup_job_free(struct backup_job *job);
 void backup_run(struct backup_job *job);
 
 /* "snapshot_YYYYMMDD_HHMMSS[_N].db" that does not exist yet in bdir. */
-int backup_make_name(const char *bdir, time_t t, char *out, size_t outlen);
+void backup_make_name(const char *bdir, time_t t, char *out, size_t outlen);
 /* Backup file names in bdir, newest first; returns count, *names malloc'd. */
 int backup_list(const char *bdir, char ***names);
 void backup_list_free(char **names, int n);
