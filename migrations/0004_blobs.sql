@@ -20,14 +20,3 @@ CREATE TABLE node_blobs (
 	PRIMARY KEY (uuid, position)
 ) STRICT;
 CREATE INDEX node_blobs_hash ON node_blobs (hash);
-
--- Uploads in progress: their bytes, in the order they arrived, in parts of
--- at most 1 MiB. An upload becomes a row of `blobs` only when blob.end has
--- checked its size and hash; until then nothing in `blobs` shows it. Parts
--- left by a crash are deleted when the session is opened.
-CREATE TABLE blob_parts (
-	id     INTEGER PRIMARY KEY,
-	upload INTEGER NOT NULL,
-	data   BLOB NOT NULL
-) STRICT;
-CREATE INDEX blob_parts_upload ON blob_parts (upload);

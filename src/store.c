@@ -16,6 +16,12 @@
  *   The saver thread checkpoints instead (server_cron asks it to when the
  *   WAL holds more than SESSION_WAL_CHECKPOINT_FRAMES, as the WAL hook
  *   counts after each commit; every save checkpoints too).
+ * - Uploads in progress live in a database of their own, attached as `up`
+ *   (DATA_DIR/NAME/session.db-uploads, table blob_parts): not in the WAL,
+ *   not in checkpoints or backups, no fsync (synchronous OFF, journal in
+ *   memory, so a SAVEPOINT still rolls back). Only a checked blob is written
+ *   to session.db, once. The file holds nothing worth keeping across a
+ *   restart: store_open starts it empty, counting the uploads it drops.
  * - secure_delete is FAST (Debian builds SQLite with it ON): deleted rows
  *   are still wiped from b-tree pages, but the overflow pages of a dropped
  *   blob or upload part go to the freelist without being rewritten with
@@ -27,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "store.h"
@@ -105,9 +113,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_NODE_BLOBS_DEL] = "DELETE FROM node_blobs WHERE uuid = ?1",
 	[ST_NODE_BLOBS_ADD] = "INSERT INTO node_blobs (uuid, position, hash) VALUES (?1, ?2, ?3)",
 	[ST_BLOB_HAS] = "SELECT size FROM blobs WHERE hash = ?1",
-	[ST_BLOB_PART_ADD] = "INSERT INTO blob_parts (upload, data) VALUES (?1, ?2)",
-	[ST_BLOB_PARTS] = "SELECT id, length(data) FROM blob_parts WHERE upload = ?1 ORDER BY id",
-	[ST_BLOB_PARTS_DROP] = "DELETE FROM blob_parts WHERE upload = ?1",
+	[ST_BLOB_PART_ADD] = "INSERT INTO up.blob_parts (upload, data) VALUES (?1, ?2)",
+	[ST_BLOB_PARTS] = "SELECT id, length(data) FROM up.blob_parts WHERE upload = ?1 "
+			  "ORDER BY id",
+	[ST_BLOB_PARTS_DROP] = "DELETE FROM up.blob_parts WHERE upload = ?1",
 	[ST_BLOB_INSERT] = "INSERT INTO blobs (hash, size, created_at, created_by, data) "
 			   "VALUES (?1, ?2, ?3, ?4, zeroblob(?2))",
 };
@@ -117,6 +126,7 @@ struct store {
 	sqlite3_stmt *stmts[ST_COUNT];
 	int in_txn;
 	int wal_frames;     /* frames in the WAL after the last commit */
+	int64_t dropped_uploads; /* uploads an earlier run left (attach_uploads) */
 };
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
@@ -300,6 +310,54 @@ static int init_meta(struct store *s)
 	return rc;
 }
 
+/* Attaches the uploads database (see the header), empty: the parts an
+ * earlier run left are counted (s->dropped_uploads), then the file is made
+ * anew, so a large leftover does not keep its size. */
+static int attach_uploads(struct store *s, const char *path, char *err, size_t errlen)
+{
+	static const char *const schema =
+		"PRAGMA up.journal_mode = MEMORY; PRAGMA up.synchronous = OFF; "
+		"CREATE TABLE IF NOT EXISTS up.blob_parts (id INTEGER PRIMARY KEY, "
+		"upload INTEGER NOT NULL, data BLOB NOT NULL) STRICT; "
+		"CREATE INDEX IF NOT EXISTS up.blob_parts_upload ON blob_parts (upload);";
+	char *up = strcmp(path, ":memory:") == 0 ? xstrdup(":memory:")
+		 : xmalloc(strlen(path) + 16);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (strcmp(path, ":memory:") != 0) {
+		sprintf(up, "%s-uploads", path);
+		if (util_file_size(up) > 0) {
+			sqlite3 *old = NULL;
+			if (sqlite3_open_v2(up, &old, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+			    sqlite3_prepare_v2(old, "SELECT count(DISTINCT upload) FROM blob_parts",
+					       -1, &st, NULL) == SQLITE_OK &&
+			    sqlite3_step(st) == SQLITE_ROW)
+				s->dropped_uploads = sqlite3_column_int64(st, 0);
+			sqlite3_finalize(st);
+			sqlite3_close(old);
+		}
+		unlink(up); /* whatever it held (even a damaged file) is of no use */
+		char journal[4200];
+		snprintf(journal, sizeof(journal), "%s-journal", up);
+		unlink(journal);
+	}
+	rc = sqlite3_prepare_v2(s->db, "ATTACH DATABASE ?1 AS up", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, up, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(s->db);
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_OK)
+		rc = exec(s->db, schema, err, errlen);
+	else
+		snprintf(err, errlen, "cannot attach %s: %s", up, sqlite3_errmsg(s->db));
+	if (rc == SQLITE_OK && strcmp(up, ":memory:") != 0)
+		chmod(up, 0600);
+	free(up);
+	return rc;
+}
+
 int store_open(const char *path, int sync_full, struct store **out, char *err, size_t errlen)
 {
 	struct store *s = xcalloc(1, sizeof(*s));
@@ -332,6 +390,9 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 	if (rc != SQLITE_OK)
 		goto fail;
 	rc = store_migrate(s->db, err, errlen);
+	if (rc != SQLITE_OK)
+		goto fail;
+	rc = attach_uploads(s, path, err, errlen);
 	if (rc != SQLITE_OK)
 		goto fail;
 	sqlite3_wal_hook(s->db, wal_hook, s);
@@ -976,11 +1037,12 @@ int store_blob_parts_drop(struct store *s, int64_t upload)
 int store_blob_parts_clear(struct store *s, int64_t *dropped)
 {
 	int64_t n = 0;
-	int rc = count(s->db, "SELECT count(DISTINCT upload) FROM blob_parts", &n);
+	int rc = count(s->db, "SELECT count(DISTINCT upload) FROM up.blob_parts", &n);
 	if (rc == SQLITE_OK && n)
-		rc = exec(s->db, "DELETE FROM blob_parts", NULL, 0);
+		rc = exec(s->db, "DELETE FROM up.blob_parts", NULL, 0);
 	if (dropped)
-		*dropped = n;
+		*dropped = n + s->dropped_uploads;
+	s->dropped_uploads = 0;
 	return rc;
 }
 
@@ -1015,7 +1077,7 @@ static int copy_parts(struct store *s, int64_t upload, int64_t row, int64_t size
 			goto out;
 		}
 		rc = src ? sqlite3_blob_reopen(src, id)
-			 : sqlite3_blob_open(s->db, "main", "blob_parts", "data", id, 0, &src);
+			 : sqlite3_blob_open(s->db, "up", "blob_parts", "data", id, 0, &src);
 		for (int done = 0; rc == SQLITE_OK && done < len;) {
 			int n = len - done < STORE_BLOB_CHUNK ? len - done : STORE_BLOB_CHUNK;
 			rc = sqlite3_blob_read(src, buf, n, done);

@@ -134,8 +134,9 @@ int store_purge_tombstones(struct store *s, int64_t upto);
 int store_clear_content(struct store *s);
 
 /* Blobs (protocol section 11). An upload's bytes are kept as parts (rows of
- * blob_parts, one per call of store_blob_part_add) until store_blob_commit
- * turns them into one row of `blobs`; nothing in `blobs` shows an upload
+ * up.blob_parts in the attached uploads database, one per call of
+ * store_blob_part_add) until store_blob_commit turns them into one row of
+ * `blobs`; nothing in `blobs` shows an upload
  * before that. Blobs are read back with a reader, a bounded amount at a
  * time: no function here holds a whole blob in memory. */
 #define STORE_BLOB_CHUNK (1024 * 1024)
@@ -147,8 +148,8 @@ int store_blob_has(struct store *s, const char *hash, int64_t *size);
 int store_blob_part_add(struct store *s, int64_t upload, const void *data, size_t len);
 /* Forgets an upload's parts (a failed or abandoned upload). */
 int store_blob_parts_drop(struct store *s, int64_t upload);
-/* Forgets every upload's parts (at open: uploads of an earlier run);
- * *dropped (may be NULL) counts the uploads. */
+/* Forgets every upload's parts; *dropped (may be NULL) counts the uploads,
+ * with those an earlier run left in the uploads file (dropped at open). */
 int store_blob_parts_clear(struct store *s, int64_t *dropped);
 /* Makes the parts of upload the blob `hash` of `size` bytes (copied with
  * incremental blob I/O), then drops the parts. SQLITE_CONSTRAINT: the blob

@@ -82,11 +82,16 @@ async def download(test, c, h, rid=None):
     return m, bytes(got), sizes
 
 
-def db_rows(srv, sql, session="test"):
-    rc, out, err = sqlite3_cli(os.path.join(srv.session_dir(session), "session.db"), sql)
+def db_rows(srv, sql, session="test", file="session.db"):
+    rc, out, err = sqlite3_cli(os.path.join(srv.session_dir(session), file), sql)
     if rc != 0:
         raise AssertionError(f"sqlite3 {sql!r}: {err}")
     return out
+
+
+def upload_parts(srv, session="test"):
+    """Parts of uploads in progress, in the session's uploads database."""
+    return db_rows(srv, "SELECT count(*) FROM blob_parts", session, "session.db-uploads")
 
 
 class BlobCase(ServerTestCase):
@@ -128,7 +133,7 @@ class RoundTripTest(BlobCase):
         # One row per blob, as an operator sees it.
         self.assertEqual(db_rows(srv, "SELECT count(*), sum(length(data)) = sum(size) FROM blobs"),
                          "4|1")
-        self.assertEqual(db_rows(srv, "SELECT count(*) FROM blob_parts"), "0")
+        self.assertEqual(upload_parts(srv), "0")
 
     async def test_dedupe_have_true_and_nothing_to_send(self):
         srv = self.start()
@@ -171,7 +176,7 @@ class ErrorTest(BlobCase):
     async def nothing_kept(self, srv, c, h):
         r = await must(c, "blob.has", hashes=[h])
         self.assertEqual(r["have"], [])
-        self.assertEqual(db_rows(srv, "SELECT count(*) FROM blob_parts"), "0")
+        self.assertEqual(upload_parts(srv), "0")
         self.assertEqual(db_rows(srv, f"SELECT count(*) FROM blobs WHERE hash = '{h}'"), "0")
 
     async def test_binary_frame_without_upload(self):
@@ -255,7 +260,7 @@ class ErrorTest(BlobCase):
         await c.send_binary(data[:2 * MIB + 1000])
         await c.ok("ping")
         # The first 2 MiB are in the database as parts, not as a blob.
-        self.assertEqual(db_rows(srv, "SELECT count(*) FROM blob_parts"), "2")
+        self.assertEqual(upload_parts(srv), "2")
         self.assertEqual(db_rows(srv, "SELECT count(*) FROM blobs"), "0")
         mark = log_mark(srv)
         await c.close()
@@ -274,7 +279,7 @@ class DurabilityTest(BlobCase):
         await must(c, "blob.put", hash=sha(second), size=len(second))
         await c.send_binary(second[:3 * MIB - 5])
         await c.ok("ping")
-        self.assertEqual(db_rows(srv, "SELECT count(*) FROM blob_parts"), "2")
+        self.assertEqual(upload_parts(srv), "2")
         srv.kill9()
         srv.restart()
         await await_log(srv, "sessiond ready")
@@ -282,8 +287,11 @@ class DurabilityTest(BlobCase):
         r = await must(c, "blob.has", hashes=[sha(first), sha(second)])
         self.assertEqual(r["have"], [sha(first)])
         await await_log(srv, "Dropped 1 unfinished blob upload")
-        self.assertEqual(db_rows(srv, "SELECT count(*) FROM blob_parts"), "0")
+        self.assertEqual(upload_parts(srv), "0")
         self.assertEqual(db_rows(srv, "SELECT count(*) FROM blobs"), "1")
+        # The uploads database starts empty again: it does not keep its size.
+        self.assertLess(os.path.getsize(os.path.join(srv.session_dir("test"),
+                                                     "session.db-uploads")), 1024 * 1024)
         ok, got, _ = await download(self, c, sha(first))
         self.assertEqual(sha(got), sha(first))
 
