@@ -240,7 +240,7 @@ static int passive(sqlite3 *db, int *log, int *done)
 static int checkpoint(sqlite3 *db, const struct backup_job *j, char *err, size_t errlen)
 {
 	int rc = exec_sql(db, "PRAGMA busy_timeout = 5000", err, errlen);
-	int log = 0, done = 0, backlog = 0, before = -1;
+	int log = 0, done = 0, backlog = 0, before = -1, rounds = 0, restart = 0;
 
 	/* PASSIVE until what the writes added meanwhile is small: a RESTART
 	 * copies the rest while holding the writer lock, and after a large
@@ -250,6 +250,7 @@ static int checkpoint(sqlite3 *db, const struct backup_job *j, char *err, size_t
 	for (int i = 0; rc == SQLITE_OK && i < CHECKPOINT_PASSIVE_ROUNDS; i++) {
 		rc = passive(db, &log, &done);
 		backlog = log - done;
+		rounds++;
 		/* The last round copied little too: the disk has flushed the
 		 * large copy before the RESTART's own syncs, which run under the
 		 * writer lock (a flush after hundreds of MB took 100-200 ms). */
@@ -263,9 +264,14 @@ static int checkpoint(sqlite3 *db, const struct backup_job *j, char *err, size_t
 		snprintf(err, errlen, "wal_checkpoint(PASSIVE): %s", sqlite3_errmsg(db));
 	if (rc == SQLITE_OK && j->checkpoint_truncate)
 		rc = exec_sql(db, "PRAGMA wal_checkpoint(TRUNCATE)", err, errlen);
-	else if (rc == SQLITE_OK && j->wal_reset && backlog <= CHECKPOINT_RESTART_MAX_FRAMES)
+	else if (rc == SQLITE_OK && j->wal_reset && backlog <= CHECKPOINT_RESTART_MAX_FRAMES) {
 		rc = exec_sql(db, "PRAGMA busy_timeout = 5; PRAGMA wal_checkpoint(RESTART)", err,
 			      errlen);
+		restart = 1;
+	}
+	log_debug("Checkpoint of %s: %d PASSIVE round(s), %d WAL frames, %d left, RESTART %s",
+		  j->session, rounds, log, backlog, restart ? "run"
+		  : "skipped");
 	return rc;
 }
 

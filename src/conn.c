@@ -171,6 +171,8 @@ void conn_start_blob(struct conn *c, json_t *id, const char *hash, const char *d
 	d->id = id ? json_incref(id) : NULL;
 	snprintf(d->hash, sizeof(d->hash), "%s", hash);
 	d->db_path = xstrdup(db_path);
+	if (!c->downloads)
+		c->blob_progress_us = util_mono_us();
 	if (c->downloads_tail)
 		c->downloads_tail->next = d;
 	else
@@ -293,6 +295,7 @@ void conn_pop(struct conn *c)
 		struct blob_download *d = c->downloads;
 		frame_unref(c->blob_frame);
 		c->blob_frame = NULL;
+		c->blob_progress_us = util_mono_us();
 		if (!d->done)
 			return;
 		c->downloads = d->next;

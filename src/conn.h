@@ -46,6 +46,7 @@ struct conn {
 	 * the queue where its ok and bytes go (frames behind it wait). */
 	struct blob_download *downloads, *downloads_tail;
 	struct frame *blob_frame;   /* produced, not yet written */
+	int64_t blob_progress_us;   /* last blob frame written (or first blob.get) */
 
 	/* Close requested: code and reason sent in the close frame. close_now
 	 * drops what is still queued (lagging, timeout). */

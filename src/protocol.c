@@ -259,6 +259,15 @@ int protocol_tick(struct conn *c, int64_t now)
 		conn_close_now(c, 4429, "lagging", "lagging");
 		return 0;
 	}
+	if (c->downloads && now - c->blob_progress_us > timeout) {
+		/* A download holds a database snapshot too (see above). */
+		c->srv->metrics.lagging++;
+		log_warning("Connection %llu (session=%s) read no blob frame for %lld s; closing "
+			    "it (4429)", (unsigned long long)c->id, c->session_name,
+			    (long long)(now - c->blob_progress_us) / 1000000);
+		conn_close_now(c, 4429, "lagging", "lagging");
+		return 0;
+	}
 	if (now - c->last_rx_us >= timeout / 4 && now - c->last_ping_us >= timeout / 4) {
 		c->last_ping_us = now;
 		return 1;
