@@ -480,7 +480,9 @@ int net_run(struct server *srv)
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.fd_limit_per_thread = (unsigned)srv->cfg->max_connections + 64;
 	info.max_http_header_pool = 256;
-	info.pt_serv_buf_size = 64 * 1024;
+	/* What one read takes from a socket per loop pass: a blob upload
+	 * arrives 256 KiB per pass instead of 64 (one buffer for the thread). */
+	info.pt_serv_buf_size = 256 * 1024;
 	info.timeout_secs = 20;
 	context = lws_create_context(&info);
 	if (!context) {
