@@ -149,6 +149,30 @@ class RoundTripTest(BlobCase):
         self.assertError(await b.next_event("error"), "bad_request", "binary")
         self.assertEqual(db_rows(srv, "SELECT count(*) FROM blobs"), "1")
 
+    async def test_a_download_nobody_reads_is_lagging(self):
+        """A download holds a database snapshot: a client that stops reading
+        one is closed with 4429 after TIMEOUT, as one that stops reading
+        its sync is."""
+        srv = self.start(TIMEOUT="3")
+        c = await self.user(srv)
+        data = blob_of(24 * MIB, 33)
+        self.assertOk((await upload(c, data, frame=MIB))[1])
+        slow = await self.client(srv, max_queue=1, read_limit=2 ** 16)
+        await slow.hello("slow")
+        mark = log_mark(srv)
+        await slow.send({"type": "blob.get", "id": "g", "hash": sha(data)})
+
+        async def keep_talking():  # not silent: only its reading stops
+            while True:
+                await slow.send({"type": "ping"})
+                await asyncio.sleep(0.5)
+        talker = asyncio.create_task(keep_talking())
+        try:
+            await await_log(srv, "read no blob frame", timeout=15, start=mark)
+        finally:
+            talker.cancel()
+        await await_log(srv, "reason=lagging", start=mark)
+
     async def test_gets_are_answered_in_order_one_blob_at_a_time(self):
         srv = self.start()
         c = await self.user(srv)
@@ -223,6 +247,38 @@ class ErrorTest(BlobCase):
         self.assertError(end, "bad_request", "hash", re=end["re"])
         await self.nothing_kept(srv, c, wrong)
         await self.nothing_kept(srv, c, sha(data))
+
+    async def test_end_naming_another_hash_drops_the_upload(self):
+        srv = self.start()
+        c = await self.user(srv)
+        data = blob_of(5000, 31)
+        await must(c, "blob.put", hash=sha(data), size=len(data))
+        await c.send_binary(data)
+        r = await c.request("blob.end", hash=sha(b"other"))
+        self.assertError(r, "bad_request", "hash", re=r["re"])
+        await self.nothing_kept(srv, c, sha(data))
+        # The upload is closed: a new blob.put starts over.
+        self.assertOk((await upload(c, data))[1])
+
+    async def test_two_connections_upload_the_same_blob(self):
+        srv = self.start()
+        a = await self.user(srv, "alice")
+        b = await self.user(srv, "bob")
+        data = blob_of(2 * MIB + 5, 32)
+        h = sha(data)
+        for c in (a, b):
+            r = await must(c, "blob.put", hash=h, size=len(data))
+            self.assertIs(r["have"], False)
+        for c in (a, b):
+            await c.send_binary(data)
+        for c in (a, b):
+            r = await c.request("blob.end", hash=h)
+            self.assertOk(r)
+            self.assertEqual(r["size"], len(data))
+        self.assertEqual(db_rows(srv, "SELECT count(*) FROM blobs"), "1")
+        self.assertEqual(upload_parts(srv), "0")
+        ok, got, _ = await download(self, b, h)
+        self.assertEqual(sha(got), h)
 
     async def test_too_large(self):
         srv = self.start(MAX_BLOB_BYTES="1000")
