@@ -320,13 +320,14 @@ static int attach_uploads(struct store *s, const char *path, char *err, size_t e
 		"CREATE TABLE IF NOT EXISTS up.blob_parts (id INTEGER PRIMARY KEY, "
 		"upload INTEGER NOT NULL, data BLOB NOT NULL) STRICT; "
 		"CREATE INDEX IF NOT EXISTS up.blob_parts_upload ON blob_parts (upload);";
-	char *up = strcmp(path, ":memory:") == 0 ? xstrdup(":memory:")
-		 : xmalloc(strlen(path) + 16);
+	size_t n = strlen(path) + 16;
+	char *up = xmalloc(n);
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	snprintf(up, n, "%s", strcmp(path, ":memory:") == 0 ? ":memory:" : path);
 	if (strcmp(path, ":memory:") != 0) {
-		sprintf(up, "%s-uploads", path);
+		snprintf(up, n, "%s-uploads", path);
 		if (util_file_size(up) > 0) {
 			sqlite3 *old = NULL;
 			if (sqlite3_open_v2(up, &old, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
