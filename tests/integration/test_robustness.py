@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import websockets.exceptions                                            # noqa: E402
 
-from harness import (Closed, RawWS, Server, ServerError, ServerTestCase,  # noqa: E402
+from harness import (Client, Closed, RawWS, Server, ServerError, ServerTestCase,  # noqa: E402
                      TIMEOUT)
 from support import (BACKUP_RE, FsizeServer, await_log, backup_files,  # noqa: E402
                      backups_dir, corrupt_files, create_node, log_lines, log_mark,
@@ -112,7 +112,7 @@ class StartupCheckTest(ServerTestCase):
     """README Restore: a session that cannot be checked (here: locked by another
     program) stops the start, names the file and leaves it untouched."""
 
-    async def test_locked_session_db_stops_start_untouched(self):
+    async def test_locked_session_db_is_skipped_untouched(self):
         srv = self.server(["--admin-password", ADMIN, "--save-interval", "0"])
         a, w, _, _ = await self.joined(srv, "root", admin_password=ADMIN)
         epoch = w["epoch"]
@@ -142,13 +142,25 @@ class StartupCheckTest(ServerTestCase):
             finally:
                 probe.close()
 
-            with self.assertRaises(ServerError):
-                await asyncio.to_thread(srv.restart)
-            rc = await asyncio.to_thread(srv.proc.wait, TIMEOUT)
-            await asyncio.to_thread(srv.reader.join, 5)
-            self.assertNotEqual(rc, 0, srv.log())
-            self.assertTrue([l for l in srv.lines if db in l],
-                            f"no log line names {db}\n{srv.log()}")
+            # The locked session is skipped, untouched and refused; the
+            # server starts and serves the others, and says it is degraded.
+            await asyncio.to_thread(srv.restart)
+            self.assertTrue([l for l in srv.lines if "test" in l and "CANNOT BE OPENED" in l],
+                            f"no log line names the session\n{srv.log()}")
+            status, _, body = srv.http_get("/healthz")
+            health = json.loads(body)
+            self.assertEqual(status, 200)
+            self.assertEqual(health["status"], "degraded")
+            self.assertEqual(health["failed_sessions"], ["test"])
+            c = await Client.connect(srv, "test")
+            await c.send({"type": "hello", "id": 1, "user": "root"})
+            self.assertEqual(await c.closed(), 1011)
+            errors = [m for m in c.pending if m["type"] == "error"]
+            self.assertEqual(errors[0]["code"], "unavailable", errors)
+            other, w, _, _ = await self.joined(srv, "alice", "other")
+            self.assertEqual(w["session"], "other")
+            await other.close()
+            self.assertEqual(await asyncio.to_thread(srv.stop), 0, srv.log())
             self.assertEqual(sha(db), digest, "session.db changed")
             self.assertEqual(corrupt_files(sdir), [])
             self.assertEqual(backup_files(srv, "test"), backups)

@@ -106,8 +106,17 @@ static void test_leave_saves(void **state)
 {
 	struct three *t = *state;
 	json_t *ok, *list;
+	struct conn *c;
+	/* A leave after a change saves; a leave with nothing new does not
+	 * (protocol 1.1: people coming and going keep the backups). */
+	send_raw(t->b, "{\"type\":\"node.create\",\"id\":9,\"uuid\":\"n\",\"kind\":\"K\","
+		 "\"data\":{}}");
+	flush(t);
 	disconnect(t->f, t->b);
 	t->b = NULL;
+	c = join(t->f, "carol");
+	flush(t);
+	disconnect(t->f, c);
 	drain(t->adm);
 	send_raw(t->adm, "{\"type\":\"admin.backups\",\"id\":1}");
 	flush(t);
