@@ -112,6 +112,7 @@ int server_open_sessions(struct server *srv)
 		if (!is_session_dir(srv->cfg->data_dir, e->d_name))
 			continue;
 		snprintf(dir, sizeof(dir), "%s/%s", srv->cfg->data_dir, e->d_name);
+		srv->metrics.stale_temp_removed += (uint64_t)backup_clean_temps(dir);
 		r = backup_recover(dir, used, sizeof(used), err, sizeof(err));
 		if (r < 0) {
 			log_error("Session %s cannot be opened: %s", e->d_name, err);
@@ -183,6 +184,8 @@ void server_save_done(struct server *srv, struct backup_job *job)
 	struct session *s = find_session(srv, job->session);
 	struct metrics *m = &srv->metrics;
 	enum save_kind kind = metrics_save_kind(job->reason);
+
+	m->stale_temp_removed += (uint64_t)job->stale_removed;
 
 	if (!job->checkpoint_only && job->ok) {
 		log_info("Session saved (session=%s reason=%s backup=%s bytes=%lld ms=%lld)",
