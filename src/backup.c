@@ -231,7 +231,9 @@ char *backup_metadata_json(const struct backup_job *j, double ts)
 		      "user_count", (json_int_t)j->user_count, "node_count", (json_int_t)j->node_count,
 		      "task_count", (json_int_t)j->task_count, "chat_count", (json_int_t)j->chat_count,
 		      "seq", (json_int_t)j->seq, "epoch", j->epoch, "backup", j->backup);
-	s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+	/* 15 digits print a millisecond timestamp exactly, without the float
+	 * noise of jansson's default 17. */
+	s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
 	json_decref(o);
 	return s;
 }

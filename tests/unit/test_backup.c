@@ -146,6 +146,11 @@ static void test_metadata_json(void **state)
 	assert_string_equal(json_string_value(json_object_get(o, "backup")), j->backup);
 	json_decref(o);
 	free(text);
+	/* The timestamp in milliseconds, without float noise. */
+	text = backup_metadata_json(j, 1796007416.321);
+	if (!strstr(text, "\"timestamp\": 1796007416.321,"))
+		fail_msg("timestamp not in milliseconds: %s", text);
+	free(text);
 	backup_job_free(j);
 }
 
