@@ -16,12 +16,9 @@
  *   The saver thread checkpoints instead (server_cron asks it to when the
  *   WAL holds more than SESSION_WAL_CHECKPOINT_FRAMES, as the WAL hook
  *   counts after each commit; every save checkpoints too).
- * - Uploads in progress live in a database of their own, attached as `up`
- *   (DATA_DIR/NAME/session.db-uploads, table blob_parts): not in the WAL,
- *   not in checkpoints or backups, no fsync (synchronous OFF, journal in
- *   memory, so a SAVEPOINT still rolls back). Only a checked blob is written
- *   to session.db, once. The file holds nothing worth keeping across a
- *   restart: store_open starts it empty, counting the uploads it drops.
+ * - Blobs and the uploads database attached as `up` are in store_blobs.c
+ *   (the same module; store_int.h is what the two files share). The SQL of
+ *   their prepared statements is in the table below with the rest.
  * - secure_delete is FAST (Debian builds SQLite with it ON): deleted rows
  *   are still wiped from b-tree pages, but the overflow pages of a dropped
  *   blob or upload part go to the freelist without being rewritten with
@@ -33,25 +30,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "log.h"
-#include "store.h"
+#include "store_int.h"
 #include "util.h"
 
-enum stmt_id {
-	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
-	ST_META_GET, ST_META_SET,
-	ST_NODE_GET, ST_NODE_HEAD, ST_NODE_DEPS, ST_NODE_INSERT, ST_NODE_UPDATE, ST_NODE_DEPS_DEL,
-	ST_NODE_DEPS_ADD, ST_NODE_TOMB, ST_NODES_OWNED,
-	ST_TASK_INSERT, ST_TASK_GET, ST_TASK_UPDATE, ST_TASK_TOMB,
-	ST_CHAT_INSERT, ST_CHAT_HISTORY, ST_CHAT_TRIM,
-	ST_USER_TOUCH, ST_USER_META, ST_USERS, ST_USER_GET,
-	ST_NODE_BLOBS, ST_NODE_BLOBS_DEL, ST_NODE_BLOBS_ADD,
-	ST_BLOB_HAS, ST_BLOB_PART_ADD, ST_BLOB_PARTS, ST_BLOB_PARTS_DROP, ST_BLOB_INSERT,
-	ST_COUNT
-};
+/* enum stmt_id and struct store: store_int.h */
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -119,14 +103,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BLOB_PARTS_DROP] = "DELETE FROM up.blob_parts WHERE upload = ?1",
 	[ST_BLOB_INSERT] = "INSERT INTO blobs (hash, size, created_at, created_by, data) "
 			   "VALUES (?1, ?2, ?3, ?4, zeroblob(?2))",
-};
-
-struct store {
-	sqlite3 *db;
-	sqlite3_stmt *stmts[ST_COUNT];
-	int in_txn;
-	int wal_frames;     /* frames in the WAL after the last commit */
-	int64_t dropped_uploads; /* uploads an earlier run left (attach_uploads) */
 };
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
@@ -310,55 +286,6 @@ static int init_meta(struct store *s)
 	return rc;
 }
 
-/* Attaches the uploads database (see the header), empty: the parts an
- * earlier run left are counted (s->dropped_uploads), then the file is made
- * anew, so a large leftover does not keep its size. */
-static int attach_uploads(struct store *s, const char *path, char *err, size_t errlen)
-{
-	static const char *const schema =
-		"PRAGMA up.journal_mode = MEMORY; PRAGMA up.synchronous = OFF; "
-		"CREATE TABLE IF NOT EXISTS up.blob_parts (id INTEGER PRIMARY KEY, "
-		"upload INTEGER NOT NULL, data BLOB NOT NULL) STRICT; "
-		"CREATE INDEX IF NOT EXISTS up.blob_parts_upload ON blob_parts (upload);";
-	size_t n = strlen(path) + 16;
-	char *up = xmalloc(n);
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	snprintf(up, n, "%s", strcmp(path, ":memory:") == 0 ? ":memory:" : path);
-	if (strcmp(path, ":memory:") != 0) {
-		snprintf(up, n, "%s-uploads", path);
-		if (util_file_size(up) > 0) {
-			sqlite3 *old = NULL;
-			if (sqlite3_open_v2(up, &old, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-			    sqlite3_prepare_v2(old, "SELECT count(DISTINCT upload) FROM blob_parts",
-					       -1, &st, NULL) == SQLITE_OK &&
-			    sqlite3_step(st) == SQLITE_ROW)
-				s->dropped_uploads = sqlite3_column_int64(st, 0);
-			sqlite3_finalize(st);
-			sqlite3_close(old);
-		}
-		unlink(up); /* whatever it held (even a damaged file) is of no use */
-		char journal[4200];
-		snprintf(journal, sizeof(journal), "%s-journal", up);
-		unlink(journal);
-	}
-	rc = sqlite3_prepare_v2(s->db, "ATTACH DATABASE ?1 AS up", -1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, up, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(s->db);
-	}
-	sqlite3_finalize(st);
-	if (rc == SQLITE_OK)
-		rc = exec(s->db, schema, err, errlen);
-	else
-		snprintf(err, errlen, "cannot attach %s: %s", up, sqlite3_errmsg(s->db));
-	if (rc == SQLITE_OK && strcmp(up, ":memory:") != 0)
-		chmod(up, 0600);
-	free(up);
-	return rc;
-}
-
 int store_open(const char *path, int sync_full, struct store **out, char *err, size_t errlen)
 {
 	struct store *s = xcalloc(1, sizeof(*s));
@@ -393,7 +320,7 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 	rc = store_migrate(s->db, err, errlen);
 	if (rc != SQLITE_OK)
 		goto fail;
-	rc = attach_uploads(s, path, err, errlen);
+	rc = store_i_attach_uploads(s, path, err, errlen);
 	if (rc != SQLITE_OK)
 		goto fail;
 	sqlite3_wal_hook(s->db, wal_hook, s);
@@ -891,6 +818,16 @@ static int count(sqlite3 *db, const char *sql, int64_t *out)
 	return rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
+/* The helpers above, for store_blobs.c (the same module). */
+sqlite3_stmt *store_i_stmt(struct store *s, enum stmt_id id) { return stmt(s, id); }
+int store_i_run(sqlite3_stmt *st) { return run(st); }
+void store_i_finish(sqlite3_stmt *st) { finish(st); }
+int store_i_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	return exec(db, sql, err, errlen);
+}
+int store_i_count(sqlite3 *db, const char *sql, int64_t *out) { return count(db, sql, out); }
+
 int store_db_counts(sqlite3 *db, struct store_counts *c)
 {
 	int rc = count(db, "SELECT count(*) FROM nodes WHERE deleted = 0", &c->nodes);
@@ -904,24 +841,6 @@ int store_db_counts(sqlite3 *db, struct store_counts *c)
 		rc = count(db, "SELECT count(*) FROM chat", &c->chat);
 	if (rc == SQLITE_OK)
 		rc = count(db, "SELECT count(*) FROM users", &c->users);
-	return rc;
-}
-
-int store_blob_totals(struct store *s, int64_t *count_out, int64_t *bytes)
-{
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT count(*), coalesce(sum(size), 0) FROM blobs",
-				    -1, &st, NULL);
-	*count_out = *bytes = 0;
-	if (rc != SQLITE_OK)
-		return rc;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*count_out = sqlite3_column_int64(st, 0);
-		*bytes = sqlite3_column_int64(st, 1);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -957,319 +876,4 @@ int store_clear_content(struct store *s)
 {
 	return exec(s->db, "DELETE FROM node_deps; DELETE FROM node_blobs; DELETE FROM nodes; "
 		    "DELETE FROM tasks; DELETE FROM chat;", NULL, 0);
-}
-
-/* ------------------------------------------------------------------ */
-/* Blobs                                                               */
-
-int store_node_get_blobs(struct store *s, const char *uuid, json_t **out)
-{
-	sqlite3_stmt *st = stmt(s, ST_NODE_BLOBS);
-	int rc;
-	*out = json_array();
-	if (!st)
-		return SQLITE_ERROR;
-	sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(*out, json_string((const char *)sqlite3_column_text(st, 0)));
-	finish(st);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-int store_node_set_blobs(struct store *s, const char *uuid, json_t *hashes)
-{
-	sqlite3_stmt *del = stmt(s, ST_NODE_BLOBS_DEL), *add = stmt(s, ST_NODE_BLOBS_ADD);
-	size_t i;
-	json_t *h;
-	int rc;
-	if (!del || !add)
-		return SQLITE_ERROR;
-	sqlite3_bind_text(del, 1, uuid, -1, SQLITE_STATIC);
-	rc = run(del);
-	json_array_foreach(hashes, i, h) {
-		if (rc != SQLITE_OK)
-			break;
-		sqlite3_bind_text(add, 1, uuid, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(add, 2, (int64_t)i);
-		sqlite3_bind_text(add, 3, json_string_value(h), -1, SQLITE_STATIC);
-		rc = run(add);
-	}
-	return rc;
-}
-
-int store_blob_has(struct store *s, const char *hash, int64_t *size)
-{
-	sqlite3_stmt *st = stmt(s, ST_BLOB_HAS);
-	int rc;
-	if (!st)
-		return SQLITE_ERROR;
-	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		if (size)
-			*size = sqlite3_column_int64(st, 0);
-		rc = SQLITE_OK;
-	} else if (rc == SQLITE_DONE) {
-		rc = SQLITE_NOTFOUND;
-	}
-	finish(st);
-	return rc;
-}
-
-int store_blob_part_add(struct store *s, int64_t upload, const void *data, size_t len)
-{
-	sqlite3_stmt *st = stmt(s, ST_BLOB_PART_ADD);
-	if (!st)
-		return SQLITE_ERROR;
-	sqlite3_bind_int64(st, 1, upload);
-	sqlite3_bind_blob64(st, 2, len ? data : "", len, SQLITE_STATIC);
-	return run(st);
-}
-
-int store_blob_parts_drop(struct store *s, int64_t upload)
-{
-	sqlite3_stmt *st = stmt(s, ST_BLOB_PARTS_DROP);
-	if (!st)
-		return SQLITE_ERROR;
-	sqlite3_bind_int64(st, 1, upload);
-	return run(st);
-}
-
-int store_blob_parts_clear(struct store *s, int64_t *dropped)
-{
-	int64_t n = 0;
-	int rc = count(s->db, "SELECT count(DISTINCT upload) FROM up.blob_parts", &n);
-	if (rc == SQLITE_OK && n)
-		rc = exec(s->db, "DELETE FROM up.blob_parts", NULL, 0);
-	if (dropped)
-		*dropped = n + s->dropped_uploads;
-	s->dropped_uploads = 0;
-	return rc;
-}
-
-/* Copies the parts of `upload`, in order, into the blob at rowid `row`
- * (already `size` bytes of zeros): one write handle for the whole copy, so
- * SQLite walks the new row's overflow chain once. A read handle per part;
- * at most STORE_BLOB_CHUNK bytes are in memory at a time. */
-static int copy_parts(struct store *s, int64_t upload, int64_t row, int64_t size)
-{
-	sqlite3_stmt *parts = stmt(s, ST_BLOB_PARTS);
-	sqlite3_blob *dst = NULL, *src = NULL;
-	int64_t off = 0;
-	char *buf = NULL;
-	int rc;
-
-	if (!parts)
-		return SQLITE_ERROR;
-	if (size > 0) {
-		rc = sqlite3_blob_open(s->db, "main", "blobs", "data", row, 1, &dst);
-		if (rc != SQLITE_OK)
-			goto out;
-	}
-	buf = xmalloc(STORE_BLOB_CHUNK);
-	sqlite3_bind_int64(parts, 1, upload);
-	while ((rc = sqlite3_step(parts)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(parts, 0);
-		int len = sqlite3_column_int(parts, 1);
-		if (len == 0)
-			continue;
-		if (off + len > size) {
-			rc = SQLITE_MISMATCH;
-			goto out;
-		}
-		rc = src ? sqlite3_blob_reopen(src, id)
-			 : sqlite3_blob_open(s->db, "up", "blob_parts", "data", id, 0, &src);
-		for (int done = 0; rc == SQLITE_OK && done < len;) {
-			int n = len - done < STORE_BLOB_CHUNK ? len - done : STORE_BLOB_CHUNK;
-			rc = sqlite3_blob_read(src, buf, n, done);
-			if (rc == SQLITE_OK)
-				rc = sqlite3_blob_write(dst, buf, n, (int)off);
-			done += n;
-			off += n;
-		}
-		if (rc != SQLITE_OK)
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-	if (rc == SQLITE_OK && off != size)
-		rc = SQLITE_MISMATCH;
-out:
-	finish(parts);
-	sqlite3_blob_close(src);
-	if (dst) {
-		int crc = sqlite3_blob_close(dst);
-		if (rc == SQLITE_OK)
-			rc = crc;
-	}
-	free(buf);
-	return rc;
-}
-
-int store_blob_commit(struct store *s, int64_t upload, const char *hash, int64_t size,
-		      const char *user, double now)
-{
-	sqlite3_stmt *ins = stmt(s, ST_BLOB_INSERT);
-	int rc = store_blob_has(s, hash, NULL);
-	if (rc == SQLITE_OK)
-		rc = SQLITE_CONSTRAINT; /* uploaded meanwhile on another connection */
-	else if (rc == SQLITE_NOTFOUND)
-		rc = ins ? SQLITE_OK : SQLITE_ERROR;
-	if (rc != SQLITE_OK)
-		goto out;
-	sqlite3_bind_text(ins, 1, hash, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(ins, 2, size);
-	sqlite3_bind_double(ins, 3, now);
-	sqlite3_bind_text(ins, 4, user, -1, SQLITE_STATIC);
-	rc = run(ins);
-	if (rc == SQLITE_OK) {
-		int64_t row = sqlite3_last_insert_rowid(s->db);
-		rc = copy_parts(s, upload, row, size);
-		if (rc == SQLITE_MISMATCH) {
-			char sql[64];
-			snprintf(sql, sizeof(sql), "DELETE FROM blobs WHERE rowid = %lld",
-				 (long long)row);
-			int drc = exec(s->db, sql, NULL, 0);
-			if (drc != SQLITE_OK)
-				rc = drc;
-		}
-	}
-out:
-	if (rc == SQLITE_OK || rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH) {
-		int drc = store_blob_parts_drop(s, upload);
-		if (drc != SQLITE_OK)
-			rc = drc;
-	}
-	return rc;
-}
-
-int store_blob_list(struct store *s, json_t **out)
-{
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT hash, size, created_at, created_by FROM blobs "
-				    "ORDER BY created_at, hash", -1, &st, NULL);
-	*out = json_array();
-	if (rc != SQLITE_OK)
-		return rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(*out, json_pack("{ss sI sf ss}",
-			"hash", (const char *)sqlite3_column_text(st, 0),
-			"size", (json_int_t)sqlite3_column_int64(st, 1),
-			"created_at", sqlite3_column_double(st, 2),
-			"created_by", (const char *)sqlite3_column_text(st, 3)));
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-int store_blob_gc(struct store *s, double before, int64_t *n, int64_t *bytes)
-{
-	static const char *const where =
-		"FROM blobs WHERE created_at <= ?1 AND hash NOT IN (SELECT hash FROM node_blobs)";
-	sqlite3_stmt *st = NULL;
-	char sql[256];
-	int rc;
-
-	*n = *bytes = 0;
-	snprintf(sql, sizeof(sql), "SELECT count(*), coalesce(sum(size), 0) %s", where);
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_double(st, 1, before);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			*n = sqlite3_column_int64(st, 0);
-			*bytes = sqlite3_column_int64(st, 1);
-			rc = SQLITE_OK;
-		}
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (rc != SQLITE_OK || *n == 0)
-		return rc;
-	snprintf(sql, sizeof(sql), "DELETE %s", where);
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_double(st, 1, before);
-		rc = sqlite3_step(st);
-		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-struct store_blob_reader {
-	sqlite3 *own;        /* its own connection, or NULL (the store's) */
-	sqlite3_blob *blob;
-	int64_t size;
-};
-
-static int reader_start(struct store_blob_reader *r, sqlite3 *db, const char *hash)
-{
-	sqlite3_stmt *st = NULL;
-	int64_t row = 0;
-	int rc = sqlite3_prepare_v2(db, "SELECT rowid, size FROM blobs WHERE hash = ?1", -1, &st,
-				    NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			row = sqlite3_column_int64(st, 0);
-			r->size = sqlite3_column_int64(st, 1);
-			rc = SQLITE_OK;
-		} else if (rc == SQLITE_DONE) {
-			rc = SQLITE_NOTFOUND;
-		}
-	}
-	sqlite3_finalize(st);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_blob_open(db, "main", "blobs", "data", row, 0, &r->blob);
-	return rc;
-}
-
-int store_blob_reader_open(const char *db_path, struct store *s, const char *hash,
-			   struct store_blob_reader **out, int64_t *size)
-{
-	struct store_blob_reader *r = xcalloc(1, sizeof(*r));
-	sqlite3 *db = s ? s->db : NULL;
-	int rc = SQLITE_OK;
-
-	*out = NULL;
-	if (!s) {
-		rc = sqlite3_open_v2(db_path, &r->own, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-				     NULL);
-		/* One read transaction for the whole download: the blob it reads
-		 * cannot change or vanish under it (WAL snapshot). The cache
-		 * stays small: every page is read once. */
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(r->own, "PRAGMA busy_timeout = 5000; "
-					  "PRAGMA cache_size = -256; PRAGMA mmap_size = 1073741824; BEGIN",
-					  NULL, NULL, NULL);
-		db = r->own;
-	}
-	if (rc == SQLITE_OK)
-		rc = reader_start(r, db, hash);
-	if (rc != SQLITE_OK) {
-		store_blob_reader_close(r);
-		return rc;
-	}
-	*size = r->size;
-	*out = r;
-	return SQLITE_OK;
-}
-
-int store_blob_reader_read(struct store_blob_reader *r, void *buf, int n, int64_t offset)
-{
-	if (offset < 0 || n < 0 || offset + n > r->size)
-		return SQLITE_RANGE;
-	return n ? sqlite3_blob_read(r->blob, buf, n, (int)offset) : SQLITE_OK;
-}
-
-void store_blob_reader_close(struct store_blob_reader *r)
-{
-	if (!r)
-		return;
-	sqlite3_blob_close(r->blob);
-	if (r->own) {
-		sqlite3_exec(r->own, "COMMIT", NULL, NULL, NULL);
-		sqlite3_close(r->own);
-	}
-	free(r);
 }
