@@ -21,6 +21,10 @@ struct config {
 	long max_connections;
 	long max_client_queue_bytes;
 	long rate_limit;
+	char *allowed_origins;
+	long auth_lockout;
+	char *tls_cert;
+	char *tls_key;
 };
 
 enum config_result { CONFIG_OK = 0, CONFIG_EXIT_OK = 1, CONFIG_ERROR = 2 };

@@ -50,6 +50,8 @@ struct metrics {
 	uint64_t rate_limited;
 	uint64_t timeouts;
 	uint64_t rejected_connections;
+	uint64_t auth_failures;
+	uint64_t origin_refused;
 };
 
 void metrics_init(struct metrics *m);

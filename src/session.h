@@ -38,6 +38,7 @@ struct server {
 	int shutting_down;
 	int trim_wanted;             /* memory was freed in bulk (syncs finished) */
 	double started_at;
+	struct authguard *auth_guard; /* failed passwords per address (NULL: none kept) */
 	/* The network layer's hook: ask for a writable callback on c. */
 	void (*wake)(struct conn *c);
 };

@@ -216,6 +216,30 @@ class Server:
             conn.close()
 
 
+# -- fuzz corpus ----------------------------------------------------------
+# SESSIOND_FUZZ_CORPUS=DIR: every client writes the frames it sent into DIR
+# as one file in the fuzz target's input format (tests/fuzz/fuzz_protocol.c:
+# frames separated by newlines, binary ones prefixed with byte 0x01).
+CORPUS_DIR = os.environ.get("SESSIOND_FUZZ_CORPUS")
+CORPUS_MAX = 16384      # bytes per corpus file
+
+
+def record_sent(sent, payload):
+    if CORPUS_DIR and b"\n" not in payload and sum(map(len, sent)) < CORPUS_MAX:
+        sent.append(payload)
+
+
+def write_corpus(sent):
+    if not CORPUS_DIR or not sent:
+        return
+    import hashlib
+    data = b"\n".join(sent)[:CORPUS_MAX]
+    name = hashlib.sha1(data).hexdigest()
+    with open(os.path.join(CORPUS_DIR, name), "wb") as f:
+        f.write(data)
+    sent.clear()
+
+
 # ----------------------------------------------------------------------
 class Closed(Exception):
     """The connection closed while a frame was expected."""
@@ -236,6 +260,7 @@ class Client:
         self.ids = itertools.count(1)
         self.pending = []
         self.sync_frame_bytes = []   # byte sizes of the sync frames of hello()
+        self.sent = []               # frames sent, for SESSIOND_FUZZ_CORPUS
 
     @classmethod
     async def connect(cls, server, session="test", **kw):
@@ -248,12 +273,14 @@ class Client:
 
     # -- raw frames ----------------------------------------------------
     async def send(self, obj):
-        await self.ws.send(json.dumps(obj))
+        await self.send_text(json.dumps(obj))
 
     async def send_text(self, text):
+        record_sent(self.sent, text.encode("utf-8", "surrogatepass"))
         await self.ws.send(text)
 
     async def send_binary(self, data):
+        record_sent(self.sent, b"\x01" + bytes(data))
         await self.ws.send(bytes(data))
 
     async def recv_text(self, timeout=TIMEOUT):
@@ -381,6 +408,7 @@ class Client:
                 return c.code
 
     async def close(self):
+        write_corpus(self.sent)
         try:
             await asyncio.wait_for(self.ws.close(), 5)
         except Exception:
@@ -399,6 +427,7 @@ class RawWS:
         self.reader = reader
         self.writer = writer
         self.ids = itertools.count(1)
+        self.sent = []
 
     @classmethod
     async def connect(cls, server, path="/s/test"):
@@ -431,6 +460,7 @@ class RawWS:
         self.writer.write(head + mask + masked)
 
     async def send_text_bytes(self, payload):
+        record_sent(self.sent, payload)
         self.send_frame(0x1, payload)
         await self.writer.drain()
 
@@ -495,6 +525,7 @@ class RawWS:
                 return None
 
     def close(self):
+        write_corpus(self.sent)
         try:
             self.writer.close()
         except Exception:
