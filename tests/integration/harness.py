@@ -27,6 +27,7 @@ import itertools
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -51,8 +52,16 @@ TIMEOUT = 10.0          # one frame / one reply
 SETTINGS = ("PORT", "HOST", "DATA_DIR", "SERVER_PASSWORD", "ADMIN_PASSWORD",
             "LOG_LEVEL", "TIMEOUT", "SAVE_INTERVAL", "MAX_BACKUPS",
             "MAX_MESSAGE_BYTES", "CHAT_HISTORY", "CHAT_KEEP", "SYNC",
-            "MAX_CONNECTIONS", "MAX_CLIENT_QUEUE_BYTES", "RATE_LIMIT")
+            "MAX_CONNECTIONS", "MAX_CLIENT_QUEUE_BYTES", "RATE_LIMIT",
+            "ALLOWED_ORIGINS", "AUTH_LOCKOUT", "TLS_CERT", "TLS_KEY")
 START_TIMEOUT = 15.0    # server start and stop
+# SESSIOND_WRAPPER: a command the server runs under, e.g. "valgrind
+# --error-exitcode=1 --leak-check=full" (the valgrind suite). Everything is
+# slower then, so every bound grows.
+WRAPPER = shlex.split(os.environ.get("SESSIOND_WRAPPER", ""))
+if WRAPPER:
+    TIMEOUT *= 4
+    START_TIMEOUT *= 4
 
 
 def binary_path():
@@ -88,14 +97,16 @@ class Server:
         self.reader = None
         self.stopping = False
         self.returncode = None
+        self.preexec = None         # run in the child before exec (rlimits)
+        self.ssl_context = None     # set when the server serves TLS: wss://, https://
 
     # -- lifecycle -----------------------------------------------------
     def start(self):
         exe = binary_path()
         if not os.path.exists(exe):
             raise ServerError(f"server binary {exe} does not exist (set SESSIOND)")
-        cmd = [exe, "--host", "127.0.0.1", "--port", str(self.port),
-               "--data-dir", self.data_dir, "--log-level", "debug"] + self.args
+        cmd = WRAPPER + [exe, "--host", "127.0.0.1", "--port", str(self.port),
+                         "--data-dir", self.data_dir, "--log-level", "debug"] + self.args
         env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
         env.update(self.env)
         self.lines = []
@@ -103,7 +114,8 @@ class Server:
         self.returncode = None
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, env=env)
+                                     stderr=subprocess.PIPE, env=env,
+                                     preexec_fn=self.preexec)
         self.reader = threading.Thread(target=self._read_stderr, daemon=True)
         self.reader.start()
         ready = f"listening on 127.0.0.1:{self.port}"
@@ -200,14 +212,19 @@ class Server:
 
     # -- addresses -----------------------------------------------------
     def uri(self, path):
-        return f"ws://127.0.0.1:{self.port}{path}"
+        scheme = "wss" if self.ssl_context else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     def session_dir(self, name):
         return os.path.join(self.data_dir, name)
 
     def http_get(self, path, timeout=TIMEOUT):
         """(status, headers dict, body bytes) of a plain HTTP GET."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if self.ssl_context:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=self.ssl_context)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request("GET", path)
             r = conn.getresponse()
@@ -266,6 +283,8 @@ class Client:
     async def connect(cls, server, session="test", **kw):
         opts = dict(max_size=None, ping_interval=None, compression=None,
                     close_timeout=2, open_timeout=TIMEOUT)
+        if server.ssl_context:
+            opts["ssl"] = server.ssl_context
         opts.update(kw)
         ws = await asyncio.wait_for(
             websockets.connect(server.uri(f"/s/{session}"), **opts), TIMEOUT)
