@@ -6,10 +6,14 @@
 
 SESSIOND_PACKAGES="gcc libsqlite3-dev libwebsockets-dev libjansson-dev libcmocka-dev \
 meson ninja-build pkg-config sqlite3 python3 python3-websockets"
+# Only tools/test needs these: certificates for the TLS tests, the valgrind
+# suite, and clang for the fuzz target.
+SESSIOND_TEST_PACKAGES="openssl valgrind clang"
 
+# sessiond_install_packages [extra packages...]
 sessiond_install_packages() {
 	missing=""
-	for p in $SESSIOND_PACKAGES; do
+	for p in $SESSIOND_PACKAGES "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 			missing="$missing $p"
 	done
