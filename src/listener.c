@@ -115,19 +115,36 @@ static int probe_bind(const char *host, const struct listen_addr *a, char *err, 
 	return -1;
 }
 
-static int readable(const char *setting, const char *path, char *err, size_t errlen)
+/* The file can be read and holds a PEM block of the kind asked for (a
+ * certificate, a private key). Whether the two belong together is left to
+ * the TLS library when the listener is made. */
+static int pem_file(const char *setting, const char *path, const char *begin, const char *end,
+		    char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
+	char line[256];
+	int seen_begin = 0, ok = 0;
 	if (!f) {
 		snprintf(err, errlen, "%s: cannot read %s: %s", setting, path, strerror(errno));
 		return -1;
 	}
-	if (fgetc(f) == EOF) {
-		snprintf(err, errlen, "%s: %s is empty", setting, path);
+	while (!ok && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "-----BEGIN ", 11) == 0 && strstr(line, begin))
+			seen_begin = 1;
+		else if (seen_begin && strncmp(line, "-----END ", 9) == 0 && strstr(line, end))
+			ok = 1;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: cannot read %s: %s", setting, path, strerror(errno));
 		fclose(f);
 		return -1;
 	}
 	fclose(f);
+	if (!ok) {
+		snprintf(err, errlen, "%s: %s holds no PEM %s", setting, path,
+			 strcmp(begin, "CERTIFICATE") == 0 ? "certificate" : "private key");
+		return -1;
+	}
 	return 0;
 }
 
@@ -142,8 +159,8 @@ int listener_prepare(const struct config *cfg, struct listen_addr *out, char *er
 		return -1;
 	}
 	if (*cfg->tls_cert) {
-		if (readable("TLS_CERT", cfg->tls_cert, err, errlen) ||
-		    readable("TLS_KEY", cfg->tls_key, err, errlen))
+		if (pem_file("TLS_CERT", cfg->tls_cert, "CERTIFICATE", "CERTIFICATE", err, errlen) ||
+		    pem_file("TLS_KEY", cfg->tls_key, "PRIVATE KEY", "PRIVATE KEY", err, errlen))
 			return -1;
 		out->tls = 1;
 	}

@@ -127,7 +127,7 @@ static const char *const api_routes[][2] = {
 static void test_no_admin_password_is_404(void **state)
 {
 	struct fx *fx = *state;
-	const char *auths[] = {"", "Bearer " ADMIN_PW, "Bearer ", "Bearer wrong", "Basic x"};
+	const char *auths[] = {"", ("Bearer " ADMIN_PW), "Bearer ", "Bearer wrong", "Basic x"};
 	for (size_t i = 0; i < NROUTES; i++)
 		for (size_t a = 0; a < sizeof(auths) / sizeof(auths[0]); a++)
 			expect_error(fx, api_routes[i][0], api_routes[i][1], auths[a], 404,
@@ -246,7 +246,7 @@ static void test_healthz(void **state)
 	struct fx *fx = *state;
 	struct http_response r;
 	json_t *doc;
-	const char *auths[] = {"", "Bearer wrong", "Bearer " ADMIN_PW};
+	const char *auths[] = {"", "Bearer wrong", ("Bearer " ADMIN_PW)};
 
 	for (size_t a = 0; a < 3; a++) {
 		doc = call(fx, "GET", "/healthz", auths[a], &r);
