@@ -272,24 +272,6 @@ static int origin_ok(struct lws *wsi)
 	return ok;
 }
 
-/* Appends to the message being reassembled. Capacity doubles (amortised
- * copies) but never past limit + 1, so a peer at the limit costs the limit
- * and not the next power of two above it. */
-static void rx_append(struct sbuf *rx, const void *in, size_t len, size_t limit)
-{
-	size_t need = rx->len + len + 1;
-	if (need > rx->cap) {
-		size_t cap = rx->cap * 2 > need ? rx->cap * 2 : need;
-		if (cap > limit + 1 && need <= limit + 1)
-			cap = limit + 1;
-		rx->p = xrealloc(rx->p, cap);
-		rx->cap = cap;
-	}
-	memcpy(rx->p + rx->len, in, len);
-	rx->len += len;
-	rx->p[rx->len] = 0;
-}
-
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		    size_t len)
 {
@@ -365,7 +347,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			sbuf_free(&pss->rx);
 			return -1;
 		}
-		rx_append(&pss->rx, in, len, limit);
+		sbuf_add_capped(&pss->rx, in, len, limit);
 		if (!lws_is_final_fragment(wsi))
 			break;
 		protocol_receive(pss->conn, pss->rx.p, pss->rx.len, pss->rx_binary);
