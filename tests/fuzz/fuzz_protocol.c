@@ -2,7 +2,8 @@
  * parsing, validation and dispatch, with no socket.
  *
  * The server is the one the unit tests drive (see tests/unit/fakesrv.h): a
- * real config, a real DATA_DIR under TMPDIR, connections from conn_new,
+ * real config, a real DATA_DIR under TMPDIR (tools/test puts it on tmpfs,
+ * so the session's database is in memory), connections from conn_new,
  * frames in through protocol_receive and out through conn_peek/conn_pop,
  * exactly as net.c drives them; saves run synchronously.
  *
