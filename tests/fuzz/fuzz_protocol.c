@@ -27,7 +27,9 @@
 #include "frame.h"
 #include "log.h"
 #include "protocol.h"
+#include "server.h"
 #include "session.h"
+#include "util.h"
 
 static char data_dir[256];
 static struct config cfg;
@@ -144,7 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drain(member);
 	disconnect(fresh);
 	drain(member);
-	server_cron(&srv);
+	server_cron(&srv, util_now());
 	server_flush(&srv);
 	drain(member);
 	return 0;
