@@ -25,6 +25,7 @@
 #include "config.h"
 #include "listener.h"
 #include "log.h"
+#include "origin.h"
 
 static int resolve(const char *host, struct listen_addr *out, char *err, size_t errlen)
 {
@@ -151,8 +152,14 @@ static int pem_file(const char *setting, const char *path, const char *begin, co
 int listener_prepare(const struct config *cfg, struct listen_addr *out, char *err,
 		     size_t errlen)
 {
+	char bad[256];
 	memset(out, 0, sizeof(*out));
 	out->port = cfg->port;
+	if (origin_list_check(cfg->allowed_origins, bad, sizeof(bad)) != 0) {
+		snprintf(err, errlen, "ALLOWED_ORIGINS: \"%s\" is not an origin "
+			 "(scheme://host[:port], or *)", bad);
+		return -1;
+	}
 	if (!*cfg->tls_cert != !*cfg->tls_key) {
 		snprintf(err, errlen, "%s: must be set together with %s", *cfg->tls_cert ?
 			 "TLS_CERT" : "TLS_KEY", *cfg->tls_cert ? "TLS_KEY" : "TLS_CERT");

@@ -131,3 +131,28 @@ int origin_allowed(const char *origin, const char *host, int tls, const char *al
 	}
 	return 0;
 }
+
+int origin_list_check(const char *allowed, char *bad, size_t badlen)
+{
+	const char *p = allowed ? allowed : "";
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		const char *q = p;
+		struct parsed a;
+		while (n && isspace((unsigned char)*q)) {
+			q++;
+			n--;
+		}
+		while (n && isspace((unsigned char)q[n - 1]))
+			n--;
+		if (n && !(n == 1 && *q == '*') && parse_origin(q, n, &a) != 0) {
+			snprintf(bad, badlen, "%.*s", (int)(n > 200 ? 200 : n), q);
+			return -1;
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return 0;
+}

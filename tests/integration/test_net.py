@@ -136,6 +136,11 @@ class OriginTest(ServerTestCase):
                          101)
         self.assertEqual(await upgrade_status(srv, headers=[("Origin", "http://tools.example")]),
                          403)
+        rc, err = start_fails(["--port", str(free_port())],
+                              {"ALLOWED_ORIGINS": "https://a.example, studio.example"})
+        self.assertEqual(rc, 2)
+        self.assertEqual(err[-1], 'sessiond: ALLOWED_ORIGINS: "studio.example" is not an '
+                                  'origin (scheme://host[:port], or *)')
         srv2 = self.server(env={"ALLOWED_ORIGINS": "*"})
         self.assertEqual(await upgrade_status(srv2, headers=[("Origin", "http://evil.example")]),
                          101)

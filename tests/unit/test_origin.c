@@ -61,12 +61,28 @@ static void test_allowed_list(void **state)
 	assert_false(origin_allowed("http://evil.example", "127.0.0.1:5560", 0, ",, ,"));
 }
 
+static void test_list_check(void **state)
+{
+	char bad[256];
+	(void)state;
+	assert_int_equal(origin_list_check("", bad, sizeof(bad)), 0);
+	assert_int_equal(origin_list_check("*", bad, sizeof(bad)), 0);
+	assert_int_equal(origin_list_check(" https://a.example , http://b:8080,", bad, sizeof(bad)),
+			 0);
+	assert_int_equal(origin_list_check("https://a.example, studio.example", bad, sizeof(bad)),
+			 -1);
+	assert_string_equal(bad, "studio.example");
+	assert_int_equal(origin_list_check("ftp://x", bad, sizeof(bad)), -1);
+	assert_string_equal(bad, "ftp://x");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_own_origin),
 		cmocka_unit_test(test_foreign_origin),
 		cmocka_unit_test(test_allowed_list),
+		cmocka_unit_test(test_list_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
