@@ -10,7 +10,9 @@
  * Input: messages separated by '\n'. A message that starts with byte 0x01
  * is sent as a binary frame (the 0x01 dropped), any other as text.
  *   - the first message is the first frame of a fresh connection (the
- *     handshake: hello validation, passwords, session names);
+ *     handshake: hello validation, passwords, session names), to a session
+ *     of its own, so that the joins of thousands of inputs do not each sync
+ *     the scene the other connection keeps growing;
  *   - every other message goes to a long-lived connection that has joined
  *     as admin, so requests of every type reach the domain.
  * After each input the batch is flushed and every queued frame is read, as
@@ -122,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *p = data, *end = data + size;
-	struct conn *fresh = conn_new(&srv, "fuzz", NULL);
+	struct conn *fresh = conn_new(&srv, "fuzz-hello", NULL);
 	int first = 1;
 
 	if (!member || member->closed || member->close_code) {
