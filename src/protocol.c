@@ -6,7 +6,9 @@
  * replies that wait for the batch to commit: replies always leave in the
  * order the requests came in. Before the hello there is no session, and the
  * first frame decides everything: a good hello joins, anything else is
- * answered and the connection closed. */
+ * answered and the connection closed. Wrong passwords are counted per
+ * client address (authguard.c, shared with the admin API): a locked-out
+ * address is refused before its passwords are looked at. */
 #include <stdio.h>
 #include <string.h>
 
