@@ -53,6 +53,7 @@ SETTINGS = ("PORT", "HOST", "DATA_DIR", "SERVER_PASSWORD", "ADMIN_PASSWORD",
             "LOG_LEVEL", "TIMEOUT", "SAVE_INTERVAL", "MAX_BACKUPS",
             "MAX_MESSAGE_BYTES", "CHAT_HISTORY", "CHAT_KEEP", "SYNC",
             "MAX_CONNECTIONS", "MAX_CLIENT_QUEUE_BYTES", "RATE_LIMIT",
+            "MAX_SESSIONS", "CREATE_SESSIONS", "SESSION_IDLE_CLOSE",
             "ALLOWED_ORIGINS", "AUTH_LOCKOUT", "TLS_CERT", "TLS_KEY")
 START_TIMEOUT = 15.0    # server start and stop
 # SESSIOND_WRAPPER: a command the server runs under, e.g. "valgrind
