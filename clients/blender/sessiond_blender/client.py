@@ -154,6 +154,7 @@ class Client:
         self._hello_fatal = False
         # blobs
         self.uploaded = set()             # hashes the server confirmed
+        self.downloaded = set()           # hashes fetched from the server
         self._uploads = collections.deque()
         self._upload = None               # [hash, data, offset, phase]
         self._downloads = collections.deque()
@@ -732,6 +733,7 @@ class Client:
             self._events.append(("error", "bad_blob", "blob %s arrived with another hash" % h, None))
         else:
             self.store_blob(data, h)
+            self.downloaded.add(h)
             self._events.append(("blob", h))
         self._drive_download()
 
