@@ -1,0 +1,38 @@
+"""sessiond for Blender: artists share one scene through a sessiond server.
+
+Layers (each testable alone): ws.py (WebSocket on plain sockets), client.py
+(protocol and session model, no bpy), translators/ (one module per
+datablock kind), bridge.py (bpy.data <-> session model), api.py (the Python
+API: connect() -> Session), ui.py (panels, operators, the timer),
+presence.py (other artists' viewports, drawn with gpu).
+
+Outside Blender (no bpy) only ws and client are usable.
+"""
+
+bl_info = {
+    "name": "sessiond",
+    "author": "sessiond",
+    "version": (0, 1, 0),
+    "blender": (3, 4, 0),
+    "location": "3D View > Sidebar > sessiond",
+    "description": "Work on one scene together through a sessiond server",
+    "category": "System",
+}
+
+try:
+    import bpy  # noqa: F401
+except ImportError:         # plain Python: the protocol client only
+    bpy = None
+
+from .client import Error  # noqa: E402
+
+if bpy is not None:
+    from .api import Session, active, connect  # noqa: F401
+
+    def register():
+        from . import ui
+        ui.register()
+
+    def unregister():
+        from . import ui
+        ui.unregister()

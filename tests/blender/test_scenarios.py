@@ -1,0 +1,125 @@
+"""Two and three headless Blender processes and one sessiond: artists
+sharing a scene through the add-on. The in-Blender side is bl_artist.py;
+processes synchronise through chat messages on the server (no sleeps), and
+each prints digests of its replicated scene that are compared here.
+
+Steps: A builds a scene (textured mesh, camera, light, collection,
+animated object, world) and B joins and matches; A moves an object; B edits
+mesh vertices; B selects an object and A's edit of it is refused and
+reverted; a task and chat messages made through the add-on reach the
+other; A deletes an object; the server is killed with SIGKILL and restarted
+(A edits while it is down), both resume with a delta and match; a third
+Blender joining late matches.
+
+Also here: the per-kind round trip (bl_kinds.py) and the Python API's
+errors in the server's words.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+sys.path.insert(0, HERE)
+
+from blender_run import Blender, blender_path   # noqa: E402
+from harness import Server                      # noqa: E402
+
+
+@unittest.skipUnless(blender_path(), "blender is not installed (tools/setup.sh installs it for the tests)")
+class KindsTest(unittest.TestCase):
+    def test_round_trip_every_kind(self):
+        b = Blender("bl_kinds.py", [], "kinds")
+        r = b.result("kinds")
+        self.assertEqual(b.wait(), 0, b.log())
+        self.assertEqual(r["failures"], [])
+        for kind in ("Object", "Mesh", "Material", "Image", "Collection", "Camera", "Light",
+                     "World", "Scene", "Action"):
+            self.assertGreater(r["checked"].get(kind, 0), 0, kind)
+        self.assertTrue(r["big_is_blob"], "a mesh above 10,000 vertices is packed arrays")
+
+
+@unittest.skipUnless(blender_path(), "blender is not installed (tools/setup.sh installs it for the tests)")
+class ArtistsTest(unittest.TestCase):
+    def setUp(self):
+        self.srv = Server(["--admin-password", "adm"]).start()
+        self.tmp = tempfile.mkdtemp(prefix="sessiond-blender-")
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            p.kill()
+        if self.srv.alive():
+            self.srv.stop()
+        self.srv.cleanup()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def artist(self, role, session="shot"):
+        cache = os.path.join(self.tmp, "cache-" + role)
+        p = Blender("bl_artist.py", [role, self.srv.port, session, cache], "blender-" + role)
+        self.procs.append(p)
+        return p
+
+    def same(self, tag, *procs):
+        got = [p.result(tag) for p in procs]
+        digests = [g["digest"] for g in got]
+        self.assertEqual(len(set(digests)), 1,
+                         "%s: digests differ: %s" % (tag, [(p.name, g["summary"]) for p, g in
+                                                           zip(procs, got)]))
+        return got
+
+    def test_artists_share_a_scene(self):
+        a = self.artist("a")
+        built = a.result("built")
+        self.assertTrue(built["initialized"])
+        self.assertEqual(built["summary"], {"Action": 1, "Camera": 1, "Collection": 1, "Image": 1,
+                                            "Light": 1, "Material": 1, "Mesh": 2, "Object": 4,
+                                            "Scene": 1, "World": 1})
+        b = self.artist("b")           # only once the session is initialised
+        joined = b.result("joined")
+        self.assertEqual(joined["digest"], built["digest"])
+        self.assertEqual(joined["objects"], ["Camera", "Ground", "Mover", "Sun"])
+
+        _, moved_b = self.same("moved", a, b)
+        self.assertEqual(moved_b["location"], [3.0, 1.0, 0.5])
+
+        ea, eb = self.same("edited", a, b)
+        self.assertEqual(ea["vertex0"], [-1.5, -1.25, -1.0])
+
+        lock = a.result("lock")
+        self.assertEqual(lock["owner"], "artist-b")
+        self.assertIn("refused (forbidden)", lock["message"])
+        self.assertEqual(lock["z"], 5.0)
+        self.assertEqual(b.result("lock-b")["z"], 5.0)
+
+        task_b = b.result("task-b")
+        self.assertEqual(task_b["task"]["assignee"], "artist-b")
+        self.assertEqual(task_b["task"]["node"], task_b["sun"])
+        self.assertEqual(task_b["task"]["created_by"], "artist-a")
+        self.assertIn("on it", a.result("task")["chat"])
+
+        _, db = self.same("deleted", a, b)
+        self.assertFalse(db["camera"])
+
+        a.result("pre-kill")
+        b.result("pre-kill")
+        self.srv.kill9()
+        self.srv.start()                # same port, same data directory
+        ra, rb = self.same("restarted", a, b)
+        self.assertEqual(ra["resume"], "delta")
+        self.assertEqual(rb["resume"], "delta")
+        self.assertEqual(rb["location"], [-2.0, 3.0, 0.25], "the edit made offline arrived")
+
+        c = self.artist("c")
+        fc = c.result("final")
+        self.same("final", a, b, c)
+        self.assertEqual(fc["users"], ["artist-a", "artist-b", "artist-c"])
+        for p in (a, b, c):
+            self.assertEqual(p.wait(), 0, p.log())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
