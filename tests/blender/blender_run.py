@@ -20,12 +20,14 @@ class Blender:
     """One `blender -b --factory-startup --python SCRIPT -- ARGS` process.
     Lines `RESULT tag json` go to a queue; every line is kept for errors."""
 
-    def __init__(self, script, args, name):
+    def __init__(self, script, args, name, env=None):
         self.name = name
         cmd = [blender_path(), "-b", "--factory-startup", "--python-exit-code", "1",
                "--python", os.path.join(HERE, script), "--"] + [str(a) for a in args]
+        env_extra = env
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
+        env.update(env_extra or {})
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, env=env)
         self.lines = []

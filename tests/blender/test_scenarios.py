@@ -17,11 +17,13 @@ errors in the server's words.
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 sys.path.insert(0, HERE)
 
@@ -40,6 +42,37 @@ class KindsTest(unittest.TestCase):
                      "World", "Scene", "Action"):
             self.assertGreater(r["checked"].get(kind, 0), 0, kind)
         self.assertTrue(r["big_is_blob"], "a mesh above 10,000 vertices is packed arrays")
+
+
+@unittest.skipUnless(blender_path(), "blender is not installed (tools/setup.sh installs it for the tests)")
+class AddonTest(unittest.TestCase):
+    """The zip of tools/package-addon, installed and used through its UI."""
+
+    def test_install_and_use_the_panel(self):
+        tmp = tempfile.mkdtemp(prefix="sessiond-addon-")
+        srv = Server().start()
+        try:
+            zip_path = os.path.join(tmp, "sessiond_blender.zip")
+            subprocess.run([os.path.join(REPO, "tools", "package-addon"), zip_path], check=True,
+                           stdout=subprocess.DEVNULL)
+            # A private Blender user directory: installing must not touch
+            # the real one.
+            env = {"BLENDER_USER_CONFIG": os.path.join(tmp, "config"),
+                   "BLENDER_USER_SCRIPTS": os.path.join(tmp, "scripts")}
+            b = Blender("bl_addon.py", [zip_path, srv.port, "panel", os.path.join(tmp, "c")],
+                        "blender-addon", env)
+            r = b.result("addon")
+            self.assertEqual(b.wait(), 0, b.log())
+            self.assertTrue(r["installed_from"].startswith(os.path.join(tmp, "scripts")),
+                            r["installed_from"])
+            self.assertEqual(r["status"], "connected")
+            self.assertEqual(r["task"]["title"], "Bevel the cube")
+            self.assertEqual(r["task"]["node"], r["cube"])
+            self.assertEqual(r["color"], "#0080ff")
+        finally:
+            srv.stop()
+            srv.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @unittest.skipUnless(blender_path(), "blender is not installed (tools/setup.sh installs it for the tests)")

@@ -160,33 +160,64 @@ class Session:
         return self.client.status_text()
 
     # -- joining ---------------------------------------------------------------
-    def start(self, timeout=60.0, replace=True):
+    def start(self, timeout=60.0):
         """Connect, sync, then upload (uninitialised session) or replace
         the local data (initialised one). Blocks; the UI uses begin()."""
+        self.begin()
+        deadline = time.monotonic() + timeout
+        while not self.step():
+            if time.monotonic() > deadline:
+                raise TimeoutError("not synced within %.0f s (%s)"
+                                   % (timeout, self.client.status_text()))
+            c = self.client
+            if c.status == "error" and c.error is not None:
+                raise c.error
+            self.client.pump(0.02)
+        return self
+
+    def begin(self):
+        """Start connecting without blocking; step() advances the join."""
+        self.client.connect()
+        self._starter = self._start_steps()
+        self.joined = False
+
+    def step(self):
+        """Advance the join by what has arrived; True once it is done."""
+        if self.joined:
+            return True
+        try:
+            next(self._starter)
+        except StopIteration:
+            self.joined = True
+        return self.joined
+
+    def _start_steps(self):
         c = self.client
-        c.connect()
-        c.wait(lambda: c.synced, timeout)
-        self._probe_blobs(timeout)
+        while not c.synced:
+            yield
+        if c.blobs_supported is None:
+            r = c.request("blob.has", hashes=["0" * 64])
+            while not r.done:
+                yield
+            c.take_events()     # the probe's error on a 1.0 server is expected
+        # What the sync brought is applied by bridge.start() as a whole.
+        self._events()
         how = self.bridge.start()
         if how == "upload":
-            self.flush(timeout)
+            self.bridge.scan(force=True)
+            while c.outbox or c.pending or c._upload or c._uploads:
+                yield
             if not c.initialized:
                 r = c.request("session.init")
-                c.wait(lambda: r.done, timeout)
+                while not r.done:
+                    yield
                 if not r.ok and r.reply.get("code") != "conflict":
                     raise Error(r.reply.get("code"), r.reply.get("message", ""))
                 c.initialized = True
         else:
-            self.wait_until(lambda: self.bridge.waiting == 0 and not c.blobs_busy
-                            and not self.bridge.dirty, timeout)
-        return self
-
-    def _probe_blobs(self, timeout):
-        c = self.client
-        if c.blobs_supported is None:
-            r = c.request("blob.has", hashes=["0" * 64])
-            c.wait(lambda: r.done, timeout)
-            c.take_events()  # the probe's error on a 1.0 server is expected
+            while self.bridge.waiting or c.blobs_busy or self.bridge.dirty:
+                self.bridge.handle_events(self._events())
+                yield
 
 
 _listeners = []
@@ -206,8 +237,10 @@ def remove_listener(cb):
 def make_session(host, port, session, user, password="", admin_password="", tls=False,
                  color=None, cache_dir=None, verify_tls=True):
     if cache_dir is None:
-        base = bpy.utils.user_resource("CACHE") if hasattr(bpy.utils, "user_resource") else None
-        cache_dir = os.path.join(base or tempfile.gettempdir(), "sessiond_blender")
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        if not os.access(os.path.dirname(base) or "/", os.W_OK):
+            base = tempfile.gettempdir()
+        cache_dir = os.path.join(base, "sessiond_blender")
     ctx = sclient.default_ssl_context(verify_tls) if tls else None
     c = sclient.Client(host, port, session, user, password=password,
                        admin_password=admin_password, tls=tls, color=color,
