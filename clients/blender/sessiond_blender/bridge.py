@@ -219,6 +219,7 @@ class Bridge:
         self.last_sent = {}         # uuid -> monotonic time of the last update
         self.creating = set()       # uuids whose node.create is in flight
         self.deleting = set()
+        self.refused = {}           # uuid -> data of a refused node.create
         self.dirty = set()          # uuids to apply from the model
         self.parked_dep = {}        # missing uuid -> set of uuids waiting for it
         self.parked_blob = {}       # hash -> set of uuids waiting for it
@@ -328,6 +329,8 @@ class Bridge:
                 if node is None:
                     if u in self.shadow:
                         continue    # deleted on the server; apply() removes it
+                    if self.refused.get(u) == data:
+                        continue    # refused as it is: not again until it changes
                     self._create(u, m, data, deps, blobs)
                     continue
                 sh = self.shadow.get(u)
@@ -374,6 +377,8 @@ class Bridge:
         if code == "exists" and r.type == "node.create":
             self.dirty.add(u)   # someone made it first: take theirs
             return
+        if r.type == "node.create":
+            self.refused[u] = r.fields.get("data")
         self.message("%s of %s refused (%s): %s; reverted to the server's state"
                      % (r.type, self._label(u), code, r.reply.get("message", "")))
         self.revert(u)
