@@ -67,7 +67,7 @@ def main():
     for me in bpy.data.meshes:
         if me.name == "Big":
             ctx.reset()
-            big_dump = m_blob = bl_mesh.dump(me, ctx)
+            big_dump = bl_mesh.dump(me, ctx)
     scene_util.done("kinds", checked=checked, failures=failures,
                     big_is_blob=bool(big_dump and "blob" in big_dump["geometry"]))
 

@@ -26,8 +26,12 @@ except ImportError:         # plain Python: the protocol client only
 
 from .client import Error  # noqa: E402
 
+__all__ = ["Error"]
+
 if bpy is not None:
     from .api import Session, active, connect  # noqa: F401
+
+    __all__ += ["Session", "active", "connect"]
 
     def register():
         from . import ui

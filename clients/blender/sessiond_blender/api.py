@@ -7,8 +7,6 @@ import os
 import tempfile
 import time
 
-import bpy
-
 from . import bridge as sbridge
 from . import client as sclient
 

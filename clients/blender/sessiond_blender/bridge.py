@@ -227,6 +227,7 @@ class Bridge:
         self.active = False         # tracking local datablocks
         self.locked = set()         # uuids we asked to lock
         self.last_scan = 0.0
+        self.last_editmode = 0.0
         self.applying = False
         self.touched_in_sync = set()
         self.resyncing = False
@@ -300,6 +301,17 @@ class Bridge:
         c = self.client
         if not self.active or not c.synced:
             return
+        # A mesh in edit mode keeps its edits in its BMesh until it is
+        # written back: write it back so the dump sees them.
+        # (At most 4 times a second: it copies the whole mesh.)
+        if force or now - self.last_editmode > 0.25:
+            self.last_editmode = now
+            try:
+                for o in bpy.context.objects_in_mode or ():
+                    if o.type == "MESH":
+                        o.update_from_editmode()
+            except (AttributeError, RuntimeError):
+                pass
         # Assign uuids to new local datablocks first, so refs resolve.
         for u, m, idb in local_ids():
             if u is None:
@@ -379,8 +391,12 @@ class Bridge:
             return
         if r.type == "node.create":
             self.refused[u] = r.fields.get("data")
-        self.message("%s of %s refused (%s): %s; reverted to the server's state"
-                     % (r.type, self._label(u), code, r.reply.get("message", "")))
+        if r.type == "node.create":
+            self.message("%s of %s refused (%s): %s; it stays local"
+                         % (r.type, u, code, r.reply.get("message", "")))
+        else:
+            self.message("%s of %s refused (%s): %s; reverted to the server's state"
+                         % (r.type, self._label(u), code, r.reply.get("message", "")))
         self.revert(u)
 
     def _label(self, u):

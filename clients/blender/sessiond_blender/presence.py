@@ -68,6 +68,20 @@ def _draw():
     shader = gpu.shader.from_builtin("3D_UNIFORM_COLOR" if bpy.app.version < (4, 0, 0)
                                      else "UNIFORM_COLOR")
     me = s.client.user
+    colors = {u.get("name"): _hex_color(u.get("color")) for u in s.users}
+    # Objects locked by someone else: their bounding box in the owner's colour.
+    locked = {}
+    for uu, n in s.client.nodes.items():
+        owner = n.get("owner")
+        if owner and owner != me and n.get("kind") == "Object":
+            ob = s.bridge.ids.get(uu)
+            if isinstance(ob, bpy.types.Object):
+                locked.setdefault(owner, []).extend(_box_lines(ob))
+    for owner, lines in locked.items():
+        batch = batch_for_shader(shader, "LINES", {"pos": lines})
+        shader.bind()
+        shader.uniform_float("color", colors.get(owner, (1.0, 0.5, 0.0, 1.0)))
+        batch.draw(shader)
     for u in s.users:
         if u.get("name") == me or not u.get("online"):
             continue
@@ -81,21 +95,26 @@ def _draw():
         for uu in meta.get("selection", ()):
             ob = s.bridge.ids.get(uu)
             if isinstance(ob, bpy.types.Object):
-                bb = [ob.matrix_world @ __import__("mathutils").Vector(c) for c in ob.bound_box]
-                for a, b in ((0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4),
-                             (0, 4), (1, 5), (2, 6), (3, 7)):
-                    lines += [tuple(bb[a]), tuple(bb[b])]
+                lines += _box_lines(ob)
         if not lines:
             continue
         batch = batch_for_shader(shader, "LINES", {"pos": lines})
         shader.bind()
         shader.uniform_float("color", color)
         batch.draw(shader)
-    _draw_names(s)
 
 
-def _draw_names(s):
-    pass  # names are drawn by the 2D handler below
+def _box_lines(ob):
+    from mathutils import Vector
+    try:
+        bb = [ob.matrix_world @ Vector(c) for c in ob.bound_box]
+    except ReferenceError:
+        return []
+    out = []
+    for a, b in ((0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4),
+                 (0, 4), (1, 5), (2, 6), (3, 7)):
+        out += [tuple(bb[a]), tuple(bb[b])]
+    return out
 
 
 def _draw_2d():
