@@ -7,11 +7,18 @@ blobs (upload, download into the cache, dedup) when the server has them.
 One server for the whole file (a second one only for the kill -9 test).
 """
 
+import base64
 import hashlib
 import os
 import shutil
+import socket
+import ssl
+import struct
+import subprocess
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -208,6 +215,86 @@ class ClientTest(unittest.TestCase):
         r = b.request("blob.has", hashes=[h, "1" * 64])
         b.wait(lambda: r.done, T)
         self.assertEqual(r.reply["have"], [h])
+
+
+def tls_echo_server(cert, key):
+    """A one-connection wss:// server: upgrade, echo one message back
+    (unmasked, as a server sends), then close with 1000. Returns (port,
+    thread, received-frames list)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    got = []
+
+    def serve():
+        conn, _ = ls.accept()
+        ls.close()
+        with ctx.wrap_socket(conn, server_side=True) as c:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += c.recv(4096)
+            key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
+                   if l.lower().startswith(b"sec-websocket-key")][0]
+            accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+                                      .digest())
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            buf = b""
+            while True:
+                buf += c.recv(65536)
+                if len(buf) < 2:
+                    continue
+                n = buf[1] & 0x7F
+                off = 2
+                if n == 126:
+                    n, off = struct.unpack("!H", buf[2:4])[0], 4
+                elif n == 127:
+                    n, off = struct.unpack("!Q", buf[2:10])[0], 10
+                if len(buf) >= off + 4 + n:
+                    break
+            mask, payload = buf[off:off + 4], buf[off + 4:off + 4 + n]
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            got.append((buf[0] & 0x0F, bool(buf[1] & 0x80), data))
+            c.sendall(bytes([0x81, len(data)]) + data)
+            c.sendall(b"\x88\x02\x03\xe8")
+            c.settimeout(T)
+            got.append(c.recv(100)[0] & 0x0F)      # the client's answering close
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return ls.getsockname()[1], t, got
+
+
+@unittest.skipUnless(shutil.which("openssl"), "openssl is not installed")
+class TlsTest(unittest.TestCase):
+    def test_wss_round_trip(self):
+        tmp = tempfile.mkdtemp(prefix="sessiond-tls-")
+        try:
+            cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+                            "-addext", "subjectAltName=DNS:localhost"],
+                           check=True, capture_output=True)
+            port, thread, got = tls_echo_server(cert, key)
+            ctx = ssl.create_default_context(cafile=cert)
+            w = sws.WebSocket("localhost", port, "/s/x", tls=True, ssl_context=ctx)
+            events = []
+            deadline = time.monotonic() + T
+            sent = False
+            while not any(e[0] == "close" for e in events) and time.monotonic() < deadline:
+                events += w.pump(0.05)
+                if w.state == sws.OPEN and not sent:
+                    w.send_text("hello over tls")
+                    sent = True
+            thread.join(T)
+            self.assertEqual(got, [(1, True, b"hello over tls"), 8])    # text masked; close
+            self.assertIn(("open", None), events)
+            self.assertIn(("text", "hello over tls"), events)
+            self.assertEqual(events[-1], ("close", (1000, "")))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -291,9 +291,9 @@ class Client:
         for r in lost:
             if r.type in ("blob.put", "blob.end", "blob.get"):
                 continue
+            r.reply = {"type": "error", "code": "unavailable",
+                       "message": "the connection was lost (%s)" % code}
             if r.callback is not None:
-                r.reply = {"type": "error", "code": "unavailable",
-                           "message": "the connection was lost (%s)" % code}
                 r.callback(r)
         if self._upload is not None:
             self._uploads.appendleft(self._upload[0])
@@ -345,6 +345,13 @@ class Client:
             return
         while self.outbox:
             r = self.outbox[0]
+            if r.needs and self.blobs_supported is False:
+                self.outbox.popleft()
+                r.reply = {"type": "error", "code": "unsupported",
+                           "message": "%s: the server does not support blobs" % r.type}
+                if r.callback is not None:
+                    r.callback(r)
+                continue
             if any(h not in self.uploaded for h in r.needs):
                 for h in r.needs:
                     if h not in self.uploaded and h not in self._uploads and (
