@@ -155,7 +155,14 @@ class Session:
 
     @property
     def status(self):
-        return self.client.status_text()
+        """The status line: connecting, syncing, syncing N/M (nodes in
+        bpy.data / nodes in the session, while blobs download), connected,
+        reconnecting in N s, or the server's error in words."""
+        c = self.client
+        if c.synced and not getattr(self, "joined", True):
+            total = len(c.nodes)
+            return "syncing %d/%d" % (total - self.bridge.waiting, total)
+        return c.status_text()
 
     # -- joining ---------------------------------------------------------------
     def start(self, timeout=60.0):

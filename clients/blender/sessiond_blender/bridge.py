@@ -181,8 +181,9 @@ def round_floats(v, places=4):
 def local_ids():
     """(uuid or None, module, id) of every replicated local datablock."""
     for m in MODULES:
+        skip = getattr(m, "skip", None)
         for idb in getattr(bpy.data, m.COLLECTION):
-            if idb.library is not None:
+            if idb.library is not None or (skip is not None and skip(idb)):
                 continue
             yield uuid_of(idb), m, idb
 

@@ -202,7 +202,7 @@ class Client:
 
     def status_text(self):
         if self.status == "syncing":
-            return "syncing %d/%d" % self.sync_progress
+            return "syncing: %d nodes received" % self.sync_progress[0]
         if self.status == "reconnecting" and self.reconnect_at is not None:
             return "reconnecting in %d s" % max(0, round(self.reconnect_at - time.monotonic()))
         if self.status == "error" and self.error is not None:

@@ -107,7 +107,12 @@ def _draw():
 def _box_lines(ob):
     from mathutils import Vector
     try:
-        bb = [ob.matrix_world @ Vector(c) for c in ob.bound_box]
+        corners = [Vector(c) for c in ob.bound_box]
+        if max((c - corners[0]).length for c in corners) < 1e-6:
+            # Cameras, lights, empties: no box of their own; a unit one.
+            corners = [Vector((x, y, z)) * 0.5 for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]
+            corners = [corners[i] for i in (0, 4, 6, 2, 1, 5, 7, 3)]
+        bb = [ob.matrix_world @ c for c in corners]
     except ReferenceError:
         return []
     out = []

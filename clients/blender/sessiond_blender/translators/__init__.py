@@ -10,6 +10,7 @@ Every module defines
 and may define
   fingerprint(id)              cheap value that changes whenever dump() would
   recreate(id, data) -> bool   the datablock cannot become data in place
+  skip(id) -> bool             a datablock of this type that is not shared
 
 The context object gives: ref(id) -> uuid (recorded as a dep), resolve(uuid)
 -> id or None, put_bytes(bytes) -> reference, get_path(reference, ext) ->

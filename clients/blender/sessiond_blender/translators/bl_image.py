@@ -19,6 +19,11 @@ GENERATED = ("generated_type", "generated_width", "generated_height", "generated
              "use_generated_float")
 
 
+def skip(img):
+    """Render results and viewer images are views, not data."""
+    return img.source == "VIEWER" or img.type in ("RENDER_RESULT", "COMPOSITING")
+
+
 def _bytes(img):
     if img.packed_file is not None:
         return img.packed_file.data
