@@ -54,7 +54,11 @@ def kill_phase(s, offline_edit):
 
 
 def role_a(port, session, cache):
-    scene_util.build_scene()
+    scene = scene_util.build_scene()
+    # Above 10,000 vertices a mesh travels as packed arrays (a blob).
+    terrain = bpy.data.objects.new("Terrain", scene_util.grid_mesh("TerrainMesh", 110))
+    terrain.location = (0.0, 0.0, -2.0)
+    scene.collection.objects.link(terrain)
     s = sb.connect("127.0.0.1", port, session, "artist-a", color="#ff0000", cache_dir=cache)
     report(s, "built", initialized=s.client.initialized)
     barrier(s, "b:joined")
@@ -104,8 +108,11 @@ def role_a(port, session, cache):
 
 def role_b(port, session, cache):
     s = sb.connect("127.0.0.1", port, session, "artist-b", color="#00ff00", cache_dir=cache)
+    with_blobs = sorted(n["kind"] for n in s.client.nodes.values() if n.get("blobs"))
     report(s, "joined", initialized=s.client.initialized,
-           objects=sorted(o.name for o in bpy.data.objects))
+           objects=sorted(o.name for o in bpy.data.objects),
+           blobs_supported=s.client.blobs_supported, with_blobs=with_blobs,
+           terrain_vertices=len(bpy.data.meshes["TerrainMesh"].vertices))
     s.send_chat("b:joined")
 
     barrier(s, "a:moved")

@@ -109,12 +109,19 @@ class ArtistsTest(unittest.TestCase):
         built = a.result("built")
         self.assertTrue(built["initialized"])
         self.assertEqual(built["summary"], {"Action": 1, "Camera": 1, "Collection": 1, "Image": 1,
-                                            "Light": 1, "Material": 1, "Mesh": 2, "Object": 4,
+                                            "Light": 1, "Material": 1, "Mesh": 3, "Object": 5,
                                             "Scene": 1, "World": 1})
         b = self.artist("b")           # only once the session is initialised
         joined = b.result("joined")
         self.assertEqual(joined["digest"], built["digest"])
-        self.assertEqual(joined["objects"], ["Camera", "Ground", "Mover", "Sun"])
+        self.assertEqual(joined["objects"], ["Camera", "Ground", "Mover", "Sun", "Terrain"])
+        self.assertEqual(joined["terrain_vertices"], 12100)
+        if joined["blobs_supported"]:
+            # The image file and the large mesh's arrays travel as blobs.
+            self.assertEqual(joined["with_blobs"], ["Image", "Mesh"])
+        else:
+            # A 1.0 server: the same bytes inline, nothing named as a blob.
+            self.assertEqual(joined["with_blobs"], [])
 
         _, moved_b = self.same("moved", a, b)
         self.assertEqual(moved_b["location"], [3.0, 1.0, 0.5])

@@ -429,6 +429,7 @@ class Client:
         self.epoch = m.get("epoch")
         self._target_seq = m.get("seq", 0)
         self._sync_seen = set() if self.resume == "full" else None
+        self._users_fresh = True
         self._task_seen = set() if self.resume == "full" else None
         if self.resume == "full":
             self.chat = []
@@ -452,8 +453,13 @@ class Client:
                 if self._task_seen is not None:
                     self._task_seen.add(t["id"])
                 self._events.append(("task", op, t))
-        if "users" in m:
-            self.users = {u["name"]: u for u in m["users"]}
+        if m.get("users"):
+            # Every sync frame may carry the list (later ones may carry an
+            # empty one): the first non-empty list replaces ours.
+            if self._users_fresh:
+                self.users = {}
+                self._users_fresh = False
+            self.users.update({u["name"]: u for u in m["users"]})
             self._events.append(("user", "list", None))
         for c in m.get("chat", ()):
             self._add_chat(c)
