@@ -15,8 +15,6 @@ import os
 import sys
 import time
 import traceback
-import zlib
-import struct
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scene_util  # noqa: E402
@@ -74,29 +72,11 @@ def watcher(port, session, cache, moves):
     s.disconnect()
 
 
-def png_rgb(path, size):
-    """A size x size RGB PNG of low-entropy noise (4 bits per channel)
-    written with zlib: realistic compressed size, made in a second."""
-    table = bytes(range(16)) * 16
-    raw = bytearray()
-    noise = os.urandom(size * 3 * 64)
-    for y in range(size):
-        off = (y * 7919 * 3) % (len(noise) - size * 3)
-        raw += b"\x00" + noise[off:off + size * 3].translate(table)
-    def chunk(t, d):
-        c = struct.pack("!I", len(d)) + t + d
-        return c + struct.pack("!I", zlib.crc32(t + d) & 0xffffffff)
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack("!IIBBBBB", size, size, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(bytes(raw), 1)) + chunk(b"IEND", b""))
-    with open(path, "wb") as f:
-        f.write(png)
-
-
 def big(port, session, cache, grid, texture):
     scene_util.build_scene(mesh_n=grid, image_size=8)
     os.makedirs(cache, exist_ok=True)
     path = os.path.join(cache, "texture.png")
-    png_rgb(path, texture)
+    scene_util.png_rgb(path, texture)
     img = bpy.data.images.load(path)
     img.pack()
     tex = bpy.data.materials["Textured"].node_tree.nodes["Texture"]

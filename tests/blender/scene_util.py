@@ -4,7 +4,9 @@ arguments after "--", a test scene with every replicated kind."""
 import array
 import math
 import os
+import struct
 import sys
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -121,6 +123,24 @@ def build_scene(mesh_n=8, image_size=16):
     world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.7
     scene.world = world
     return scene
+
+
+def png_rgb(path, size):
+    """A size x size RGB PNG of low-entropy noise (4 bits per channel)
+    written with zlib: realistic compressed size, made in a second."""
+    table = bytes(range(16)) * 16
+    raw = bytearray()
+    noise = os.urandom(size * 3 * 64)
+    for y in range(size):
+        off = (y * 7919 * 3) % (len(noise) - size * 3)
+        raw += b"\x00" + noise[off:off + size * 3].translate(table)
+    def chunk(t, d):
+        c = struct.pack("!I", len(d)) + t + d
+        return c + struct.pack("!I", zlib.crc32(t + d) & 0xffffffff)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack("!IIBBBBB", size, size, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(bytes(raw), 1)) + chunk(b"IEND", b""))
+    with open(path, "wb") as f:
+        f.write(png)
 
 
 def done(tag, **fields):
