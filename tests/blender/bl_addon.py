@@ -24,6 +24,7 @@ def main():
     installed_from = os.path.dirname(sb.__file__)
     st = bpy.context.window_manager.sessiond
     st.host, st.port, st.session, st.user = "127.0.0.1", int(port), session, "panel-user"
+    st.admin_password = "adm"
     st.color = (0.0, 0.5, 1.0)
     bpy.ops.sessiond.connect()          # execute(): the confirmation is invoke()'s
     s = api.active()
@@ -47,9 +48,20 @@ def main():
     bpy.ops.sessiond.create_task()
     tick_until(lambda: s.tasks, "task")
     task = s.tasks[0]
-    bpy.ops.sessiond.disconnect()
-    done("addon", installed_from=installed_from, status=status, task=task,
-         cube=s.uuid_of(cube), color=s.client.color, colour_users=s.users,
+    bpy.ops.sessiond.save()
+    tick_until(lambda: any(t.startswith("saved snapshot_") for _, t in s.messages), "save")
+    bpy.ops.sessiond.backups()
+    tick_until(lambda: st.backups, "backups")
+    role = s.client.role
+    backups = st.backups.splitlines()
+    cube_uuid = s.uuid_of(cube)
+    bpy.ops.wm.read_homefile()          # opening another file leaves the session
+    left = s.client.status
+    s = api.active() or s
+    done("addon", installed_from=installed_from, status=status, task=task, role=role,
+         backups=backups,
+         left=left, saved=[t for _, t in s.messages if t.startswith("saved")],
+         cube=cube_uuid, color=s.client.color, colour_users=s.users,
          version=list(sb.bl_info["version"]))
 
 

@@ -50,7 +50,7 @@ class AddonTest(unittest.TestCase):
 
     def test_install_and_use_the_panel(self):
         tmp = tempfile.mkdtemp(prefix="sessiond-addon-")
-        srv = Server().start()
+        srv = Server(["--admin-password", "adm"]).start()
         try:
             zip_path = os.path.join(tmp, "sessiond_blender.zip")
             subprocess.run([os.path.join(REPO, "tools", "package-addon"), zip_path], check=True,
@@ -69,6 +69,10 @@ class AddonTest(unittest.TestCase):
             self.assertEqual(r["task"]["title"], "Bevel the cube")
             self.assertEqual(r["task"]["node"], r["cube"])
             self.assertEqual(r["color"], "#0080ff")
+            self.assertEqual(r["role"], "admin")
+            self.assertEqual(len(r["saved"]), 1, r["saved"])
+            self.assertTrue(r["backups"] and r["backups"][0].startswith("snapshot_"), r["backups"])
+            self.assertEqual(r["left"], "closed")
         finally:
             srv.stop()
             srv.cleanup()

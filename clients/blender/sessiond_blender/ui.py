@@ -343,10 +343,20 @@ CLASSES = (SessiondSettings, SESSIOND_OT_connect, SESSIOND_OT_disconnect, SESSIO
            SESSIOND_PT_users, SESSIOND_PT_tasks, SESSIOND_PT_chat, SESSIOND_PT_admin)
 
 
+@bpy.app.handlers.persistent
+def _on_load_pre(*_args):
+    """Opening another file replaces bpy.data: leave the session first, or
+    the new file's datablocks would be taken for local edits."""
+    s = api.active()
+    if s is not None:
+        s.disconnect()
+
+
 def register():
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.WindowManager.sessiond = PointerProperty(type=SessiondSettings)
+    bpy.app.handlers.load_pre.append(_on_load_pre)
     presence.register()
 
 
@@ -357,6 +367,8 @@ def unregister():
     if bpy.app.timers.is_registered(_tick):
         bpy.app.timers.unregister(_tick)
     presence.unregister()
+    if _on_load_pre in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_on_load_pre)
     del bpy.types.WindowManager.sessiond
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)
