@@ -63,7 +63,11 @@ def main():
         print("blender_moves_seen=%d" % len(lat))
         print("blender_move_p50_ms=%.1f" % pct(lat, 50))
         print("blender_move_p99_ms=%.1f" % pct(lat, 99))
+        print("blender_move_p90_ms=%.1f" % pct(lat, 90))
         print("blender_move_max_ms=%.1f" % max(lat))
+        if os.environ.get("BENCH_BLENDER_VERBOSE"):
+            sys.stderr.write("move latencies (ms) in order: %s\n"
+                             % " ".join("%.0f" % x for x in lat))
         m.wait(60)
         w.wait(60)
 

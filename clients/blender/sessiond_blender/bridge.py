@@ -37,7 +37,8 @@ from . import client as sclient
 from .translators import KINDS, MODULES, UUID_PROP
 
 RATE = 30.0                 # node.update per second per node, at most
-SCAN_INTERVAL = 1.0 / 30.0
+SCAN_INTERVAL = 1.0 / 60.0  # between scans when pumped continuously
+IDLE_SCAN_INTERVAL = 0.25   # with a depsgraph watch and nothing reported
 
 
 def uuid_of(idblock):
@@ -229,6 +230,9 @@ class Bridge:
         self.locked = set()         # uuids we asked to lock
         self.last_scan = 0.0
         self.last_editmode = 0.0
+        self.watch_depsgraph = False  # the UI sets local_dirty from a handler
+        self.local_dirty = True
+        self.rate_due = float("inf")
         self.applying = False
         self.touched_in_sync = set()
         self.resyncing = False
@@ -296,8 +300,17 @@ class Bridge:
     # -- local -> server ----------------------------------------------------
     def scan(self, force=False):
         now = time.monotonic()
-        if not force and now - self.last_scan < SCAN_INTERVAL:
-            return
+        if not force:
+            if now - self.last_scan < SCAN_INTERVAL:
+                return
+            # With the UI's depsgraph watch, a scan is due when Blender
+            # reported a change, or a rate-limited update waits, and anyway
+            # a few times a second (not every change reaches the depsgraph).
+            if (self.watch_depsgraph and not self.local_dirty and now < self.rate_due
+                    and now - self.last_scan < IDLE_SCAN_INTERVAL):
+                return
+        self.local_dirty = False
+        self.rate_due = float("inf")
         self.last_scan = now
         c = self.client
         if not self.active or not c.synced:
@@ -352,7 +365,9 @@ class Bridge:
                     self.shadow[u] = sh
                 if sh[0] == data and sh[1] == deps:
                     continue
-                if not force and now - self.last_sent.get(u, 0.0) < 1.0 / RATE:
+                due = self.last_sent.get(u, 0.0) + 1.0 / RATE
+                if not force and now < due:
+                    self.rate_due = min(self.rate_due, due)
                     continue
                 self._update(u, node, sh, data, deps, blobs)
 

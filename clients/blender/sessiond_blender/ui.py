@@ -12,7 +12,7 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, PointerProperty, 
 
 from . import api, presence
 
-TICK = 1.0 / 30.0
+TICK = 1.0 / 60.0            # network poll; scans only when something changed
 CATEGORY = "sessiond"
 
 
@@ -57,6 +57,7 @@ class SESSIOND_OT_connect(bpy.types.Operator):
             cur.disconnect()
         s = api.make_session(st.host, st.port, st.session, st.user, st.password,
                              st.admin_password, st.tls, _color_hex(st.color))
+        s.bridge.watch_depsgraph = True
         s.begin()
         api._active = s
         ensure_timer()
@@ -344,6 +345,14 @@ CLASSES = (SessiondSettings, SESSIOND_OT_connect, SESSIOND_OT_disconnect, SESSIO
 
 
 @bpy.app.handlers.persistent
+def _on_depsgraph(*_args):
+    """Blender changed something: the next tick scans for local changes."""
+    s = api.active()
+    if s is not None and not s.bridge.applying:
+        s.bridge.local_dirty = True
+
+
+@bpy.app.handlers.persistent
 def _on_load_pre(*_args):
     """Opening another file replaces bpy.data: leave the session first, or
     the new file's datablocks would be taken for local edits."""
@@ -357,6 +366,7 @@ def register():
         bpy.utils.register_class(cls)
     bpy.types.WindowManager.sessiond = PointerProperty(type=SessiondSettings)
     bpy.app.handlers.load_pre.append(_on_load_pre)
+    bpy.app.handlers.depsgraph_update_post.append(_on_depsgraph)
     presence.register()
 
 
@@ -369,6 +379,8 @@ def unregister():
     presence.unregister()
     if _on_load_pre in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_on_load_pre)
+    if _on_depsgraph in bpy.app.handlers.depsgraph_update_post:
+        bpy.app.handlers.depsgraph_update_post.remove(_on_depsgraph)
     del bpy.types.WindowManager.sessiond
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)
