@@ -475,9 +475,15 @@ class Bridge:
                 self.shadow[u] = (n.get("data", {}), n.get("deps", []), n.get("blobs", []))
 
     def apply(self):
-        """Apply the dirty uuids from the model to bpy.data, deps first."""
-        if not self.dirty:
-            return
+        """Apply the dirty uuids from the model to bpy.data, deps first.
+        Applying may make more nodes dirty (a node that waited for one just
+        constructed): a few passes settle that."""
+        for _ in range(4):
+            if not self.dirty:
+                return
+            self._apply_pass()
+
+    def _apply_pass(self):
         c = self.client
         self.applying = True
         try:
@@ -542,6 +548,11 @@ class Bridge:
         if idb is not None and getattr(m, "recreate", None) and m.recreate(idb, data):
             getattr(bpy.data, m.COLLECTION).remove(idb)
             idb = None
+            # What used the old datablock (collections, children) must link
+            # the new one.
+            for w, wn in c.nodes.items():
+                if u in wn.get("deps", ()) and w != u:
+                    self.dirty.add(w)
         if idb is None:
             idb = m.construct(data, ctx)
             if idb is None:
