@@ -22,6 +22,12 @@ def main():
     import sessiond_blender as sb
     from sessiond_blender import api, ui
     installed_from = os.path.dirname(sb.__file__)
+    try:
+        sb.connect("127.0.0.1", int(port), session, "intruder", admin_password="wrong",
+                   cache_dir=cache)
+        refused = None
+    except sb.Error as e:
+        refused = [e.code, str(e)]
     st = bpy.context.window_manager.sessiond
     st.host, st.port, st.session, st.user = "127.0.0.1", int(port), session, "panel-user"
     st.admin_password = "adm"
@@ -59,6 +65,7 @@ def main():
     left = s.client.status
     s = api.active() or s
     done("addon", installed_from=installed_from, status=status, task=task, role=role,
+         refused=refused,
          backups=backups,
          left=left, saved=[t for _, t in s.messages if t.startswith("saved")],
          cube=cube_uuid, color=s.client.color, colour_users=s.users,

@@ -70,6 +70,9 @@ class AddonTest(unittest.TestCase):
             self.assertEqual(r["task"]["node"], r["cube"])
             self.assertEqual(r["color"], "#0080ff")
             self.assertEqual(r["role"], "admin")
+            # sb.connect raises sb.Error with the server's words
+            self.assertEqual(r["refused"][0], "auth_failed")
+            self.assertIn("admin_password", r["refused"][1])
             self.assertEqual(len(r["saved"]), 1, r["saved"])
             self.assertTrue(r["backups"] and r["backups"][0].startswith("snapshot_"), r["backups"])
             self.assertEqual(r["left"], "closed")

@@ -426,6 +426,10 @@ class Client:
         self.resume = m.get("resume")
         if self.resume != "delta" or m.get("epoch") != self.epoch:
             self.resume = "full"
+        if m.get("epoch") != self.epoch:
+            # Another history (reset, restore): what it holds is not known.
+            self.uploaded.clear()
+            self.downloaded.clear()
         self.epoch = m.get("epoch")
         self._target_seq = m.get("seq", 0)
         self._sync_seen = set() if self.resume == "full" else None
