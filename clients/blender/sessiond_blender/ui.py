@@ -226,8 +226,9 @@ class SESSIOND_PT_users(_Panel, bpy.types.Panel):
         for u in s.users:
             row = self.layout.row()
             meta = u.get("metadata") or {}
-            text = "%s  %s%s" % (u.get("name"), "online" if u.get("online") else "offline",
-                                 ("  " + meta["mode"]) if meta.get("mode") else "")
+            text = "%s  %s  %s%s" % (u.get("name"), u.get("color") or "",
+                                     "online" if u.get("online") else "offline",
+                                     ("  " + meta["mode"]) if meta.get("mode") else "")
             row.label(text=text, icon="USER" if u.get("online") else "BLANK1")
             if s.client.role == "admin" and u.get("online") and u.get("name") != s.client.user:
                 row.operator("sessiond.kick", text="", icon="X").user = u.get("name")
