@@ -54,6 +54,23 @@ def main():
     bpy.ops.sessiond.create_task()
     tick_until(lambda: s.tasks, "task")
     task = s.tasks[0]
+    # The panels' draw code, on a layout that records what it is asked to
+    # show (no window in background mode).
+    shown = []
+
+    class Layout:
+        def __getattr__(self, name):
+            def call(*a, **kw):
+                if name == "label":
+                    shown.append(kw.get("text", ""))
+                if name == "operator":
+                    return type("Props", (), {})()
+                return self
+            return call
+    import types
+    for panel in (ui.SESSIOND_PT_session, ui.SESSIOND_PT_users, ui.SESSIOND_PT_tasks,
+                  ui.SESSIOND_PT_chat, ui.SESSIOND_PT_admin):
+        panel.draw(types.SimpleNamespace(layout=Layout()), bpy.context)
     bpy.ops.sessiond.save()
     tick_until(lambda: any(t.startswith("saved snapshot_") for _, t in s.messages), "save")
     bpy.ops.sessiond.backups()
@@ -65,7 +82,7 @@ def main():
     left = s.client.status
     s = api.active() or s
     done("addon", installed_from=installed_from, status=status, task=task, role=role,
-         refused=refused,
+         refused=refused, shown=shown,
          backups=backups,
          left=left, saved=[t for _, t in s.messages if t.startswith("saved")],
          cube=cube_uuid, color=s.client.color, colour_users=s.users,

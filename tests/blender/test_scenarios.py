@@ -76,6 +76,11 @@ class AddonTest(unittest.TestCase):
             self.assertEqual(len(r["saved"]), 1, r["saved"])
             self.assertTrue(r["backups"] and r["backups"][0].startswith("snapshot_"), r["backups"])
             self.assertEqual(r["left"], "closed")
+            shown = r["shown"]
+            self.assertIn("connected", shown)                       # status line
+            self.assertIn("panel-user  #0080ff  online", shown)
+            self.assertTrue(any(t.startswith("#1 Bevel the cube (Cube)") for t in shown), shown)
+            self.assertIn("panel-user: hello from the panel", shown)
         finally:
             srv.stop()
             srv.cleanup()
