@@ -59,6 +59,7 @@ def role_a(port, session, cache):
     terrain = bpy.data.objects.new("Terrain", scene_util.grid_mesh("TerrainMesh", 110))
     terrain.location = (0.0, 0.0, -2.0)
     scene.collection.objects.link(terrain)
+    terrain.hide_set(True)          # hidden in the viewport (H)
     s = sb.connect("127.0.0.1", port, session, "artist-a", color="#ff0000", cache_dir=cache)
     report(s, "built", initialized=s.client.initialized)
     barrier(s, "b:joined")
@@ -112,7 +113,8 @@ def role_b(port, session, cache):
     report(s, "joined", initialized=s.client.initialized,
            objects=sorted(o.name for o in bpy.data.objects),
            blobs_supported=s.client.blobs_supported, with_blobs=with_blobs,
-           terrain_vertices=len(bpy.data.meshes["TerrainMesh"].vertices))
+           terrain_vertices=len(bpy.data.meshes["TerrainMesh"].vertices),
+           terrain_hidden=obj("Terrain").hide_get())
     s.send_chat("b:joined")
 
     barrier(s, "a:moved")

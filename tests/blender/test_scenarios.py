@@ -128,6 +128,7 @@ class ArtistsTest(unittest.TestCase):
         self.assertEqual(joined["digest"], built["digest"])
         self.assertEqual(joined["objects"], ["Camera", "Ground", "Mover", "Sun", "Terrain"])
         self.assertEqual(joined["terrain_vertices"], 12100)
+        self.assertTrue(joined["terrain_hidden"])
         if joined["blobs_supported"]:
             # The image file and the large mesh's arrays travel as blobs.
             self.assertEqual(joined["with_blobs"], ["Image", "Mesh"])

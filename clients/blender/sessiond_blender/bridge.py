@@ -236,6 +236,7 @@ class Bridge:
         self.applying = False
         self.touched_in_sync = set()
         self.resyncing = False
+        self.constructed = []
 
     def tracking(self, idblock):
         return self.active
@@ -504,8 +505,17 @@ class Bridge:
             deleted = [u for u in todo if u not in c.nodes]
             for u in sorted(todo - set(deleted), key=lambda x: _kind_rank(c.nodes[x].get("kind"))):
                 visit(u)
+            self.constructed = []
             for u in order:
                 self._apply_one(u)
+            # Settings that need the datablock linked into the scene (an
+            # object's view layer visibility) are loaded again once the
+            # collections of this pass linked it.
+            for u in self.constructed:
+                m = KINDS.get(c.nodes.get(u, {}).get("kind"))
+                idb = self.ids.get(u)
+                if getattr(m, "LOAD_AFTER_LINK", False) and idb is not None:
+                    m.load(idb, c.nodes[u].get("data", {}), Context(self, self.ids))
             self._delete_local(deleted)
         finally:
             self.applying = False
@@ -559,6 +569,7 @@ class Bridge:
                 return
             idb[UUID_PROP] = u
             self.ids[u] = idb
+            self.constructed.append(u)
             for w in self.parked_dep.pop(u, ()):
                 self.dirty.add(w)
         m.load(idb, data, ctx)

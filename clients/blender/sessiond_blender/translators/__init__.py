@@ -11,6 +11,7 @@ and may define
   fingerprint(id)              cheap value that changes whenever dump() would
   recreate(id, data) -> bool   the datablock cannot become data in place
   skip(id) -> bool             a datablock of this type that is not shared
+  LOAD_AFTER_LINK = True       load() again once a new datablock is linked
 
 The context object gives: ref(id) -> uuid (recorded as a dep), resolve(uuid)
 -> id or None, put_bytes(bytes) -> reference, get_path(reference, ext) ->

@@ -1,4 +1,5 @@
-"""Object: transform, parent, visibility, modifiers and their settings,
+"""Object: transform, parent, visibility (including H in the current view
+layer), modifiers and their settings,
 material slots, its data (mesh, camera, light) and its action."""
 
 import bpy
@@ -7,6 +8,7 @@ from .common import rna_dump, rna_load
 
 KIND = "Object"
 COLLECTION = "objects"
+LOAD_AFTER_LINK = True          # hide_set() needs the object in the view layer
 FIELDS = ("name", "location", "rotation_mode", "rotation_euler", "rotation_quaternion",
           "rotation_axis_angle", "scale", "delta_location", "delta_rotation_euler", "delta_scale",
           "hide_viewport", "hide_render", "hide_select", "display_type", "show_name",
@@ -17,6 +19,12 @@ FIELDS = ("name", "location", "rotation_mode", "rotation_euler", "rotation_quate
 def dump(obj, ctx):
     d = rna_dump(obj, ctx, include=FIELDS)
     d["type"] = obj.type
+    # Hidden in the viewport with H: a view layer setting, the current one's.
+    try:
+        if obj.hide_get():
+            d["hide"] = True
+    except RuntimeError:
+        pass
     if obj.data is not None:
         d["data"] = ctx.ref(obj.data)
     if obj.parent is not None:
@@ -54,6 +62,11 @@ def load(obj, data, ctx):
         obj.parent = parent
     rna_load(obj, {k: v for k, v in data.items() if k in FIELDS}, ctx,
              order=("rotation_mode",), clear=False)
+    try:
+        if obj.hide_get() != bool(data.get("hide")):
+            obj.hide_set(bool(data.get("hide")))
+    except RuntimeError:
+        pass                    # not in the current view layer (yet)
     mods = data.get("modifiers", [])
     if [(m["name"], m["type"]) for m in mods] != [(m.name, m.type) for m in obj.modifiers]:
         obj.modifiers.clear()
