@@ -90,6 +90,11 @@ def role_a(port, session, cache):
     done("task", id=task["id"], chat=[m["text"] for m in s.chat if m["user"] == "artist-b"])
 
     bpy.data.objects.remove(obj("Camera"))
+    # A copy keeps the custom properties, the uuid included: it must
+    # become a node of its own.
+    dup = obj("Sun").copy()
+    dup.location.x = 4.0
+    bpy.data.collections["Props"].objects.link(dup)
     s.flush()
     s.send_chat("a:deleted")
     report(s, "deleted")
@@ -145,7 +150,8 @@ def role_b(port, session, cache):
     done("task-b", task=task, sun=s.uuid_of(obj("Sun")))
 
     barrier(s, "a:deleted")
-    report(s, "deleted", camera=obj("Camera") is not None)
+    report(s, "deleted", camera=obj("Camera") is not None,
+           suns=sorted((o.name, o.location.x) for o in bpy.data.objects if o.name.startswith("Sun")))
 
     s.send_chat("b:ready-for-kill")
     resume = kill_phase(s, offline_edit=False)

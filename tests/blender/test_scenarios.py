@@ -156,6 +156,7 @@ class ArtistsTest(unittest.TestCase):
 
         _, db = self.same("deleted", a, b)
         self.assertFalse(db["camera"])
+        self.assertEqual(db["suns"], [["Sun", 0.0], ["Sun.001", 4.0]])
 
         a.result("pre-kill")
         b.result("pre-kill")
