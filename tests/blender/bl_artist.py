@@ -70,7 +70,8 @@ def role_a(port, session, cache):
     report(s, "moved")
 
     barrier(s, "b:edited")
-    report(s, "edited", vertex0=list(bpy.data.meshes["CubeMesh"].vertices[0].co))
+    report(s, "edited", vertex0=list(bpy.data.meshes["CubeMesh"].vertices[0].co),
+           objects=sorted(o.name for o in bpy.data.objects))
 
     barrier(s, "b:selected")
     sun = obj("Sun")
@@ -127,6 +128,7 @@ def role_b(port, session, cache):
 
     me = bpy.data.meshes["CubeMesh"]
     me.vertices[0].co = (-1.5, -1.25, -1.0)
+    obj("Mover").name = "Slider"        # identity is the uuid: a rename replicates
     s.flush()
     s.send_chat("b:edited")
     report(s, "edited", vertex0=list(me.vertices[0].co))

@@ -141,6 +141,7 @@ class ArtistsTest(unittest.TestCase):
 
         ea, eb = self.same("edited", a, b)
         self.assertEqual(ea["vertex0"], [-1.5, -1.25, -1.0])
+        self.assertEqual(ea["objects"], ["Camera", "Ground", "Slider", "Sun", "Terrain"])
 
         lock = a.result("lock")
         self.assertEqual(lock["owner"], "artist-b")
