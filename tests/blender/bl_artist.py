@@ -76,12 +76,20 @@ def role_a(port, session, cache):
     barrier(s, "b:selected")
     sun = obj("Sun")
     owner = s.owner(sun)
+    # B's presence shows its selection (and frame and mode).
+
+    def b_presence():
+        u = [x for x in s.users if x["name"] == "artist-b"]
+        return (u[0].get("metadata") or {}) if u else {}
+    s.wait_until(lambda: s.uuid_of(sun) in b_presence().get("selection", ()), T)
+    presence = b_presence()
     n_msgs = len(s.messages)
     sun.location = (0.0, 0.0, 9.0)
     s.flush()
     s.wait_until(lambda: len(s.messages) > n_msgs, T)
     s.wait_until(lambda: tuple(obj("Sun").location) == (0.0, 0.0, 5.0), T)
-    done("lock", owner=owner, message=s.messages[-1][1], z=obj("Sun").location.z)
+    done("lock", owner=owner, message=s.messages[-1][1], z=obj("Sun").location.z,
+         presence={k: presence.get(k) for k in ("frame", "mode")})
     s.send_chat("a:tried")
 
     barrier(s, "b:released")
