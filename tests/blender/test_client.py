@@ -4,7 +4,8 @@ errors in the server's words, events between two clients, delta resume after
 a reconnect, the server killed and restarted under a connected client, and
 blobs (upload, download into the cache, dedup) when the server has them.
 
-One server for the whole file (a second one only for the kill -9 test).
+One server for the whole file (the kill -9 test restarts it on the same
+port and data).
 """
 
 import base64
@@ -166,24 +167,22 @@ class ClientTest(unittest.TestCase):
         self.assertNotIn(("node", "create", "r2"), ev)
 
     def test_reconnect_after_kill9(self):
-        srv = Server(port=None).start()
+        srv = self.srv
+        a = self.make("ka", "kill")
+        a.open_and_sync(T)
+        a.call("node.create", uuid="k1", kind="Object", data={"v": 1})
+        epoch = a.epoch
+        srv.kill9()
         try:
-            a = self.make("ka", "kill", srv=srv)
-            a.open_and_sync(T)
-            a.call("node.create", uuid="k1", kind="Object", data={"v": 1})
-            epoch = a.epoch
-            srv.kill9()
             a.wait(lambda: a.status == "reconnecting", T)
             self.assertRegex(a.status_text(), r"^reconnecting in \d+ s$")
-            srv.start()           # same port, same data
-            a.wait(lambda: a.synced, T)
-            self.assertEqual(a.epoch, epoch)
-            self.assertEqual(a.resume, "delta")
-            self.assertEqual(a.nodes["k1"]["data"], {"v": 1})
-            a.call("node.update", uuid="k1", patch={"v": 2})
         finally:
-            srv.kill9()
-            srv.cleanup()
+            srv.start()           # same port, same data
+        a.wait(lambda: a.synced, T)
+        self.assertEqual(a.epoch, epoch)
+        self.assertEqual(a.resume, "delta")
+        self.assertEqual(a.nodes["k1"]["data"], {"v": 1})
+        a.call("node.update", uuid="k1", patch={"v": 2})
 
     # -- blobs ---------------------------------------------------------------
     def blobs_or_skip(self, c):

@@ -30,6 +30,21 @@ sys.path.insert(0, HERE)
 from blender_run import Blender, blender_path   # noqa: E402
 from harness import Server                      # noqa: E402
 
+SERVER = None       # one sessiond for the file; each test uses its own session
+
+
+def setUpModule():
+    global SERVER
+    if blender_path():
+        SERVER = Server(["--admin-password", "adm"]).start()
+
+
+def tearDownModule():
+    if SERVER is not None:
+        if SERVER.alive():
+            SERVER.stop()
+        SERVER.cleanup()
+
 
 @unittest.skipUnless(blender_path(), "blender is not installed (tools/setup.sh installs it for the tests)")
 class KindsTest(unittest.TestCase):
@@ -50,7 +65,7 @@ class AddonTest(unittest.TestCase):
 
     def test_install_and_use_the_panel(self):
         tmp = tempfile.mkdtemp(prefix="sessiond-addon-")
-        srv = Server(["--admin-password", "adm"]).start()
+        srv = SERVER
         try:
             zip_path = os.path.join(tmp, "sessiond_blender.zip")
             subprocess.run([os.path.join(REPO, "tools", "package-addon"), zip_path], check=True,
@@ -82,24 +97,21 @@ class AddonTest(unittest.TestCase):
             self.assertTrue(any(t.startswith("#1 Bevel the cube (Cube)") for t in shown), shown)
             self.assertIn("panel-user: hello from the panel", shown)
         finally:
-            srv.stop()
-            srv.cleanup()
             shutil.rmtree(tmp, ignore_errors=True)
 
 
 @unittest.skipUnless(blender_path(), "blender is not installed (tools/setup.sh installs it for the tests)")
 class ArtistsTest(unittest.TestCase):
     def setUp(self):
-        self.srv = Server(["--admin-password", "adm"]).start()
+        self.srv = SERVER
         self.tmp = tempfile.mkdtemp(prefix="sessiond-blender-")
         self.procs = []
 
     def tearDown(self):
         for p in self.procs:
             p.kill()
-        if self.srv.alive():
-            self.srv.stop()
-        self.srv.cleanup()
+        if not self.srv.alive():
+            self.srv.start()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def artist(self, role, session="shot"):
