@@ -48,6 +48,12 @@ def main():
     st.chat_text = "hello from the panel"
     bpy.ops.sessiond.send_chat()
     tick_until(lambda: any(m["text"] == "hello from the panel" for m in s.chat), "chat")
+    for i in range(4):
+        s.send_chat("line %d" % i)
+    s.client.chat[:] = s.client.chat[-1:]     # as after a join with a short history
+    bpy.ops.sessiond.chat_history()
+    tick_until(lambda: len(s.chat) == 5, "older chat")
+    history = [m["text"] for m in s.chat]
     cube = bpy.data.objects["Cube"]
     bpy.context.view_layer.objects.active = cube
     st.task_title = "Bevel the cube"
@@ -82,7 +88,7 @@ def main():
     left = s.client.status
     s = api.active() or s
     done("addon", installed_from=installed_from, status=status, task=task, role=role,
-         refused=refused, shown=shown,
+         refused=refused, shown=shown, history=history,
          backups=backups,
          left=left, saved=[t for _, t in s.messages if t.startswith("saved")],
          cube=cube_uuid, color=s.client.color, colour_users=s.users,

@@ -91,11 +91,13 @@ class AddonTest(unittest.TestCase):
             self.assertEqual(len(r["saved"]), 1, r["saved"])
             self.assertTrue(r["backups"] and r["backups"][0].startswith("snapshot_"), r["backups"])
             self.assertEqual(r["left"], "closed")
+            self.assertEqual(r["history"], ["hello from the panel", "line 0", "line 1",
+                                            "line 2", "line 3"])
             shown = r["shown"]
             self.assertIn("connected", shown)                       # status line
             self.assertIn("panel-user  #0080ff  online", shown)
             self.assertTrue(any(t.startswith("#1 Bevel the cube (Cube)") for t in shown), shown)
-            self.assertIn("panel-user: hello from the panel", shown)
+            self.assertIn("panel-user: line 3", shown)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -96,6 +96,20 @@ class Session:
     def send_chat(self, text):
         return self.client.call("chat.send", text=text)["message"]
 
+    def older_chat(self, limit=100):
+        """Fetch up to `limit` messages before the oldest one in `chat`
+        (chat.history) and put them in front; returns the Request."""
+        c = self.client
+        fields = {"limit": limit}
+        if c.chat:
+            fields["before"] = c.chat[0]["id"]
+
+        def got(r):
+            if r.ok:
+                have = {m["id"] for m in c.chat}
+                c.chat[:0] = [m for m in r.reply.get("messages", []) if m["id"] not in have]
+        return c.request("chat.history", callback=got, **fields)
+
     @property
     def tasks(self):
         return [self.client.tasks[k] for k in sorted(self.client.tasks)]

@@ -88,6 +88,19 @@ class SESSIOND_OT_send_chat(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class SESSIOND_OT_chat_history(bpy.types.Operator):
+    bl_idname = "sessiond.chat_history"
+    bl_label = "Older messages"
+    bl_description = "Fetch the 50 chat messages before the oldest one shown"
+
+    def execute(self, context):
+        s = api.active()
+        if s is None:
+            return {"CANCELLED"}
+        s.older_chat(50)
+        return {"FINISHED"}
+
+
 class SESSIOND_OT_create_task(bpy.types.Operator):
     bl_idname = "sessiond.create_task"
     bl_label = "Create task"
@@ -272,6 +285,7 @@ class SESSIOND_PT_chat(_Panel, bpy.types.Panel):
 
     def draw(self, context):
         s, st = api.active(), settings(context)
+        self.layout.operator("sessiond.chat_history", icon="TRIA_UP")
         col = self.layout.column(align=True)
         for m in s.chat[-12:]:
             col.label(text="%s: %s" % (m.get("user"), m.get("text")))
@@ -340,6 +354,7 @@ def ensure_timer():
 
 
 CLASSES = (SessiondSettings, SESSIOND_OT_connect, SESSIOND_OT_disconnect, SESSIOND_OT_send_chat,
+           SESSIOND_OT_chat_history,
            SESSIOND_OT_create_task, SESSIOND_OT_task_status, SESSIOND_OT_task_assign,
            SESSIOND_OT_kick, SESSIOND_OT_save, SESSIOND_OT_backups, SESSIOND_PT_session,
            SESSIOND_PT_users, SESSIOND_PT_tasks, SESSIOND_PT_chat, SESSIOND_PT_admin)
