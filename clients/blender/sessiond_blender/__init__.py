@@ -11,7 +11,7 @@ Outside Blender (no bpy) only ws and client are usable.
 
 bl_info = {
     "name": "sessiond",
-    "author": "sessiond",
+    "author": "the sessiond authors",
     "version": (0, 1, 0),
     "blender": (3, 4, 0),
     "location": "3D View > Sidebar > sessiond",
