@@ -88,8 +88,15 @@ def role_a(port, session, cache):
     s.flush()
     s.wait_until(lambda: len(s.messages) > n_msgs, T)
     s.wait_until(lambda: tuple(obj("Sun").location) == (0.0, 0.0, 5.0), T)
-    done("lock", owner=owner, message=s.messages[-1][1], z=obj("Sun").location.z,
-         presence={k: presence.get(k) for k in ("frame", "mode")})
+    moved_msg = s.messages[-1][1]
+    # Deleting it is refused too: it comes back, linked where it was.
+    n_msgs = len(s.messages)
+    bpy.data.objects.remove(obj("Sun"))
+    s.flush()
+    s.wait_until(lambda: len(s.messages) > n_msgs, T)
+    s.wait_until(lambda: obj("Sun") is not None and "Sun" in bpy.data.collections["Props"].objects, T)
+    done("lock", owner=owner, message=moved_msg, z=obj("Sun").location.z,
+         deleted_msg=s.messages[-1][1], presence={k: presence.get(k) for k in ("frame", "mode")})
     s.send_chat("a:tried")
 
     barrier(s, "b:released")

@@ -161,6 +161,7 @@ class ArtistsTest(unittest.TestCase):
         self.assertEqual(lock["owner"], "artist-b")
         self.assertIn("refused (forbidden)", lock["message"])
         self.assertEqual(lock["z"], 5.0)
+        self.assertIn("node.delete of Object 'Sun' refused (forbidden)", lock["deleted_msg"])
         self.assertEqual(lock["presence"], {"frame": 1, "mode": "OBJECT"})
         self.assertEqual(b.result("lock-b")["z"], 5.0)
 

@@ -237,6 +237,7 @@ class Bridge:
         self.touched_in_sync = set()
         self.resyncing = False
         self.constructed = []
+        self.bulk = False
 
     def tracking(self, idblock):
         return self.active
@@ -558,8 +559,10 @@ class Bridge:
         if idb is not None and getattr(m, "recreate", None) and m.recreate(idb, data):
             getattr(bpy.data, m.COLLECTION).remove(idb)
             idb = None
-            # What used the old datablock (collections, children) must link
-            # the new one.
+        if idb is None and not self.bulk:
+            # A datablock made again (recreated with another type, or put
+            # back after a refused delete): what uses it (collections,
+            # children) must link the new one.
             for w, wn in c.nodes.items():
                 if u in wn.get("deps", ()) and w != u:
                     self.dirty.add(w)
@@ -650,7 +653,11 @@ class Bridge:
         self.shadow.clear()
         self.fp.clear()
         self.dirty = set(c.nodes)
-        self.apply()
+        self.bulk = True            # everything is applied: no need to find users
+        try:
+            self.apply()
+        finally:
+            self.bulk = False
 
     # -- locks follow the selection -------------------------------------------
     def _owner_changed(self, u):
