@@ -185,15 +185,8 @@ class ClientTest(unittest.TestCase):
         a.call("node.update", uuid="k1", patch={"v": 2})
 
     # -- blobs ---------------------------------------------------------------
-    def blobs_or_skip(self, c):
-        r = c.request("blob.has", hashes=["0" * 64])
-        c.wait(lambda: r.done, T)
-        if not r.ok and r.reply.get("code") == "bad_request":
-            self.skipTest("this server has no blobs (protocol 1.0): %s" % r.reply.get("message"))
-
     def test_blobs(self):
         a = self.joined("ba", "blobs")
-        self.blobs_or_skip(a)
         b = self.joined("bb", "blobs")
         data = os.urandom(3 * 1024 * 1024 + 17)
         h = a.put_blob(data)

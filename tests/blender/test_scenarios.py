@@ -143,12 +143,9 @@ class ArtistsTest(unittest.TestCase):
         self.assertEqual(joined["objects"], ["Camera", "Ground", "Mover", "Sun", "Terrain"])
         self.assertEqual(joined["terrain_vertices"], 12100)
         self.assertTrue(joined["terrain_hidden"])
-        if joined["blobs_supported"]:
-            # The image file and the large mesh's arrays travel as blobs.
-            self.assertEqual(joined["with_blobs"], ["Image", "Mesh"])
-        else:
-            # A 1.0 server: the same bytes inline, nothing named as a blob.
-            self.assertEqual(joined["with_blobs"], [])
+        # The image file and the large mesh's arrays travel as blobs.
+        self.assertTrue(joined["blobs_supported"])
+        self.assertEqual(joined["with_blobs"], ["Image", "Mesh"])
 
         _, moved_b = self.same("moved", a, b)
         self.assertEqual(moved_b["location"], [3.0, 1.0, 0.5])
