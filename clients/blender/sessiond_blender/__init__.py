@@ -34,6 +34,11 @@ if bpy is not None:
     __all__ += ["Session", "active", "connect"]
 
     def register():
+        import sys
+        # Installed as a 4.2+ extension the package is
+        # bl_ext.<repository>.sessiond_blender: scripts still import it by
+        # its own name.
+        sys.modules.setdefault("sessiond_blender", sys.modules[__name__])
         from . import ui
         ui.register()
 
