@@ -238,6 +238,7 @@ class Bridge:
         self.resyncing = False
         self.constructed = []
         self.bulk = False
+        self.applied = {}           # uuid -> how many changes of others arrived
 
     def tracking(self, idblock):
         return self.active
@@ -393,13 +394,20 @@ class Bridge:
             fields["blobs"] = blobs
         self.shadow[u] = (data, deps, blobs)
         self.last_sent[u] = time.monotonic()
+        k = self.applied.get(u, 0)
         self.client.request("node.update", needs=blobs,
-                            callback=lambda r, u=u: self._done(r, u, None), **fields)
+                            callback=lambda r, u=u, k=k: self._done(r, u, None, k), **fields)
 
-    def _done(self, r, u, inflight):
+    def _done(self, r, u, inflight, applied=None):
         if inflight is not None:
             inflight.discard(u)
         if r.ok:
+            if applied is not None and self.applied.get(u, 0) != applied:
+                # Someone else's change to this node was applied here while
+                # ours was in flight: the server merged both, so take its
+                # state (ours included) instead of keeping only theirs.
+                self.dirty.add(u)
+                self.apply()
             return
         code = r.reply.get("code")
         if code == "unavailable" and "connection was lost" in r.reply.get("message", ""):
@@ -442,6 +450,7 @@ class Bridge:
                     self.touched_in_sync.add(u)
                 if op in ("create", "update"):
                     self.dirty.add(u)
+                    self.applied[u] = self.applied.get(u, 0) + 1
                 elif op == "delete":
                     self.dirty.add(u)
                 elif op == "owner":
@@ -700,11 +709,23 @@ class Bridge:
                     want.add(d)
         for u in want - self.locked:
             if c.nodes.get(u, {}).get("owner") in (None, c.user):
-                c.request("node.lock", uuid=u)
+                c.request("node.lock", uuid=u, callback=lambda r, u=u: self._lock_done(r, u))
         for u in self.locked - want:
             if u in c.nodes:
                 c.request("node.unlock", uuid=u)
         self.locked = want
+
+    def _lock_done(self, r, u):
+        if r.ok or r.reply.get("code") == "unavailable":
+            return
+        self.locked.discard(u)
+        self.message("cannot lock %s: %s" % (self._label(u), r.reply.get("message", "")))
+        idb = self.ids.get(u)
+        if isinstance(idb, bpy.types.Object):
+            try:
+                idb.select_set(False)
+            except (RuntimeError, ReferenceError):
+                pass
 
     def presence(self):
         """What the others see of us: frame, mode, selection, and the view
