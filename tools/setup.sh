@@ -4,11 +4,12 @@
 # Debian packages are installed only when one of them is missing; apt-get
 # update runs first because a fresh machine has no package lists at all.
 # SESSIOND_PACKAGES is what building and running the server needs;
-# SESSIOND_TEST_PACKAGES only the test suite (tools/test installs both).
+# SESSIOND_TEST_PACKAGES only the test suite (tools/test installs both;
+# blender runs the add-on tests in clients/blender).
 
 SESSIOND_PACKAGES="gcc libsqlite3-dev libwebsockets-dev libjansson-dev libcmocka-dev \
 libssl-dev meson ninja-build pkg-config sqlite3 python3 python3-websockets"
-SESSIOND_TEST_PACKAGES="clang valgrind openssl"
+SESSIOND_TEST_PACKAGES="clang valgrind openssl blender"
 
 # sessiond_install_packages [PACKAGE...]: the server's packages, plus these.
 sessiond_install_packages() {

@@ -1,0 +1,760 @@
+"""The bridge between bpy.data and the session model of client.py.
+
+Design:
+- Identity: every replicated datablock carries its node uuid in the ID
+  custom property `sessiond_uuid` (names may change; renames replicate). A
+  datablock copied with its custom properties (Shift+D) is noticed as a
+  second holder of a uuid and gets a fresh one.
+- Local -> server (scan): dump every replicated datablock (a translator's
+  cheap `fingerprint` skips the dump when nothing changed), compare with the
+  shadow (the last dump known to be in sync) and send a node.create, or a
+  node.update carrying the merge patch of what changed, at most RATE times
+  per second per node. Deletions are found by comparing the uuid sets: the
+  depsgraph does not report deleted IDs.
+- Server -> local (apply): node events mark uuids; they are applied in deps
+  order (a node's deps first), constructing what is missing. A reference to
+  a node that is not there yet, or a blob still downloading, parks the node
+  until it arrives. After applying, the shadow is a fresh dump, so the next
+  scan sees no difference: changes from the server are never echoed back.
+- Refused edits (forbidden, conflict, not_found) are reverted: the server's
+  state from the model is applied again and a message is kept for the UI.
+- After a reconnect the shadows of nodes the resync did not touch become
+  the server's data, so edits made while offline (and requests lost in
+  flight) are sent as a patch against what the server really has.
+- Locks follow the selection: a selected object and its deps are locked,
+  deselected ones unlocked; objects locked by someone else are deselected.
+"""
+
+import base64
+import hashlib
+import json
+import time
+import uuid as uuidlib
+
+import bpy
+
+from . import client as sclient
+from .translators import KINDS, MODULES, UUID_PROP
+
+RATE = 30.0                 # node.update per second per node, at most
+SCAN_INTERVAL = 1.0 / 60.0  # between scans when pumped continuously
+IDLE_SCAN_INTERVAL = 0.25   # with a depsgraph watch and nothing reported
+
+
+def uuid_of(idblock):
+    try:
+        v = idblock.get(UUID_PROP)
+    except (TypeError, ReferenceError):
+        return None
+    return v if isinstance(v, str) and v else None
+
+
+def new_uuid():
+    return str(uuidlib.uuid4())
+
+
+def ref_hash(ref):
+    if isinstance(ref, str):
+        return ref
+    if isinstance(ref, dict):
+        return ref.get("hash")
+    return None
+
+
+class Context:
+    """What translators see. `bridge` may be None (tests of one kind):
+    then refs resolve through `ids` and bytes stay in `store` (hash ->
+    bytes)."""
+
+    def __init__(self, bridge=None, ids=None, store=None, cache_dir=None, hash_only=False):
+        self.bridge = bridge
+        self.ids = ids if ids is not None else {}
+        self.store = store if store is not None else {}
+        self.cache_dir = cache_dir
+        self.hash_only = hash_only
+        self.deps = []
+        self.blobs = []
+        self.missing = []           # uuids a load wanted but could not find
+        self.waiting_blob = []      # hashes a load is waiting for
+        self._pending = False
+
+    def reset(self):
+        self.deps, self.blobs, self.missing, self.waiting_blob = [], [], [], []
+        self._pending = False
+
+    # -- references -------------------------------------------------------
+    def ref(self, idblock):
+        if idblock is None:
+            return ""
+        u = uuid_of(idblock)
+        if u is None:
+            if self.bridge is not None and not self.bridge.tracking(idblock):
+                return ""
+            u = new_uuid()
+            idblock[UUID_PROP] = u
+            self.ids[u] = idblock
+        if u not in self.deps:
+            self.deps.append(u)
+        return u
+
+    def resolve(self, u):
+        if not u:
+            return None
+        idb = self.ids.get(u)
+        if idb is not None:
+            try:
+                idb.name
+                return idb
+            except ReferenceError:
+                self.ids.pop(u, None)
+        self.missing.append(u)
+        return None
+
+    # -- bytes ------------------------------------------------------------
+    def bytes_hash(self, data):
+        return hashlib.sha256(data).hexdigest() if data is not None else None
+
+    def put_bytes(self, data):
+        h = hashlib.sha256(data).hexdigest()
+        if self.hash_only:
+            return h
+        if self.bridge is not None:
+            return self.bridge.put_bytes(data, h, self)
+        self.store[h] = data
+        if h not in self.blobs:
+            self.blobs.append(h)
+        return h
+
+    def ref_hash(self, ref):
+        return ref_hash(ref)
+
+    def get_bytes(self, ref):
+        h = ref_hash(ref)
+        if isinstance(ref, dict) and "b64" in ref:
+            return base64.b64decode(ref["b64"])
+        if self.bridge is not None:
+            data = self.bridge.client.read_blob(h)
+            if data is None:
+                self.bridge.client.fetch_blob(h)
+                self.waiting_blob.append(h)
+            return data
+        return self.store.get(h)
+
+    def get_path(self, ref, ext):
+        """A local file holding the bytes (named with `ext` so Blender knows
+        the format), or None while they download."""
+        import os
+        data = None
+        h = ref_hash(ref)
+        if self.bridge is not None:
+            cache = self.bridge.client.cache_dir
+        else:
+            cache = self.cache_dir
+        path = os.path.join(cache, "files", h + ext)
+        if os.path.exists(path):
+            return path
+        data = self.get_bytes(ref)
+        if data is None:
+            return None
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "wb") as f:
+            f.write(data)
+        os.replace(path + ".tmp", path)
+        return path
+
+    def pending(self):
+        self._pending = True
+
+
+def round_floats(v, places=4):
+    if isinstance(v, float):
+        r = round(v, places)
+        return 0.0 if r == 0 else r
+    if isinstance(v, list):
+        return [round_floats(x, places) for x in v]
+    if isinstance(v, dict):
+        if "b64" in v and "hash" in v:
+            return v["hash"]
+        return {k: round_floats(x, places) for k, x in v.items()}
+    return v
+
+
+def local_ids():
+    """(uuid or None, module, id) of every replicated local datablock."""
+    for m in MODULES:
+        skip = getattr(m, "skip", None)
+        for idb in getattr(bpy.data, m.COLLECTION):
+            if idb.library is not None or (skip is not None and skip(idb)):
+                continue
+            yield uuid_of(idb), m, idb
+
+
+def scene_digest():
+    """A digest of the replicated scene as Blender holds it: every
+    replicated datablock dumped, floats rounded, bytes by hash. Returns
+    (hex digest, summary dict)."""
+    ids = {}
+    for u, m, idb in local_ids():
+        if u:
+            ids[u] = idb
+    ctx = Context(ids=ids, hash_only=True)
+    items = []
+    summary = {}
+    for u, m, idb in local_ids():
+        if not u:
+            continue
+        ctx.reset()
+        data = round_floats(m.dump(idb, ctx))
+        items.append([m.KIND, u, data])
+        summary[m.KIND] = summary.get(m.KIND, 0) + 1
+    items.sort(key=lambda x: (x[0], x[1]))
+    text = json.dumps(items, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest(), summary, items
+
+
+class Bridge:
+    def __init__(self, client):
+        self.client = client
+        self.ids = {}               # uuid -> ID, rebuilt at each scan
+        self.shadow = {}            # uuid -> (data, deps, blobs) in sync
+        self.fp = {}                # uuid -> (fingerprint, data, deps, blobs)
+        self.last_sent = {}         # uuid -> monotonic time of the last update
+        self.creating = set()       # uuids whose node.create is in flight
+        self.deleting = set()
+        self.refused = {}           # uuid -> data of a refused node.create
+        self.dirty = set()          # uuids to apply from the model
+        self.parked_dep = {}        # missing uuid -> set of uuids waiting for it
+        self.parked_blob = {}       # hash -> set of uuids waiting for it
+        self.messages = []          # for the UI: reverts and errors, in words
+        self.active = False         # tracking local datablocks
+        self.locked = set()         # uuids we asked to lock
+        self.last_scan = 0.0
+        self.last_editmode = 0.0
+        self.watch_depsgraph = False  # the UI sets local_dirty from a handler
+        self.local_dirty = True
+        self.rate_due = float("inf")
+        self.applying = False
+        self.touched_in_sync = set()
+        self.resyncing = False
+        self.constructed = []
+        self.bulk = False
+        self.applied = {}           # uuid -> how many changes of others arrived
+
+    def tracking(self, idblock):
+        return self.active
+
+    def message(self, text):
+        self.messages.append((time.time(), text))
+        del self.messages[:-50]
+        print("sessiond:", text)
+
+    # -- bytes -------------------------------------------------------------
+    def put_bytes(self, data, h, ctx):
+        c = self.client
+        if c.blobs_supported is False:
+            return {"hash": h, "b64": base64.b64encode(data).decode()}
+        if h not in ctx.blobs:
+            ctx.blobs.append(h)
+        if h not in c.uploaded:
+            if c.has_blob(h) and h in c.downloaded:
+                c.uploaded.add(h)
+            else:
+                c.put_blob(data)
+        return h
+
+    # -- ids -----------------------------------------------------------------
+    def rebuild_ids(self):
+        ids = {}
+        for u, m, idb in local_ids():
+            if u is None:
+                continue
+            if u in ids and ids[u] is not idb:
+                # A copy that kept the custom property: the copy (the one
+                # whose name differs from the shadow's) gets a new uuid.
+                known = self.shadow.get(u, ({},))[0].get("name")
+                if idb.name == known:
+                    ids[u], idb = idb, ids[u]
+                if self.active:
+                    idb[UUID_PROP] = new_uuid()
+                    ids[idb[UUID_PROP]] = idb
+                continue
+            ids[u] = idb
+        self.ids = ids
+        return ids
+
+    def dump(self, u, m, idb):
+        """(data, deps, blobs) of a local datablock, reusing the last dump
+        when the translator's fingerprint says nothing changed."""
+        fpf = getattr(m, "fingerprint", None)
+        fp = None
+        if fpf is not None:
+            fp = fpf(idb)
+            old = self.fp.get(u)
+            if old is not None and old[0] == fp:
+                return old[1], old[2], old[3]
+        ctx = Context(self, self.ids)
+        data = m.dump(idb, ctx)
+        deps = [d for d in ctx.deps if d != u]
+        out = (data, deps, list(ctx.blobs))
+        if fp is not None:
+            self.fp[u] = (fp,) + out
+        return out
+
+    # -- local -> server ----------------------------------------------------
+    def scan(self, force=False):
+        now = time.monotonic()
+        if not force:
+            if now - self.last_scan < SCAN_INTERVAL:
+                return
+            # With the UI's depsgraph watch, a scan is due when Blender
+            # reported a change, or a rate-limited update waits, and anyway
+            # a few times a second (not every change reaches the depsgraph).
+            if (self.watch_depsgraph and not self.local_dirty and now < self.rate_due
+                    and now - self.last_scan < IDLE_SCAN_INTERVAL):
+                return
+        self.local_dirty = False
+        self.rate_due = float("inf")
+        self.last_scan = now
+        c = self.client
+        if not self.active or not c.synced:
+            return
+        # A mesh in edit mode keeps its edits in its BMesh until it is
+        # written back: write it back so the dump sees them.
+        # (At most 4 times a second: it copies the whole mesh.)
+        if force or now - self.last_editmode > 0.25:
+            self.last_editmode = now
+            try:
+                for o in bpy.context.objects_in_mode or ():
+                    if o.type == "MESH":
+                        o.update_from_editmode()
+            except (AttributeError, RuntimeError):
+                pass
+        # Assign uuids to new local datablocks first, so refs resolve.
+        for u, m, idb in local_ids():
+            if u is None:
+                idb[UUID_PROP] = new_uuid()
+        ids = self.rebuild_ids()
+        # Deletions: a node we had in sync whose datablock is gone.
+        for u in list(self.shadow):
+            if u not in ids and u not in self.deleting:
+                node = c.nodes.get(u)
+                self.shadow.pop(u, None)
+                self.fp.pop(u, None)
+                if node is None:
+                    continue
+                self.deleting.add(u)
+                c.request("node.delete", uuid=u,
+                          callback=lambda r, u=u: self._done(r, u, self.deleting))
+        # Creates and updates, in kind order (what is used first).
+        for m in MODULES:
+            for idb in getattr(bpy.data, m.COLLECTION):
+                u = uuid_of(idb)
+                if u is None or ids.get(u) is not idb or u in self.creating:
+                    continue
+                if u in self.dirty:
+                    continue        # a server change waits to be applied
+                data, deps, blobs = self.dump(u, m, idb)
+                node = c.nodes.get(u)
+                if node is None:
+                    if u in self.shadow:
+                        continue    # deleted on the server; apply() removes it
+                    if self.refused.get(u) == data:
+                        continue    # refused as it is: not again until it changes
+                    self._create(u, m, data, deps, blobs)
+                    continue
+                sh = self.shadow.get(u)
+                if sh is None:
+                    sh = (node.get("data", {}), node.get("deps", []), node.get("blobs", []))
+                    self.shadow[u] = sh
+                if sh[0] == data and sh[1] == deps:
+                    continue
+                due = self.last_sent.get(u, 0.0) + 1.0 / RATE
+                if not force and now < due:
+                    self.rate_due = min(self.rate_due, due)
+                    continue
+                self._update(u, node, sh, data, deps, blobs)
+
+    def _create(self, u, m, data, deps, blobs):
+        self.creating.add(u)
+        fields = {"uuid": u, "kind": m.KIND, "deps": deps, "data": data}
+        if blobs:
+            fields["blobs"] = blobs
+        self.shadow[u] = (data, deps, blobs)
+        self.client.request("node.create", needs=blobs,
+                            callback=lambda r, u=u: self._done(r, u, self.creating), **fields)
+
+    def _update(self, u, node, sh, data, deps, blobs):
+        fields = {"uuid": u}
+        patch = sclient.make_patch(sh[0], data)
+        if patch is not None:
+            fields["patch"] = patch
+        if deps != sh[1]:
+            fields["deps"] = deps
+        if blobs != sh[2] and (blobs or sh[2]):
+            fields["blobs"] = blobs
+        self.shadow[u] = (data, deps, blobs)
+        self.last_sent[u] = time.monotonic()
+        k = self.applied.get(u, 0)
+        self.client.request("node.update", needs=blobs,
+                            callback=lambda r, u=u, k=k: self._done(r, u, None, k), **fields)
+
+    def _done(self, r, u, inflight, applied=None):
+        if inflight is not None:
+            inflight.discard(u)
+        if r.ok:
+            if applied is not None and self.applied.get(u, 0) != applied:
+                # Someone else's change to this node was applied here while
+                # ours was in flight: the server merged both, so take its
+                # state (ours included) instead of keeping only theirs.
+                self.dirty.add(u)
+                self.apply()
+            return
+        code = r.reply.get("code")
+        if code == "unavailable" and "connection was lost" in r.reply.get("message", ""):
+            return              # the resync decides
+        if code == "exists" and r.type == "node.create":
+            self.dirty.add(u)   # someone made it first: take theirs
+            return
+        if r.type == "node.create":
+            self.refused[u] = r.fields.get("data")
+        if r.type == "node.create":
+            self.message("%s of %s refused (%s): %s; it stays local"
+                         % (r.type, u, code, r.reply.get("message", "")))
+        else:
+            self.message("%s of %s refused (%s): %s; reverted to the server's state"
+                         % (r.type, self._label(u), code, r.reply.get("message", "")))
+        self.revert(u)
+
+    def _label(self, u):
+        n = self.client.nodes.get(u)
+        if n is not None:
+            return "%s %r" % (n.get("kind"), n.get("data", {}).get("name", u))
+        return u
+
+    def revert(self, u):
+        self.fp.pop(u, None)
+        if u in self.client.nodes:
+            self.dirty.add(u)
+        else:
+            # Our create was refused: the datablock is not the session's.
+            self.shadow.pop(u, None)
+        self.apply()
+
+    # -- server -> local ------------------------------------------------------
+    def handle_events(self, events):
+        for ev in events:
+            kind = ev[0]
+            if kind == "node":
+                op, u = ev[1], ev[2]
+                if self.resyncing:
+                    self.touched_in_sync.add(u)
+                if op in ("create", "update"):
+                    self.dirty.add(u)
+                    self.applied[u] = self.applied.get(u, 0) + 1
+                elif op == "delete":
+                    self.dirty.add(u)
+                elif op == "owner":
+                    self._owner_changed(u)
+            elif kind == "blob":
+                for u in self.parked_blob.pop(ev[1], ()):
+                    self.dirty.add(u)
+            elif kind == "status" and ev[1] == "syncing":
+                self.resyncing = True
+                self.touched_in_sync = set()
+            elif kind == "synced":
+                if self.resyncing and self.active:
+                    self._after_resync()
+                self.resyncing = False
+            elif kind == "error" and ev[3] is None:
+                self.message("server: %s" % ev[2])
+        if self.dirty and self.active:
+            self.apply()
+
+    def _after_resync(self):
+        c = self.client
+        self.creating.clear()
+        self.deleting.clear()
+        self.locked = {u for u in self.locked if c.nodes.get(u, {}).get("owner") == c.user}
+        for u in list(self.shadow):
+            if u in self.touched_in_sync:
+                continue
+            n = c.nodes.get(u)
+            if n is None:
+                self.shadow.pop(u)      # our create was lost: the scan sends it again
+                self.fp.pop(u, None)
+            else:
+                self.shadow[u] = (n.get("data", {}), n.get("deps", []), n.get("blobs", []))
+
+    def apply(self):
+        """Apply the dirty uuids from the model to bpy.data, deps first.
+        Applying may make more nodes dirty (a node that waited for one just
+        constructed): a few passes settle that."""
+        for _ in range(4):
+            if not self.dirty:
+                return
+            self._apply_pass()
+
+    def _apply_pass(self):
+        c = self.client
+        self.applying = True
+        try:
+            self.rebuild_ids()
+            todo, self.dirty = self.dirty, set()
+            order, seen = [], set()
+
+            def visit(u, depth=0):
+                if u in seen or depth > 64:
+                    return
+                seen.add(u)
+                n = c.nodes.get(u)
+                if n is not None:
+                    for d in n.get("deps", ()):
+                        if d in todo:
+                            visit(d, depth + 1)
+                order.append(u)
+            deleted = [u for u in todo if u not in c.nodes]
+            for u in sorted(todo - set(deleted), key=lambda x: _kind_rank(c.nodes[x].get("kind"))):
+                visit(u)
+            self.constructed = []
+            for u in order:
+                self._apply_one(u)
+            # Settings that need the datablock linked into the scene (an
+            # object's view layer visibility) are loaded again once the
+            # collections of this pass linked it.
+            for u in self.constructed:
+                m = KINDS.get(c.nodes.get(u, {}).get("kind"))
+                idb = self.ids.get(u)
+                if getattr(m, "LOAD_AFTER_LINK", False) and idb is not None:
+                    m.load(idb, c.nodes[u].get("data", {}), Context(self, self.ids))
+            self._delete_local(deleted)
+        finally:
+            self.applying = False
+
+    def _delete_local(self, uuids):
+        gone = []
+        for u in uuids:
+            idb = self.ids.pop(u, None)
+            self.shadow.pop(u, None)
+            self.fp.pop(u, None)
+            if idb is not None:
+                gone.append(idb)
+        objs = [i for i in gone if isinstance(i, bpy.types.Object)]
+        rest = [i for i in gone if not isinstance(i, bpy.types.Object)]
+        for group in (objs, rest):
+            for idb in group:
+                try:
+                    if isinstance(idb, bpy.types.Scene) and len(bpy.data.scenes) <= 1:
+                        continue
+                    getattr(bpy.data, _module(idb).COLLECTION).remove(idb)
+                except (ReferenceError, RuntimeError):
+                    pass
+
+    def _apply_one(self, u):
+        c = self.client
+        n = c.nodes.get(u)
+        if n is None:
+            return
+        m = KINDS.get(n.get("kind"))
+        if m is None:
+            return
+        data = n.get("data", {})
+        ctx = Context(self, self.ids)
+        idb = self.ids.get(u)
+        if idb is not None:
+            try:
+                idb.name
+            except ReferenceError:
+                idb = None
+        if idb is not None and getattr(m, "recreate", None) and m.recreate(idb, data):
+            getattr(bpy.data, m.COLLECTION).remove(idb)
+            idb = None
+        if idb is None and not self.bulk:
+            # A datablock made again (recreated with another type, or put
+            # back after a refused delete): what uses it (collections,
+            # children) must link the new one.
+            for w, wn in c.nodes.items():
+                if u in wn.get("deps", ()) and w != u:
+                    self.dirty.add(w)
+        if idb is None:
+            idb = m.construct(data, ctx)
+            if idb is None:
+                return
+            idb[UUID_PROP] = u
+            self.ids[u] = idb
+            self.constructed.append(u)
+            for w in self.parked_dep.pop(u, ()):
+                self.dirty.add(w)
+        m.load(idb, data, ctx)
+        for d in ctx.missing:
+            self.parked_dep.setdefault(d, set()).add(u)
+        for h in ctx.waiting_blob:
+            self.parked_blob.setdefault(h, set()).add(u)
+        self.fp.pop(u, None)
+        complete = not (ctx.missing or ctx.waiting_blob or ctx._pending)
+        fpf = getattr(m, "fingerprint", None)
+        if complete and fpf is not None:
+            # Large kinds: what we just applied is the server's data, and the
+            # fingerprint tells when the datablock changes from it, without
+            # dumping it again (a 200,000-vertex mesh or a 4096^2 image).
+            out = (data, list(n.get("deps", [])), list(n.get("blobs", [])))
+            self.fp[u] = (fpf(idb),) + out
+            self.shadow[u] = out
+            return
+        try:
+            dumped = self.dump(u, m, idb)
+        except ReferenceError:
+            return
+        if not complete:
+            # Not complete yet: keep the server's data as the baseline so
+            # nothing half-applied is sent back.
+            self.shadow[u] = (data, n.get("deps", []), n.get("blobs", []))
+            self.fp.pop(u, None)
+        else:
+            self.shadow[u] = dumped
+
+    @property
+    def waiting(self):
+        """Nodes parked on a blob download (a join is not done before)."""
+        return sum(len(v) for v in self.parked_blob.values())
+
+    # -- joining ---------------------------------------------------------------
+    def start(self):
+        """Begin tracking after the first sync: upload the local scene into
+        an uninitialised session, or replace local data with the session's."""
+        c = self.client
+        self.active = True
+        if not c.initialized and not c.nodes:
+            self.scan(force=True)
+            return "upload"
+        self.replace_local()
+        return "download"
+
+    def replace_local(self):
+        c = self.client
+        remote_scenes = [u for u, n in c.nodes.items() if n.get("kind") == "Scene"]
+        keep_scene = None
+        scenes = list(bpy.data.scenes)
+        if remote_scenes and scenes:
+            # Blender needs one scene at all times: adopt the current one.
+            win = bpy.context.window
+            keep_scene = win.scene if win is not None else scenes[0]
+            keep_scene[UUID_PROP] = remote_scenes[0]
+        doomed = []
+        for u, m, idb in local_ids():
+            if idb is keep_scene:
+                continue
+            if u is not None and u in c.nodes and c.nodes[u].get("kind") == m.KIND:
+                continue
+            doomed.append(idb)
+        objs = [i for i in doomed if isinstance(i, bpy.types.Object)]
+        rest = [i for i in doomed if not isinstance(i, bpy.types.Object)]
+        if objs:
+            bpy.data.batch_remove(objs)
+        for idb in rest:
+            try:
+                if isinstance(idb, bpy.types.Scene):
+                    if len(bpy.data.scenes) > 1:
+                        bpy.data.scenes.remove(idb)
+                else:
+                    bpy.data.batch_remove([idb])
+            except (ReferenceError, RuntimeError):
+                pass
+        self.shadow.clear()
+        self.fp.clear()
+        self.dirty = set(c.nodes)
+        self.bulk = True            # everything is applied: no need to find users
+        try:
+            self.apply()
+        finally:
+            self.bulk = False
+
+    # -- locks follow the selection -------------------------------------------
+    def _owner_changed(self, u):
+        c = self.client
+        n = c.nodes.get(u)
+        idb = self.ids.get(u)
+        if n is None or idb is None:
+            return
+        owner = n.get("owner")
+        if owner and owner != c.user and isinstance(idb, bpy.types.Object):
+            try:
+                if idb.select_get():
+                    idb.select_set(False)
+            except (RuntimeError, ReferenceError):
+                pass
+        if owner != c.user:
+            self.locked.discard(u)
+
+    def sync_selection(self):
+        c = self.client
+        if not self.active or not c.synced:
+            return
+        want = set()
+        try:
+            selected = [o for o in bpy.context.view_layer.objects if o.select_get()]
+        except (AttributeError, RuntimeError):
+            return
+        for o in selected:
+            u = uuid_of(o)
+            if u is None or u not in c.nodes:
+                continue
+            owner = c.nodes[u].get("owner")
+            if owner and owner != c.user:
+                o.select_set(False)
+                self.message("%s is locked by %s" % (o.name, owner))
+                continue
+            want.add(u)
+            for d in c.nodes[u].get("deps", ()):
+                if d in c.nodes and c.nodes[d].get("kind") != "Object":
+                    want.add(d)
+        for u in want - self.locked:
+            if c.nodes.get(u, {}).get("owner") in (None, c.user):
+                c.request("node.lock", uuid=u, callback=lambda r, u=u: self._lock_done(r, u))
+        for u in self.locked - want:
+            if u in c.nodes:
+                c.request("node.unlock", uuid=u)
+        self.locked = want
+
+    def _lock_done(self, r, u):
+        if r.ok or r.reply.get("code") == "unavailable":
+            return
+        self.locked.discard(u)
+        self.message("cannot lock %s: %s" % (self._label(u), r.reply.get("message", "")))
+        idb = self.ids.get(u)
+        if isinstance(idb, bpy.types.Object):
+            try:
+                idb.select_set(False)
+            except (RuntimeError, ReferenceError):
+                pass
+
+    def presence(self):
+        """What the others see of us: frame, mode, selection, and the view
+        of the first 3D viewport (when there is a screen)."""
+        data = {}
+        try:
+            scene = bpy.context.scene
+            data["frame"] = scene.frame_current
+            data["mode"] = bpy.context.mode
+            data["selection"] = [uuid_of(o) for o in bpy.context.view_layer.objects
+                                 if o.select_get() and uuid_of(o)]
+        except (AttributeError, RuntimeError):
+            pass
+        from . import presence as pres
+        view = pres.local_view()
+        if view is not None:
+            data.update(view)
+        return data
+
+
+def _module(idb):
+    for m in MODULES:
+        if isinstance(idb, getattr(bpy.types, m.KIND)):
+            return m
+    return None
+
+
+_RANK = {m.KIND: i for i, m in enumerate(MODULES)}
+
+
+def _kind_rank(kind):
+    return _RANK.get(kind, len(_RANK))

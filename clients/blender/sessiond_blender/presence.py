@@ -1,0 +1,174 @@
+"""Presence: what this artist shows the others (view matrix, frustum
+corners, frame, mode, selection) and the drawing of the others' viewports
+as coloured frustums with names, their selections outlined, with `gpu`.
+
+Nothing is drawn in background mode (bpy.app.background): there is no
+viewport and no GPU context.
+"""
+
+import bpy
+
+_handle = None
+
+
+def local_view():
+    """View matrix and frustum corners of the first 3D viewport, or None."""
+    if bpy.app.background:
+        return None
+    try:
+        for window in bpy.context.window_manager.windows:
+            for area in window.screen.areas:
+                if area.type != "VIEW_3D":
+                    continue
+                r3d = area.spaces.active.region_3d
+                view = r3d.view_matrix.inverted()
+                corners = _frustum(r3d, area.spaces.active)
+                return {"view_matrix": [v for row in view for v in row],
+                        "frustum": corners}
+    except (AttributeError, ReferenceError):
+        return None
+    return None
+
+
+def _frustum(r3d, space):
+    """Eight corners (near then far) of the view frustum, world space."""
+    inv = r3d.perspective_matrix.inverted()
+    out = []
+    for z in (-1.0, 1.0):
+        for x, y in ((-1, -1), (1, -1), (1, 1), (-1, 1)):
+            from mathutils import Vector
+            p = inv @ Vector((x, y, z, 1.0))
+            if p.w:
+                p /= p.w
+            out.append([p.x, p.y, p.z])
+    # A far plane at infinity is useless to draw: pull it to 10 units.
+    near, far = out[:4], out[4:]
+    drawn = []
+    for a, b in zip(near, far):
+        d = [b[i] - a[i] for i in range(3)]
+        n = sum(v * v for v in d) ** 0.5 or 1.0
+        drawn.append([a[i] + d[i] / n * 10.0 for i in range(3)])
+    return near + drawn
+
+
+def _hex_color(c):
+    try:
+        return (int(c[1:3], 16) / 255.0, int(c[3:5], 16) / 255.0, int(c[5:7], 16) / 255.0, 1.0)
+    except (TypeError, ValueError, IndexError):
+        return (1.0, 0.5, 0.0, 1.0)
+
+
+def _draw():
+    from . import api
+    s = api.active()
+    if s is None:
+        return
+    import gpu
+    from gpu_extras.batch import batch_for_shader
+    shader = gpu.shader.from_builtin("3D_UNIFORM_COLOR" if bpy.app.version < (4, 0, 0)
+                                     else "UNIFORM_COLOR")
+    me = s.client.user
+    colors = {u.get("name"): _hex_color(u.get("color")) for u in s.users}
+    # Objects locked by someone else: their bounding box in the owner's colour.
+    locked = {}
+    for uu, n in s.client.nodes.items():
+        owner = n.get("owner")
+        if owner and owner != me and n.get("kind") == "Object":
+            ob = s.bridge.ids.get(uu)
+            if isinstance(ob, bpy.types.Object):
+                locked.setdefault(owner, []).extend(_box_lines(ob))
+    for owner, lines in locked.items():
+        batch = batch_for_shader(shader, "LINES", {"pos": lines})
+        shader.bind()
+        shader.uniform_float("color", colors.get(owner, (1.0, 0.5, 0.0, 1.0)))
+        batch.draw(shader)
+    for u in s.users:
+        if u.get("name") == me or not u.get("online"):
+            continue
+        meta = u.get("metadata") or {}
+        color = _hex_color(u.get("color"))
+        lines = []
+        fr = meta.get("frustum")
+        if fr and len(fr) == 8:
+            for i in range(4):
+                lines += [fr[i], fr[(i + 1) % 4], fr[4 + i], fr[4 + (i + 1) % 4], fr[i], fr[4 + i]]
+        for uu in meta.get("selection", ()):
+            ob = s.bridge.ids.get(uu)
+            if isinstance(ob, bpy.types.Object):
+                lines += _box_lines(ob)
+        if not lines:
+            continue
+        batch = batch_for_shader(shader, "LINES", {"pos": lines})
+        shader.bind()
+        shader.uniform_float("color", color)
+        batch.draw(shader)
+
+
+def _box_lines(ob):
+    from mathutils import Vector
+    try:
+        corners = [Vector(c) for c in ob.bound_box]
+        if max((c - corners[0]).length for c in corners) < 1e-6:
+            # Cameras, lights, empties: no box of their own; a unit one.
+            corners = [Vector((x, y, z)) * 0.5 for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]
+            corners = [corners[i] for i in (0, 4, 6, 2, 1, 5, 7, 3)]
+        bb = [ob.matrix_world @ c for c in corners]
+    except ReferenceError:
+        return []
+    out = []
+    for a, b in ((0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4),
+                 (0, 4), (1, 5), (2, 6), (3, 7)):
+        out += [tuple(bb[a]), tuple(bb[b])]
+    return out
+
+
+def _draw_2d():
+    from . import api
+    s = api.active()
+    if s is None:
+        return
+    import blf
+    from bpy_extras.view3d_utils import location_3d_to_region_2d
+    region, r3d = bpy.context.region, bpy.context.region_data
+    if region is None or r3d is None:
+        return
+    for u in s.users:
+        if u.get("name") == s.client.user or not u.get("online"):
+            continue
+        fr = (u.get("metadata") or {}).get("frustum")
+        if not fr:
+            continue
+        p = location_3d_to_region_2d(region, r3d, fr[0])
+        if p is None:
+            continue
+        c = _hex_color(u.get("color"))
+        blf.color(0, *c)
+        blf.position(0, p.x, p.y, 0)
+        blf.size(0, 14) if bpy.app.version >= (3, 4, 0) else blf.size(0, 14, 72)
+        blf.draw(0, u.get("name", "?"))
+
+
+def register():
+    global _handle
+    if bpy.app.background or _handle is not None:
+        return
+    _handle = (bpy.types.SpaceView3D.draw_handler_add(_draw, (), "WINDOW", "POST_VIEW"),
+               bpy.types.SpaceView3D.draw_handler_add(_draw_2d, (), "WINDOW", "POST_PIXEL"))
+
+
+def unregister():
+    global _handle
+    if _handle is None:
+        return
+    bpy.types.SpaceView3D.draw_handler_remove(_handle[0], "WINDOW")
+    bpy.types.SpaceView3D.draw_handler_remove(_handle[1], "WINDOW")
+    _handle = None
+
+
+def tag_redraw():
+    if bpy.app.background:
+        return
+    for window in bpy.context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()

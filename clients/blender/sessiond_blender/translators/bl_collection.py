@@ -1,0 +1,51 @@
+"""Collection: its objects and child collections, visibility."""
+
+import bpy
+
+from .common import rna_dump, rna_load
+
+KIND = "Collection"
+COLLECTION = "collections"
+FIELDS = ("name", "hide_viewport", "hide_render", "hide_select", "color_tag")
+
+
+def dump_links(coll, ctx):
+    return {"objects": [ctx.ref(o) for o in coll.objects],
+            "children": [ctx.ref(c) for c in coll.children]}
+
+
+def load_links(coll, data, ctx):
+    want = [ctx.resolve(u) for u in data.get("objects", ())]
+    want = [o for o in want if o is not None]
+    for o in list(coll.objects):
+        if o not in want:
+            coll.objects.unlink(o)
+    for o in want:
+        if o.name not in coll.objects:
+            coll.objects.link(o)
+    kids = [ctx.resolve(u) for u in data.get("children", ())]
+    kids = [c for c in kids if c is not None]
+    for c in list(coll.children):
+        if c not in kids:
+            coll.children.unlink(c)
+    for c in kids:
+        if c.name not in coll.children:
+            try:
+                coll.children.link(c)
+            except RuntimeError:
+                pass    # would make a cycle
+
+
+def dump(coll, ctx):
+    d = rna_dump(coll, ctx, include=FIELDS)
+    d.update(dump_links(coll, ctx))
+    return d
+
+
+def construct(data, ctx):
+    return bpy.data.collections.new(data.get("name", "Collection"))
+
+
+def load(coll, data, ctx):
+    rna_load(coll, {k: v for k, v in data.items() if k in FIELDS}, ctx)
+    load_links(coll, data, ctx)

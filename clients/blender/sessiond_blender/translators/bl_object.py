@@ -1,0 +1,92 @@
+"""Object: transform, parent, visibility (including H in the current view
+layer), modifiers and their settings,
+material slots, its data (mesh, camera, light) and its action."""
+
+import bpy
+
+from .common import rna_dump, rna_load
+
+KIND = "Object"
+COLLECTION = "objects"
+LOAD_AFTER_LINK = True          # hide_set() needs the object in the view layer
+FIELDS = ("name", "location", "rotation_mode", "rotation_euler", "rotation_quaternion",
+          "rotation_axis_angle", "scale", "delta_location", "delta_rotation_euler", "delta_scale",
+          "hide_viewport", "hide_render", "hide_select", "display_type", "show_name",
+          "show_wire", "show_in_front", "color", "empty_display_type", "empty_display_size",
+          "parent_type", "matrix_parent_inverse", "pass_index")
+
+
+def dump(obj, ctx):
+    d = rna_dump(obj, ctx, include=FIELDS)
+    d["type"] = obj.type
+    # Hidden in the viewport with H: a view layer setting, the current one's.
+    try:
+        if obj.hide_get():
+            d["hide"] = True
+    except RuntimeError:
+        pass
+    if obj.data is not None:
+        d["data"] = ctx.ref(obj.data)
+    if obj.parent is not None:
+        d["parent"] = ctx.ref(obj.parent)
+    d["modifiers"] = [dict(name=m.name, type=m.type, props=rna_dump(m, ctx, exclude=("name",)))
+                      for m in obj.modifiers]
+    slots = []
+    for s in obj.material_slots:
+        slot = {"link": s.link}
+        if s.link == "OBJECT" and s.material is not None:
+            slot["material"] = ctx.ref(s.material)
+        slots.append(slot)
+    d["material_slots"] = slots
+    ad = obj.animation_data
+    if ad is not None and ad.action is not None:
+        d["action"] = ctx.ref(ad.action)
+    return d
+
+
+def recreate(obj, data):
+    return obj.type != data.get("type", obj.type)
+
+
+def construct(data, ctx):
+    od = ctx.resolve(data["data"]) if data.get("data") else None
+    return bpy.data.objects.new(data.get("name", "Object"), od)
+
+
+def load(obj, data, ctx):
+    od = ctx.resolve(data["data"]) if data.get("data") else None
+    if od is not None and obj.data != od:
+        obj.data = od
+    parent = ctx.resolve(data["parent"]) if data.get("parent") else None
+    if obj.parent != parent:
+        obj.parent = parent
+    rna_load(obj, {k: v for k, v in data.items() if k in FIELDS}, ctx,
+             order=("rotation_mode",), clear=False)
+    try:
+        if obj.hide_get() != bool(data.get("hide")):
+            obj.hide_set(bool(data.get("hide")))
+    except RuntimeError:
+        pass                    # not in the current view layer (yet)
+    mods = data.get("modifiers", [])
+    if [(m["name"], m["type"]) for m in mods] != [(m.name, m.type) for m in obj.modifiers]:
+        obj.modifiers.clear()
+        for m in mods:
+            obj.modifiers.new(m["name"], m["type"])
+    for m, md in zip(obj.modifiers, mods):
+        rna_load(m, md.get("props", {}), ctx, exclude=("name",))
+    for s, sd in zip(obj.material_slots, data.get("material_slots", ())):
+        if s.link != sd.get("link", "DATA"):
+            s.link = sd.get("link", "DATA")
+        if s.link == "OBJECT":
+            mat = ctx.resolve(sd["material"]) if sd.get("material") else None
+            if s.material != mat:
+                s.material = mat
+    action = ctx.resolve(data["action"]) if data.get("action") else None
+    ad = obj.animation_data
+    if action is not None:
+        if ad is None:
+            ad = obj.animation_data_create()
+        if ad.action != action:
+            ad.action = action
+    elif ad is not None and ad.action is not None:
+        ad.action = None

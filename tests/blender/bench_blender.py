@@ -1,0 +1,105 @@
+"""tools/bench's `blender` scenario: headless Blender processes against a
+running server (tools/bench starts it). Prints key=value lines:
+
+  blender_move_p99_ms   one artist moves an object MOVES times; time from the
+                        change in Blender A until B's object has it (p99)
+  blender_move_p50_ms
+  blender_join_ms       a late Blender joins a session holding a GRID^2
+                        vertex mesh and a TEXTURE^2 image, until connect()
+                        returns with the scene in bpy.data (its digest is
+                        checked against the uploader's)
+  blender_upload_ms     the first artist's connect() that uploads that scene
+
+Exit status 0, 1 on failure, 3 when blender is not installed (the scenario
+is skipped).
+
+usage: bench_blender.py --port P [--moves N] [--grid N] [--texture N] [--tmpdir D]
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from blender_run import Blender, blender_path  # noqa: E402
+
+
+def pct(values, p):
+    v = sorted(values)
+    if not v:
+        return None
+    k = min(len(v) - 1, max(0, int(round(p / 100.0 * len(v) + 0.5)) - 1))
+    return v[k]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--moves", type=int, default=200)
+    ap.add_argument("--grid", type=int, default=448)       # 448^2 = 200,704 vertices
+    ap.add_argument("--texture", type=int, default=4096)
+    ap.add_argument("--tmpdir", default=None)
+    o = ap.parse_args()
+    if not blender_path():
+        print("note=blender: not installed, scenario skipped")
+        return 3
+    tmp = tempfile.mkdtemp(prefix="bench-blender-", dir=o.tmpdir)
+    procs = []
+    try:
+        args = lambda role, session: [role, o.port, session, os.path.join(tmp, role),
+                                      o.moves, o.grid, o.texture]
+        m = Blender("bl_bench.py", args("mover", "move"), "mover")
+        procs.append(m)
+        m.result("mover-ready", 300)   # the session is initialised: the watcher joins it
+        w = Blender("bl_bench.py", args("watcher", "move"), "watcher")
+        procs.append(w)
+        mr, wr = m.result("mover", 300), w.result("watcher", 300)
+        times, seen = mr["times"], wr["seen"]
+        lat = [(seen[str(i + 1)] - t) * 1000 for i, t in enumerate(times) if str(i + 1) in seen]
+        print("blender_moves=%d" % len(times))
+        print("blender_moves_seen=%d" % len(lat))
+        print("blender_move_p50_ms=%.1f" % pct(lat, 50))
+        print("blender_move_p99_ms=%.1f" % pct(lat, 99))
+        print("blender_move_p90_ms=%.1f" % pct(lat, 90))
+        print("blender_move_max_ms=%.1f" % max(lat))
+        if os.environ.get("BENCH_BLENDER_VERBOSE"):
+            sys.stderr.write("move latencies (ms) in order: %s\n"
+                             % " ".join("%.0f" % x for x in lat))
+        m.wait(60)
+        w.wait(60)
+
+        b = Blender("bl_bench.py", args("big", "join"), "big")
+        procs.append(b)
+        br = b.result("big", 600)
+        b.wait(60)
+        print("blender_join_vertices=%d" % br["vertices"])
+        print("blender_join_texture=%d" % o.texture)
+        print("blender_join_png_bytes=%d" % br["png_bytes"])
+        print("blender_upload_ms=%.0f" % br["upload_ms"])
+        j = Blender("bl_bench.py", args("joiner", "join"), "joiner")
+        procs.append(j)
+        jr = j.result("joiner", 600)
+        j.wait(60)
+        if jr["digest"] != br["digest"]:
+            print("note=blender: the late joiner's scene differs from the uploader's")
+            return 1
+        print("blender_join_ms=%.0f" % jr["join_ms"])
+        return 0
+    except AssertionError as e:
+        msg = str(e)
+        sys.stderr.write(msg[-3000:] + "\n")
+        if "too_large" in msg or "does not support blobs" in msg:
+            print("note=blender: the server has no blobs: the join scenario needs them")
+            return 3
+        return 1
+    finally:
+        for p in procs:
+            p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

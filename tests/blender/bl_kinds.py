@@ -1,0 +1,75 @@
+"""Run inside `blender -b`: for every replicated kind, dump a datablock,
+remove it, construct a new one from the dump and dump again: the two dumps
+must be equal. Prints RESULT kinds {...} with the failures."""
+
+import json
+import os
+import sys
+import tempfile
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scene_util  # noqa: E402
+
+import bpy  # noqa: E402
+from sessiond_blender import bridge  # noqa: E402
+from sessiond_blender.translators import MODULES, UUID_PROP  # noqa: E402
+from sessiond_blender.translators import bl_mesh  # noqa: E402
+
+
+def main():
+    scene_util.build_scene()
+    # A second scene (the first cannot be removed) and a large mesh that
+    # travels as packed arrays.
+    extra = bpy.data.scenes.new("Second")
+    extra.frame_end = 99
+    big = scene_util.grid_mesh("Big", 110)
+    assert len(big.vertices) > bl_mesh.LARGE
+    ids = {}
+    store = {}
+    cache = tempfile.mkdtemp(prefix="sessiond-kinds-")
+    ctx = bridge.Context(ids=ids, store=store, cache_dir=cache)
+    for u, m, idb in list(bridge.local_ids()):
+        if u is None:
+            ctx.ref(idb)
+    for u, m, idb in bridge.local_ids():
+        ids[u] = idb
+    failures, checked = [], {}
+    # Users before what they use: removing a mesh removes its objects.
+    for m in reversed(MODULES):
+        for idb in list(getattr(bpy.data, m.COLLECTION)):
+            if m.KIND == "Scene" and idb.name != "Second" and len(bpy.data.scenes) > 1 and \
+                    idb == bpy.context.window.scene:
+                continue
+            name = idb.name
+            u = idb[UUID_PROP]
+            try:
+                ctx.reset()
+                first = m.dump(idb, ctx)
+                json.dumps(first)
+                getattr(bpy.data, m.COLLECTION).remove(idb)
+                ids.pop(u)
+                ctx.reset()
+                new = m.construct(first, ctx)
+                new[UUID_PROP] = u
+                ids[u] = new
+                m.load(new, first, ctx)
+                ctx.reset()
+                second = m.dump(new, ctx)
+                if bridge.round_floats(first, 5) != bridge.round_floats(second, 5):
+                    diff = {k: (first.get(k), second.get(k)) for k in set(first) | set(second)
+                            if first.get(k) != second.get(k)}
+                    failures.append("%s %s: %s" % (m.KIND, name, json.dumps(diff)[:2000]))
+                checked[m.KIND] = checked.get(m.KIND, 0) + 1
+            except Exception:
+                failures.append("%s %s: %s" % (m.KIND, name, traceback.format_exc()))
+    big_dump = None
+    for me in bpy.data.meshes:
+        if me.name == "Big":
+            ctx.reset()
+            big_dump = bl_mesh.dump(me, ctx)
+    scene_util.done("kinds", checked=checked, failures=failures,
+                    big_is_blob=bool(big_dump and "blob" in big_dump["geometry"]))
+
+
+main()
