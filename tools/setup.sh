@@ -6,10 +6,13 @@
 
 SESSIOND_PACKAGES="gcc libsqlite3-dev libwebsockets-dev libjansson-dev libcmocka-dev \
 meson ninja-build pkg-config sqlite3 python3 python3-websockets"
+# Only tools/test installs these: the browser page tests drive Chromium.
+SESSIOND_TEST_PACKAGES="chromium"
 
+# sessiond_install_packages [PACKAGES]  (default: SESSIOND_PACKAGES)
 sessiond_install_packages() {
 	missing=""
-	for p in $SESSIOND_PACKAGES; do
+	for p in ${1:-$SESSIOND_PACKAGES}; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 			missing="$missing $p"
 	done

@@ -23,7 +23,7 @@ export class ChatView {
   render() {
     const s = this.scroller;
     const atBottom = s.scrollHeight - s.scrollTop - s.clientHeight < 40;
-    this.older.hidden = this.model.olderExhausted;
+    this.older.hidden = this.model.olderExhausted || !this.model.chat.length;
     rerender(this.list, () => this.model.chat.map((m) => {
       const u = this.model.users.get(m.user);
       return h('li', { class: 'msg', dataset: { id: String(m.id) } },

@@ -11,7 +11,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (k in el && typeof v !== 'string') el[k] = v;
     else el.setAttribute(k, v === true ? '' : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : String(c));
   }
@@ -26,7 +26,7 @@ export function rerender(el, build) {
   const active = document.activeElement;
   const key = active && el.contains(active) ? active.dataset.key : undefined;
   const scroll = el.scrollTop;
-  el.replaceChildren(...[build()].flat().filter(Boolean));
+  el.replaceChildren(...[build()].flat(Infinity).filter(Boolean));
   el.scrollTop = scroll;
   if (key) {
     const again = el.querySelector(`[data-key="${CSS.escape(key)}"]`);

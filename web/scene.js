@@ -9,6 +9,7 @@ import { h, rerender, throttled, nodeName } from './dom.js';
 
 const LIST_LIMIT = 300;          // nodes listed per kind before "refine the search"
 const THUMB_MAX_BYTES = 32 << 20;
+const OPEN_ALL_BELOW = 80;       // smaller scenes start with every kind expanded
 
 export function isImage(n) {
   const d = (n && n.data) || {};
@@ -32,7 +33,8 @@ export class SceneView {
     this.model = model;
     this.app = app;
     this.selected = null;
-    this.open = new Set();          // kinds shown expanded
+    this.open = new Set();          // kinds the user expanded
+    this.closed = new Set();        // kinds the user collapsed
     this.thumbs = new Map();        // hash -> object URL | 'loading' | 'failed'
     this.blobsSupported = true;
     this.query = '';
@@ -75,19 +77,23 @@ export class SceneView {
       if (!kinds.length) return h('p', { class: 'muted' }, total ? 'No node matches the search.' : 'The scene is empty.');
       return kinds.map((kind) => {
         const nodes = byKind.get(kind).sort((a, b) => nodeName(a).localeCompare(nodeName(b)));
-        const details = h('details', { class: 'kind', dataset: { kind }, open: this.open.has(kind) || !!this.query || kinds.length <= 3 },
+        const open = this.open.has(kind) || (!this.closed.has(kind) && (!!this.query || total <= OPEN_ALL_BELOW));
+        const details = h('details', { class: 'kind', dataset: { kind }, open },
           h('summary', { dataset: { key: `kind:${kind}` } }, h('span', { class: 'kind-name' }, kind), h('span', { class: 'badge' }, nodes.length)),
           h('ul', { role: 'group' },
             nodes.slice(0, LIST_LIMIT).map((n) => this.item(n)),
             nodes.length > LIST_LIMIT ? h('li', { class: 'muted' }, `${nodes.length - LIST_LIMIT} more: refine the search`) : null));
-        details.addEventListener('toggle', () => { if (details.open) this.open.add(kind); else this.open.delete(kind); });
+        details.addEventListener('toggle', () => {
+          if (details.open === open) return;      // the initial state, not the user
+          if (details.open) { this.open.add(kind); this.closed.delete(kind); } else { this.closed.add(kind); this.open.delete(kind); }
+        });
         return details;
       });
     });
   }
 
   item(n) {
-    const owner = n.owner ? h('span', { class: 'lock', title: `locked by ${n.owner}` }, `🔒 ${n.owner}`) : null;
+    const owner = n.owner ? h('span', { class: 'lock', title: `locked by ${n.owner}` }, h('span', { class: 'sr-only' }, 'locked by '), n.owner) : null;
     const deps = (n.deps || []).length ? h('span', { class: 'muted small' }, `${n.deps.length} dep${n.deps.length > 1 ? 's' : ''}`) : null;
     return h('li', { role: 'treeitem', 'aria-selected': this.selected === n.uuid ? 'true' : 'false' },
       h('button', {
@@ -106,11 +112,11 @@ export class SceneView {
   // An <img> for the node's first blob, fetched once per hash.
   thumb(n, cls) {
     const hash = (n.blobs || [])[0];
-    if (!hash || !this.blobsSupported) return h('span', { class: `${cls} thumb-none`, 'aria-hidden': 'true' }, '🖼');
+    if (!hash || !this.blobsSupported) return h('span', { class: `${cls} thumb-none`, 'aria-hidden': 'true' }, 'IMG');
     const have = this.thumbs.get(hash);
     if (have && have !== 'loading' && have !== 'failed') return h('img', { class: cls, src: have, alt: `image ${nodeName(n)}` });
     if (!have) this.fetchThumb(n, hash);
-    return h('span', { class: `${cls} thumb-none`, 'aria-hidden': 'true' }, have === 'failed' ? '⚠' : '…');
+    return h('span', { class: `${cls} thumb-none`, 'aria-hidden': 'true' }, have === 'failed' ? '!' : '…');
   }
 
   fetchThumb(n, hash) {
@@ -151,13 +157,33 @@ export class SceneView {
         h('dl', { class: 'props' },
           h('dt', {}, 'uuid'), h('dd', { class: 'mono' }, n.uuid),
           h('dt', {}, 'kind'), h('dd', {}, n.kind),
-          h('dt', {}, 'owner'), h('dd', {}, n.owner ? `🔒 ${n.owner}` : 'nobody (anyone may edit)'),
+          h('dt', {}, 'owner'), h('dd', {}, n.owner ? h('span', { class: 'lock' }, `locked by ${n.owner}`) : 'nobody (anyone may edit)'),
           h('dt', {}, 'version'), h('dd', {}, `${n.version} (seq ${n.seq})`),
           h('dt', {}, 'last change'), h('dd', {}, n.updated_by || ''),
           h('dt', {}, 'deps'), h('dd', {}, (n.deps || []).length ? h('ul', { class: 'deps' }, n.deps.map(dep)) : 'none'),
           (n.blobs || []).length ? [h('dt', {}, 'blobs'), h('dd', { class: 'mono small' }, n.blobs.map((b) => h('div', {}, b)))] : null),
-        h('pre', { class: 'json', id: 'node-json', tabindex: '0', 'aria-label': 'Node data as JSON' }, JSON.stringify(n.data, null, 2)),
+        h('pre', { class: 'json', id: 'node-json', tabindex: '0', 'aria-label': 'Node data as JSON' }, prettyJSON(n.data)),
       ];
     });
   }
+}
+
+// JSON indented by two, with short arrays of numbers or strings kept on one
+// line (vectors and colours read better as [0, 0, 1.2]).
+export function prettyJSON(v, indent = '') {
+  if (Array.isArray(v)) {
+    if (!v.length) return '[]';
+    const flat = v.every((x) => x === null || typeof x !== 'object');
+    const one = `[${v.map((x) => JSON.stringify(x)).join(', ')}]`;
+    if (flat && one.length <= 72) return one;
+    const inner = indent + '  ';
+    return `[\n${v.map((x) => inner + prettyJSON(x, inner)).join(',\n')}\n${indent}]`;
+  }
+  if (v && typeof v === 'object') {
+    const keys = Object.keys(v);
+    if (!keys.length) return '{}';
+    const inner = indent + '  ';
+    return `{\n${keys.map((k) => `${inner}${JSON.stringify(k)}: ${prettyJSON(v[k], inner)}`).join(',\n')}\n${indent}}`;
+  }
+  return JSON.stringify(v);
 }

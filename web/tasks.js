@@ -50,7 +50,7 @@ export class TaskBoard {
       h('div', { class: 'card-meta' },
         h('span', { class: 'assignee' }, t.assignee ? `@${t.assignee}` : 'unassigned'),
         t.node ? h('button', { type: 'button', class: 'link', dataset: { key: `tasknode:${t.id}` }, onclick: () => this.app.scene.select(t.node) },
-          `⛓ ${node ? nodeName(node) : t.node}`) : null),
+          h('span', { class: 'sr-only' }, 'linked to '), `↳ ${node ? nodeName(node) : t.node}`) : null),
       h('div', { class: 'card-actions' },
         idx > 0 ? h('button', { type: 'button', class: 'move', dataset: { key: `back:${t.id}`, move: COLUMNS[idx - 1][0] },
           'aria-label': `Move "${t.title}" to ${COLUMNS[idx - 1][1]}`, onclick: () => this.move(t.id, COLUMNS[idx - 1][0]) }, `← ${COLUMNS[idx - 1][1]}`) : null,
@@ -99,11 +99,11 @@ export class TaskBoard {
     this.editing = t;
     const users = [...this.model.users.keys()].sort();
     if (t && t.assignee && !users.includes(t.assignee)) users.push(t.assignee);
-    this.fields.assignee.replaceChildren(h('option', { value: '' }, 'nobody'), users.map((u) => h('option', { value: u }, u)));
+    this.fields.assignee.replaceChildren(h('option', { value: '' }, 'nobody'), ...users.map((u) => h('option', { value: u }, u)));
     const nodes = [...this.model.nodes.values()].sort((a, b) => nodeName(a).localeCompare(nodeName(b))).slice(0, 2000);
     this.fields.node.replaceChildren(h('option', { value: '' }, 'none'),
-      t && t.node && !this.model.nodes.has(t.node) ? h('option', { value: t.node }, `${t.node} (deleted)`) : null,
-      nodes.map((n) => h('option', { value: n.uuid }, `${nodeName(n)} (${n.kind})`)));
+      ...(t && t.node && !this.model.nodes.has(t.node) ? [h('option', { value: t.node }, `${t.node} (deleted)`)] : []),
+      ...nodes.map((n) => h('option', { value: n.uuid }, `${nodeName(n)} (${n.kind})`)));
     this.fields.title.value = t ? t.title : '';
     this.fields.description.value = t ? t.description || '' : '';
     this.fields.status.value = t ? t.status : 'todo';

@@ -1,0 +1,422 @@
+"""The browser page (GET /), driven in a real headless Chromium through the
+DevTools protocol (browser.py), against the real server, next to scripted
+clients that speak the protocol directly.
+
+What a user sees is what is asserted: the page shows a node a client
+creates (within a second), chat typed in the page reaches a client, moving
+a task card changes the task for a client, an admin's save shows up in the
+backup list, the page reconnects by itself with a delta resume and says so,
+errors are shown in words, and a page from another origin cannot open a
+WebSocket to the server (protocol 1.1 Origin rule). The last scenario
+leaves a populated page as a screenshot next to the server binary
+(build/web-screenshot.png).
+
+Every wait polls the DOM against a deadline; nothing sleeps for a fixed time.
+Skipped when chromium is not installed.
+"""
+
+import asyncio
+import functools
+import hashlib
+import http.server
+import json
+import os
+import struct
+import sys
+import threading
+import time
+import unittest
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import ServerTestCase, binary_path   # noqa: E402
+from support import backup_files, create_node, must   # noqa: E402
+import browser                                    # noqa: E402
+
+PW = "studio-pw"
+ADMIN = "admin-pw"
+SESSION = "shot"
+
+
+def js(v):
+    return json.dumps(v)
+
+
+def png(width, height, pixel):
+    """A small RGB PNG; pixel(x, y) -> (r, g, b)."""
+    rows = b"".join(b"\0" + bytes(c for x in range(width) for c in pixel(x, y))
+                    for y in range(height))
+
+    def chunk(kind, data):
+        return (struct.pack("!I", len(data)) + kind + data
+                + struct.pack("!I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack("!IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+class OtherOrigin:
+    """A plain HTTP server on another port: another origin."""
+
+    def __init__(self):
+        handler = functools.partial(self.Handler)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<!doctype html><title>elsewhere</title><p>another site</p>"
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# A WebSocket opened from the page's own JavaScript: "open" (and a hello
+# sent) or how it failed.
+TRY_WS = """new Promise((resolve) => {
+  const ws = new WebSocket(%s);
+  const t = setTimeout(() => resolve('timeout'), 8000);
+  ws.onopen = () => {
+    ws.send(JSON.stringify({type: 'hello', id: 1, user: 'intruder', password: %s}));
+  };
+  ws.onmessage = (m) => { clearTimeout(t); resolve('open: ' + m.data.slice(0, 60)); ws.close(); };
+  ws.onerror = () => { clearTimeout(t); resolve('error'); };
+})"""
+
+
+@unittest.skipUnless(browser.chromium_path(), "chromium is not installed")
+class WebPageTest(ServerTestCase):
+    server_args = ("--server-password", PW, "--admin-password", ADMIN)
+
+    async def asyncSetUp(self):
+        self.browser = await browser.Browser().start()
+
+    async def asyncTearDown(self):
+        await self.browser.close()
+        await super().asyncTearDown()
+
+    async def open_page(self, srv, user, session=SESSION, admin=False, password=PW):
+        """A page signed in to `session` as `user` (typed like a user)."""
+        page = await self.browser.new_page(f"http://127.0.0.1:{srv.port}/#{session}")
+        await page.wait_for("!!document.querySelector('#login-user')", 10, "the sign-in form")
+        self.assertEqual(await page.eval("document.querySelector('#login-session').value"), session)
+        await page.type_into("#login-user", user)
+        if password:
+            await page.type_into("#login-password", password)
+        if admin:
+            await page.type_into("#login-admin", ADMIN)
+        await page.click("#login-join")
+        return page
+
+    async def joined_page(self, srv, user, **kw):
+        page = await self.open_page(srv, user, **kw)
+        await page.wait_for("!document.querySelector('#main').hidden && "
+                            "document.querySelector('#conn-status').textContent.startsWith('Connected')",
+                            10, "the session view, connected")
+        return page
+
+    def assertNoPageErrors(self, page):
+        self.assertEqual(page.console_errors(), [])
+
+    # ------------------------------------------------------------------
+    async def test_headers_of_the_page(self):
+        srv = self.server()
+        status, headers, body = srv.http_get("/")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["content-type"], "text/html; charset=utf-8")
+        self.assertEqual(headers["x-content-type-options"], "nosniff")
+        self.assertEqual(headers["cache-control"], "no-cache")
+        csp = headers["content-security-policy"]
+        self.assertIn("script-src 'self';", csp)
+        self.assertIn(f"connect-src 'self' ws://127.0.0.1:{srv.port} wss://127.0.0.1:{srv.port};", csp)
+        self.assertIn(b'<script type="module" src="/web/app.js">', body)
+        status, headers, _ = srv.http_get("/web/app.js")
+        self.assertEqual((status, headers["content-type"]), (200, "text/javascript; charset=utf-8"))
+        # The other routes are untouched.
+        self.assertEqual(srv.http_get("/healthz")[0], 200)
+        self.assertEqual(srv.http_get("/web/nope.js")[0], 404)
+
+    async def test_node_from_a_client_shows_within_a_second(self):
+        srv = self.server()
+        page = await self.joined_page(srv, "lead")
+        bob, *_ = await self.joined(srv, "bob", session=SESSION, password=PW, color="#d04a02")
+
+        t0 = time.monotonic()
+        await create_node(bob, "cube-1", kind="Mesh", data={"name": "Cube", "verts": 8})
+        await page.wait_for("!!document.querySelector('[data-uuid=\"cube-1\"]')", 1.0,
+                            "the new node in the scene tree")
+        elapsed = time.monotonic() - t0
+        self.assertLess(elapsed, 1.0)
+        self.assertEqual(await page.eval(
+            "document.querySelector('[data-uuid=\"cube-1\"]').closest('details').dataset.kind"), "Mesh")
+
+        # Its data as JSON on click; later changes and the lock show live.
+        await page.click('[data-uuid="cube-1"]')
+        await page.wait_for("document.querySelector('#node-json') && "
+                            "JSON.parse(document.querySelector('#node-json').textContent).verts === 8",
+                            5, "the node's data")
+        await must(bob, "node.update", uuid="cube-1", patch={"verts": 24})
+        await must(bob, "node.lock", uuid="cube-1")
+        await page.wait_for("JSON.parse(document.querySelector('#node-json').textContent).verts === 24 && "
+                            "document.querySelector('#node-detail').textContent.includes('bob')",
+                            5, "the patched data and bob's lock")
+
+        # Presence: mode, frame and selection of bob, live.
+        await bob.send({"type": "presence", "data": {"mode": "EDIT", "frame": 42, "selection": ["cube-1"]}})
+        user = 'document.querySelector(\'[data-user="bob"]\')'
+        await page.wait_for(f"{user} && {user}.querySelector('.mode').textContent === 'EDIT' && "
+                            f"{user}.querySelector('.frame').textContent === '42' && "
+                            f"{user}.querySelector('.selection').textContent.includes('Cube')",
+                            5, "bob's presence")
+        self.assertEqual(await page.eval(f"getComputedStyle({user}.querySelector('.swatch')).backgroundColor"),
+                         "rgb(208, 74, 2)")
+
+        # Search narrows the tree.
+        await create_node(bob, "lamp-1", kind="Light", data={"name": "Key light"})
+        await page.wait_for("!!document.querySelector('[data-uuid=\"lamp-1\"]')", 5)
+        await page.type_into("#scene-search", "key")
+        await page.wait_for("!document.querySelector('[data-uuid=\"cube-1\"]') && "
+                            "!!document.querySelector('[data-uuid=\"lamp-1\"]')", 5, "the search result")
+        self.assertNoPageErrors(page)
+
+    async def test_chat_typed_in_the_page_reaches_a_client(self):
+        srv = self.server(args=self.server_args + ("--chat-history", "3"))
+        bob, *_ = await self.joined(srv, "bob", session=SESSION, password=PW)
+        for i in range(5):
+            await must(bob, "chat.send", text=f"early {i}")
+        page = await self.joined_page(srv, "lead")
+        await page.wait_for("document.querySelectorAll('#chat-list .msg').length === 3", 5)
+
+        await page.type_into("#chat-input", "Looks good from here")
+        await page.press_enter()
+        ev = await bob.next_event("chat")
+        self.assertEqual(ev["message"]["text"], "Looks good from here")
+        self.assertEqual(ev["message"]["user"], "lead")
+        await page.wait_for("document.querySelector('#chat-input').value === '' && "
+                            "[...document.querySelectorAll('#chat-list .text')].some(e => e.textContent === 'Looks good from here')",
+                            5, "the sent message in the page")
+
+        # A client's message appears; "load older" fetches the rest.
+        await must(bob, "chat.send", text="thanks")
+        await page.wait_for("[...document.querySelectorAll('#chat-list .text')].some(e => e.textContent === 'thanks')", 5)
+        await page.click("#chat-older")
+        await page.wait_for("document.querySelectorAll('#chat-list .msg').length === 7", 5, "older messages")
+        texts = await page.eval("[...document.querySelectorAll('#chat-list .text')].map(e => e.textContent)")
+        self.assertEqual(texts, [f"early {i}" for i in range(5)] + ["Looks good from here", "thanks"])
+        self.assertNoPageErrors(page)
+
+    async def test_moving_a_card_changes_the_task_for_a_client(self):
+        srv = self.server()
+        bob, *_ = await self.joined(srv, "bob", session=SESSION, password=PW)
+        await create_node(bob, "arm", kind="Armature", data={"name": "Arm rig"})
+        t = (await must(bob, "task.create", title="Rig the arm"))["task"]
+        page = await self.joined_page(srv, "lead")
+        card = f'[data-task-id="{t["id"]}"]'
+        await page.wait_for(f"document.querySelector('{card}')?.closest('.column').dataset.status === 'todo'", 5)
+
+        await page.click(f'{card} button.move[data-move="doing"]')
+        ev = await bob.next_event("task")
+        self.assertEqual((ev["op"], ev["task"]["id"], ev["task"]["status"]), ("update", t["id"], "doing"))
+        await page.wait_for(f"document.querySelector('{card}').closest('.column').dataset.status === 'doing'", 5)
+
+        # Edit in the dialog: assign and link to a node.
+        await page.click(f'{card} button[aria-label^="Edit"]')
+        await page.wait_for("document.querySelector('#task-dialog').open", 5)
+        await page.eval("document.querySelector('#task-assignee').value = 'bob';"
+                        "document.querySelector('#task-node').value = 'arm'")
+        await page.click("#task-save")
+        ev = await bob.next_event("task")
+        self.assertEqual((ev["task"]["assignee"], ev["task"]["node"], ev["task"]["status"]),
+                         ("bob", "arm", "doing"))
+        await page.wait_for(f"document.querySelector('{card}').textContent.includes('@bob') && "
+                            f"document.querySelector('{card}').textContent.includes('Arm rig')", 5)
+
+        # A new task from the page.
+        await page.click("#task-new")
+        await page.wait_for("document.querySelector('#task-dialog').open", 5)
+        await page.type_into("#task-title", "Fix the UVs")
+        await page.press_enter()
+        ev = await bob.next_event("task")
+        self.assertEqual((ev["op"], ev["task"]["title"], ev["task"]["status"], ev["task"]["created_by"]),
+                         ("create", "Fix the UVs", "todo", "lead"))
+        self.assertNoPageErrors(page)
+
+    async def test_admin_saves_and_the_backup_is_listed(self):
+        srv = self.server()
+        bob, *_ = await self.joined(srv, "bob", session=SESSION, password=PW)
+        await self.joined(srv, "carol", session="other", password=PW)
+        # The admin password lists the sessions; one of them is joined from the list.
+        page = await self.browser.new_page(f"http://127.0.0.1:{srv.port}/")
+        await page.wait_for("!!document.querySelector('#login-user')", 10)
+        await page.type_into("#login-user", "boss")
+        await page.type_into("#login-password", PW)
+        await page.type_into("#login-admin", ADMIN)
+        await page.click("#login-list")
+        await page.wait_for("document.querySelectorAll('#session-list button[data-session]').length === 2", 5,
+                            "both sessions in the list")
+        await page.click(f'#session-list button[data-session="{SESSION}"]')
+        await page.wait_for("!document.querySelector('#admin').hidden && "
+                            "document.querySelector('#backup-list').textContent.includes('No backups')", 5)
+        self.assertEqual(backup_files(srv, SESSION), [])
+
+        await page.click("#admin-save")
+        rows = "document.querySelectorAll('#backup-list tr[data-file]')"
+        await page.wait_for(f"{rows}.length === 1", 10, "the backup in the list")
+        self.assertEqual(await page.eval(f"{rows}[0].children[1].textContent"), "admin")
+        listed = await page.eval(f"{rows}[0].dataset.file")
+        self.assertEqual(backup_files(srv, SESSION), [listed])
+        self.assertIn(listed, await page.eval("document.querySelector('#admin-status').textContent"))
+
+        # Kick: bob's connection closes with 4403 and the page sees him leave.
+        await page.eval("window.confirm = () => true")
+        await page.click('[data-user="bob"] button.kick')
+        self.assertEqual(await bob.closed(), 4403)
+        await page.wait_for("!document.querySelector('[data-user=\"bob\"]')", 5, "bob gone from the online list")
+        self.assertNoPageErrors(page)
+
+    async def test_reconnects_with_delta_resume_and_says_so(self):
+        srv = self.server()
+        bob, *_ = await self.joined(srv, "bob", session=SESSION, password=PW)
+        await create_node(bob, "n1", data={"name": "Before"})
+        page = await self.joined_page(srv, "lead")
+        await page.wait_for("!!document.querySelector('[data-uuid=\"n1\"]')", 5)
+        await bob.close()
+
+        srv.stop()          # the page's socket closes (1001); same port again
+        await page.wait_for("document.querySelector('#conn-status').textContent.includes('shutting down')", 5,
+                            "the page saying the connection was lost")
+        srv.start()
+        bob, *_ = await self.joined(srv, "bob", session=SESSION, password=PW)
+        await create_node(bob, "n2", data={"name": "After"})
+        await page.wait_for("document.querySelector('#messages').textContent.includes('delta resume')", 15,
+                            "the reconnect notice")
+        await page.wait_for("!!document.querySelector('[data-uuid=\"n2\"]') && "
+                            "!!document.querySelector('[data-uuid=\"n1\"]') && "
+                            "document.querySelector('#conn-status').textContent.startsWith('Connected')", 5)
+
+    async def test_errors_in_words(self):
+        srv = self.server()
+        page = await self.open_page(srv, "lead", password="wrong")
+        await page.wait_for("document.querySelector('#login-error').textContent.includes('Wrong password')", 5)
+        bob, *_ = await self.joined(srv, "bob", session=SESSION, password=PW)
+        await page.eval("document.querySelector('#login-password').value = %s" % js(PW))
+        await page.eval("document.querySelector('#login-user').value = 'bob'")
+        await page.click("#login-join")
+        await page.wait_for("document.querySelector('#login-error').textContent.includes('already online')", 5)
+        # The session list needs the admin password, and says so.
+        await page.click("#login-list")
+        await page.wait_for("document.querySelector('#login-error').textContent.includes('admin password')", 5)
+        await page.type_into("#login-admin", "nope")
+        await page.click("#login-list")
+        await page.wait_for("document.querySelector('#login-error').textContent.includes('Wrong admin password')", 5)
+        await bob.close()
+
+    async def test_page_from_another_origin_cannot_connect(self):
+        srv = self.server()
+        url = js(f"ws://127.0.0.1:{srv.port}/s/{SESSION}")
+        # The control: from the server's own page the same script connects.
+        page = await self.browser.new_page(f"http://127.0.0.1:{srv.port}/")
+        own = await page.eval(TRY_WS % (url, js(PW)))
+        self.assertTrue(own.startswith("open"), own)
+
+        other = OtherOrigin()
+        try:
+            page = await self.browser.new_page(f"http://127.0.0.1:{other.port}/")
+            got = await page.eval(TRY_WS % (url, js(PW)), timeout=20)
+        finally:
+            other.close()
+        self.assertEqual(got, "error", "a page from another origin opened a WebSocket to the server")
+
+    async def test_screenshot_of_a_busy_session(self):
+        srv = self.server()
+        alice, *_ = await self.joined(srv, "alice", session=SESSION, password=PW, color="#e0529c")
+        bob, *_ = await self.joined(srv, "bob", session=SESSION, password=PW, color="#2f9e44")
+        await create_node(alice, "scene", kind="Scene", data={"name": "Shot 010", "frame_start": 1, "frame_end": 240})
+        await create_node(alice, "cam", kind="Camera", data={"name": "Camera", "lens": 35}, deps=["scene"])
+        await create_node(alice, "mat-skin", kind="Material", data={"name": "Skin", "roughness": 0.45})
+        await create_node(alice, "mat-metal", kind="Material", data={"name": "Brushed metal", "metallic": 1.0})
+        await create_node(alice, "mesh-robot", kind="Mesh", data={"name": "Robot body", "vertices": 48210, "faces": 47996},
+                          deps=["mat-metal"])
+        await create_node(alice, "mesh-head", kind="Mesh", data={"name": "Robot head", "vertices": 9120, "faces": 9002},
+                          deps=["mat-metal", "mat-skin"])
+        await create_node(alice, "obj-robot", kind="Object",
+                          data={"name": "Robot", "location": [0, 0, 1.2], "rotation": [0, 0, 90], "scale": [1, 1, 1],
+                                "parent": None, "modifiers": ["Subdivision", "Armature"]},
+                          deps=["mesh-robot", "mesh-head", "scene"])
+        await create_node(alice, "obj-lamp", kind="Object", data={"name": "Key light", "location": [4, -3, 6]}, deps=["scene"])
+        image = await self.image_node(bob)
+        await must(alice, "node.lock", uuid="obj-robot")
+        await must(bob, "node.lock", uuid="cam")
+        for title, status, who, node in [("Block out the robot", "done", "alice", "obj-robot"),
+                                         ("Retopo the head", "doing", "alice", "mesh-head"),
+                                         ("Camera move for 010", "doing", "bob", "cam"),
+                                         ("Skin shader pass", "todo", "bob", "mat-skin"),
+                                         ("Light the close-up", "todo", None, None)]:
+            await must(alice, "task.create", title=title, status=status, assignee=who, node=node,
+                       description="" if status != "doing" else "Keep the silhouette from the animatic.")
+        for who, text in [(alice, "Pushed the new head topology, please check the jaw."),
+                          (bob, "Looks clean. Moving the camera 10 frames later."),
+                          (alice, "OK, I lock the robot while I fix the weights.")]:
+            await must(who, "chat.send", text=text)
+        await alice.send({"type": "presence", "data": {"mode": "EDIT_MESH", "frame": 112, "selection": ["obj-robot"]}})
+        await bob.send({"type": "presence", "data": {"mode": "OBJECT", "frame": 96, "selection": ["cam", "obj-lamp"]}})
+
+        page = await self.joined_page(srv, "lead", admin=True)
+        await page.click("#admin-save")
+        await page.wait_for("document.querySelectorAll('#backup-list tr[data-file]').length === 1", 10)
+        await page.click('[data-uuid="obj-robot"]')
+        await page.wait_for("document.querySelector('[data-user=\"bob\"] .frame')?.textContent === '96' && "
+                            "document.querySelector('[data-user=\"alice\"] .frame')?.textContent === '112' && "
+                            "document.querySelector('#node-json')?.textContent.includes('Subdivision') && "
+                            "document.querySelectorAll('.card').length === 5", 5, "the populated page")
+        if image:
+            await page.wait_for("!!document.querySelector('img.thumb-small')?.complete && "
+                                "document.querySelector('img.thumb-small').naturalWidth === 64", 5, "the thumbnail")
+
+        # Every control has a name a screen reader can read.
+        unnamed = await page.eval("""[...document.querySelectorAll('button, input, select, textarea')]
+            .filter(e => !e.closest('[hidden]') && !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                         && !e.textContent.trim()).map(e => e.outerHTML.slice(0, 80))""")
+        self.assertEqual(unnamed, [])
+
+        out = os.path.join(os.path.dirname(os.path.abspath(binary_path())), "web-screenshot.png")
+        size = await page.screenshot(out)
+        self.assertGreater(size, 20000)
+        self.assertNoPageErrors(page)
+
+    async def image_node(self, c):
+        """An Image node whose blob is a PNG, when the server has blobs
+        (protocol 1.1); without them, a plain Image node. True if a blob
+        was stored."""
+        data = png(64, 64, lambda x, y: (40 + 3 * x, 90 + 2 * y, 200 - x))
+        h = hashlib.sha256(data).hexdigest()
+        r = await c.request("blob.put", hash=h, size=len(data))
+        stored = False
+        if r["type"] == "ok":
+            if not r.get("have"):
+                await c.send_binary(data)
+                await must(c, "blob.end", hash=h)
+            stored = True
+        await create_node(c, "img-skin", kind="Image",
+                          data={"name": "skin_albedo.png", "mime_type": "image/png", "size": [64, 64]},
+                          **({"blobs": [h]} if stored else {}))
+        return stored
+
+
+if __name__ == "__main__":
+    if not browser.chromium_path():
+        print("chromium is not installed: the browser page tests are skipped")
+        sys.exit(77)     # meson: skipped
+    unittest.main()
