@@ -43,7 +43,7 @@ export class SceneView {
       'aria-label': 'Search the scene', oninput: () => { this.query = this.search.value.trim().toLowerCase(); this.renderTree(); },
     });
     this.count = h('span', { class: 'muted', id: 'scene-count' });
-    this.tree = h('div', { id: 'scene-tree', class: 'tree', role: 'tree', 'aria-label': 'Scene graph' });
+    this.tree = h('nav', { id: 'scene-tree', class: 'tree', 'aria-label': 'Scene graph, grouped by kind' });
     this.detail = h('div', { id: 'node-detail', class: 'detail', 'aria-live': 'polite' });
     root.append(
       h('div', { class: 'panel-head' }, h('h2', {}, 'Scene'), this.count, this.search),
@@ -80,7 +80,7 @@ export class SceneView {
         const open = this.open.has(kind) || (!this.closed.has(kind) && (!!this.query || total <= OPEN_ALL_BELOW));
         const details = h('details', { class: 'kind', dataset: { kind }, open },
           h('summary', { dataset: { key: `kind:${kind}` } }, h('span', { class: 'kind-name' }, kind), h('span', { class: 'badge' }, nodes.length)),
-          h('ul', { role: 'group' },
+          h('ul', {},
             nodes.slice(0, LIST_LIMIT).map((n) => this.item(n)),
             nodes.length > LIST_LIMIT ? h('li', { class: 'muted' }, `${nodes.length - LIST_LIMIT} more: refine the search`) : null));
         details.addEventListener('toggle', () => {
@@ -95,8 +95,9 @@ export class SceneView {
   item(n) {
     const owner = n.owner ? h('span', { class: 'lock', title: `locked by ${n.owner}` }, h('span', { class: 'sr-only' }, 'locked by '), n.owner) : null;
     const deps = (n.deps || []).length ? h('span', { class: 'muted small' }, `${n.deps.length} dep${n.deps.length > 1 ? 's' : ''}`) : null;
-    return h('li', { role: 'treeitem', 'aria-selected': this.selected === n.uuid ? 'true' : 'false' },
+    return h('li', {},
       h('button', {
+        'aria-current': this.selected === n.uuid ? 'true' : null,
         class: 'node' + (this.selected === n.uuid ? ' selected' : ''), type: 'button',
         dataset: { uuid: n.uuid, key: `node:${n.uuid}` },
         onclick: () => this.select(n.uuid),
