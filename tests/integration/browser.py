@@ -212,12 +212,26 @@ class Page:
         await self.eval(f"document.querySelector({json.dumps(selector)}).focus()")
         await self.send("Input.insertText", {"text": text})
 
-    async def press_enter(self):
+    KEYS = {"Enter": (13, "\r"), "Tab": (9, None), " ": (32, " "), "Escape": (27, None)}
+
+    async def press(self, key, shift=False):
+        """A key press as the keyboard sends it (keyDown with its text, keyUp)."""
+        code, text = self.KEYS[key]
         for kind in ("keyDown", "keyUp"):
-            await self.send("Input.dispatchKeyEvent", {
-                "type": kind, "key": "Enter", "code": "Enter",
-                "windowsVirtualKeyCode": 13, "nativeVirtualKeyCode": 13,
-                **({"text": "\r"} if kind == "keyDown" else {})})
+            ev = {"type": kind, "key": key, "code": "Space" if key == " " else key,
+                  "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code,
+                  "modifiers": 8 if shift else 0}
+            if kind == "keyDown" and text:
+                ev["text"] = text
+            await self.send("Input.dispatchKeyEvent", ev)
+
+    async def press_enter(self):
+        await self.press("Enter")
+
+    async def focused(self):
+        """id (or data-key, or tag) of the focused element."""
+        return await self.eval("(() => { const e = document.activeElement;"
+                               " return e ? (e.id || e.dataset.key || e.tagName) : null; })()")
 
     async def click(self, selector):
         """Clicks like a user: the mouse at the element's centre."""

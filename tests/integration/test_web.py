@@ -253,6 +253,42 @@ class WebPageTest(ServerTestCase):
                          ("create", "Fix the UVs", "todo", "lead"))
         self.assertNoPageErrors(page)
 
+    async def test_keyboard_only(self):
+        """Sign in, move a card and send chat with the keyboard alone."""
+        srv = self.server()
+        bob, *_ = await self.joined(srv, "bob", session=SESSION, password=PW)
+        t = (await must(bob, "task.create", title="Paint the hull"))["task"]
+        page = await self.browser.new_page(f"http://127.0.0.1:{srv.port}/#{SESSION}")
+        await page.wait_for("document.activeElement?.id === 'login-user'", 10, "focus in the name field")
+        await page.send("Input.insertText", {"text": "kim"})
+        await page.press("Tab")
+        self.assertEqual(await page.focused(), "login-password")
+        await page.send("Input.insertText", {"text": PW})
+        await page.press("Enter")
+        await page.wait_for("document.querySelector('#conn-status').textContent.startsWith('Connected')", 10)
+
+        # Tab from the board's "New task" button reaches the card's buttons.
+        await page.eval("document.querySelector('#task-new').focus()")
+        fwd = f"fwd:{t['id']}"
+        for _ in range(5):
+            await page.press("Tab")
+            if await page.focused() == fwd:
+                break
+        self.assertEqual(await page.focused(), fwd)
+        await page.press(" ")
+        ev = await bob.next_event("task")
+        self.assertEqual(ev["task"]["status"], "doing")
+        # The card moved; the focus stayed on its forward button.
+        await page.wait_for(f"document.querySelector('[data-task-id=\"{t['id']}\"]')"
+                            ".closest('.column').dataset.status === 'doing'", 5)
+        self.assertEqual(await page.focused(), fwd)
+
+        await page.eval("document.querySelector('#chat-input').focus()")
+        await page.send("Input.insertText", {"text": "by keyboard"})
+        await page.press("Enter")
+        self.assertEqual((await bob.next_event("chat"))["message"]["text"], "by keyboard")
+        self.assertNoPageErrors(page)
+
     async def test_admin_saves_and_the_backup_is_listed(self):
         srv = self.server()
         bob, *_ = await self.joined(srv, "bob", session=SESSION, password=PW)
@@ -305,6 +341,18 @@ class WebPageTest(ServerTestCase):
         await page.wait_for("!!document.querySelector('[data-uuid=\"n2\"]') && "
                             "!!document.querySelector('[data-uuid=\"n1\"]') && "
                             "document.querySelector('#conn-status').textContent.startsWith('Connected')", 5)
+
+    async def test_reset_gives_a_full_resync(self):
+        srv = self.server()
+        boss, *_ = await self.joined(srv, "boss", session=SESSION, password=PW, admin_password=ADMIN)
+        await create_node(boss, "old", data={"name": "Old"})
+        page = await self.joined_page(srv, "lead")
+        await page.wait_for("!!document.querySelector('[data-uuid=\"old\"]')", 5)
+        await must(boss, "admin.reset")
+        await page.wait_for("document.querySelector('#messages').textContent.includes('full resync') && "
+                            "!document.querySelector('[data-uuid=\"old\"]') && "
+                            "document.querySelector('#conn-status').textContent.startsWith('Connected')", 15,
+                            "the page resynced after the reset")
 
     async def test_errors_in_words(self):
         srv = self.server()
