@@ -166,7 +166,7 @@ class App {
   onClient(ev) {
     switch (ev.kind) {
       case 'connecting':
-        if (ev.resume) this.setStatus('connecting', `Reconnecting (attempt ${ev.attempt})…`);
+        if (ev.resume) this.setStatus('connecting', `Connection lost: ${this.lostWords}. Reconnecting (attempt ${ev.attempt})…`);
         return;
       case 'welcome': {
         const w = ev.welcome;
@@ -190,7 +190,7 @@ class App {
         this.showMain();
         this.joinedOnce = true;
         this.setStatus('online', this.lastResume === 'delta' ? 'Connected (resumed)' : 'Connected');
-        this.client.request('presence', { data: { mode: 'web', client: 'browser' } }).catch(() => {});
+        this.announce();
         return;
       case 'event':
         this.model.event(ev.event);
@@ -213,10 +213,19 @@ class App {
           this.setStatus('offline', `Cannot connect: ${ev.words}. Retrying in ${Math.round(ev.delay / 1000)} s…`);
           return;
         }
+        this.lostWords = ev.words;
         this.setStatus('offline', `Connection lost: ${ev.words}. Reconnecting in ${(ev.delay / 1000).toFixed(1)} s…`);
         return;
       default:
     }
+  }
+
+  // Tells the others this user follows from a browser; the server does not
+  // echo presence to its sender, so the page shows its own too.
+  announce() {
+    const data = { mode: 'web', client: 'browser' };
+    this.client.request('presence', { data }).catch(() => {});
+    this.model.event({ type: 'presence', user: this.me.name, data });
   }
 
   setStatus(state, text) {

@@ -76,7 +76,7 @@ export class SceneView {
     rerender(this.tree, () => {
       if (!kinds.length) return h('p', { class: 'muted' }, total ? 'No node matches the search.' : 'The scene is empty.');
       return kinds.map((kind) => {
-        const nodes = byKind.get(kind).sort((a, b) => nodeName(a).localeCompare(nodeName(b)));
+        const nodes = byKind.get(kind).sort((a, b) => nodeName(a).localeCompare(nodeName(b), undefined, { numeric: true }));
         const open = this.open.has(kind) || (!this.closed.has(kind) && (!!this.query || total <= OPEN_ALL_BELOW));
         const details = h('details', { class: 'kind', dataset: { kind }, open },
           h('summary', { dataset: { key: `kind:${kind}` } }, h('span', { class: 'kind-name' }, kind), h('span', { class: 'badge' }, nodes.length)),

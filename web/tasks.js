@@ -100,7 +100,7 @@ export class TaskBoard {
     const users = [...this.model.users.keys()].sort();
     if (t && t.assignee && !users.includes(t.assignee)) users.push(t.assignee);
     this.fields.assignee.replaceChildren(h('option', { value: '' }, 'nobody'), ...users.map((u) => h('option', { value: u }, u)));
-    const nodes = [...this.model.nodes.values()].sort((a, b) => nodeName(a).localeCompare(nodeName(b))).slice(0, 2000);
+    const nodes = [...this.model.nodes.values()].sort((a, b) => nodeName(a).localeCompare(nodeName(b), undefined, { numeric: true })).slice(0, 2000);
     this.fields.node.replaceChildren(h('option', { value: '' }, 'none'),
       ...(t && t.node && !this.model.nodes.has(t.node) ? [h('option', { value: t.node }, `${t.node} (deleted)`)] : []),
       ...nodes.map((n) => h('option', { value: n.uuid }, `${nodeName(n)} (${n.kind})`)));
