@@ -48,11 +48,12 @@ export class SessionClient {
     this.ws = null;
     this.nextId = 1;
     this.waiting = new Map();      // id -> {resolve, reject, type}
-    this.blobQueue = [];           // blob.get ids in request order
     this.download = null;          // {hash, size, parts, got, resolve}
     this.epoch = null;
     this.seq = 0;                  // highest seq seen (resume point)
     this.joined = false;
+    this.everJoined = false;
+    this.fullPending = false;      // a full sync has begun and not ended
     this.stopped = false;
     this.attempt = 0;
     this.timer = null;
@@ -103,14 +104,17 @@ export class SessionClient {
     const gone = new ServerError({ code: 'unavailable', message: 'the connection closed before the answer came' });
     for (const w of this.waiting.values()) w.reject(gone);
     this.waiting.clear();
-    this.blobQueue = [];
     if (this.download) this.download.reject(gone);
     this.download = null;
-    const final = this.stopped || FINAL_CLOSES.has(code);
+    // After a drop the server may still hold our old connection until it
+    // times out: name_taken then means "not yet", not "someone else".
+    const final = this.stopped || (FINAL_CLOSES.has(code) && !(code === 4409 && this.everJoined));
     const delay = final ? 0 : Math.min(10000, 500 * 2 ** Math.min(this.attempt, 5));
     this.emit({ kind: 'closed', code, reason, words: closeWords(code, reason), final, wasJoined, delay });
     if (final) return;
-    if (code === 4205) this.epoch = null;   // a new epoch: a full resync
+    // A new epoch (4205), or a full sync cut short (the model was emptied
+    // for it): the next join must be a full one.
+    if (code === 4205 || this.fullPending) this.epoch = null;
     this.attempt++;
     this.timer = setTimeout(() => this.open(), delay);
   }
@@ -123,6 +127,7 @@ export class SessionClient {
     switch (m.type) {
       case 'welcome':
         this.epoch = m.epoch;
+        this.fullPending = m.resume !== 'delta';
         this.emit({ kind: 'welcome', welcome: m, attempt: this.attempt });
         return;
       case 'sync':
@@ -130,6 +135,8 @@ export class SessionClient {
         return;
       case 'synced':
         this.joined = true;
+        this.everJoined = true;
+        this.fullPending = false;
         this.seq = m.seq;
         this.attempt = 0;
         this.emit({ kind: 'synced', seq: m.seq });
