@@ -10,6 +10,9 @@ commands with ids, events buffered per session. No npm, nothing fetched.
 Page.wait_for(expr) polls Runtime.evaluate until the expression is truthy
 or a deadline passes: the tests wait for what a user would see, never for
 a fixed time.
+
+Firefox (when installed) is driven through WebDriver BiDi, its own remote
+protocol, with the same eval / wait_for interface (test_web_firefox.py).
 """
 
 import asyncio
@@ -258,3 +261,133 @@ class Page:
         with open(path, "wb") as f:
             f.write(data)
         return len(data)
+
+
+# ----------------------------------------------------------------------
+# Firefox, through WebDriver BiDi (Firefox's remote protocol), for a smoke
+# test of the page in the second browser. Same Page-like interface: eval,
+# wait_for, goto, screenshot.
+
+FIREFOX_NAMES = ("firefox-esr", "firefox")
+
+
+def firefox_path():
+    for name in FIREFOX_NAMES:
+        p = shutil.which(name)
+        if p:
+            return p
+    return None
+
+
+class Firefox:
+    def __init__(self, width=1440, height=900):
+        self.width = width
+        self.height = height
+        self.proc = None
+        self.profile = None
+        self.ws = None
+        self.ids = itertools.count(1)
+        self.context = None
+
+    async def start(self):
+        exe = firefox_path()
+        if not exe:
+            raise RuntimeError("firefox is not installed")
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        self.profile = tempfile.mkdtemp(prefix="sessiond-firefox-")
+        self.proc = subprocess.Popen(
+            [exe, "--headless", "--no-remote", "--profile", self.profile,
+             "--remote-debugging-port", str(port),
+             f"--width={self.width}", f"--height={self.height}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                self.ws = await websockets.connect(f"ws://127.0.0.1:{port}/session",
+                                                   max_size=None, ping_interval=None)
+                break
+            except (OSError, websockets.exceptions.InvalidHandshake):
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"firefox exited with status {self.proc.returncode}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError("firefox's remote protocol did not answer")
+                await asyncio.sleep(0.1)
+        await self.send("session.new", {"capabilities": {}})
+        tree = await self.send("browsingContext.getTree", {})
+        self.context = tree["contexts"][0]["context"]
+        await self.send("browsingContext.setViewport", {
+            "context": self.context, "viewport": {"width": self.width, "height": self.height}})
+        return self
+
+    async def send(self, method, params, timeout=15.0):
+        mid = next(self.ids)
+        await self.ws.send(json.dumps({"id": mid, "method": method, "params": params}))
+
+        async def reply():
+            while True:
+                m = json.loads(await self.ws.recv())
+                if m.get("id") == mid:
+                    return m
+        m = await asyncio.wait_for(reply(), timeout)
+        if m.get("type") == "error":
+            raise RuntimeError(f"{method}: {m.get('error')}: {m.get('message')}")
+        return m["result"]
+
+    async def goto(self, url):
+        await self.send("browsingContext.navigate",
+                        {"context": self.context, "url": url, "wait": "complete"})
+
+    async def eval(self, expr, timeout=15.0):
+        r = await self.send("script.evaluate", {
+            "expression": expr, "target": {"context": self.context},
+            "awaitPromise": True, "userActivation": True}, timeout)
+        if r["type"] != "success":
+            raise JSError(f"{expr[:120]!r}: {r.get('exceptionDetails', {}).get('text')}")
+        return r["result"].get("value")
+
+    async def wait_for(self, expr, timeout=5.0, what=None, interval=0.05):
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            try:
+                v = await self.eval(expr)
+                if v:
+                    return v
+                last = v
+            except JSError as e:
+                last = e
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for "
+                                     f"{what or expr}; last value {last!r}")
+            await asyncio.sleep(interval)
+
+    async def screenshot(self, path):
+        r = await self.send("browsingContext.captureScreenshot", {"context": self.context},
+                            timeout=30.0)
+        data = base64.b64decode(r["data"])
+        with open(path, "wb") as f:
+            f.write(data)
+        return len(data)
+
+    async def close(self):
+        try:
+            if self.ws:
+                try:
+                    await asyncio.wait_for(self.send("session.end", {}), 5)
+                except Exception:
+                    pass
+                await self.ws.close()
+        finally:
+            if self.proc and self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+            if self.profile:
+                shutil.rmtree(self.profile, ignore_errors=True)
