@@ -76,16 +76,20 @@ export class SceneView {
     rerender(this.tree, () => {
       if (!kinds.length) return h('p', { class: 'muted' }, total ? 'No node matches the search.' : 'The scene is empty.');
       return kinds.map((kind) => {
-        const nodes = byKind.get(kind).sort((a, b) => nodeName(a).localeCompare(nodeName(b), undefined, { numeric: true }));
+        const nodes = byKind.get(kind);
         const open = this.open.has(kind) || (!this.closed.has(kind) && (!!this.query || total <= OPEN_ALL_BELOW));
+        // A collapsed kind lists nothing: large scenes stay cheap to redraw.
+        const list = open ? h('ul', {},
+          nodes.sort((a, b) => nodeName(a).localeCompare(nodeName(b), undefined, { numeric: true }))
+            .slice(0, LIST_LIMIT).map((n) => this.item(n)),
+          nodes.length > LIST_LIMIT ? h('li', { class: 'muted' }, `${nodes.length - LIST_LIMIT} more: refine the search`) : null) : null;
         const details = h('details', { class: 'kind', dataset: { kind }, open },
           h('summary', { dataset: { key: `kind:${kind}` } }, h('span', { class: 'kind-name' }, kind), h('span', { class: 'badge' }, nodes.length)),
-          h('ul', {},
-            nodes.slice(0, LIST_LIMIT).map((n) => this.item(n)),
-            nodes.length > LIST_LIMIT ? h('li', { class: 'muted' }, `${nodes.length - LIST_LIMIT} more: refine the search`) : null));
+          list);
         details.addEventListener('toggle', () => {
           if (details.open === open) return;      // the initial state, not the user
           if (details.open) { this.open.add(kind); this.closed.delete(kind); } else { this.closed.add(kind); this.open.delete(kind); }
+          this.renderTree();
         });
         return details;
       });
