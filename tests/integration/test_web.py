@@ -9,7 +9,11 @@ backup list, the page reconnects by itself with a delta resume and says so,
 errors are shown in words, and a page from another origin cannot open a
 WebSocket to the server (protocol 1.1 Origin rule). The last scenario
 leaves a populated page as a screenshot next to the server binary
-(build/web-screenshot.png).
+(build/web-screenshot.png). Thumbnails of image blobs are checked against
+a stand-in server (FakeBlobServer) that answers blob.get as protocol 1.1
+says, and as a 1.0 server does (bad_request), so they are covered before
+the real server has blobs; the screenshot scenario uses real blobs as soon
+as the server accepts blob.put.
 
 Every wait polls the DOM against a deadline; nothing sleeps for a fixed time.
 Skipped when chromium is not installed.
@@ -18,6 +22,7 @@ Skipped when chromium is not installed.
 import asyncio
 import functools
 import hashlib
+import http
 import http.server
 import json
 import os
@@ -30,7 +35,7 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import ServerTestCase, binary_path   # noqa: E402
+from harness import REPO, ServerTestCase, binary_path   # noqa: E402
 from support import backup_files, create_node, must   # noqa: E402
 import browser                                    # noqa: E402
 
@@ -94,6 +99,119 @@ TRY_WS = """new Promise((resolve) => {
   ws.onmessage = (m) => { clearTimeout(t); resolve('open: ' + m.data.slice(0, 60)); ws.close(); };
   ws.onerror = () => { clearTimeout(t); resolve('error'); };
 })"""
+
+
+class FakeBlobServer:
+    """Serves the page's files from web/ and answers its WebSocket like a
+    server with (or without) blobs, for the thumbnail code: one Image node
+    whose blob is `image`; blob.get gets its ok, then the bytes in two
+    binary frames with a text frame between them (protocol 1.1 section 11),
+    or, with blobs=False, bad_request as a 1.0 server answers."""
+
+    def __init__(self, image, blobs=True):
+        self.image = image
+        self.hash = hashlib.sha256(image).hexdigest()
+        self.blobs = blobs
+        self.gets = 0
+
+    async def start(self):
+        import websockets.server
+        self.server = await websockets.server.serve(
+            self.session, "127.0.0.1", 0, process_request=self.files)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def files(self, path, headers):
+        if path.startswith("/s/"):
+            return None                                   # the WebSocket
+        name = "index.html" if path.split("#")[0] == "/" else path[len("/web/"):]
+        types = {"html": "text/html", "css": "text/css", "js": "text/javascript"}
+        try:
+            with open(os.path.join(REPO, "web", os.path.basename(name)), "rb") as f:
+                body = f.read()
+        except OSError:
+            return (http.HTTPStatus.NOT_FOUND, [], b"no such file")
+        return (http.HTTPStatus.OK, [("content-type", types[name.rsplit(".", 1)[-1]])], body)
+
+    async def session(self, ws, path=None):
+        async for raw in ws:
+            m = json.loads(raw)
+            if m["type"] == "hello":
+                await ws.send(json.dumps({"type": "welcome", "re": m["id"], "session": "img", "user": m["user"],
+                                          "role": "user", "epoch": "e1", "seq": 1, "initialized": True,
+                                          "resume": "full", "server": {"name": "fake", "version": "0",
+                                                                       "max_message_bytes": 1 << 20}}))
+                node = {"uuid": "img-1", "kind": "Image", "deps": [], "owner": None, "version": 1, "seq": 1,
+                        "data": {"name": "albedo.png", "mime_type": "image/png"}, "updated_by": "x",
+                        "updated_at": 1.0}
+                if self.blobs:
+                    node["blobs"] = [self.hash]
+                else:
+                    node["blobs"] = ["0" * 64]   # named by a node, but the server cannot serve it
+                await ws.send(json.dumps({"type": "sync", "nodes": [node], "tasks": [], "chat": [],
+                                          "users": [{"name": m["user"], "role": "user", "online": True}]}))
+                await ws.send(json.dumps({"type": "synced", "seq": 1}))
+            elif m["type"] == "blob.get":
+                self.gets += 1
+                if not self.blobs:
+                    await ws.send(json.dumps({"type": "error", "re": m["id"], "code": "bad_request",
+                                              "message": 'type: unknown request type "blob.get"'}))
+                    continue
+                await ws.send(json.dumps({"type": "ok", "re": m["id"], "hash": self.hash,
+                                          "size": len(self.image)}))
+                half = len(self.image) // 2
+                await ws.send(self.image[:half])
+                await ws.send(json.dumps({"type": "presence", "user": "x", "data": {}}))
+                await ws.send(self.image[half:])
+            elif "id" in m:
+                await ws.send(json.dumps({"type": "ok", "re": m["id"]}))
+
+    async def close(self):
+        self.server.close()
+        await self.server.wait_closed()
+
+
+@unittest.skipUnless(browser.chromium_path(), "chromium is not installed")
+class ThumbnailTest(unittest.IsolatedAsyncioTestCase):
+    """The thumbnail code against a stand-in server (see FakeBlobServer)."""
+
+    async def asyncSetUp(self):
+        self.browser = await browser.Browser().start()
+
+    async def asyncTearDown(self):
+        await self.browser.close()
+
+    async def open(self, fake):
+        page = await self.browser.new_page(f"http://127.0.0.1:{fake.port}/#img")
+        await page.wait_for("!!document.querySelector('#login-user')", 10)
+        await page.type_into("#login-user", "lead")
+        await page.click("#login-join")
+        await page.wait_for("document.querySelector('#conn-status').textContent.startsWith('Connected')", 10)
+        return page
+
+    async def test_image_blob_shown_as_thumbnail(self):
+        fake = await FakeBlobServer(png(64, 48, lambda x, y: (255, 4 * x, 5 * y))).start()
+        try:
+            page = await self.open(fake)
+            await page.wait_for("document.querySelector('[data-uuid=\"img-1\"] img')?.naturalWidth === 64", 5,
+                                "the thumbnail")
+            await page.click('[data-uuid="img-1"]')
+            await page.wait_for("document.querySelector('#node-detail img.thumb-large')?.naturalHeight === 48", 5)
+            self.assertEqual(fake.gets, 1)     # fetched once, shown twice
+            self.assertEqual(page.console_errors(), [])
+        finally:
+            await fake.close()
+
+    async def test_server_without_blobs(self):
+        fake = await FakeBlobServer(png(8, 8, lambda x, y: (0, 0, 0)), blobs=False).start()
+        try:
+            page = await self.open(fake)
+            await page.wait_for("document.querySelector('#messages').textContent.includes('does not serve blobs')", 5)
+            await page.wait_for("!!document.querySelector('[data-uuid=\"img-1\"] .thumb-none') && "
+                                "!document.querySelector('[data-uuid=\"img-1\"] img')", 5)
+            self.assertEqual(page.console_errors(), [])
+        finally:
+            await fake.close()
 
 
 @unittest.skipUnless(browser.chromium_path(), "chromium is not installed")
