@@ -10,10 +10,11 @@ errors are shown in words, and a page from another origin cannot open a
 WebSocket to the server (protocol 1.1 Origin rule). The last scenario
 leaves a populated page as a screenshot next to the server binary
 (build/web-screenshot.png). Thumbnails of image blobs are checked against
-a stand-in server (FakeBlobServer) that answers blob.get as protocol 1.1
+a stand-in server (FakeServer) that answers blob.get as protocol 1.1
 says, and as a 1.0 server does (bad_request), so they are covered before
-the real server has blobs; the screenshot scenario uses real blobs as soon
-as the server accepts blob.put.
+the real server has blobs (the screenshot scenario uses real blobs as soon
+as the server accepts blob.put); the restore button likewise, until the
+server has admin.restore.
 
 Every wait polls the DOM against a deadline; nothing sleeps for a fixed time.
 Skipped when chromium is not installed.
@@ -101,18 +102,26 @@ TRY_WS = """new Promise((resolve) => {
 })"""
 
 
-class FakeBlobServer:
+class FakeServer:
     """Serves the page's files from web/ and answers its WebSocket like a
-    server with (or without) blobs, for the thumbnail code: one Image node
-    whose blob is `image`; blob.get gets its ok, then the bytes in two
-    binary frames with a text frame between them (protocol 1.1 section 11),
-    or, with blobs=False, bad_request as a 1.0 server answers."""
+    server with what the real one does not have yet:
 
-    def __init__(self, image, blobs=True):
+    - blobs: one Image node whose blob is `image`; blob.get gets its ok,
+      then the bytes in two binary frames with a text frame between them
+      (protocol 1.1 section 11), or, with blobs=False, bad_request as a 1.0
+      server answers;
+    - admin.restore (role admin): refuses an empty backup name as a server
+      that has it does, and records what it is asked to restore."""
+
+    BACKUP = {"file": "snapshot_20260101_101010.db", "bytes": 81920,
+              "created_at": 1767262210.0, "reason": "auto-save"}
+
+    def __init__(self, image=b"", blobs=True):
         self.image = image
         self.hash = hashlib.sha256(image).hexdigest()
         self.blobs = blobs
         self.gets = 0
+        self.restored = []
 
     async def start(self):
         import websockets.server
@@ -137,8 +146,9 @@ class FakeBlobServer:
         async for raw in ws:
             m = json.loads(raw)
             if m["type"] == "hello":
+                role = "admin" if m.get("admin_password") else "user"
                 await ws.send(json.dumps({"type": "welcome", "re": m["id"], "session": "img", "user": m["user"],
-                                          "role": "user", "epoch": "e1", "seq": 1, "initialized": True,
+                                          "role": role, "epoch": "e1", "seq": 1, "initialized": True,
                                           "resume": "full", "server": {"name": "fake", "version": "0",
                                                                        "max_message_bytes": 1 << 20}}))
                 node = {"uuid": "img-1", "kind": "Image", "deps": [], "owner": None, "version": 1, "seq": 1,
@@ -163,6 +173,15 @@ class FakeBlobServer:
                 await ws.send(self.image[:half])
                 await ws.send(json.dumps({"type": "presence", "user": "x", "data": {}}))
                 await ws.send(self.image[half:])
+            elif m["type"] == "admin.backups":
+                await ws.send(json.dumps({"type": "ok", "re": m["id"], "backups": [self.BACKUP]}))
+            elif m["type"] == "admin.restore":
+                if not m.get("backup"):
+                    await ws.send(json.dumps({"type": "error", "re": m["id"], "code": "bad_request",
+                                              "message": "admin.restore: backup must be a backup file name"}))
+                else:
+                    self.restored.append(m["backup"])
+                    await ws.send(json.dumps({"type": "ok", "re": m["id"], "epoch": "e2", "seq": 2}))
             elif "id" in m:
                 await ws.send(json.dumps({"type": "ok", "re": m["id"]}))
 
@@ -172,8 +191,8 @@ class FakeBlobServer:
 
 
 @unittest.skipUnless(browser.chromium_path(), "chromium is not installed")
-class ThumbnailTest(unittest.IsolatedAsyncioTestCase):
-    """The thumbnail code against a stand-in server (see FakeBlobServer)."""
+class StandInServerTest(unittest.IsolatedAsyncioTestCase):
+    """Thumbnails and restore against a stand-in server (see FakeServer)."""
 
     async def asyncSetUp(self):
         self.browser = await browser.Browser().start()
@@ -181,16 +200,18 @@ class ThumbnailTest(unittest.IsolatedAsyncioTestCase):
     async def asyncTearDown(self):
         await self.browser.close()
 
-    async def open(self, fake):
+    async def open(self, fake, admin=False):
         page = await self.browser.new_page(f"http://127.0.0.1:{fake.port}/#img")
         await page.wait_for("!!document.querySelector('#login-user')", 10)
         await page.type_into("#login-user", "lead")
+        if admin:
+            await page.type_into("#login-admin", ADMIN)
         await page.click("#login-join")
         await page.wait_for("document.querySelector('#conn-status').textContent.startsWith('Connected')", 10)
         return page
 
     async def test_image_blob_shown_as_thumbnail(self):
-        fake = await FakeBlobServer(png(64, 48, lambda x, y: (255, 4 * x, 5 * y))).start()
+        fake = await FakeServer(png(64, 48, lambda x, y: (255, 4 * x, 5 * y))).start()
         try:
             page = await self.open(fake)
             await page.wait_for("document.querySelector('[data-uuid=\"img-1\"] img')?.naturalWidth === 64", 5,
@@ -203,13 +224,27 @@ class ThumbnailTest(unittest.IsolatedAsyncioTestCase):
             await fake.close()
 
     async def test_server_without_blobs(self):
-        fake = await FakeBlobServer(png(8, 8, lambda x, y: (0, 0, 0)), blobs=False).start()
+        fake = await FakeServer(png(8, 8, lambda x, y: (0, 0, 0)), blobs=False).start()
         try:
             page = await self.open(fake)
             await page.wait_for("document.querySelector('#messages').textContent.includes('does not serve blobs')", 5)
             await page.wait_for("!!document.querySelector('[data-uuid=\"img-1\"] .thumb-none') && "
                                 "!document.querySelector('[data-uuid=\"img-1\"] img')", 5)
             self.assertEqual(page.console_errors(), [])
+        finally:
+            await fake.close()
+
+
+    async def test_restore_offered_when_the_server_has_it(self):
+        fake = await FakeServer().start()
+        try:
+            page = await self.open(fake, admin=True)
+            button = f'#backup-list tr[data-file="{FakeServer.BACKUP["file"]}"] button'
+            await page.wait_for(f"!!document.querySelector('{button}')", 5, "the restore button")
+            await page.eval("window.confirm = () => true")
+            await page.click(button)
+            await page.wait_for("document.querySelector('#messages').textContent.includes('Restored')", 5)
+            self.assertEqual(fake.restored, [FakeServer.BACKUP["file"]])
         finally:
             await fake.close()
 
@@ -430,6 +465,8 @@ class WebPageTest(ServerTestCase):
         await page.wait_for(f"{rows}.length === 1", 10, "the backup in the list")
         self.assertEqual(await page.eval(f"{rows}[0].children[1].textContent"), "admin")
         listed = await page.eval(f"{rows}[0].dataset.file")
+        # This server has no admin.restore: no restore button.
+        self.assertFalse(await page.eval("!!document.querySelector('#backup-list button')"))
         self.assertEqual(backup_files(srv, SESSION), [listed])
         self.assertIn(listed, await page.eval("document.querySelector('#admin-status').textContent"))
 
