@@ -467,6 +467,13 @@ class WebPageTest(ServerTestCase):
         listed = await page.eval(f"{rows}[0].dataset.file")
         # This server has no admin.restore: no restore button.
         self.assertFalse(await page.eval("!!document.querySelector('#backup-list button')"))
+        # The admin password is in no URL, no storage, no log line.
+        stored = await page.eval("location.href + JSON.stringify(sessionStorage) + JSON.stringify(localStorage)"
+                                 " + document.cookie")
+        self.assertNotIn(ADMIN, stored)
+        self.assertNotIn(PW, stored)
+        with srv.cond:
+            self.assertEqual([l for l in srv.lines if ADMIN in l or PW in l], [])
         self.assertEqual(backup_files(srv, SESSION), [listed])
         self.assertIn(listed, await page.eval("document.querySelector('#admin-status').textContent"))
 
