@@ -87,7 +87,8 @@ static int add_header_lines(struct lws *wsi, const char *lines, unsigned char **
 	for (; *lines; lines = eol + 1) {
 		colon = strchr(lines, ':');
 		eol = strchr(lines, '\n');
-		if (!colon || !eol || colon > eol || (size_t)(colon - lines) + 2 > sizeof(name))
+		if (!colon || !eol || colon + 1 >= eol || colon[1] != ' ' ||
+		    (size_t)(colon - lines) + 2 > sizeof(name))
 			return -1;
 		memcpy(name, lines, (size_t)(colon - lines) + 1);
 		name[colon - lines + 1] = 0;
