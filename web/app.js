@@ -188,6 +188,7 @@ class App {
       case 'synced':
         this.model.setSeq(ev.seq);
         this.showMain();
+        this.model.changed('nodes');   // thumbnails wait for the join to end
         this.joinedOnce = true;
         this.setStatus('online', this.lastResume === 'delta' ? 'Connected (resumed)' : 'Connected');
         this.announce();

@@ -5,7 +5,7 @@
 // `content_type`) starting with "image/", or kind "Image"; its first blob
 // (protocol 1.1 `blobs`) holds the picture and is fetched with blob.get.
 
-import { h, rerender, throttled, nodeName } from './dom.js';
+import { h, rerender, throttled, nodeName, fmtTime } from './dom.js';
 
 const LIST_LIMIT = 300;          // nodes listed per kind before "refine the search"
 const THUMB_MAX_BYTES = 32 << 20;
@@ -164,7 +164,7 @@ export class SceneView {
           h('dt', {}, 'kind'), h('dd', {}, n.kind),
           h('dt', {}, 'owner'), h('dd', {}, n.owner ? h('span', { class: 'lock' }, `locked by ${n.owner}`) : 'nobody (anyone may edit)'),
           h('dt', {}, 'version'), h('dd', {}, `${n.version} (seq ${n.seq})`),
-          h('dt', {}, 'last change'), h('dd', {}, n.updated_by || ''),
+          h('dt', {}, 'last change'), h('dd', {}, [n.updated_by, fmtTime(n.updated_at)].filter(Boolean).join(', ')),
           h('dt', {}, 'deps'), h('dd', {}, (n.deps || []).length ? h('ul', { class: 'deps' }, n.deps.map(dep)) : 'none'),
           (n.blobs || []).length ? [h('dt', {}, 'blobs'), h('dd', { class: 'mono small' }, n.blobs.map((b) => h('div', {}, b)))] : null),
         h('pre', { class: 'json', id: 'node-json', tabindex: '0', 'aria-label': 'Node data as JSON' }, prettyJSON(n.data)),
