@@ -14,6 +14,9 @@ struct config {
 	long timeout;
 	long save_interval;
 	long max_backups;
+	long max_sessions;
+	char *create_sessions;       /* "anyone" or "admin" */
+	long session_idle_close;
 	long max_message_bytes;
 	long chat_history;
 	long chat_keep;

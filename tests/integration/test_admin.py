@@ -904,7 +904,9 @@ class MetricsTest(ServerTestCase):
         self.assertEqual(os.listdir(bdir).count(save["backup"]), 1)
         self.assertGreater(metric(after, "sessiond_database_bytes", session="m.one"), 0)
         self.assertEqual(metric(after, "sessiond_session_seq", session="m.one"), last["seq"])
-        # a disconnect: connections gauge drops, the leave save is counted
+        # a disconnect after a change: connections gauge drops, the leave
+        # save is counted (a leave with nothing new is not saved)
+        await must(alice, "node.create", uuid="late", kind="Object", data={})
         await alice.close()
         deadline = time.monotonic() + TIMEOUT
         while True:
