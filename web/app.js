@@ -8,7 +8,7 @@
 
 import { SessionClient, ServerError } from './client.js';
 import { Model } from './model.js';
-import { h, $, rerender, throttled, fmtTime, safeColor, nodeName } from './dom.js';
+import { h, $, rerender, throttled, fmtTime, fmtBytes, safeColor, nodeName } from './dom.js';
 import { SceneView } from './scene.js';
 import { TaskBoard } from './tasks.js';
 import { ChatView } from './chat.js';
@@ -113,10 +113,13 @@ class App {
     const sessions = (body.sessions || []).sort((a, b) => a.session.localeCompare(b.session));
     rerender(this.sessionsBox, () => h('table', { class: 'sessions' },
       h('caption', {}, `${sessions.length} session${sessions.length === 1 ? '' : 's'}`),
-      h('thead', {}, h('tr', {}, ['Session', 'Online', 'Nodes', 'Tasks', 'Last save', ''].map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', {}, sessions.map((s) => h('tr', {},
-        h('td', {}, s.session), h('td', { class: 'num' }, s.users_online), h('td', { class: 'num' }, s.nodes),
-        h('td', { class: 'num' }, s.tasks), h('td', {}, s.last_save ? fmtTime(s.last_save.time) : 'never'),
+      h('thead', {}, h('tr', {}, ['Session', 'Online', 'Nodes', 'Tasks', 'Size', 'Last save', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      // A session nobody has used for a while is closed ("loaded": false):
+      // the API then reports its size only.
+      h('tbody', {}, sessions.map((s) => h('tr', { dataset: { row: s.session } },
+        h('td', {}, s.session), h('td', { class: 'num' }, s.users_online ?? 0), h('td', { class: 'num' }, s.nodes ?? '–'),
+        h('td', { class: 'num' }, s.tasks ?? '–'), h('td', { class: 'num' }, fmtBytes(s.db_bytes)),
+        h('td', {}, s.failed ? 'could not be opened' : s.last_save ? fmtTime(s.last_save.time) : s.loaded === false ? 'not open' : 'never'),
         h('td', {}, h('button', { type: 'button', dataset: { session: s.session }, onclick: () => { this.f.session.value = s.session; this.join(); } }, 'Join')))))));
   }
 

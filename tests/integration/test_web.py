@@ -24,6 +24,7 @@ import asyncio
 import functools
 import hashlib
 import http
+import http.client
 import http.server
 import json
 import os
@@ -443,9 +444,24 @@ class WebPageTest(ServerTestCase):
         self.assertNoPageErrors(page)
 
     async def test_admin_saves_and_the_backup_is_listed(self):
-        srv = self.server()
+        # Sessions nobody uses are closed after a second (and listed as such).
+        srv = self.server(args=self.server_args + ("--session-idle-close", "1"))
         bob, *_ = await self.joined(srv, "bob", session=SESSION, password=PW)
-        await self.joined(srv, "carol", session="other", password=PW)
+        carol, *_ = await self.joined(srv, "carol", session="other", password=PW)
+        await carol.close()
+
+        def other_closed():
+            conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+            try:
+                conn.request("GET", "/api/sessions", headers={"Authorization": f"Bearer {ADMIN}"})
+                listed = json.loads(conn.getresponse().read())["sessions"]
+            finally:
+                conn.close()
+            return any(x["session"] == "other" and x.get("loaded") is False for x in listed)
+        deadline = time.monotonic() + 10
+        while not await asyncio.to_thread(other_closed):
+            self.assertLess(time.monotonic(), deadline, "session 'other' was not closed when idle")
+            await asyncio.sleep(0.1)
         # The admin password lists the sessions; one of them is joined from the list.
         page = await self.browser.new_page(f"http://127.0.0.1:{srv.port}/")
         await page.wait_for("!!document.querySelector('#login-user')", 10)
@@ -455,6 +471,8 @@ class WebPageTest(ServerTestCase):
         await page.click("#login-list")
         await page.wait_for("document.querySelectorAll('#session-list button[data-session]').length === 2", 5,
                             "both sessions in the list")
+        self.assertIn("not open", await page.eval(
+            "document.querySelector('#session-list tr[data-row=\"other\"]').textContent"))
         await page.click(f'#session-list button[data-session="{SESSION}"]')
         await page.wait_for("!document.querySelector('#admin').hidden && "
                             "document.querySelector('#backup-list').textContent.includes('No backups')", 5)
