@@ -163,12 +163,25 @@ int64_t backup_order(const char *bdir, const char *name)
 	char path[4400];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
-	int64_t order = 0;
+	int64_t order = -1;
+	int rc;
 	snprintf(path, sizeof(path), "%s/%s", bdir, name);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'backup_order'", -1, &st,
-			       NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		order = sqlite3_column_int64(st, 0);
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'backup_order'", -1,
+					&st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		order = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	if (rc != SQLITE_OK) {
+		/* Unreadable: it sorts as the oldest, so rotation removes it
+		 * first and recovery tries it last. */
+		log_warning("Backup %s cannot be read (%s); it counts as the oldest", path,
+			    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		order = -1;
+	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return order;

@@ -53,7 +53,7 @@ int backup_name_cmp(const char *a, const char *b);
  * {"file","bytes","created_at","reason"} (a new reference). */
 json_t *backup_list_json(const char *bdir);
 /* The order a backup was made in (its meta `backup_order`; 0 for backups
- * that predate it). */
+ * that predate it, -1 for one that cannot be read). */
 int64_t backup_order(const char *bdir, const char *name);
 /* backup_list ordered newest first by the order the backups were made
  * (then by name), not by the clock in their names. */
