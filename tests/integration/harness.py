@@ -51,7 +51,8 @@ TIMEOUT = 10.0          # one frame / one reply
 SETTINGS = ("PORT", "HOST", "DATA_DIR", "SERVER_PASSWORD", "ADMIN_PASSWORD",
             "LOG_LEVEL", "TIMEOUT", "SAVE_INTERVAL", "MAX_BACKUPS",
             "MAX_MESSAGE_BYTES", "CHAT_HISTORY", "CHAT_KEEP", "SYNC",
-            "MAX_CONNECTIONS", "MAX_CLIENT_QUEUE_BYTES", "RATE_LIMIT")
+            "MAX_CONNECTIONS", "MAX_CLIENT_QUEUE_BYTES", "RATE_LIMIT",
+            "MAX_BLOB_BYTES", "BLOB_GC_GRACE")
 START_TIMEOUT = 15.0    # server start and stop
 
 
