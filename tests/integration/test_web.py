@@ -11,10 +11,10 @@ WebSocket to the server (protocol 1.1 Origin rule). The last scenario
 leaves a populated page as a screenshot next to the server binary
 (build/web-screenshot.png). Thumbnails of image blobs are checked against
 a stand-in server (FakeServer) that answers blob.get as protocol 1.1
-says, and as a 1.0 server does (bad_request), so they are covered before
-the real server has blobs (the screenshot scenario uses real blobs as soon
-as the server accepts blob.put); the restore button likewise, until the
-server has admin.restore.
+says, and as a 1.0 server does (bad_request), with a text frame between the binary
+ones; the screenshot scenario shows a real blob's thumbnail. The restore
+button is checked against the stand-in server too, until the real one has
+admin.restore.
 
 Every wait polls the DOM against a deadline; nothing sleeps for a fixed time.
 Skipped when chromium is not installed.
@@ -584,7 +584,7 @@ class WebPageTest(ServerTestCase):
                                 "parent": None, "modifiers": ["Subdivision", "Armature"]},
                           deps=["mesh-robot", "mesh-head", "scene"])
         await create_node(alice, "obj-lamp", kind="Object", data={"name": "Key light", "location": [4, -3, 6]}, deps=["scene"])
-        image = await self.image_node(bob)
+        await self.image_node(bob)
         await must(alice, "node.lock", uuid="obj-robot")
         await must(bob, "node.lock", uuid="cam")
         for title, status, who, node in [("Block out the robot", "done", "alice", "obj-robot"),
@@ -609,9 +609,8 @@ class WebPageTest(ServerTestCase):
                             "document.querySelector('[data-user=\"alice\"] .frame')?.textContent === '112' && "
                             "document.querySelector('#node-json')?.textContent.includes('Subdivision') && "
                             "document.querySelectorAll('.card').length === 5", 5, "the populated page")
-        if image:
-            await page.wait_for("!!document.querySelector('img.thumb-small')?.complete && "
-                                "document.querySelector('img.thumb-small').naturalWidth === 64", 5, "the thumbnail")
+        await page.wait_for("!!document.querySelector('img.thumb-small')?.complete && "
+                            "document.querySelector('img.thumb-small').naturalWidth === 64", 5, "the thumbnail")
 
         # Every control has a name a screen reader can read.
         unnamed = await page.eval("""[...document.querySelectorAll('button, input, select, textarea')]
@@ -625,22 +624,16 @@ class WebPageTest(ServerTestCase):
         self.assertNoPageErrors(page)
 
     async def image_node(self, c):
-        """An Image node whose blob is a PNG, when the server has blobs
-        (protocol 1.1); without them, a plain Image node. True if a blob
-        was stored."""
+        """An Image node whose blob (protocol 1.1) is a 64x64 PNG."""
         data = png(64, 64, lambda x, y: (40 + 3 * x, 90 + 2 * y, 200 - x))
         h = hashlib.sha256(data).hexdigest()
-        r = await c.request("blob.put", hash=h, size=len(data))
-        stored = False
-        if r["type"] == "ok":
-            if not r.get("have"):
-                await c.send_binary(data)
-                await must(c, "blob.end", hash=h)
-            stored = True
+        r = await must(c, "blob.put", hash=h, size=len(data))
+        if not r.get("have"):
+            await c.send_binary(data)
+            await must(c, "blob.end", hash=h)
         await create_node(c, "img-skin", kind="Image",
                           data={"name": "skin_albedo.png", "mime_type": "image/png", "size": [64, 64]},
-                          **({"blobs": [h]} if stored else {}))
-        return stored
+                          blobs=[h])
 
 
 if __name__ == "__main__":
