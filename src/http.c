@@ -15,6 +15,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "protocol.h"
 #include "server.h"
 #include "session.h"
 #include "util.h"
@@ -110,7 +111,7 @@ static void save_done(void *arg, const struct backup_job *job)
 
 /* The admin API: Authorization: Bearer ADMIN_PASSWORD. */
 static int api(struct server *srv, const char *method, const char *path, const char *auth,
-	       struct http_response *r, struct http_pending **pending)
+	       const char *peer, struct http_response *r, struct http_pending **pending)
 {
 	char name[80];
 	const char *rest;
@@ -126,9 +127,15 @@ static int api(struct server *srv, const char *method, const char *path, const c
 		r->www_authenticate = "Bearer realm=\"sessiond\"";
 		return 0;
 	}
+	if (protocol_auth_locked(srv, peer)) {
+		log_debug("Admin API: refused %s %s from %s: locked out", method, path, peer);
+		respond_error(r, 403, "too many failed passwords from this address; try again later");
+		return 0;
+	}
 	if (strncasecmp(auth, "Bearer ", 7) != 0 || !util_secret_equal(auth + 7,
 								   srv->cfg->admin_password)) {
-		log_warning("Admin API: wrong credentials for %s %s", method, path);
+		log_warning("Admin API: wrong credentials for %s %s from %s", method, path, peer);
+		protocol_auth_failed(srv, peer);
 		respond_error(r, 403, "wrong admin password");
 		return 0;
 	}
@@ -185,7 +192,7 @@ method:
 }
 
 int http_handle(struct server *srv, const char *method, const char *path, const char *auth,
-		struct http_response *r, struct http_pending **pending)
+		const char *peer, struct http_response *r, struct http_pending **pending)
 {
 	*pending = NULL;
 	if (strcmp(path, "/healthz") == 0 && strcmp(method, "GET") == 0) {
@@ -197,7 +204,7 @@ int http_handle(struct server *srv, const char *method, const char *path, const 
 		return 0;
 	}
 	if (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0)
-		return api(srv, method, path, auth, r, pending);
+		return api(srv, method, path, auth, peer, r, pending);
 	respond_error(r, 404, "no such endpoint");
 	return 0;
 }

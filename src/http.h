@@ -18,9 +18,11 @@ struct http_pending;
 
 /* Returns 0 with *r filled, or 1 when the answer comes later: *pending is
  * then set and the network layer is woken through the waker once
- * http_pending_take() can fill a response. */
+ * http_pending_take() can fill a response. auth is the Authorization
+ * header ("" when absent), peer the client's IP address (password
+ * guessing is counted per address). */
 int http_handle(struct server *srv, const char *method, const char *path, const char *auth,
-		struct http_response *r, struct http_pending **pending);
+		const char *peer, struct http_response *r, struct http_pending **pending);
 void http_set_waker(void (*waker)(void *net));
 void http_pending_attach(struct http_pending *p, void *net);
 /* 1 with *r filled when the answer is ready (p is then freed). */
