@@ -502,6 +502,33 @@ class WebPageTest(ServerTestCase):
         await page.wait_for("!document.querySelector('[data-user=\"bob\"]')", 5, "bob gone from the online list")
         self.assertNoPageErrors(page)
 
+    async def test_restore_from_the_page(self):
+        """Needs a server with admin.restore; skipped (and said so) without it."""
+        srv = self.server()
+        bob, *_ = await self.joined(srv, "bob", session=SESSION, password=PW, admin_password=ADMIN)
+        probe = await bob.request("admin.restore", backup="")
+        if probe["type"] == "error" and "unknown request type" in probe.get("message", ""):
+            self.skipTest("this server has no admin.restore yet")
+        await create_node(bob, "kept", data={"name": "In the backup"})
+        backup = (await must(bob, "admin.save"))["backup"]
+        await create_node(bob, "later", data={"name": "After the backup"})
+        await bob.close()
+
+        page = await self.joined_page(srv, "boss", admin=True)
+        await page.wait_for("!!document.querySelector('[data-uuid=\"later\"]')", 5)
+        button = f'#backup-list tr[data-file="{backup}"] button'
+        await page.wait_for(f"!!document.querySelector('{button}')", 5, "the restore button")
+        await page.eval("window.confirm = () => true")
+        await page.click(button)
+        # The restore closes every connection (4205); the page comes back
+        # with a full sync of the restored session.
+        await page.wait_for("document.querySelector('#messages').textContent.includes('full resync') && "
+                            "!document.querySelector('[data-uuid=\"later\"]') && "
+                            "!!document.querySelector('[data-uuid=\"kept\"]') && "
+                            "document.querySelector('#conn-status').textContent.startsWith('Connected')", 20,
+                            "the restored session in the page")
+        self.assertNoPageErrors(page)
+
     async def test_reconnects_with_delta_resume_and_says_so(self):
         srv = self.server()
         bob, *_ = await self.joined(srv, "bob", session=SESSION, password=PW)
