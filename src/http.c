@@ -37,6 +37,7 @@ static void respond_json(struct http_response *r, unsigned status, json_t *obj /
 	r->status = status;
 	r->content_type = "application/json";
 	r->www_authenticate = NULL;
+	r->headers[0] = 0;
 	r->body = frame_from_json(obj);
 	json_decref(obj);
 }
@@ -89,6 +90,7 @@ static void metrics(struct server *srv, struct http_response *r)
 	r->status = 200;
 	r->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	r->www_authenticate = NULL;
+	r->headers[0] = 0;
 	r->body = frame_new(text, strlen(text));
 	free(text);
 }
@@ -216,6 +218,7 @@ int http_pending_take(struct http_pending *p, struct http_response *r)
 	r->status = p->status;
 	r->content_type = "application/json";
 	r->www_authenticate = NULL;
+	r->headers[0] = 0;
 	r->body = p->body;
 	free(p);
 	return 1;

@@ -11,6 +11,7 @@ struct http_response {
 	const char *content_type;
 	const char *www_authenticate;  /* NULL or the header value */
 	struct frame *body;            /* owned by the receiver */
+	char headers[1024];            /* more headers, "name: value\n" each; "" for none */
 };
 
 struct http_pending;

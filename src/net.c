@@ -41,6 +41,7 @@
 #include "server.h"
 #include "util.h"
 #include "validate.h"
+#include "web.h"
 
 _Static_assert(LWS_PRE <= FRAME_PRE, "FRAME_PRE must hold the WebSocket header");
 
@@ -92,16 +93,41 @@ static const char *session_from_path(const char *path, int *bad)
 	return path + 3;
 }
 
-static int http_send(struct lws *wsi, struct pss *pss, unsigned status, const char *ctype,
-		     const char *extra_header, struct frame *body)
+/* Adds the "name: value\n" lines of an http_response's headers. */
+static int add_header_lines(struct lws *wsi, const char *lines, unsigned char **p,
+			    unsigned char *end)
 {
-	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+	char name[64];
+	const char *colon, *eol;
+
+	for (; *lines; lines = eol + 1) {
+		colon = strchr(lines, ':');
+		eol = strchr(lines, '\n');
+		if (!colon || !eol || colon + 1 >= eol || colon[1] != ' ' ||
+		    (size_t)(colon - lines) + 2 > sizeof(name))
+			return -1;
+		memcpy(name, lines, (size_t)(colon - lines) + 1);
+		name[colon - lines + 1] = 0;
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+						(const unsigned char *)colon + 2,
+						(int)(eol - colon - 2), p, end))
+			return -1;
+	}
+	return 0;
+}
+
+static int http_send(struct lws *wsi, struct pss *pss, unsigned status, const char *ctype,
+		     const char *extra_header, const char *lines, struct frame *body)
+{
+	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
 		      *end = buf + sizeof(buf) - 1;
 
 	if (lws_add_http_common_headers(wsi, status, ctype, body->len, &p, end))
 		goto fail;
 	if (extra_header && lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
 		(const unsigned char *)extra_header, (int)strlen(extra_header), &p, end))
+		goto fail;
+	if (add_header_lines(wsi, lines, &p, end))
 		goto fail;
 	if (lws_finalize_write_http_header(wsi, start, &p, end))
 		goto fail;
@@ -115,7 +141,8 @@ fail:
 
 static int http_reply(struct lws *wsi, struct pss *pss, const struct http_response *r)
 {
-	return http_send(wsi, pss, r->status, r->content_type, r->www_authenticate, r->body);
+	return http_send(wsi, pss, r->status, r->content_type, r->www_authenticate, r->headers,
+			 r->body);
 }
 
 /* Refuses a WebSocket upgrade with an HTTP status. The response is written
@@ -437,10 +464,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 				   : "OTHER"; /* PUT, DELETE, HEAD...: 405 on known routes */
 		static const char forbidden[] = "{\"error\":\"origin not allowed (ALLOWED_ORIGINS)\","
 						"\"code\":\"forbidden\"}";
+		char *host;
 		memset(pss, 0, sizeof(*pss));
 		if (!origin_ok(wsi))
-			return http_send(wsi, pss, 403, "application/json", NULL,
+			return http_send(wsi, pss, 403, "application/json", NULL, "",
 					 frame_new(forbidden, sizeof(forbidden) - 1));
+		host = header(wsi, WSI_TOKEN_HOST);
+		rc = web_handle(method, (const char *)in, host ? host : "", &r); /* the browser page */
+		free(host);
+		if (rc)
+			return http_reply(wsi, pss, &r);
 		lws_get_peer_simple(wsi, peer, sizeof(peer));
 		/* As long as the client sent it: a long ADMIN_PASSWORD must match. */
 		auth = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
