@@ -536,25 +536,31 @@ int store_node_update(struct store *s, const struct node_row *n, const char *pat
 	return run_one_change(s, st, SQLITE_NOTFOUND);
 }
 
-int store_node_set_deps(struct store *s, const char *uuid, json_t *deps)
+int store_i_set_list(struct store *s, enum stmt_id del_id, enum stmt_id add_id,
+		     const char *uuid, json_t *items)
 {
-	sqlite3_stmt *del = stmt(s, ST_NODE_DEPS_DEL), *add = stmt(s, ST_NODE_DEPS_ADD);
+	sqlite3_stmt *del = stmt(s, del_id), *add = stmt(s, add_id);
 	size_t i;
-	json_t *d;
+	json_t *v;
 	int rc;
 	if (!del || !add)
 		return SQLITE_ERROR;
 	sqlite3_bind_text(del, 1, uuid, -1, SQLITE_STATIC);
 	rc = run(del);
-	json_array_foreach(deps, i, d) {
+	json_array_foreach(items, i, v) {
 		if (rc != SQLITE_OK)
 			break;
 		sqlite3_bind_text(add, 1, uuid, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(add, 2, (int64_t)i);
-		sqlite3_bind_text(add, 3, json_string_value(d), -1, SQLITE_STATIC);
+		sqlite3_bind_text(add, 3, json_string_value(v), -1, SQLITE_STATIC);
 		rc = run(add);
 	}
 	return rc;
+}
+
+int store_node_set_deps(struct store *s, const char *uuid, json_t *deps)
+{
+	return store_i_set_list(s, ST_NODE_DEPS_DEL, ST_NODE_DEPS_ADD, uuid, deps);
 }
 
 int store_node_tombstone(struct store *s, const char *uuid, int64_t seq, const char *user,

@@ -108,24 +108,7 @@ int store_node_get_blobs(struct store *s, const char *uuid, json_t **out)
 
 int store_node_set_blobs(struct store *s, const char *uuid, json_t *hashes)
 {
-	sqlite3_stmt *del = store_i_stmt(s, ST_NODE_BLOBS_DEL);
-	sqlite3_stmt *add = store_i_stmt(s, ST_NODE_BLOBS_ADD);
-	size_t i;
-	json_t *h;
-	int rc;
-	if (!del || !add)
-		return SQLITE_ERROR;
-	sqlite3_bind_text(del, 1, uuid, -1, SQLITE_STATIC);
-	rc = store_i_run(del);
-	json_array_foreach(hashes, i, h) {
-		if (rc != SQLITE_OK)
-			break;
-		sqlite3_bind_text(add, 1, uuid, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(add, 2, (int64_t)i);
-		sqlite3_bind_text(add, 3, json_string_value(h), -1, SQLITE_STATIC);
-		rc = store_i_run(add);
-	}
-	return rc;
+	return store_i_set_list(s, ST_NODE_BLOBS_DEL, ST_NODE_BLOBS_ADD, uuid, hashes);
 }
 
 int store_blob_has(struct store *s, const char *hash, int64_t *size)

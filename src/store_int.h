@@ -34,6 +34,10 @@ struct store {
 sqlite3_stmt *store_i_stmt(struct store *s, enum stmt_id id);
 /* Runs a statement that returns no rows; resets it whatever happens. */
 int store_i_run(sqlite3_stmt *st);
+/* Replaces a node's ordered list (deps, blobs): del_id deletes by uuid,
+ * add_id inserts (uuid, position, value) for each string of items. */
+int store_i_set_list(struct store *s, enum stmt_id del_id, enum stmt_id add_id,
+		     const char *uuid, json_t *items);
 void store_i_finish(sqlite3_stmt *st);
 int store_i_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 /* The one integer a query returns. */

@@ -213,6 +213,22 @@ static inline struct conn *join(struct fake *f, const char *user)
 	return join_ex(f, "default", user, "", NULL);
 }
 
+/* A node.create (malloc'd text) whose data needs far more pages than an
+ * empty session: with PRAGMA max_page_count = 1 it fails as on a full disk. */
+static inline char *big_create(int id, const char *uuid)
+{
+	char *pad = malloc(200001), *text;
+	json_t *r;
+	memset(pad, 'x', 200000);
+	pad[200000] = 0;
+	r = json_pack("{ss si ss ss s{ss}}", "type", "node.create", "id", id, "uuid", uuid,
+		      "kind", "K", "data", "b", pad);
+	text = json_dumps(r, JSON_COMPACT);
+	json_decref(r);
+	free(pad);
+	return text;
+}
+
 /* The socket closes: the client leaves, and the batch is flushed. */
 static inline void disconnect(struct fake *f, struct conn *c)
 {

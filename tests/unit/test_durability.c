@@ -27,21 +27,6 @@ static int crash_and_restart(struct fake *f)
 	return server_open_sessions(&f->srv);
 }
 
-/* A node.create whose data needs far more pages than an empty session. */
-static char *big_create(int id, const char *uuid)
-{
-	char *pad = malloc(200001), *text;
-	json_t *r;
-	memset(pad, 'x', 200000);
-	pad[200000] = 0;
-	r = json_pack("{ss si ss ss s{ss}}", "type", "node.create", "id", id, "uuid", uuid,
-		      "kind", "K", "data", "b", pad);
-	text = json_dumps(r, JSON_COMPACT);
-	json_decref(r);
-	free(pad);
-	return text;
-}
-
 static void test_disk_full_is_unavailable(void **state)
 {
 	struct fake *f = fake_new(NULL);

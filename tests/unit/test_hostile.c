@@ -15,21 +15,6 @@
 #include "fakesrv.h"
 #include "store.h"
 
-/* A node.create whose data needs far more pages than the database may have. */
-static char *big_create(int id, const char *uuid)
-{
-	char *pad = malloc(200001), *text;
-	json_t *r;
-	memset(pad, 'x', 200000);
-	pad[200000] = 0;
-	r = json_pack("{ss si ss ss s{ss}}", "type", "node.create", "id", id, "uuid", uuid,
-		      "kind", "K", "data", "b", pad);
-	text = json_dumps(r, JSON_COMPACT);
-	json_decref(r);
-	free(pad);
-	return text;
-}
-
 /* The admin's answer to admin.kick says what happened to the user: an ok
  * means closed with 4403 and gone; an error means still there. */
 static void test_kick_matches_commit(void **state)
