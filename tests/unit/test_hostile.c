@@ -1,8 +1,8 @@
 /* test_hostile.c - the session-domain rules of protocol 1.1 and the defects
  * a security review found, driven without sockets: admin.kick is carried
  * out only when its batch commits; sessions past MAX_SESSIONS, sessions
- * only an admin may create, sessions closed while idle and opened again;
- * a leave with nothing new makes no backup. */
+ * only an admin may create, sessions closed while idle and opened again.
+ * (A leave with nothing new makes no backup: test_admin.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
