@@ -125,8 +125,14 @@ static int vacuum_into(sqlite3 *src, const char *tmp, char *err, size_t errlen)
 		rc = sqlite3_step(st);
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}
-	if (rc != SQLITE_OK)
-		snprintf(err, errlen, "cannot write %s: %s", tmp, sqlite3_errmsg(src));
+	if (rc != SQLITE_OK) {
+		int e = sqlite3_system_errno(src);
+		if (e == ENOSPC || e == EFBIG || e == EDQUOT || (rc & 0xff) == SQLITE_FULL)
+			snprintf(err, errlen, "cannot write %s: disk full (%s)", tmp,
+				 e ? strerror(e) : sqlite3_errmsg(src));
+		else
+			snprintf(err, errlen, "cannot write %s: %s", tmp, sqlite3_errmsg(src));
+	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_OK ? CTL_OK : CTL_ERROR;
 }

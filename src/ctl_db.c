@@ -267,6 +267,10 @@ static void problem(json_t *problems, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	/* one problem, one line (integrity_check answers several in one row) */
+	for (char *p = buf; *p; p++)
+		if (*p == '\n')
+			*p = p[1] ? ';' : 0;
 	json_array_append_new(problems, json_string(buf));
 }
 

@@ -51,7 +51,10 @@ struct args {
 
 static int fail(int code, const char *msg)
 {
-	fprintf(stderr, "sessionctl: %s\n", msg);
+	fputs("sessionctl: ", stderr);
+	for (const char *p = msg; *p; p++)
+		fputc(*p == '\n' ? ' ' : *p, stderr);
+	fputc('\n', stderr);
 	return code;
 }
 
