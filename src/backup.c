@@ -139,7 +139,7 @@ void backup_list_free(char **names, int n)
 	free(names);
 }
 
-int backup_make_name(const char *bdir, time_t t, char *out, size_t outlen)
+void backup_make_name(const char *bdir, time_t t, char *out, size_t outlen)
 {
 	/* Newer than every backup of the same second, even ones already rotated
 	 * out of the middle: never reuse a free lower suffix, which would sort
@@ -156,7 +156,6 @@ int backup_make_name(const char *bdir, time_t t, char *out, size_t outlen)
 		snprintf(out, outlen, "snapshot_%s.db", stamp);
 	else
 		snprintf(out, outlen, "snapshot_%s_%ld.db", stamp, next);
-	return 0;
 }
 
 int backup_rotate(const char *bdir, long keep)
@@ -294,6 +293,7 @@ static int verify_copy(struct backup_job *j, const char *path)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st;
+	struct store_counts c = {0};
 	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
 	if (rc == SQLITE_OK)
 		rc = store_check_db(db, 0, j->error, sizeof(j->error));
@@ -303,10 +303,11 @@ static int verify_copy(struct backup_job *j, const char *path)
 		sqlite3_close(db);
 		return rc;
 	}
-	j->node_count = scalar(db, "SELECT count(*) FROM nodes WHERE deleted = 0");
-	j->task_count = scalar(db, "SELECT count(*) FROM tasks WHERE deleted = 0");
-	j->chat_count = scalar(db, "SELECT count(*) FROM chat");
-	j->user_count = scalar(db, "SELECT count(*) FROM users");
+	store_db_counts(db, &c);
+	j->node_count = c.nodes;
+	j->task_count = c.tasks;
+	j->chat_count = c.chat;
+	j->user_count = c.users;
 	j->seq = scalar(db, "SELECT value FROM meta WHERE key = 'seq'");
 	j->initialized = (int)scalar(db, "SELECT value FROM meta WHERE key = 'initialized'");
 	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'epoch'", -1, &st, NULL) ==
@@ -317,6 +318,71 @@ static int verify_copy(struct backup_job *j, const char *path)
 	}
 	sqlite3_close(db);
 	return SQLITE_OK;
+}
+
+/* "snapshot_YYYYMMDD_HHMMSS[_N].db" followed by nothing or one of SQLite's
+ * side-file suffixes. */
+static int is_snapshot_temp(const char *rest)
+{
+	static const char *const side[] = {"", "-journal", "-wal", "-shm"};
+	char stamp[16], name[256];
+	long k;
+	size_t len;
+	const char *db = strstr(rest, ".db");
+	if (!db)
+		return 0;
+	len = (size_t)(db - rest) + 3;
+	if (len >= sizeof(name))
+		return 0;
+	memcpy(name, rest, len);
+	name[len] = 0;
+	if (parse_name(name, stamp, &k) != 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(side) / sizeof(side[0]); i++)
+		if (strcmp(rest + len, side[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int backup_is_own_temp(const char *name, int in_backups)
+{
+	if (in_backups)
+		return strncmp(name, ".tmp-", 5) == 0 && is_snapshot_temp(name + 5);
+	return strcmp(name, "session_metadata.json.tmp") == 0 ||
+	       strcmp(name, "session.db.restore") == 0;
+}
+
+static int clean_dir(const char *dir, int in_backups)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char path[4400];
+		if (!backup_is_own_temp(e->d_name, in_backups))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		int64_t size = util_file_size(path);
+		if (unlink(path) == 0) {
+			log_warning("Removed %s (%lld bytes): a temporary file left by an "
+				    "interrupted save or recovery", path, (long long)size);
+			n++;
+		} else if (errno != ENOENT) {
+			log_warning("Cannot remove the stale temporary file %s: %s", path,
+				    strerror(errno));
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+int backup_clean_temps(const char *dir)
+{
+	char bdir[4200];
+	snprintf(bdir, sizeof(bdir), "%s/backups", dir);
+	return clean_dir(dir, 0) + clean_dir(bdir, 1);
 }
 
 void backup_run(struct backup_job *j)
@@ -344,10 +410,10 @@ void backup_run(struct backup_job *j)
 		snprintf(j->error, sizeof(j->error), "cannot create %s: %s", bdir, strerror(errno));
 		return;
 	}
-	if (backup_make_name(bdir, time(NULL), j->backup, sizeof(j->backup)) != 0) {
-		snprintf(j->error, sizeof(j->error), "no free backup name in %s", bdir);
-		return;
-	}
+	/* No other save of this session runs (one at a time, on this thread):
+	 * any temporary here is a crash's leftover. */
+	j->stale_removed = backup_clean_temps(j->dir);
+	backup_make_name(bdir, time(NULL), j->backup, sizeof(j->backup));
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", bdir, j->backup);
 	snprintf(final, sizeof(final), "%s/%s", bdir, j->backup);
 	unlink(tmp);
@@ -373,7 +439,13 @@ void backup_run(struct backup_job *j)
 	sqlite3_close(db);
 	if (rc != SQLITE_OK)
 		goto fail;
-	if (label_copy(j, tmp) != SQLITE_OK || verify_copy(j, tmp) != SQLITE_OK) {
+	if (label_copy(j, tmp) != SQLITE_OK) {
+		char e[512];
+		snprintf(e, sizeof(e), "cannot record the reason in the new backup: %s", j->error);
+		snprintf(j->error, sizeof(j->error), "%s", e);
+		goto fail;
+	}
+	if (verify_copy(j, tmp) != SQLITE_OK) {
 		char e[512];
 		snprintf(e, sizeof(e), "the new backup failed quick_check: %s", j->error);
 		snprintf(j->error, sizeof(j->error), "%s", e);

@@ -31,6 +31,7 @@ struct backup_job {
 	int initialized;
 	char epoch[65];
 	int removed;          /* old backups rotated out */
+	int stale_removed;    /* temporaries of interrupted saves removed first */
 };
 
 struct backup_job *backup_job_new(const char *session, const char *dir, const char *reason,
@@ -40,7 +41,7 @@ void backup_job_free(struct backup_job *job);
 void backup_run(struct backup_job *job);
 
 /* "snapshot_YYYYMMDD_HHMMSS[_N].db" that does not exist yet in bdir. */
-int backup_make_name(const char *bdir, time_t t, char *out, size_t outlen);
+void backup_make_name(const char *bdir, time_t t, char *out, size_t outlen);
 /* Backup file names in bdir, newest first; returns count, *names malloc'd. */
 int backup_list(const char *bdir, char ***names);
 void backup_list_free(char **names, int n);
@@ -53,6 +54,18 @@ json_t *backup_list_json(const char *bdir);
 int backup_rotate(const char *bdir, long keep);
 /* session_metadata.json content for a finished job (malloc'd). */
 char *backup_metadata_json(const struct backup_job *job, double timestamp);
+
+/* 1 when name is a temporary file that the server's own writes make: in
+ * backups/ (in_backups set) a save's `.tmp-snapshot_YYYYMMDD_HHMMSS[_N].db`
+ * (and SQLite's -journal/-wal/-shm beside it); in the session directory
+ * `session_metadata.json.tmp` and start-up recovery's `session.db.restore`.
+ * Nothing else, so files an operator put there are never touched. */
+int backup_is_own_temp(const char *name, int in_backups);
+/* Removes the temporaries (backup_is_own_temp) that a crash left in
+ * DATA_DIR/NAME and its backups/, naming each in the log at warning level
+ * with its size. Call it only when no save of that session runs: at start
+ * and at the beginning of each save. Returns how many were removed. */
+int backup_clean_temps(const char *dir);
 
 /* Start-up check of DATA_DIR/NAME/session.db. When it fails quick_check (or
  * cannot be opened), moves it aside as session.db.corrupt-STAMP (with -wal

@@ -13,7 +13,7 @@
 #include "conn.h"
 #include "frame.h"
 #include "log.h"
-#include "session.h"
+#include "server_state.h"
 #include "sync.h"
 #include "util.h"
 
@@ -29,8 +29,9 @@ static void end_sync(struct conn *c)
 {
 	sync_close(c->sync);
 	c->sync = NULL;
-	if (c->session)
-		c->session->syncs_open--;
+	if (c->sync_ended)
+		c->sync_ended(c->sync_ended_arg);
+	c->sync_ended = NULL;
 	c->srv->trim_wanted = 1;
 }
 
@@ -105,7 +106,7 @@ void conn_send(struct conn *c, struct frame *f)
 	if (c->qbytes + f->len > (size_t)c->srv->cfg->max_client_queue_bytes) {
 		log_warning("Connection %llu (user=%s session=%s) is lagging: %zu bytes unsent; "
 			    "closing it (4429)", (unsigned long long)c->id,
-			    c->client ? session_client_name(c->client) : "-", c->session_name,
+			    c->user[0] ? c->user : "-", c->session_name,
 			    c->qbytes);
 		c->srv->metrics.lagging++;
 		conn_close_now(c, 4429, "lagging", "lagging");
@@ -115,9 +116,12 @@ void conn_send(struct conn *c, struct frame *f)
 	push(c, frame_ref(f));
 }
 
-void conn_start_sync(struct conn *c, struct sync_cursor *cur)
+void conn_start_sync(struct conn *c, struct sync_cursor *cur, void (*ended)(void *arg),
+		     void *arg)
 {
 	c->sync = cur;
+	c->sync_ended = ended;
+	c->sync_ended_arg = arg;
 	c->sync_done = 0;
 	c->sync_progress_us = util_mono_us();
 	push(c, NULL);

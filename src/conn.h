@@ -32,6 +32,8 @@ struct conn {
 	size_t qhead, qlen, qcap;
 	size_t qbytes;
 	struct sync_cursor *sync;
+	void (*sync_ended)(void *arg); /* told when the snapshot is released */
+	void *sync_ended_arg;
 	struct frame *sync_frame;   /* produced, not yet written */
 	int sync_done;
 	int64_t sync_progress_us;   /* last sync frame written (or sync start) */
@@ -51,6 +53,7 @@ struct conn {
 	char session_name[65];
 	struct session *session;    /* set by a successful hello */
 	struct client *client;
+	char user[65];              /* the hello's user, for the log */
 	int hello_seen;
 	const char *leave_reason;   /* why the client leaves when the socket closes */
 	int64_t opened_us, last_rx_us, last_ping_us;
@@ -63,8 +66,10 @@ struct conn *conn_new(struct server *srv, const char *session_name, void *net);
 void conn_free(struct conn *c);
 /* Queues f for sending (takes a new reference; the caller keeps its own). */
 void conn_send(struct conn *c, struct frame *f);
-/* Queues the sync stream: frames sent after this wait for it. */
-void conn_start_sync(struct conn *c, struct sync_cursor *cur);
+/* Queues the sync stream: frames sent after this wait for it. ended(arg)
+ * is called once the cursor is closed (the snapshot released). */
+void conn_start_sync(struct conn *c, struct sync_cursor *cur, void (*ended)(void *arg),
+		     void *arg);
 /* Reserves the place of a reply that comes later (conn_release_hold). */
 void conn_hold(struct conn *c);
 /* Fills the oldest hold with f (stolen). */

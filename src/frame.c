@@ -42,10 +42,52 @@ struct frame *frame_from_sbuf(struct sbuf *b)
 	return f;
 }
 
-static int dump_cb(const char *buf, size_t size, void *data)
+void frame_add_json(struct sbuf *b, const json_t *v)
 {
-	sbuf_add(data, buf, size);
-	return 0;
+	const char *key;
+	json_t *item;
+	size_t i, n = 0;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		sbuf_addc(b, '{');
+		json_object_foreach((json_t *)v, key, item) {
+			if (n++)
+				sbuf_addc(b, ',');
+			sbuf_add_json_str(b, key, strlen(key));
+			sbuf_addc(b, ':');
+			frame_add_json(b, item);
+		}
+		sbuf_addc(b, '}');
+		break;
+	case JSON_ARRAY:
+		sbuf_addc(b, '[');
+		json_array_foreach(v, i, item) {
+			if (i)
+				sbuf_addc(b, ',');
+			frame_add_json(b, item);
+		}
+		sbuf_addc(b, ']');
+		break;
+	case JSON_STRING:
+		sbuf_add_json_str(b, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		sbuf_add_int(b, json_integer_value(v));
+		break;
+	case JSON_REAL:
+		sbuf_add_real(b, json_real_value(v));
+		break;
+	case JSON_TRUE:
+		sbuf_addstr(b, "true");
+		break;
+	case JSON_FALSE:
+		sbuf_addstr(b, "false");
+		break;
+	case JSON_NULL:
+		sbuf_addstr(b, "null");
+		break;
+	}
 }
 
 struct frame *frame_from_json(const json_t *obj)
@@ -53,7 +95,7 @@ struct frame *frame_from_json(const json_t *obj)
 	struct sbuf b;
 	frame_sbuf_init(&b, 256);
 	struct frame *f;
-	json_dump_callback(obj, dump_cb, &b, JSON_COMPACT);
+	frame_add_json(&b, obj);
 	f = frame_from_sbuf(&b);
 	f->type = (int)metrics_type_of(json_string_value(json_object_get(obj, "type")));
 	return f;

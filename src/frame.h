@@ -20,6 +20,11 @@ struct frame {
 static inline char *frame_data(const struct frame *f) { return f->mem + FRAME_PRE; }
 
 struct frame *frame_new(const char *data, size_t len);
+/* Appends the compact JSON text of v (borrowed). Reals are written in the
+ * shortest form that reads back as the same double, so timestamps (whole
+ * milliseconds) print as 1796007416.321. */
+struct sbuf;
+void frame_add_json(struct sbuf *b, const json_t *v);
 /* Serialises obj (borrowed) compactly; the frame starts with one reference. */
 struct frame *frame_from_json(const json_t *obj);
 /* Takes the buffer's memory, which must start with FRAME_PRE bytes of

@@ -15,6 +15,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "server.h"
 #include "session.h"
 #include "util.h"
 
@@ -57,22 +58,17 @@ static void healthz(struct server *srv, struct http_response *r)
 static void metrics(struct server *srv, struct http_response *r)
 {
 	struct metrics_session *ms = xcalloc(srv->nsessions + 1, sizeof(*ms));
-	char path[4400];
 	size_t n = 0;
 	char *text;
 
 	for (struct session *s = srv->sessions; s; s = s->next, n++) {
-		char **names = NULL;
-		int nb;
+		struct session_sizes z;
+		session_sizes(s, &z);
 		ms[n].name = s->name;
 		ms[n].connections = s->nclients;
-		ms[n].db_bytes = util_file_size(s->db_path);
-		snprintf(path, sizeof(path), "%s-wal", s->db_path);
-		ms[n].wal_bytes = util_file_size(path);
-		snprintf(path, sizeof(path), "%s/backups", s->dir);
-		nb = backup_list(path, &names);
-		ms[n].backups = nb;
-		backup_list_free(names, nb);
+		ms[n].db_bytes = z.db_bytes;
+		ms[n].wal_bytes = z.wal_bytes;
+		ms[n].backups = z.backups;
 		ms[n].seq = s->seq;
 		ms[n].last_save_time = s->last_save_time;
 	}
@@ -83,6 +79,20 @@ static void metrics(struct server *srv, struct http_response *r)
 	r->www_authenticate = NULL;
 	r->body = frame_new(text, strlen(text));
 	free(text);
+}
+
+static void pending_done(struct http_pending *p, struct frame *body, unsigned status);
+
+/* The session domain's answer to POST /api/sessions/NAME/save. */
+static void save_done(void *arg, const struct backup_job *job)
+{
+	json_t *o = job->ok ? json_pack("{ss ss sI sI}", "session", job->session,
+					"backup", job->backup, "bytes", (json_int_t)job->bytes,
+					"ms", (json_int_t)job->ms)
+			    : json_pack("{ss ss}", "error", job->error, "code", "unavailable");
+	struct frame *f = frame_from_json(o);
+	json_decref(o);
+	pending_done(arg, f, job->ok ? 200 : 503);
 }
 
 /* The admin API: Authorization: Bearer ADMIN_PASSWORD. */
@@ -152,7 +162,7 @@ static int api(struct server *srv, const char *method, const char *path, const c
 			goto method;
 		log_info("Admin API requested a save (session=%s)", s->name);
 		*pending = xcalloc(1, sizeof(**pending));
-		session_save_http(s, *pending);
+		session_save_notify(s, save_done, *pending);
 		return 1;
 	}
 notfound:
@@ -206,7 +216,7 @@ void http_pending_detach(struct http_pending *p)
 	}
 }
 
-void http_pending_done(struct http_pending *p, struct frame *body, unsigned status)
+static void pending_done(struct http_pending *p, struct frame *body, unsigned status)
 {
 	if (p->detached) {
 		frame_unref(body);

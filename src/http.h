@@ -26,7 +26,5 @@ void http_pending_attach(struct http_pending *p, void *net);
 int http_pending_take(struct http_pending *p, struct http_response *r);
 /* The HTTP connection went away: the answer will be dropped. */
 void http_pending_detach(struct http_pending *p);
-/* Called by the session domain when a save a pending request waits for ends. */
-void http_pending_done(struct http_pending *p, struct frame *json_body, unsigned status);
 
 #endif

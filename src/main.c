@@ -21,7 +21,7 @@
 #include "config.h"
 #include "log.h"
 #include "net.h"
-#include "session.h"
+#include "server.h"
 
 extern char **environ;
 
@@ -38,7 +38,16 @@ static int lock_data_dir(const char *dir, char *err, size_t errlen)
 	snprintf(path, sizeof(path), "%s/.sessiond.lock", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		snprintf(err, errlen, "DATA_DIR: cannot create %s: %s", path, strerror(errno));
+		/* Name the directory and what is wrong with it: /proc exists but
+		 * "No such file or directory" alone would send people looking
+		 * for a missing directory. */
+		int e = errno;
+		if (access(dir, W_OK) != 0 || e == ENOENT || e == EACCES || e == EROFS)
+			snprintf(err, errlen, "DATA_DIR %s is not a directory sessiond can write "
+				 "to (creating its lock file .sessiond.lock failed: %s); choose "
+				 "another DATA_DIR or fix its permissions", dir, strerror(e));
+		else
+			snprintf(err, errlen, "DATA_DIR: cannot create %s: %s", path, strerror(e));
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

@@ -29,7 +29,7 @@ const double metrics_save_bounds[HIST_BUCKETS] = {
 	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 
 static const char *const save_kinds[SK_COUNT] = {
-	"auto-save", "user_disconnect", "admin", "reset", "shutdown"};
+	"auto-save", "user_disconnect", "admin", "shutdown", "reset"};
 
 const char *metrics_type_name(enum msg_type t) { return type_names[t]; }
 
@@ -186,6 +186,9 @@ char *metrics_render(const struct metrics *m, uint64_t connections,
 	sbuf_printf(&b, "sessiond_last_save_timestamp_seconds %.3f\n", m->last_save_time);
 	counter(&b, "sessiond_backup_failures_total",
 		"Saves whose backup could not be written or verified.", m->backup_failures);
+	counter(&b, "sessiond_stale_temp_removed_total",
+		"Temporary files of interrupted saves or recoveries removed at start or "
+		"before a save.", m->stale_temp_removed);
 	counter(&b, "sessiond_lagging_disconnects_total",
 		"Connections closed for lagging (4429).", m->lagging);
 	counter(&b, "sessiond_rate_limited_total", "Requests refused by the rate limit.",

@@ -30,7 +30,9 @@ extern const double metrics_batch_bounds[HIST_BUCKETS];    /* requests */
 extern const double metrics_save_bounds[HIST_BUCKETS];     /* seconds */
 void histogram_observe(struct histogram *h, double v);
 
-enum save_kind { SK_AUTO, SK_DISCONNECT, SK_ADMIN, SK_RESET, SK_SHUTDOWN, SK_COUNT };
+/* Save reasons, in the order of importance a coalesced follow-up save is
+ * named by (a reset's backup must say "reset"). */
+enum save_kind { SK_AUTO, SK_DISCONNECT, SK_ADMIN, SK_SHUTDOWN, SK_RESET, SK_COUNT };
 enum save_kind metrics_save_kind(const char *reason);
 
 struct metrics {
@@ -46,6 +48,7 @@ struct metrics {
 	struct histogram save_duration;
 	double last_save_time;
 	uint64_t backup_failures;
+	uint64_t stale_temp_removed;  /* temporaries of interrupted saves removed */
 	uint64_t lagging;
 	uint64_t rate_limited;
 	uint64_t timeouts;

@@ -27,7 +27,7 @@
 #include "net.h"
 #include "protocol.h"
 #include "saver.h"
-#include "session.h"
+#include "server.h"
 #include "util.h"
 #include "validate.h"
 
@@ -407,7 +407,7 @@ static void cron(lws_sorted_usec_list_t *sul)
 		if (c->close_now && c->net)
 			lws_callback_on_writable(c->net);
 	}
-	server_cron(server);
+	server_cron(server, util_now());
 	lws_sul_schedule(context, 0, sul, cron, LWS_US_PER_SEC);
 }
 

@@ -15,6 +15,8 @@
 #include "frame.h"
 #include "log.h"
 #include "protocol.h"
+#include "envelope.h"
+#include "server.h"
 #include "session.h"
 #include "util.h"
 #include "validate.h"
@@ -23,7 +25,7 @@
 static void early_error(struct conn *c, json_t *id, const char *code, const char *msg,
 			int close_code, const char *close_reason)
 {
-	struct frame *f = reply_error_frame(id, code, msg, NULL);
+	struct frame *f = envelope_error(id, code, msg, NULL);
 	conn_send(c, f);
 	frame_unref(f);
 	if (close_code)
@@ -32,7 +34,7 @@ static void early_error(struct conn *c, json_t *id, const char *code, const char
 
 static void reply(struct conn *c, json_t *id, const char *code, const char *msg)
 {
-	struct frame *f = reply_error_frame(id, code, msg, NULL);
+	struct frame *f = envelope_error(id, code, msg, NULL);
 	session_reply(c->session, c, f);
 	frame_unref(f);
 }
@@ -216,7 +218,7 @@ int protocol_tick(struct conn *c, int64_t now)
 		c->srv->metrics.timeouts++;
 		log_info("Connection %llu (session=%s user=%s) silent for %lld s; closing it "
 			 "(4408)", (unsigned long long)c->id, c->session_name,
-			 c->client ? session_client_name(c->client) : "-",
+			 c->user[0] ? c->user : "-",
 			 (long long)(now - c->last_rx_us) / 1000000);
 		if (c->client)
 			session_leave(c->session, c->client, "timeout");

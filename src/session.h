@@ -1,46 +1,36 @@
-/* session.h - the session domain: sessions, their members, and every
- * request that changes or reads a session's state.
+/* session.h - the session domain: one session's members, its batch, and
+ * every request that changes or reads a session's state.
  *
  * Nothing here knows about sockets or libwebsockets. Replies and events are
  * collected per session during one pass of the event loop and handed to the
- * members' connections by server_flush() after the batch has committed. */
+ * members' connections by session_flush() after the batch has committed.
+ *
+ * The domain is split by concern; each file's header says what it holds:
+ *   session.c         replies, the batch, dispatch, join and leave, flush
+ *   session_nodes.c   node.* requests and the locks
+ *   session_collab.c  tasks, chat, presence, session.init, the users list
+ *   session_admin.c   admin.* requests and admin.reset
+ *   session_saves.c   save orchestration, checkpoints, sizes and stats
+ * What they share privately is in session_int.h. */
 #ifndef SESSIOND_SESSION_H
 #define SESSIOND_SESSION_H
 
 #include <jansson.h>
 #include <stdint.h>
 
-#include "metrics.h"
-
-struct config;
+struct backup_job;
 struct conn;
 struct frame;
-struct store;
-struct saver;
 struct hello_req;
+struct server;
+struct store;
 
 #define SEQ_UNSYNCED INT64_MAX
-/* Tombstones older than this many seqs are purged at saves; a client whose
- * `since` is older than what was purged gets a full sync. */
+/* Tombstones older than this many seqs are purged before saves; a client
+ * whose `since` is older than what was purged gets a full sync. */
 #define SESSION_HISTORY_KEEP 100000
 /* WAL frames (pages) past which the saver thread is asked for a checkpoint. */
 #define SESSION_WAL_CHECKPOINT_FRAMES 2000
-
-struct server {
-	struct config *cfg;
-	struct session *sessions;
-	size_t nsessions;
-	struct conn *conns;          /* every open connection */
-	size_t nconns;
-	struct conn *closed;         /* closed connections, freed at the next flush */
-	struct saver *saver;
-	struct metrics metrics;
-	int shutting_down;
-	int trim_wanted;             /* memory was freed in bulk (syncs finished) */
-	double started_at;
-	/* The network layer's hook: ask for a writable callback on c. */
-	void (*wake)(struct conn *c);
-};
 
 struct client {
 	struct client *next;
@@ -57,16 +47,31 @@ struct client {
 	json_t *hello_id;            /* the hello's id, echoed in welcome */
 };
 
-enum pending_kind { P_REPLY, P_EVENT, P_JOIN, P_CLOSE, P_SAVE };
+/* What the batch queued, delivered in this order by session_flush. */
+enum pending_kind {
+	P_REPLY,        /* a frame to conn, in order with its other replies */
+	P_EVENT,        /* a frame to every synced member but conn (the sender) */
+	P_JOIN,         /* conn's hello committed: welcome and sync, or undo */
+	P_CLOSE,        /* close conn with code and text */
+	P_SAVE,         /* start a save named text (after the commit) */
+};
+
+/* Who waits for a P_SAVE. */
+enum save_wait {
+	SAVE_NOBODY,    /* a save nobody answers (a user left) */
+	SAVE_REPLY,     /* admin.save: conn gets the result */
+	SAVE_RESET,     /* admin.reset: conn gets it, and the session is reset */
+};
 
 struct pending {
 	enum pending_kind kind;
-	struct conn *conn;           /* REPLY/JOIN/CLOSE: target; EVENT: sender (skipped) */
-	struct frame *frame;
-	json_t *re;                  /* REPLY: the request's id */
+	struct conn *conn;           /* REPLY/JOIN/CLOSE/SAVE: target; EVENT: sender (skipped) */
+	struct frame *frame;         /* REPLY, EVENT */
+	json_t *re;                  /* REPLY, SAVE: the request's id */
 	int needs_commit;            /* REPLY/EVENT: only valid if the batch commits */
 	int64_t seq;                 /* EVENT: 0 for events without seq */
-	int code;                    /* CLOSE */
+	int code;                    /* CLOSE: the close code */
+	enum save_wait wait;         /* SAVE */
 	char *text;                  /* CLOSE reason, SAVE reason */
 };
 
@@ -114,22 +119,17 @@ struct session {
 	int64_t last_backup_bytes;
 };
 
-void server_init(struct server *srv, struct config *cfg);
-void server_free(struct server *srv);
-/* Opens every session found under DATA_DIR (recovering corrupt ones).
- * Returns -1 when the server must not start (a newer schema). */
-int server_open_sessions(struct server *srv);
-/* Finds a session, opening or creating it when create is set. */
-struct session *server_session(struct server *srv, const char *name, int create,
-			       char *err, size_t errlen);
-/* Commits every open batch and delivers what it produced. */
-void server_flush(struct server *srv);
-/* Once a second: auto-saves, history trimming. */
-void server_cron(struct server *srv);
-/* Closes every client (1001, leave reason shutdown). */
-void server_begin_shutdown(struct server *srv);
-/* Final save of every session, then checkpoint; runs on the calling thread. */
-void server_final_save(struct server *srv);
+/* Sizes on disk, as admin.stats, the HTTP API and /metrics report them. */
+struct session_sizes {
+	int64_t db_bytes, wal_bytes;
+	int backups;
+};
+
+/* Opens (creating it if needed) the session NAME under DATA_DIR, with a new
+ * epoch when new_epoch is set. NULL with err set on failure. */
+struct session *session_open(struct server *srv, const char *name, int new_epoch,
+			     char *err, size_t errlen);
+void session_free(struct session *s);
 
 /* A hello that passed the protocol checks (passwords). Returns 0, or -1 after
  * queuing the error and the close itself. */
@@ -141,26 +141,31 @@ void session_leave(struct session *s, struct client *cl, const char *reason);
 /* Queues a reply to c in order with the session's other replies. f is
  * borrowed. */
 void session_reply(struct session *s, struct conn *c, struct frame *f);
-/* Requests a save; waiter (may be NULL) is answered when it is done, and
- * with reset set, the session is reset if the save worked (admin.reset). */
-void session_save(struct session *s, const char *reason, struct conn *waiter, json_t *id,
-		  int reset);
-struct http_pending;
-/* A save for the admin HTTP API: hp is answered when it is done. */
-void session_save_http(struct session *s, struct http_pending *hp);
-/* Counts, sizes and the last save, as admin.stats and the HTTP API show. */
-json_t *session_stats_json(struct session *s);
-const char *session_client_name(const struct client *cl);
 /* 1 if the domain handles this request type. */
 int session_known_type(const char *type);
+/* Commits the open batch and delivers what it produced. */
+void session_flush(struct session *s);
+/* Releases every lock whose owner is not online. */
+int session_release_orphan_locks(struct session *s);
+
+/* Requests a save named reason (coalesced with a running one). */
+void session_save(struct session *s, const char *reason);
+/* A save whose result done(arg, job) receives when it ends (the admin HTTP
+ * API's POST .../save). */
+typedef void (*session_save_cb)(void *arg, const struct backup_job *job);
+void session_save_notify(struct session *s, session_save_cb done, void *arg);
+/* The saver finished a save or a checkpoint of this session. */
+void session_save_done(struct session *s, struct backup_job *job);
+/* Asks the saver for a checkpoint when the WAL has grown. */
+void session_checkpoint_if_needed(struct session *s);
+/* 1 when something changed since the last save. */
+int session_dirty(const struct session *s);
+/* Writes presence and trims history; runs before every save. */
+void session_prepare_save(struct session *s);
 /* Forgets c wherever the session still refers to it (save waiters). */
 void session_conn_gone(struct session *s, struct conn *c);
-/* A save finished (job is freed). */
-struct backup_job;
-void server_save_done(struct server *srv, struct backup_job *job);
-
-/* Builds {"type":"error","re":id,"code":code,"message":msg}; id borrowed,
- * may be NULL. */
-struct frame *reply_error_frame(json_t *id, const char *code, const char *msg, json_t *extra);
+void session_sizes(const struct session *s, struct session_sizes *out);
+/* Counts, sizes and the last save, as admin.stats and the HTTP API show. */
+json_t *session_stats_json(struct session *s);
 
 #endif

@@ -187,15 +187,14 @@ static int read_version(sqlite3 *db, int *version, char *err, size_t errlen)
 	return rc;
 }
 
-static int check_version(sqlite3 *db, char *err, size_t errlen)
+/* The schema version, refused (SQLITE_MISMATCH) when it is newer than
+ * every migration this binary has. */
+static int check_version(sqlite3 *db, int *version, char *err, size_t errlen)
 {
-	int version = 0;
-	int rc = sqlite3_exec(db, "PRAGMA busy_timeout = 5000", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = read_version(db, &version, err, errlen);
-	if (rc == SQLITE_OK && version > store_migration_count) {
+	int rc = read_version(db, version, err, errlen);
+	if (rc == SQLITE_OK && *version > store_migration_count) {
 		snprintf(err, errlen, "schema version %d is newer than this server knows (%d); "
-			 "use a newer sessiond", version, store_migration_count);
+			 "use a newer sessiond", *version, store_migration_count);
 		rc = SQLITE_MISMATCH;
 	}
 	return rc;
@@ -203,27 +202,10 @@ static int check_version(sqlite3 *db, char *err, size_t errlen)
 
 int store_migrate(sqlite3 *db, char *err, size_t errlen)
 {
-	sqlite3_stmt *st;
-	int version = 0, rc;
-
-	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(db));
+	int version = 0;
+	int rc = check_version(db, &version, err, errlen);
+	if (rc != SQLITE_OK)
 		return rc;
-	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW) {
-		snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(db));
-		return rc;
-	}
-	if (version > store_migration_count) {
-		snprintf(err, errlen, "schema version %d is newer than this server knows (%d); "
-			 "use a newer sessiond", version, store_migration_count);
-		return SQLITE_MISMATCH;
-	}
 	for (int i = version; i < store_migration_count; i++) {
 		const struct migration *m = &store_migrations[i];
 		char bump[64], e[512];
@@ -273,14 +255,19 @@ int store_check_db(sqlite3 *db, int full, char *err, size_t errlen)
 	return rc;
 }
 
+/* A new session's meta rows, all in one transaction: a crash between them
+ * must not leave a database that cannot be opened. */
 static int init_meta(struct store *s)
 {
 	char epoch[33];
-	int64_t v;
+	int64_t v = 0;
 	int rc = store_meta_get_int(s, "seq", &v);
 	if (rc != SQLITE_NOTFOUND)
 		return rc;
 	util_random_hex(epoch, 16);
+	rc = exec(s->db, "BEGIN IMMEDIATE", NULL, 0);
+	if (rc != SQLITE_OK)
+		return rc;
 	rc = store_meta_set_text(s, "epoch", epoch);
 	if (rc == SQLITE_OK)
 		rc = store_meta_set_int(s, "seq", 0);
@@ -290,6 +277,10 @@ static int init_meta(struct store *s)
 		rc = store_meta_set_int(s, "history_floor", 0);
 	if (rc == SQLITE_OK)
 		rc = store_meta_set_int(s, "created_at", (int64_t)util_now());
+	if (rc == SQLITE_OK)
+		rc = exec(s->db, "COMMIT", NULL, 0);
+	if (rc != SQLITE_OK)
+		exec(s->db, "ROLLBACK", NULL, 0);
 	return rc;
 }
 
@@ -297,7 +288,7 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 {
 	struct store *s = xcalloc(1, sizeof(*s));
 	char pragmas[256];
-	int rc;
+	int rc, version = 0;
 
 	*out = NULL;
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -310,7 +301,9 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 	sqlite3_extended_result_codes(s->db, 0);
 	/* A database newer than this binary is refused before anything (even
 	 * the journal mode) is written to it. */
-	rc = check_version(s->db, err, errlen);
+	rc = sqlite3_exec(s->db, "PRAGMA busy_timeout = 5000", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = check_version(s->db, &version, err, errlen);
 	if (rc != SQLITE_OK)
 		goto fail;
 	snprintf(pragmas, sizeof(pragmas),
@@ -391,6 +384,7 @@ static int meta_get(struct store *s, const char *key, sqlite3_stmt **out)
 {
 	sqlite3_stmt *st = stmt(s, ST_META_GET);
 	int rc;
+	*out = NULL;
 	if (!st)
 		return SQLITE_ERROR;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -405,7 +399,7 @@ static int meta_get(struct store *s, const char *key, sqlite3_stmt **out)
 
 int store_meta_get_int(struct store *s, const char *key, int64_t *out)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc = meta_get(s, key, &st);
 	if (rc == SQLITE_OK) {
 		*out = sqlite3_column_int64(st, 0);
@@ -416,7 +410,7 @@ int store_meta_get_int(struct store *s, const char *key, int64_t *out)
 
 int store_meta_get_text(struct store *s, const char *key, char **out)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc = meta_get(s, key, &st);
 	if (rc == SQLITE_OK) {
 		*out = col_text(st, 0);
@@ -816,16 +810,35 @@ static int count(sqlite3 *db, const char *sql, int64_t *out)
 	return rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
+int store_db_counts(sqlite3 *db, struct store_counts *c)
+{
+	int rc = count(db, "SELECT count(*) FROM nodes WHERE deleted = 0", &c->nodes);
+	if (rc == SQLITE_OK)
+		rc = count(db, "SELECT count(*) FROM tasks WHERE deleted = 0", &c->tasks);
+	if (rc == SQLITE_OK)
+		rc = count(db, "SELECT count(*) FROM chat", &c->chat);
+	if (rc == SQLITE_OK)
+		rc = count(db, "SELECT count(*) FROM users", &c->users);
+	return rc;
+}
+
 int store_counts(struct store *s, struct store_counts *c)
 {
-	int rc = count(s->db, "SELECT count(*) FROM nodes WHERE deleted = 0", &c->nodes);
-	if (rc == SQLITE_OK)
-		rc = count(s->db, "SELECT count(*) FROM tasks WHERE deleted = 0", &c->tasks);
-	if (rc == SQLITE_OK)
-		rc = count(s->db, "SELECT count(*) FROM chat", &c->chat);
-	if (rc == SQLITE_OK)
-		rc = count(s->db, "SELECT count(*) FROM users", &c->users);
-	return rc;
+	return store_db_counts(s->db, c);
+}
+
+int store_lock_owners(struct store *s, json_t **out)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT DISTINCT owner FROM nodes "
+				    "WHERE owner IS NOT NULL AND deleted = 0", -1, &st, NULL);
+	*out = json_array();
+	if (rc != SQLITE_OK)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(*out, json_string((const char *)sqlite3_column_text(st, 0)));
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 int store_purge_tombstones(struct store *s, int64_t upto)

@@ -122,6 +122,10 @@ int store_users(struct store *s, json_t **out);
 /* One user as in store_users (a new reference in *out). */
 int store_user_get(struct store *s, const char *name, json_t **out);
 int store_counts(struct store *s, struct store_counts *out);
+/* The same on any handle (a backup being verified). */
+int store_db_counts(sqlite3 *db, struct store_counts *out);
+/* The distinct owners of live nodes, as a new array of strings. */
+int store_lock_owners(struct store *s, json_t **out);
 /* Removes tombstones with seq <= upto. */
 int store_purge_tombstones(struct store *s, int64_t upto);
 /* Empties nodes, tasks and chat (admin reset). */

@@ -1,4 +1,5 @@
-/* sync.h - the state a joining client receives: `sync` frames under 1 MiB,
+/* sync.h - the state a joining client receives: `sync` frames under 1 MiB
+ * (a single node larger than that goes alone in a larger frame),
  * then `synced`, read from one snapshot of the session database. */
 #ifndef SESSIOND_SYNC_H
 #define SESSIOND_SYNC_H

@@ -54,7 +54,9 @@ double util_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
+	/* Milliseconds: an exact integer divided once, so the value is the
+	 * double nearest to the decimal and prints with at most 3 decimals. */
+	return (double)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) / 1000.0;
 }
 
 int64_t util_mono_us(void)
@@ -129,40 +131,6 @@ void util_stamp(time_t t, char out[16])
 	strftime(out, 16, "%Y%m%d_%H%M%S", &tm);
 }
 
-int util_utf8_valid(const char *str, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = s[i];
-		size_t n;
-		unsigned cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1; cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2; cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3; cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		for (size_t k = 1; k <= n; k++) {
-			if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += n + 1;
-	}
-	return 1;
-}
-
 void sbuf_init(struct sbuf *b, size_t cap)
 {
 	b->cap = cap < 16 ? 16 : cap;
@@ -232,6 +200,25 @@ void sbuf_add_int(struct sbuf *b, int64_t v)
 	if (v < 0)
 		*--p = '-';
 	sbuf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+void sbuf_add_real(struct sbuf *b, double v)
+{
+	char tmp[40];
+	int n = 0;
+	/* JSON has no NaN or infinity; jansson never holds one. */
+	for (int prec = 15; prec <= 17; prec++) {
+		n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	/* Keep it a real for readers that tell 3 from 3.0. */
+	if (!strpbrk(tmp, ".eE") && n < (int)sizeof(tmp) - 2) {
+		tmp[n++] = '.';
+		tmp[n++] = '0';
+		tmp[n] = 0;
+	}
+	sbuf_add(b, tmp, (size_t)n);
 }
 
 void sbuf_add_json_str(struct sbuf *b, const char *s, size_t len)

@@ -24,7 +24,6 @@ void util_random_hex(char *out, size_t nbytes); /* out: 2*nbytes+1 chars */
 int util_secret_equal(const char *given, const char *secret);
 /* "YYYYMMDD_HHMMSS" in UTC, out must hold 16 bytes */
 void util_stamp(time_t t, char out[16]);
-int util_utf8_valid(const char *s, size_t len);
 
 /* A growable byte buffer. `p` is always NUL-terminated. */
 struct sbuf {
@@ -41,6 +40,9 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void sbuf_add_json_str(struct sbuf *b, const char *s, size_t len);
 void sbuf_add_int(struct sbuf *b, int64_t v);
+/* A real in the shortest text that reads back as the same double
+ * (1796007416.321, not 1796007416.3210001). */
+void sbuf_add_real(struct sbuf *b, double v);
 void sbuf_free(struct sbuf *b);
 
 /* Durable files: write to PATH.tmp, fsync, rename over PATH, fsync the

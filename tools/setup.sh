@@ -3,13 +3,17 @@
 #
 # Debian packages are installed only when one of them is missing; apt-get
 # update runs first because a fresh machine has no package lists at all.
+# SESSIOND_PACKAGES is what building and running the server needs;
+# SESSIOND_TEST_PACKAGES only the test suite (tools/test installs both).
 
 SESSIOND_PACKAGES="gcc libsqlite3-dev libwebsockets-dev libjansson-dev libcmocka-dev \
-meson ninja-build pkg-config sqlite3 python3 python3-websockets"
+libssl-dev meson ninja-build pkg-config sqlite3 python3 python3-websockets"
+SESSIOND_TEST_PACKAGES="clang valgrind openssl"
 
+# sessiond_install_packages [PACKAGE...]: the server's packages, plus these.
 sessiond_install_packages() {
 	missing=""
-	for p in $SESSIOND_PACKAGES; do
+	for p in $SESSIOND_PACKAGES "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 			missing="$missing $p"
 	done
@@ -23,7 +27,8 @@ sessiond_install_packages() {
 	$sudo apt-get install -y -qq --no-install-recommends $missing || return 1
 }
 
-# sessiond_build DIR [meson options...]
+# sessiond_build DIR [meson options...]: configures DIR once (debugoptimized
+# unless the options say otherwise), then builds it.
 sessiond_build() {
 	dir=$1; shift
 	if [ ! -f "$dir/build.ninja" ]; then

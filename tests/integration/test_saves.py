@@ -14,12 +14,13 @@ import shutil
 import stat
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Server, Client, ServerTestCase, TIMEOUT   # noqa: E402
+from harness import Server, Client, ServerTestCase, TIMEOUT, pipeline   # noqa: E402
 from support import (BACKUP_RE, FsizeServer, await_log, backup_files,  # noqa: E402
                      backup_sort_key, backups_dir, corrupt_files, corrupt_header,
                      corrupt_truncate, corrupt_zero_pages, create_node, log_lines,
@@ -594,6 +595,80 @@ class LargeSaveTest(SaveCase):
               f"(during the save {max(during or [0]) * 1000:.0f} ms)", file=sys.stderr)
         self.assertGreater(oks_during, 0, "no writer ok while the save ran")
         self.assertLess(worst, 2.0, f"writer stalled {worst:.2f} s")
+
+
+# ======================================================================
+class StaleTempTest(SaveCase):
+    """A save cut short by kill -9 leaves its temporary copy; the next start
+    removes it (and only it), names it in the log and counts it."""
+
+    async def test_kill_during_save_then_restart_removes_the_temporary(self):
+        srv = self.server(["--admin-password", ADMIN, "--save-interval", "0"])
+        a, _ = await self.admin(srv)
+        await create_node(a, "first", data={"n": 1})
+        r = await a.request("admin.save")
+        self.assertEqual(r["type"], "ok", r)
+        bdir = os.path.join(srv.session_dir("test"), "backups")
+        kept = {f: sha(os.path.join(bdir, f)) for f in os.listdir(bdir)}
+        self.assertEqual(list(kept), [r["backup"]])
+        foreign = os.path.join(bdir, ".tmp-notes.txt")
+        with open(foreign, "w") as f:
+            f.write("an operator's file")
+        # Large enough that the save's copy exists for a while.
+        blob = "q" * (100 * 1024)
+        for start in range(0, 400, 50):
+            frames = [{"type": "node.create", "id": i, "uuid": f"big{i:04d}", "kind": "Blob",
+                       "data": {"i": i, "blob": blob}} for i in range(start, start + 50)]
+            replies = await pipeline(a, frames, timeout=60)
+            self.assertTrue(all(x["type"] == "ok" for x in replies), replies[:2])
+
+        found = []
+        stop = threading.Event()
+
+        def watch():  # the copy is the event we wait for: it has no message
+            while not stop.is_set():
+                try:
+                    names = [n for n in os.listdir(bdir) if n.startswith(".tmp-snapshot_")]
+                except FileNotFoundError:
+                    names = []
+                if names:
+                    found.extend(names)
+                    srv.kill9()
+                    return
+                time.sleep(0.0005)
+
+        t = threading.Thread(target=watch)
+        t.start()
+        try:
+            await a.send({"type": "admin.save", "id": "s2"})
+            await asyncio.get_running_loop().run_in_executor(None, t.join, 60)
+        finally:
+            stop.set()
+            t.join()
+        self.assertTrue(found, "no temporary copy appeared during the save")
+        tmp = found[0]
+        self.assertTrue(os.path.exists(os.path.join(bdir, tmp)), "the kill came too late")
+
+        srv.restart()
+        self.assertTrue(srv.wait_for_log(tmp), "the log does not name " + tmp)
+        line = [x for x in srv.lines if tmp in x][-1]
+        self.assertRegex(line, r"(?i)warn")
+        self.assertRegex(line, r"\(\d+ bytes\)")
+        left = sorted(os.listdir(bdir))
+        self.assertNotIn(tmp, left)
+        self.assertFalse([n for n in left if n.startswith(".tmp-snapshot_")], left)
+        self.assertTrue(os.path.exists(foreign), "an operator's file was removed")
+        for f, digest in kept.items():
+            self.assertEqual(sha(os.path.join(bdir, f)), digest, f)
+        status, _, body = srv.http_get("/metrics")
+        body = body.decode()
+        m = re.search(r"^sessiond_stale_temp_removed_total (\d+)$", body, re.M)
+        self.assertTrue(m, "metric missing")
+        self.assertGreaterEqual(int(m.group(1)), 1)
+        # The foreign file is not a backup either.
+        c, _ = await self.admin(srv, user="root2")
+        r = await c.request("admin.backups")
+        self.assertEqual([b["file"] for b in r["backups"]], list(kept))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@
 #include "frame.h"
 #include "log.h"
 #include "protocol.h"
+#include "server.h"
 #include "session.h"
 #include "testutil.h"
 

@@ -27,16 +27,16 @@ static void test_make_name_collisions(void **state)
 {
 	char *dir = tu_mkdtemp(), name[96];
 	(void)state;
-	assert_int_equal(backup_make_name(dir, T0, name, sizeof(name)), 0);
+	backup_make_name(dir, T0, name, sizeof(name));
 	assert_string_equal(name, "snapshot_20250112_153225.db");
 	touch(dir, name);
-	assert_int_equal(backup_make_name(dir, T0, name, sizeof(name)), 0);
+	backup_make_name(dir, T0, name, sizeof(name));
 	assert_string_equal(name, "snapshot_20250112_153225_1.db");
 	touch(dir, name);
-	assert_int_equal(backup_make_name(dir, T0, name, sizeof(name)), 0);
+	backup_make_name(dir, T0, name, sizeof(name));
 	assert_string_equal(name, "snapshot_20250112_153225_2.db");
 	/* Another second starts without a suffix. */
-	assert_int_equal(backup_make_name(dir, T0 + 1, name, sizeof(name)), 0);
+	backup_make_name(dir, T0 + 1, name, sizeof(name));
 	assert_string_equal(name, "snapshot_20250112_153226.db");
 	tu_rmtree(dir);
 	free(dir);
@@ -340,6 +340,62 @@ static void recover_case(const char *fixture_name, int with_good_backup)
 	free(dir);
 }
 
+/* Which names the clean-up of interrupted saves removes, and which it keeps. */
+static void test_own_temp_names(void **state)
+{
+	(void)state;
+	assert_true(backup_is_own_temp(".tmp-snapshot_20261130_120000.db", 1));
+	assert_true(backup_is_own_temp(".tmp-snapshot_20261130_120000_3.db", 1));
+	assert_true(backup_is_own_temp(".tmp-snapshot_20261130_120000_3.db-journal", 1));
+	assert_true(backup_is_own_temp(".tmp-snapshot_20261130_120000.db-wal", 1));
+	assert_false(backup_is_own_temp("snapshot_20261130_120000.db", 1));      /* a backup */
+	assert_false(backup_is_own_temp(".tmp-snapshot_2026113_120000.db", 1));  /* bad stamp */
+	assert_false(backup_is_own_temp(".tmp-snapshot_20261130_120000.db.bak", 1));
+	assert_false(backup_is_own_temp(".tmp-notes.txt", 1));
+	assert_false(backup_is_own_temp("tmp-snapshot_20261130_120000.db", 1));
+	assert_false(backup_is_own_temp("session_metadata.json.tmp", 1));        /* wrong dir */
+	assert_true(backup_is_own_temp("session_metadata.json.tmp", 0));
+	assert_true(backup_is_own_temp("session.db.restore", 0));
+	assert_false(backup_is_own_temp(".tmp-snapshot_20261130_120000.db", 0)); /* wrong dir */
+	assert_false(backup_is_own_temp("session.db", 0));
+	assert_false(backup_is_own_temp("session.db-wal", 0));
+	assert_false(backup_is_own_temp("session.db.corrupt-20261130_120000", 0));
+}
+
+static void test_clean_temps_removes_only_own(void **state)
+{
+	char *dir = tu_mkdtemp(), path[4400];
+	static const char *const keep[] = {"backups/snapshot_20261130_120000.db",
+					   "backups/.tmp-notes.txt", "backups/README",
+					   "session.db.corrupt-20261130_120000", "notes.tmp"};
+	static const char *const drop[] = {"backups/.tmp-snapshot_20261130_120001.db",
+					   "backups/.tmp-snapshot_20261130_120001.db-journal",
+					   "session_metadata.json.tmp", "session.db.restore"};
+	(void)state;
+	snprintf(path, sizeof(path), "%s/backups", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, keep[i]);
+		assert_int_equal(tu_write_file(path, "k", 1), 0);
+	}
+	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, drop[i]);
+		assert_int_equal(tu_write_file(path, "dd", 2), 0);
+	}
+	assert_int_equal(backup_clean_temps(dir), 4);
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, keep[i]);
+		assert_int_equal(access(path, F_OK), 0);
+	}
+	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, drop[i]);
+		assert_int_not_equal(access(path, F_OK), 0);
+	}
+	assert_int_equal(backup_clean_temps(dir), 0);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 static void test_recover_good_db(void **state)
 {
 	char *dir = tu_mkdtemp(), db[4300], used[256] = "x", err[256], *before, *after;
@@ -398,6 +454,8 @@ int main(void)
 		cmocka_unit_test(test_metadata_json),
 		cmocka_unit_test(test_run_real_session),
 		cmocka_unit_test(test_run_rotates),
+		cmocka_unit_test(test_own_temp_names),
+		cmocka_unit_test(test_clean_temps_removes_only_own),
 		cmocka_unit_test(test_recover_good_db),
 		cmocka_unit_test(test_recover_corrupt_header),
 		cmocka_unit_test(test_recover_truncated),

@@ -1,0 +1,37 @@
+/* server_state.h - the state every layer of the server shares: settings,
+ * the table of open sessions, every connection, the saver and the metrics.
+ *
+ * Only data: the lifecycle functions are in server.h (server.c), which sits
+ * above the session domain and the connections. Those lower layers read and
+ * count through this struct and never call up into server.c, so the
+ * arrows point one way: net -> protocol -> server -> session -> store. */
+#ifndef SESSIOND_SERVER_STATE_H
+#define SESSIOND_SERVER_STATE_H
+
+#include <stddef.h>
+
+#include "metrics.h"
+
+struct config;
+struct conn;
+struct saver;
+struct session;
+
+struct server {
+	struct config *cfg;
+	struct session *sessions;
+	size_t nsessions;
+	struct conn *conns;          /* every open connection */
+	size_t nconns;
+	struct conn *closed;         /* closed connections, freed at the next flush */
+	struct saver *saver;
+	struct metrics metrics;
+	int shutting_down;
+	int trim_wanted;             /* memory was freed in bulk (syncs finished) */
+	double started_at;
+	double last_auto_save;       /* server_cron: when auto-saves last ran */
+	/* The network layer's hook: ask for a writable callback on c. */
+	void (*wake)(struct conn *c);
+};
+
+#endif

@@ -1,0 +1,273 @@
+/* session_saves.c - when a session is saved, and who hears about it.
+ *
+ * A save (backup.c) runs on the saver thread; this file decides when to
+ * start one and what to do when it ends. One save runs per session at a
+ * time: requests that arrive meanwhile coalesce into one follow-up save,
+ * named by its most important reason (metrics_save_kind orders them), and
+ * their waiters are answered by that follow-up. Before a save starts,
+ * presence is written and old tombstones are purged in a transaction of
+ * their own (saves start right after a commit, never inside a batch).
+ *
+ * Checkpoints are jobs of the same saver, asked for when the WAL has grown
+ * past SESSION_WAL_CHECKPOINT_FRAMES; they empty the WAL (wal_reset) only
+ * when no join holds a snapshot. Sizes on disk and admin.stats are here
+ * too: they describe the session's files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backup.h"
+#include "config.h"
+#include "conn.h"
+#include "envelope.h"
+#include "frame.h"
+#include "log.h"
+#include "saver.h"
+#include "server_state.h"
+#include "session_int.h"
+#include "store.h"
+#include "util.h"
+
+struct save_waiter {
+	struct save_waiter *next;
+	struct conn *conn;          /* a WebSocket admin.save / admin.reset */
+	json_t *id;
+	enum save_wait wait;
+	session_save_cb done;       /* or a callback (the admin HTTP API) */
+	void *done_arg;
+};
+
+static struct frame *save_reply(const struct backup_job *job, json_t *id)
+{
+	char msg[600];
+	json_t *fields;
+	struct frame *f;
+	if (!job->ok) {
+		snprintf(msg, sizeof(msg), "admin.save: save failed: %s", job->error);
+		return envelope_error(id, "unavailable", msg, NULL);
+	}
+	fields = json_pack("{ss sI sI}", "backup", job->backup, "bytes", (json_int_t)job->bytes,
+			   "ms", (json_int_t)job->ms);
+	f = envelope_ok(id, fields);
+	json_decref(fields);
+	return f;
+}
+
+void session_prepare_save(struct session *s)
+{
+	int64_t upto = s->seq - SESSION_HISTORY_KEEP;
+	int dirty = upto > s->history_floor;
+	for (struct client *cl = s->clients; cl; cl = cl->next)
+		dirty |= cl->presence_dirty;
+	if (!dirty || store_begin(s->store) != SQLITE_OK)
+		return;
+	int rc = SQLITE_OK;
+	for (struct client *cl = s->clients; cl && rc == SQLITE_OK; cl = cl->next)
+		rc = flush_presence(s, cl);
+	if (rc == SQLITE_OK && upto > s->history_floor) {
+		rc = store_purge_tombstones(s->store, upto);
+		if (rc == SQLITE_OK)
+			rc = store_meta_set_int(s->store, "history_floor", upto);
+	}
+	if (rc == SQLITE_OK)
+		rc = store_commit(s->store);
+	if (rc != SQLITE_OK) {
+		log_error("Cannot write presence before saving (session=%s): %s", s->name,
+			  sqlite3_errstr(rc));
+		store_rollback(s->store);
+		for (struct client *cl = s->clients; cl; cl = cl->next)
+			if (cl->presence)
+				cl->presence_dirty = 1;
+		return;
+	}
+	if (upto > s->history_floor)
+		s->history_floor = upto;
+}
+
+static void start_save(struct session *s, const char *reason)
+{
+	struct backup_job *job;
+	session_prepare_save(s);
+	job = backup_job_new(s->name, s->dir, reason, s->srv->cfg->max_backups);
+	s->save_running = 1;
+	if (s->srv->saver) {
+		saver_submit(s->srv->saver, job);
+	} else {
+		backup_run(job);
+		session_save_done(s, job);
+	}
+}
+
+static void add_waiter(struct session *s, struct save_waiter *w)
+{
+	struct save_waiter **list = s->save_running ? &s->next_waiters : &s->waiters;
+	while (*list)
+		list = &(*list)->next;
+	*list = w;
+}
+
+void session_save(struct session *s, const char *reason)
+{
+	if (s->save_running) {
+		/* Coalesce: one follow-up save, named by its most important
+		 * request. */
+		if (!s->save_again || metrics_save_kind(reason) >=
+				      metrics_save_kind(s->save_again_reason))
+			snprintf(s->save_again_reason, sizeof(s->save_again_reason), "%s", reason);
+		s->save_again = 1;
+		return;
+	}
+	start_save(s, reason);
+}
+
+void save_request(struct session *s, const char *reason, struct conn *waiter, json_t *id,
+		  enum save_wait wait)
+{
+	if (waiter && wait != SAVE_NOBODY) {
+		struct save_waiter *w = xcalloc(1, sizeof(*w));
+		w->conn = waiter;
+		w->id = id ? json_incref(id) : NULL;
+		w->wait = wait;
+		if (wait == SAVE_RESET)
+			s->resetting = 1;
+		add_waiter(s, w);
+		conn_hold(waiter);
+	}
+	session_save(s, reason);
+}
+
+void session_save_notify(struct session *s, session_save_cb done, void *arg)
+{
+	struct save_waiter *w = xcalloc(1, sizeof(*w));
+	w->done = done;
+	w->done_arg = arg;
+	add_waiter(s, w);
+	session_save(s, "admin");
+}
+
+void session_conn_gone(struct session *s, struct conn *c)
+{
+	struct save_waiter *lists[2] = {s->waiters, s->next_waiters};
+	for (int i = 0; i < 2; i++)
+		for (struct save_waiter *w = lists[i]; w; w = w->next)
+			if (w->conn == c)
+				w->conn = NULL;
+}
+
+void save_waiters_free(struct session *s)
+{
+	for (int i = 0; i < 2; i++) {
+		struct save_waiter *w = i ? s->next_waiters : s->waiters;
+		while (w) {
+			struct save_waiter *n = w->next;
+			json_decref(w->id);
+			free(w);
+			w = n;
+		}
+	}
+	s->waiters = s->next_waiters = NULL;
+}
+
+static void checkpoint_done(struct session *s, const struct backup_job *job)
+{
+	if (!job->ok)
+		log_warning("Checkpoint failed (session=%s): %s", job->session, job->error);
+	else
+		log_debug("Checkpoint done (session=%s ms=%lld)", job->session, (long long)job->ms);
+	s->checkpoint_running = 0;
+	if (job->ok)
+		store_wal_checkpointed(s->store);
+}
+
+void session_save_done(struct session *s, struct backup_job *job)
+{
+	struct save_waiter *w;
+
+	if (job->checkpoint_only) {
+		checkpoint_done(s, job);
+		backup_job_free(job);
+		return;
+	}
+	s->save_running = 0;
+	if (job->ok) {
+		s->saved_seq = job->seq;
+		s->last_save_time = job->finished_at;
+		snprintf(s->last_save_reason, sizeof(s->last_save_reason), "%s", job->reason);
+		snprintf(s->last_backup, sizeof(s->last_backup), "%s", job->backup);
+		s->last_save_ms = job->ms;
+		s->last_backup_bytes = job->bytes;
+	}
+	while ((w = s->waiters)) {
+		s->waiters = w->next;
+		if (w->wait == SAVE_RESET)
+			admin_finish_reset(s, w->conn, w->id, job);
+		else if (w->conn)
+			conn_release_hold(w->conn, save_reply(job, w->id));
+		if (w->done)
+			w->done(w->done_arg, job);
+		json_decref(w->id);
+		free(w);
+	}
+	s->waiters = s->next_waiters;
+	s->next_waiters = NULL;
+	backup_job_free(job);
+	if (s->save_again && !s->srv->shutting_down) {
+		s->save_again = 0;
+		start_save(s, s->save_again_reason);
+	}
+}
+
+void session_checkpoint_if_needed(struct session *s)
+{
+	struct backup_job *job;
+	if (s->checkpoint_running || !s->srv->saver ||
+	    store_wal_frames(s->store) < SESSION_WAL_CHECKPOINT_FRAMES)
+		return;
+	job = backup_job_new(s->name, s->dir, "checkpoint", s->srv->cfg->max_backups);
+	job->checkpoint_only = 1;
+	job->wal_reset = s->syncs_open == 0;
+	s->checkpoint_running = 1;
+	saver_submit(s->srv->saver, job);
+}
+
+int session_dirty(const struct session *s)
+{
+	int dirty = s->seq != s->saved_seq;
+	for (struct client *cl = s->clients; cl; cl = cl->next)
+		dirty |= cl->presence_dirty;
+	return dirty;
+}
+
+void session_sizes(const struct session *s, struct session_sizes *out)
+{
+	char path[4400], **names = NULL;
+	out->db_bytes = util_file_size(s->db_path);
+	snprintf(path, sizeof(path), "%s-wal", s->db_path);
+	out->wal_bytes = util_file_size(path);
+	snprintf(path, sizeof(path), "%s/backups", s->dir);
+	out->backups = backup_list(path, &names);
+	backup_list_free(names, out->backups);
+}
+
+json_t *session_stats_json(struct session *s)
+{
+	struct store_counts c = {0};
+	struct session_sizes z;
+	json_t *o, *last = json_null();
+
+	store_counts(s->store, &c);
+	session_sizes(s, &z);
+	o = json_pack("{ss sI sI sI sI sI sI ss sb sI sI sI}", "session", s->name,
+		      "users_online", (json_int_t)s->nclients, "users", (json_int_t)c.users,
+		      "nodes", (json_int_t)c.nodes, "tasks", (json_int_t)c.tasks,
+		      "chat", (json_int_t)c.chat, "seq", (json_int_t)s->seq, "epoch", s->epoch,
+		      "initialized", s->initialized, "db_bytes", (json_int_t)z.db_bytes,
+		      "wal_bytes", (json_int_t)z.wal_bytes, "backups", (json_int_t)z.backups);
+	if (s->last_save_time > 0)
+		last = json_pack("{sf ss sI ss sI}", "time", s->last_save_time,
+				 "reason", s->last_save_reason, "ms", (json_int_t)s->last_save_ms,
+				 "backup", s->last_backup, "bytes", (json_int_t)s->last_backup_bytes);
+	json_object_set_new(o, "last_save", last);
+	json_object_set_new(o, "save_running", json_boolean(s->save_running));
+	return o;
+}
