@@ -606,5 +606,81 @@ class DeleteTest(CtlCase):
         one_error_line(self, err, "nothing-here")
 
 
+# ======================================================================
+def cron_backup(*args):
+    cmd = [os.path.join(harness.REPO, "tools", "cron-backup"), *args]
+    env = dict(os.environ, SESSIONCTL=ctl_path())
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    return p.returncode, p.stdout, p.stderr
+
+
+class CronBackupTest(CtlCase):
+    async def test_against_a_running_server(self):
+        srv = self.server()
+        c = await self.populate(srv, "alpha", n=3)
+        await self.populate(srv, "beta", user="bob", n=2)
+        dest = self.path("dest")
+        rc, out, err = cron_backup(srv.data_dir, dest)
+        self.assertEqual(rc, 0, err)
+        for name, n in (("alpha", 3), ("beta", 2)):
+            copies = os.listdir(os.path.join(dest, name))
+            self.assertEqual(len(copies), 1, copies)
+            p = os.path.join(dest, name, copies[0])
+            self.assertIn(p, out)
+            self.assertEqual(stat.S_IMODE(os.stat(p).st_mode), 0o600)
+            self.assertEqual(ctl("verify", p)[0], 0)
+            self.assertEqual(ctl_json("info", p)["nodes"], n)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(dest, "alpha")).st_mode), 0o700)
+        # writes go on meanwhile
+        await must(c, "node.create", uuid="more", kind="Object", data={})
+
+        # a session that cannot be read: not a database (and, when not
+        # root, a directory nobody may enter)
+        broken = srv.session_dir("broken")
+        os.mkdir(broken, 0o700)
+        with open(os.path.join(broken, "session.db"), "wb") as f:
+            f.write(b"garbage, not a database" * 100)
+        locked = srv.session_dir("locked")
+        if os.geteuid() != 0:
+            os.mkdir(locked, 0o700)
+            shutil.copy(os.path.join(srv.session_dir("beta"), "session.db"), locked)
+            os.chmod(locked, 0)
+        # an old copy goes, the newest stays even when old
+        old = os.path.join(dest, "alpha", "alpha-20200101-000000.db")
+        shutil.copy(os.path.join(dest, "alpha", os.listdir(os.path.join(dest, "alpha"))[0]),
+                    old)
+        os.utime(old, (0, 0))
+        lone = os.path.join(dest, "gone")
+        os.mkdir(lone)
+        with open(os.path.join(lone, "gone-20200101-000000.db"), "w") as f:
+            f.write("x")
+        os.utime(os.path.join(lone, "gone-20200101-000000.db"), (0, 0))
+        try:
+            rc, out, err = cron_backup(srv.data_dir, dest, "14")
+        finally:
+            if os.path.isdir(locked):
+                os.chmod(locked, 0o700)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("FAILED: broken: ", err)
+        self.assertIn("not an SQLite database", err)
+        if os.geteuid() != 0:
+            self.assertIn("FAILED: locked: ", err)
+        self.assertNotIn("FAILED: alpha", err)
+        self.assertEqual(len(os.listdir(os.path.join(dest, "alpha"))), 2)   # old one removed
+        self.assertFalse(os.path.exists(old))
+        self.assertEqual(os.listdir(lone), ["gone-20200101-000000.db"])
+        self.assertEqual(len(os.listdir(os.path.join(dest, "beta"))), 2)
+        self.assertEqual(os.listdir(os.path.join(dest, "broken")), [])
+
+    def test_usage(self):
+        for args in ([], ["a"], ["a", "b", "x"], [self.tmp, self.path("d"), "-1"]):
+            rc, _, err = cron_backup(*args)
+            self.assertEqual(rc, 2, args)
+            self.assertTrue(err.startswith(("usage:", "cron-backup:")), err)
+        rc, _, err = cron_backup(self.path("missing"), self.path("d"))
+        self.assertEqual(rc, 2)
+        self.assertIn("no such directory", err)
+
+
 if __name__ == "__main__":
     unittest.main()
