@@ -8,7 +8,7 @@
 
 SESSIOND_PACKAGES="gcc libsqlite3-dev libwebsockets-dev libjansson-dev libcmocka-dev \
 libssl-dev meson ninja-build pkg-config sqlite3 python3 python3-websockets"
-SESSIOND_TEST_PACKAGES="clang valgrind openssl"
+SESSIOND_TEST_PACKAGES="clang valgrind openssl python3-yaml"
 
 # sessiond_install_packages [PACKAGE...]: the server's packages, plus these.
 sessiond_install_packages() {
