@@ -191,6 +191,14 @@ json_t *ctl_meta(sqlite3 *db, const char *key)
 	return v ? v : json_null();
 }
 
+static int meta_present(sqlite3 *db, const char *key)
+{
+	json_t *v = ctl_meta(db, key);
+	int present = !json_is_null(v);
+	json_decref(v);
+	return present;
+}
+
 /* Counts and identity of an open session database, as JSON. */
 static json_t *summary(sqlite3 *db, int version)
 {
@@ -239,7 +247,7 @@ int ctl_info(const char *path, json_t **out, char *err, size_t errlen)
 	json_object_set_new(o, "file_bytes", json_integer(util_file_size(db)));
 	json_object_set_new(o, "wal_bytes", json_integer(util_file_size(wal)));
 	reason = ctl_meta(h, "backup_reason");
-	if (json_is_null(reason) && json_is_null(ctl_meta(h, "backup_created_at"))) {
+	if (json_is_null(reason) && !meta_present(h, "backup_created_at")) {
 		json_object_set_new(o, "backup", json_null());
 		json_decref(reason);
 	} else {
@@ -408,9 +416,9 @@ int ctl_verify_db(sqlite3 *db, int version, json_t *problems, char *err, size_t 
 	check_schema(db, version, problems);
 	if (json_array_size(problems))
 		return CTL_OK; /* the row checks below need the tables */
-	if (json_is_null(ctl_meta(db, "epoch")))
+	if (!meta_present(db, "epoch"))
 		problem(problems, "meta: epoch is missing");
-	if (json_is_null(ctl_meta(db, "seq")))
+	if (!meta_present(db, "seq"))
 		problem(problems, "meta: seq is missing");
 	problems_from(db, "SELECT 'seq ' || m || ' is below the highest row seq ' || r FROM "
 		      "(SELECT (SELECT value FROM meta WHERE key = 'seq') AS m, max("
