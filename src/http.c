@@ -95,9 +95,47 @@ static void save_done(void *arg, const struct backup_job *job)
 	pending_done(arg, f, job->ok ? 200 : 503);
 }
 
+/* The session domain's answer to POST /api/sessions/NAME/restore. */
+static void restore_done(void *arg, unsigned status, json_t *body)
+{
+	struct frame *f = frame_from_json(body);
+	json_decref(body);
+	pending_done(arg, f, status);
+}
+
+/* POST /api/sessions/NAME/restore {"backup":"snapshot_….db"} */
+static int api_restore(struct session *s, const char *body, size_t bodylen,
+		       struct http_response *r, struct http_pending **pending)
+{
+	json_error_t e;
+	json_t *req = body ? json_loadb(body, bodylen, JSON_REJECT_DUPLICATES, &e) : NULL;
+	const char *backup = json_string_value(json_object_get(req, "backup"));
+	char err[512];
+	unsigned status;
+	if (!backup) {
+		respond_json(r, 400, json_pack("{ss ss}", "error", "the body must be a JSON object "
+			     "{\"backup\": FILE} naming one of the session's backups", "code",
+			     "bad_request"));
+		json_decref(req);
+		return 0;
+	}
+	*pending = xcalloc(1, sizeof(**pending));
+	status = session_restore_notify(s, backup, restore_done, *pending, err, sizeof(err));
+	json_decref(req);
+	if (status) {
+		free(*pending);
+		*pending = NULL;
+		respond_json(r, status, json_pack("{ss ss}", "error", err, "code",
+						  status == 404 ? "not_found" : "conflict"));
+		return 0;
+	}
+	return 1;
+}
+
 /* The admin API: Authorization: Bearer ADMIN_PASSWORD. */
 static int api(struct server *srv, const char *method, const char *path, const char *auth,
-	       struct http_response *r, struct http_pending **pending)
+	       const char *body, size_t bodylen, struct http_response *r,
+	       struct http_pending **pending)
 {
 	char name[80];
 	const char *rest;
@@ -165,6 +203,11 @@ static int api(struct server *srv, const char *method, const char *path, const c
 		session_save_notify(s, save_done, *pending);
 		return 1;
 	}
+	if (strcmp(rest, "/restore") == 0) {
+		if (strcmp(method, "POST") != 0)
+			goto method;
+		return api_restore(s, body, bodylen, r, pending);
+	}
 notfound:
 	respond_error(r, 404, "no such endpoint");
 	return 0;
@@ -176,6 +219,13 @@ method:
 int http_handle(struct server *srv, const char *method, const char *path, const char *auth,
 		struct http_response *r, struct http_pending **pending)
 {
+	return http_handle_body(srv, method, path, auth, NULL, 0, r, pending);
+}
+
+int http_handle_body(struct server *srv, const char *method, const char *path,
+		     const char *auth, const char *body, size_t bodylen,
+		     struct http_response *r, struct http_pending **pending)
+{
 	*pending = NULL;
 	if (strcmp(path, "/healthz") == 0 && strcmp(method, "GET") == 0) {
 		healthz(srv, r);
@@ -186,7 +236,7 @@ int http_handle(struct server *srv, const char *method, const char *path, const 
 		return 0;
 	}
 	if (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0)
-		return api(srv, method, path, auth, r, pending);
+		return api(srv, method, path, auth, body, bodylen, r, pending);
 	respond_error(r, 404, "no such endpoint");
 	return 0;
 }

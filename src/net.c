@@ -41,7 +41,28 @@ struct pss {
 	int close_sent;             /* our close frame is out: wait for the peer's */
 	struct frame *body;         /* HTTP: response body to write */
 	struct http_pending *pending; /* HTTP: reply that waits (admin API) */
+	struct http_req *req;       /* HTTP: a request waiting for its body */
 };
+
+/* A POST with a body: what http_handle_body needs once it is read. */
+struct http_req {
+	char path[512];
+	char auth[512];
+	struct sbuf body;
+	int too_large;
+};
+
+static void http_req_free(struct pss *pss)
+{
+	if (pss && pss->req) {
+		sbuf_free(&pss->req->body);
+		free(pss->req);
+		pss->req = NULL;
+	}
+}
+
+static int http_dispatch(struct lws *wsi, struct pss *pss, const char *method,
+			 const char *path, const char *auth, const char *body, size_t len);
 
 static struct lws_context *context;
 static struct server *server;
@@ -100,6 +121,17 @@ fail:
 static int http_reply(struct lws *wsi, struct pss *pss, const struct http_response *r)
 {
 	return http_send(wsi, pss, r->status, r->content_type, r->www_authenticate, r->body);
+}
+
+static int http_dispatch(struct lws *wsi, struct pss *pss, const char *method,
+			 const char *path, const char *auth, const char *body, size_t len)
+{
+	struct http_response r;
+	if (http_handle_body(server, method, path, auth, body, len, &r, &pss->pending) == 0)
+		return http_reply(wsi, pss, &r);
+	/* Deferred: http_pending_done() calls us back when it is ready. */
+	http_pending_attach(pss->pending, wsi);
+	return 0;
 }
 
 /* Refuses a WebSocket upgrade with an HTTP status. The response is written
@@ -342,18 +374,51 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		break;
 
 	case LWS_CALLBACK_HTTP: {
-		struct http_response r;
-		char auth[512] = "";
+		char auth[512] = "", clen[32] = "";
 		const char *method = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) ? "GET"
 				   : lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) ? "POST"
-				   : "OTHER"; /* PUT, DELETE, HEAD...: 405 on known routes */
+				   : lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI) ? "DELETE"
+				   : "OTHER"; /* PUT, HEAD...: 405 on known routes */
 		memset(pss, 0, sizeof(*pss));
 		lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
-		if (http_handle(server, method, (const char *)in, auth, &r, &pss->pending) == 0)
-			return http_reply(wsi, pss, &r);
-		/* Deferred: http_pending_done() calls us back when it is ready. */
-		http_pending_attach(pss->pending, wsi);
-		return 0;
+		lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+		if (strcmp(method, "POST") == 0 && atol(clen) > 0) {
+			/* Answered once the body is in (HTTP_BODY_COMPLETION). */
+			pss->req = xcalloc(1, sizeof(*pss->req));
+			snprintf(pss->req->path, sizeof(pss->req->path), "%s", (const char *)in);
+			snprintf(pss->req->auth, sizeof(pss->req->auth), "%s", auth);
+			sbuf_init(&pss->req->body, 256);
+			return 0;
+		}
+		return http_dispatch(wsi, pss, method, (const char *)in, auth, NULL, 0);
+	}
+
+	case LWS_CALLBACK_HTTP_BODY:
+		if (pss->req && !pss->req->too_large) {
+			if (pss->req->body.len + len > HTTP_MAX_BODY)
+				pss->req->too_large = 1;
+			else
+				sbuf_add(&pss->req->body, in, len);
+		}
+		break;
+
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+		struct http_req *q = pss->req;
+		int rc;
+		if (!q)
+			break;
+		pss->req = NULL;
+		if (q->too_large) {
+			struct http_response r = {413, "application/json", NULL,
+				frame_from_json(json_pack("{ss ss}", "error", "request body too large",
+							  "code", "too_large"))};
+			rc = http_reply(wsi, pss, &r);
+		} else {
+			rc = http_dispatch(wsi, pss, "POST", q->path, q->auth, q->body.p, q->body.len);
+		}
+		sbuf_free(&q->body);
+		free(q);
+		return rc;
 	}
 
 	case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -379,6 +444,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		break;
 
 	case LWS_CALLBACK_CLOSED_HTTP:
+		http_req_free(pss);
 		frame_unref(pss ? pss->body : NULL);
 		if (pss && pss->pending)
 			http_pending_detach(pss->pending);

@@ -61,6 +61,8 @@ enum save_wait {
 	SAVE_NOBODY,    /* a save nobody answers (a user left) */
 	SAVE_REPLY,     /* admin.save: conn gets the result */
 	SAVE_RESET,     /* admin.reset: conn gets it, and the session is reset */
+	SAVE_RESTORE,   /* admin.restore: conn gets it, and a backup is swapped in
+			 * (the P_SAVE's text is then the backup's file name) */
 };
 
 struct pending {
@@ -154,6 +156,15 @@ void session_save(struct session *s, const char *reason);
  * API's POST .../save). */
 typedef void (*session_save_cb)(void *arg, const struct backup_job *job);
 void session_save_notify(struct session *s, session_save_cb done, void *arg);
+/* The online restore of backups/NAME for the admin HTTP API: a save
+ * (reason restore), then the backup is verified and swapped in with a new
+ * epoch and every connection is closed (4205). done(arg, status, body)
+ * gets an HTTP status and a JSON body (stolen). Returns 0, or an HTTP
+ * status (404 no such backup, 409 a reset or restore runs) with err set
+ * when it cannot start; nothing is changed then. */
+typedef void (*session_restore_cb)(void *arg, unsigned status, json_t *body);
+unsigned session_restore_notify(struct session *s, const char *backup, session_restore_cb done,
+				void *arg, char *err, size_t errlen);
 /* The saver finished a save or a checkpoint of this session. */
 void session_save_done(struct session *s, struct backup_job *job);
 /* Asks the saver for a checkpoint when the WAL has grown. */

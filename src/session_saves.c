@@ -35,6 +35,8 @@ struct save_waiter {
 	enum save_wait wait;
 	session_save_cb done;       /* or a callback (the admin HTTP API) */
 	void *done_arg;
+	char *backup;               /* SAVE_RESTORE: the backup to swap in */
+	session_restore_cb rdone;   /* SAVE_RESTORE from the HTTP API */
 };
 
 static struct frame *save_reply(const struct backup_job *job, json_t *id)
@@ -136,6 +138,23 @@ void save_request(struct session *s, const char *reason, struct conn *waiter, js
 	session_save(s, reason);
 }
 
+void restore_request(struct session *s, struct conn *waiter, json_t *id, const char *backup,
+		     session_restore_cb done, void *arg)
+{
+	struct save_waiter *w = xcalloc(1, sizeof(*w));
+	w->conn = waiter;
+	w->id = id ? json_incref(id) : NULL;
+	w->wait = SAVE_RESTORE;
+	w->backup = xstrdup(backup);
+	w->rdone = done;
+	w->done_arg = arg;
+	s->resetting = 1;
+	add_waiter(s, w);
+	if (waiter)
+		conn_hold(waiter);
+	session_save(s, "restore");
+}
+
 void session_save_notify(struct session *s, session_save_cb done, void *arg)
 {
 	struct save_waiter *w = xcalloc(1, sizeof(*w));
@@ -161,6 +180,7 @@ void save_waiters_free(struct session *s)
 		while (w) {
 			struct save_waiter *n = w->next;
 			json_decref(w->id);
+			free(w->backup);
 			free(w);
 			w = n;
 		}
@@ -201,11 +221,15 @@ void session_save_done(struct session *s, struct backup_job *job)
 		s->waiters = w->next;
 		if (w->wait == SAVE_RESET)
 			admin_finish_reset(s, w->conn, w->id, job);
+		else if (w->wait == SAVE_RESTORE)
+			admin_finish_restore(s, w->conn, w->id, job, w->backup, w->rdone,
+					     w->done_arg);
 		else if (w->conn)
 			conn_release_hold(w->conn, save_reply(job, w->id));
 		if (w->done)
 			w->done(w->done_arg, job);
 		json_decref(w->id);
+		free(w->backup);
 		free(w);
 	}
 	s->waiters = s->next_waiters;

@@ -682,5 +682,166 @@ class CronBackupTest(CtlCase):
         self.assertIn("no such directory", err)
 
 
+# ======================================================================
+def http(srv, method, path, body=None, token=ADMIN, timeout=TIMEOUT * 3):
+    """(status, parsed JSON body) of an admin API request."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=timeout)
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        data = None
+        if body is not None:
+            data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        conn.request(method, path, body=data, headers=headers)
+        r = conn.getresponse()
+        raw = r.read()
+        return r.status, json.loads(raw) if raw else None
+    finally:
+        conn.close()
+
+
+class ReEpochTest(CtlCase):
+    """A database installed from a backup by hand gets a new epoch when the
+    server opens it, once; nothing reports the replaced file's save."""
+
+    async def test_backup_copied_by_hand(self):
+        srv = self.server()
+        c = await self.populate(srv)
+        b = os.path.join(backups_dir(srv, "test"), await self.save(c))
+        await must(c, "node.delete", uuid="o0")
+        r = await must(c, "node.create", uuid="late", kind="Object", data={})
+        _, w0, _, _ = await self.joined(srv, "watcher")
+        old_epoch, old_seq = w0["epoch"], r["seq"]
+        srv.stop()
+        d = srv.session_dir("test")
+        os.rename(os.path.join(d, "session.db"), os.path.join(d, "session.db.old"))
+        for sfx in ("-wal", "-shm"):
+            if os.path.exists(os.path.join(d, "session.db" + sfx)):
+                os.remove(os.path.join(d, "session.db" + sfx))
+        shutil.copy(b, os.path.join(d, "session.db"))
+        srv.restart()
+        line = [l for l in srv.lines if "installed from a backup" in l]
+        self.assertEqual(len(line), 1, srv.log())
+        loaded = [l for l in srv.lines if "Session loaded (session=test " in l][0]
+        self.assertIn("last_save_reason=restore", loaded)
+        with open(os.path.join(d, "session_metadata.json")) as f:
+            meta = json.load(f)
+        self.assertEqual(meta["reason"], "restore")
+        self.assertNotEqual(meta["epoch"], old_epoch)
+        c2, w, syncs, _ = await self.joined(srv, "bob", epoch=old_epoch, since=old_seq)
+        self.assertEqual(w["resume"], "full")
+        self.assertEqual(w["epoch"], meta["epoch"])
+        self.assertEqual(sorted(n["uuid"] for s in syncs for n in s.get("nodes", [])),
+                         [f"o{i}" for i in range(5)])
+        self.assertIsNone(ctl_json("info", d)["backup"])
+        await c2.close()
+        # once: the next start keeps that epoch
+        srv.restart()
+        self.assertFalse([l for l in srv.lines if "installed from a backup" in l])
+        _, w2, _, _ = await self.joined(srv, "carol")
+        self.assertEqual(w2["epoch"], meta["epoch"])
+
+
+class OnlineRestoreTest(CtlCase):
+    async def two_clients(self, srv):
+        a, wa, _, _ = await self.joined(srv, "alice2", admin_password=ADMIN)
+        b, wb, _, _ = await self.joined(srv, "bob")
+        return a, b, wa["epoch"]
+
+    async def check_closed_and_resync(self, srv, clients, epoch, since, backup):
+        for cl in clients:
+            ev = await cl.next_event("session")
+            self.assertTrue(ev["reset"])
+            self.assertEqual(ev["restored"], backup)
+            self.assertNotEqual(ev["epoch"], epoch)
+            await cl.closed()
+            self.assertEqual(cl.close_code, 4205)
+        c, w, syncs, _ = await self.joined(srv, "bob", epoch=epoch, since=since)
+        self.assertEqual(w["resume"], "full")
+        self.assertNotEqual(w["epoch"], epoch)
+        return w, sorted(n["uuid"] for s in syncs for n in s.get("nodes", []))
+
+    async def test_ws_admin_restore_with_two_clients(self):
+        srv = self.server()
+        c = await self.populate(srv)
+        b = await self.save(c)
+        await c.close()
+        a, bob, epoch = await self.two_clients(srv)
+        await must(bob, "node.delete", uuid="o0")
+        r = await must(bob, "node.create", uuid="late", kind="Object", data={})
+        before = set(backup_files(srv, "test"))
+        ok = await must(a, "admin.restore", backup=b)
+        self.assertEqual(ok["backup"], b)
+        self.assertIn(ok["saved"], backup_files(srv, "test"))
+        self.assertNotIn(ok["saved"], before)
+        self.assertEqual(ctl_json("info", os.path.join(backups_dir(srv, "test"),
+                                                      ok["saved"]))["backup"]["reason"],
+                         "restore")
+        w, nodes = await self.check_closed_and_resync(srv, [a, bob], epoch, r["seq"], b)
+        self.assertEqual(w["epoch"], ok["epoch"])
+        self.assertEqual(nodes, [f"o{i}" for i in range(5)])
+        d = srv.session_dir("test")
+        self.assertEqual(len([f for f in os.listdir(d)
+                              if f.startswith("session.db.before-restore-")
+                              and not f.endswith(("-wal", "-shm"))]), 1)
+        self.assertFalse(os.path.exists(os.path.join(d, ".restore-pin")))
+        with open(os.path.join(d, "session_metadata.json")) as f:
+            self.assertEqual(json.load(f)["reason"], "restore")
+        self.assertEqual(ctl("verify", d)[0], 0)
+        # the pre-restore save holds what was there: "late" is not lost
+        pre = os.path.join(backups_dir(srv, "test"), ok["saved"])
+        self.assertEqual(rows(pre, "SELECT count(*) FROM nodes WHERE uuid = 'late'"), [(1,)])
+        # the server restarts on it with the same epoch (the mark was spent)
+        srv.restart()
+        _, w2, _, _ = await self.joined(srv, "carol")
+        self.assertEqual(w2["epoch"], ok["epoch"])
+
+    async def test_http_restore(self):
+        srv = self.server()
+        c = await self.populate(srv)
+        b = await self.save(c)
+        await c.close()
+        a, bob, epoch = await self.two_clients(srv)
+        r = await must(bob, "node.create", uuid="late", kind="Object", data={})
+        status, body = await asyncio.to_thread(http, srv, "POST",
+                                               "/api/sessions/test/restore", {"backup": b})
+        self.assertEqual(status, 200, body)
+        self.assertEqual((body["session"], body["backup"]), ("test", b))
+        w, nodes = await self.check_closed_and_resync(srv, [a, bob], epoch, r["seq"], b)
+        self.assertEqual(w["epoch"], body["epoch"])
+        self.assertNotIn("late", nodes)
+
+    async def test_missing_or_damaged_backup_changes_nothing(self):
+        srv = self.server()
+        c = await self.populate(srv)
+        b = await self.save(c)
+        a, bob, epoch = await self.two_clients(srv)
+        for name in ("snapshot_19990101_000000.db", "../session.db", ".hidden", ""):
+            r = await a.request("admin.restore", backup=name)
+            self.assertError(r, "not_found", "backup", re=None)
+        r = await a.request("admin.restore")
+        self.assertError(r, "bad_request", "backup", re=None)
+        status, body = await asyncio.to_thread(
+            http, srv, "POST", "/api/sessions/test/restore", {"backup": "nope.db"})
+        self.assertEqual((status, body["code"]), (404, "not_found"))
+        status, body = await asyncio.to_thread(
+            http, srv, "POST", "/api/sessions/test/restore", "not json")
+        self.assertEqual(status, 400)
+        # a damaged backup: the save runs, the restore does not
+        bad = os.path.join(backups_dir(srv, "test"), b)
+        corrupt_zero_pages(bad)
+        r = await a.request("admin.restore", backup=b)
+        self.assertError(r, "bad_request", "integrity_check", re=None)
+        status, body = await asyncio.to_thread(
+            http, srv, "POST", "/api/sessions/test/restore", {"backup": b})
+        self.assertEqual(status, 422, body)
+        self.assertIn("nothing was restored", body["error"])
+        # nobody was closed, the epoch and the data are as they were
+        r = await must(bob, "node.create", uuid="still", kind="Object", data={})
+        self.assertEqual((await must(a, "admin.stats"))["epoch"], epoch)
+        self.assertFalse(os.path.exists(os.path.join(srv.session_dir("test"), ".restore-pin")))
+
+
 if __name__ == "__main__":
     unittest.main()
