@@ -14,6 +14,8 @@ struct config {
 	long timeout;
 	long save_interval;
 	long max_backups;
+	long backup_keep_hourly;
+	long backup_keep_daily;
 	long max_message_bytes;
 	long chat_history;
 	long chat_keep;

@@ -187,12 +187,10 @@ static int api(struct server *srv, const char *method, const char *path, const c
 		return 0;
 	}
 	if (strcmp(rest, "/backups") == 0) {
-		char bdir[4200];
 		if (strcmp(method, "GET") != 0)
 			goto method;
-		snprintf(bdir, sizeof(bdir), "%s/backups", s->dir);
 		respond_json(r, 200, json_pack("{ss so}", "session", s->name, "backups",
-					       backup_list_json(bdir)));
+					       session_backups_json(s)));
 		return 0;
 	}
 	if (strcmp(rest, "/save") == 0) {

@@ -176,6 +176,9 @@ void session_prepare_save(struct session *s);
 /* Forgets c wherever the session still refers to it (save waiters). */
 void session_conn_gone(struct session *s, struct conn *c);
 void session_sizes(const struct session *s, struct session_sizes *out);
+/* The session's backups, newest first, each with the retention rules that
+ * keep it ("kept_by"), as admin.backups and the HTTP API show. */
+json_t *session_backups_json(struct session *s);
 /* Counts, sizes and the last save, as admin.stats and the HTTP API show. */
 json_t *session_stats_json(struct session *s);
 

@@ -24,6 +24,8 @@
 #include "frame.h"
 #include "log.h"
 #include "restore.h"
+#include "retention.h"
+#include "config.h"
 #include "server_state.h"
 #include "session_int.h"
 #include "store.h"
@@ -54,12 +56,23 @@ int do_admin_reset(struct req *r)
 	return queue_save(r, "reset", SAVE_RESET);
 }
 
+json_t *session_backups_json(struct session *s)
+{
+	char bdir[4200];
+	json_t *list;
+	snprintf(bdir, sizeof(bdir), "%s/backups", s->dir);
+	list = backup_list_json(bdir);
+	retention_annotate(list, s->srv->cfg->max_backups, s->srv->cfg->backup_keep_hourly,
+			   s->srv->cfg->backup_keep_daily);
+	return list;
+}
+
 int do_admin_backups(struct req *r)
 {
 	char bdir[4200];
 	log_info("Admin %s listed the backups (session=%s)", r->cl->name, r->s->name);
 	snprintf(bdir, sizeof(bdir), "%s/backups", r->s->dir);
-	reply_ok(r, json_pack("{so}", "backups", backup_list_json(bdir)));
+	reply_ok(r, json_pack("{so}", "backups", session_backups_json(r->s)));
 	return SQLITE_OK;
 }
 

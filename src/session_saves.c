@@ -91,6 +91,8 @@ static void start_save(struct session *s, const char *reason)
 	struct backup_job *job;
 	session_prepare_save(s);
 	job = backup_job_new(s->name, s->dir, reason, s->srv->cfg->max_backups);
+	job->keep_hourly = s->srv->cfg->backup_keep_hourly;
+	job->keep_daily = s->srv->cfg->backup_keep_daily;
 	s->save_running = 1;
 	if (s->srv->saver) {
 		saver_submit(s->srv->saver, job);

@@ -843,5 +843,40 @@ class OnlineRestoreTest(CtlCase):
         self.assertFalse(os.path.exists(os.path.join(srv.session_dir("test"), ".restore-pin")))
 
 
+class RetentionTest(CtlCase):
+    async def test_hours_and_days_survive_many_saves(self):
+        srv = self.server()
+        c = await self.populate(srv)
+        b = os.path.join(backups_dir(srv, "test"), await self.save(c))
+        await c.close()
+        srv.stop()
+        # older backups: two on one old day (different hours), one on another
+        old = ["snapshot_20200103_180000.db", "snapshot_20200103_090000.db",
+               "snapshot_20200101_120000.db"]
+        for n in old:
+            shutil.copy(b, os.path.join(backups_dir(srv, "test"), n))
+        srv.restart(args=self.server_args + ["--max-backups", "2", "--backup-keep-hourly", "3",
+                                             "--backup-keep-daily", "3"])
+        c, _, _, _ = await self.joined(srv, "root", admin_password=ADMIN)
+        made = []
+        for i in range(5):
+            await must(c, "node.create", uuid=f"r{i}", kind="Object", data={})
+            made.append(await self.save(c))
+        files = backup_files(srv, "test")
+        # the newest two (last), and per hour/day: today's newest is one of
+        # them; 2020-01-03 18h (hour 2 and day 2); 2020-01-03 09h (hour 3);
+        # 2020-01-01 (day 3)
+        self.assertEqual(sorted(files), sorted(made[-2:] + old))
+        got = {x["file"]: x["kept_by"] for x in (await must(c, "admin.backups"))["backups"]}
+        self.assertEqual(got[made[-1]], ["last", "hourly", "daily"])
+        self.assertEqual(got[made[-2]], ["last"])
+        self.assertEqual(got[old[0]], ["hourly", "daily"])
+        self.assertEqual(got[old[1]], ["hourly"])
+        self.assertEqual(got[old[2]], ["daily"])
+        status, body = await asyncio.to_thread(http, srv, "GET", "/api/sessions/test/backups")
+        self.assertEqual(status, 200)
+        self.assertEqual({x["file"]: x["kept_by"] for x in body["backups"]}, got)
+
+
 if __name__ == "__main__":
     unittest.main()
