@@ -132,6 +132,23 @@ static int api_restore(struct session *s, const char *body, size_t bodylen,
 	return 1;
 }
 
+/* DELETE /api/sessions/NAME */
+static int api_delete(struct session *s, struct http_response *r,
+		      struct http_pending **pending)
+{
+	char err[256];
+	unsigned status;
+	*pending = xcalloc(1, sizeof(**pending));
+	status = session_delete_notify(s, restore_done, *pending, err, sizeof(err));
+	if (status) {
+		free(*pending);
+		*pending = NULL;
+		respond_json(r, status, json_pack("{ss ss}", "error", err, "code", "conflict"));
+		return 0;
+	}
+	return 1;
+}
+
 /* The admin API: Authorization: Bearer ADMIN_PASSWORD. */
 static int api(struct server *srv, const char *method, const char *path, const char *auth,
 	       const char *body, size_t bodylen, struct http_response *r,
@@ -181,6 +198,8 @@ static int api(struct server *srv, const char *method, const char *path, const c
 		return 0;
 	}
 	if (!rest || strcmp(rest, "/") == 0) {
+		if (strcmp(method, "DELETE") == 0)
+			return api_delete(s, r, pending);
 		if (strcmp(method, "GET") != 0)
 			goto method;
 		respond_json(r, 200, session_stats_json(s));

@@ -147,11 +147,28 @@ void server_init(struct server *srv, struct config *cfg)
 	metrics_init(&srv->metrics);
 }
 
+void server_forget_session(struct server *srv, struct session *s)
+{
+	for (struct session **pp = &srv->sessions; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			srv->nsessions--;
+			break;
+		}
+	}
+	s->next = srv->deleted;
+	srv->deleted = s;
+}
+
 void server_free(struct server *srv)
 {
 	struct session *s;
 	while ((s = srv->sessions)) {
 		srv->sessions = s->next;
+		session_free(s);
+	}
+	while ((s = srv->deleted)) {
+		srv->deleted = s->next;
 		session_free(s);
 	}
 	srv->nsessions = 0;

@@ -18,6 +18,8 @@ int server_open_sessions(struct server *srv);
 /* Finds a session, opening or creating it when create is set. */
 struct session *server_session(struct server *srv, const char *name, int create,
 			       char *err, size_t errlen);
+/* Takes a deleted session out of the table (see struct server). */
+void server_forget_session(struct server *srv, struct session *s);
 /* Commits every open batch and delivers what it produced. */
 void server_flush(struct server *srv);
 /* Once a second, with the wall-clock time: checkpoints, auto-saves, the

@@ -21,6 +21,9 @@ struct server {
 	struct config *cfg;
 	struct session *sessions;
 	size_t nsessions;
+	/* Deleted sessions (DELETE /api/sessions/NAME), database closed: kept
+	 * until exit because closed connections may still point at them. */
+	struct session *deleted;
 	struct conn *conns;          /* every open connection */
 	size_t nconns;
 	struct conn *closed;         /* closed connections, freed at the next flush */

@@ -63,6 +63,8 @@ enum save_wait {
 	SAVE_RESET,     /* admin.reset: conn gets it, and the session is reset */
 	SAVE_RESTORE,   /* admin.restore: conn gets it, and a backup is swapped in
 			 * (the P_SAVE's text is then the backup's file name) */
+	SAVE_DELETE,    /* DELETE /api/sessions/NAME: the final backup, then the
+			 * session moves to DATA_DIR/.deleted/ */
 };
 
 struct pending {
@@ -108,6 +110,7 @@ struct session {
 	int64_t saved_seq;           /* seq covered by the last save */
 	int save_running;
 	int resetting;               /* admin.reset waits for its backup: no writes */
+	int deleted;                 /* moved to .deleted/: no more saves */
 	int checkpoint_running;
 	int syncs_open;              /* joins streaming from a snapshot */
 	int save_again;
@@ -165,6 +168,12 @@ void session_save_notify(struct session *s, session_save_cb done, void *arg);
 typedef void (*session_restore_cb)(void *arg, unsigned status, json_t *body);
 unsigned session_restore_notify(struct session *s, const char *backup, session_restore_cb done,
 				void *arg, char *err, size_t errlen);
+/* DELETE /api/sessions/NAME: a final save (reason delete), then every
+ * connection is closed (4205) and the session directory moves to
+ * DATA_DIR/.deleted/NAME-STAMP/; done gets status and body as above.
+ * Returns 0, or 409 with err when a reset or restore runs. */
+unsigned session_delete_notify(struct session *s, session_restore_cb done, void *arg,
+			       char *err, size_t errlen);
 /* The saver finished a save or a checkpoint of this session. */
 void session_save_done(struct session *s, struct backup_job *job);
 /* Asks the saver for a checkpoint when the WAL has grown. */

@@ -13,9 +13,12 @@
  * verifies the backup, swaps it in (restore.c) and reopens the database,
  * which gives it a new epoch; everyone is closed as after a reset. Every
  * admin action is logged with the admin's name. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backup.h"
@@ -25,6 +28,7 @@
 #include "log.h"
 #include "restore.h"
 #include "retention.h"
+#include "server.h"
 #include "config.h"
 #include "server_state.h"
 #include "session_int.h"
@@ -242,6 +246,79 @@ fail:
 	}
 	if (done)
 		done(arg, status, json_pack("{ss ss}", "error", err, "code", code));
+}
+
+unsigned session_delete_notify(struct session *s, session_restore_cb done, void *arg,
+			       char *err, size_t errlen)
+{
+	if (s->resetting) {
+		snprintf(err, errlen, "a reset or restore is running");
+		return 409;
+	}
+	log_warning("Admin API requested the deletion of session %s; saving a final backup",
+		    s->name);
+	session_flush(s); /* the final save covers every change acknowledged */
+	delete_request(s, done, arg);
+	return 0;
+}
+
+void admin_finish_delete(struct session *s, const struct backup_job *job,
+			 session_restore_cb done, void *arg)
+{
+	char trash[4200], dest[4500], stamp[16], e[512];
+	struct stat st;
+	struct frame *f;
+	json_t *o;
+
+	s->resetting = 0;
+	if (!job->ok) {
+		log_error("Delete of session %s refused: its final save failed: %s", s->name,
+			  job->error);
+		done(arg, 503, json_pack("{ss ss}", "error", "the final save failed; nothing was "
+					 "deleted", "code", "unavailable"));
+		return;
+	}
+	s->deleted = 1; /* no save may start on files about to move */
+	session_flush(s);
+	o = json_pack("{ss sb}", "type", "session", "deleted", 1);
+	f = frame_from_json(o);
+	json_decref(o);
+	for (struct conn *c = s->srv->conns; c; c = c->next) {
+		if (c->session != s)
+			continue;
+		if (c->client) {
+			conn_send(c, f);
+			session_leave(s, c->client, "reset");
+		}
+		conn_close(c, 4205, "deleted");
+	}
+	frame_unref(f);
+	session_flush(s); /* the leaves: locks released, presence written */
+	session_close_db(s);
+	snprintf(trash, sizeof(trash), "%s/.deleted", s->srv->cfg->data_dir);
+	util_stamp(time(NULL), stamp);
+	snprintf(dest, sizeof(dest), "%s/%s-%s", trash, s->name, stamp);
+	for (int i = 1; stat(dest, &st) == 0; i++)
+		snprintf(dest, sizeof(dest), "%s/%s-%s_%d", trash, s->name, stamp, i);
+	if ((mkdir(trash, 0700) != 0 && errno != EEXIST) || rename(s->dir, dest) != 0) {
+		snprintf(e, sizeof(e), "cannot move %s to %s: %s; the session stays", s->dir, dest,
+			 strerror(errno));
+		log_error("Delete of session %s failed: %s", s->name, e);
+		s->deleted = 0;
+		if (session_open_db(s, 0, e, sizeof(e)) != 0) {
+			log_error("SESSION %s CANNOT BE REOPENED: %s", s->name, e);
+			abort();
+		}
+		done(arg, 500, json_pack("{ss ss}", "error", e, "code", "internal"));
+		return;
+	}
+	util_fsync_dir(trash);
+	util_fsync_dir(s->srv->cfg->data_dir);
+	log_warning("Session deleted (session=%s final backup=%s; everything kept in %s)", s->name,
+		    job->backup, dest);
+	done(arg, 200, json_pack("{ss ss ss}", "session", s->name, "backup", job->backup,
+				 "moved_to", dest + strlen(s->srv->cfg->data_dir) + 1));
+	server_forget_session(s->srv, s);
 }
 
 /* admin.reset, once its backup is written: empty the content, new epoch,

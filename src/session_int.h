@@ -96,6 +96,10 @@ int do_admin_restore(struct req *r);
 void admin_finish_restore(struct session *s, struct conn *admin, json_t *id,
 			  const struct backup_job *job, const char *backup,
 			  session_restore_cb done, void *arg);
+/* The session's final save (job) is written: close everyone, move the
+ * directory to .deleted/, forget the session. */
+void admin_finish_delete(struct session *s, const struct backup_job *job,
+			 session_restore_cb done, void *arg);
 /* admin.reset once its backup is written (job): empties the session. */
 void admin_finish_reset(struct session *s, struct conn *admin, json_t *id,
 			const struct backup_job *job);
@@ -109,5 +113,7 @@ void save_waiters_free(struct session *s);
  * writes until the restore ends. */
 void restore_request(struct session *s, struct conn *waiter, json_t *id, const char *backup,
 		     session_restore_cb done, void *arg);
+/* The final save before a delete; refuses writes meanwhile. */
+void delete_request(struct session *s, session_restore_cb done, void *arg);
 
 #endif

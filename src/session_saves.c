@@ -89,6 +89,8 @@ void session_prepare_save(struct session *s)
 static void start_save(struct session *s, const char *reason)
 {
 	struct backup_job *job;
+	if (s->deleted)
+		return; /* its files are in .deleted/ now */
 	session_prepare_save(s);
 	job = backup_job_new(s->name, s->dir, reason, s->srv->cfg->max_backups);
 	job->keep_hourly = s->srv->cfg->backup_keep_hourly;
@@ -155,6 +157,17 @@ void restore_request(struct session *s, struct conn *waiter, json_t *id, const c
 	if (waiter)
 		conn_hold(waiter);
 	session_save(s, "restore");
+}
+
+void delete_request(struct session *s, session_restore_cb done, void *arg)
+{
+	struct save_waiter *w = xcalloc(1, sizeof(*w));
+	w->wait = SAVE_DELETE;
+	w->rdone = done;
+	w->done_arg = arg;
+	s->resetting = 1;
+	add_waiter(s, w);
+	session_save(s, "delete");
 }
 
 void session_save_notify(struct session *s, session_save_cb done, void *arg)
@@ -226,6 +239,8 @@ void session_save_done(struct session *s, struct backup_job *job)
 		else if (w->wait == SAVE_RESTORE)
 			admin_finish_restore(s, w->conn, w->id, job, w->backup, w->rdone,
 					     w->done_arg);
+		else if (w->wait == SAVE_DELETE)
+			admin_finish_delete(s, job, w->rdone, w->done_arg);
 		else if (w->conn)
 			conn_release_hold(w->conn, save_reply(job, w->id));
 		if (w->done)

@@ -878,5 +878,48 @@ class RetentionTest(CtlCase):
         self.assertEqual({x["file"]: x["kept_by"] for x in body["backups"]}, got)
 
 
+class DeleteApiTest(CtlCase):
+    async def test_delete_closes_everyone_and_keeps_everything(self):
+        srv = self.server()
+        c = await self.populate(srv, "typo")
+        await c.close()
+        a, _, _, _ = await self.joined(srv, "watcher", "typo")
+        b, _, _, _ = await self.joined(srv, "other", "keep")
+        status, body = await asyncio.to_thread(http, srv, "DELETE", "/api/sessions/typo")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["session"], "typo")
+        ev = await a.next_event("session")
+        self.assertTrue(ev["deleted"])
+        self.assertEqual(await a.closed(), 4205)
+        self.assertFalse(os.path.exists(srv.session_dir("typo")))
+        kept = os.path.join(srv.data_dir, body["moved_to"])
+        self.assertTrue(body["moved_to"].startswith(".deleted/typo-"))
+        self.assertEqual(ctl_json("info", kept)["nodes"], 5)
+        # the final backup is among the kept backups
+        self.assertIn(body["backup"], os.listdir(os.path.join(kept, "backups")))
+        self.assertEqual(ctl_json("info", os.path.join(kept, "backups", body["backup"]))
+                         ["backup"]["reason"], "delete")
+        # gone from the API; the other session is untouched
+        status, _ = await asyncio.to_thread(http, srv, "GET", "/api/sessions/typo")
+        self.assertEqual(status, 404)
+        status, body = await asyncio.to_thread(http, srv, "GET", "/api/sessions")
+        self.assertEqual([x["session"] for x in body["sessions"]], ["keep"])
+        await must(b, "node.create", uuid="k", kind="Object", data={})
+        status, _ = await asyncio.to_thread(http, srv, "DELETE", "/api/sessions/nothing")
+        self.assertEqual(status, 404)
+        status, _ = await asyncio.to_thread(http, srv, "DELETE", "/api/sessions/keep",
+                                            token="wrong")
+        self.assertEqual(status, 403)
+        # the name can be used again: a new, empty session
+        c2, w, syncs, _ = await self.joined(srv, "again", "typo")
+        self.assertEqual([n for s in syncs for n in s.get("nodes", [])], [])
+        # and a restart does not bring the deleted one back
+        await c2.close()
+        srv.restart()
+        self.assertEqual(sorted(x["name"] for x in ctl_json("list", srv.data_dir)["sessions"]),
+                         ["keep", "typo"])
+        self.assertEqual(ctl_json("info", srv.session_dir("typo"))["nodes"], 0)
+
+
 if __name__ == "__main__":
     unittest.main()
