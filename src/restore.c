@@ -223,9 +223,17 @@ int restore_install(const char *dir, const char *pin, const char *name, char *as
 	}
 	if (rename(tmp, db) != 0 || util_fsync_dir(dir) != 0) {
 		snprintf(err, errlen, "cannot install the backup: %s", strerror(errno));
-		/* put the old database back where it was */
-		if (rename(aside, db) == 0)
+		/* put the old database back where it was, WAL included */
+		if (rename(aside, db) == 0) {
+			for (int i = 0; i < 2; i++) {
+				const char *sfx = i ? "-shm" : "-wal";
+				snprintf(from, sizeof(from), "%s%s", aside, sfx);
+				snprintf(to, sizeof(to), "%s%s", db, sfx);
+				if (stat(from, &st) == 0)
+					rename(from, to);
+			}
 			*aside = 0;
+		}
 		unlink(tmp);
 		return -1;
 	}

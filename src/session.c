@@ -224,8 +224,8 @@ void session_request(struct session *s, struct client *cl, const char *type, jso
 	if (h->writes && s->resetting) {
 		/* It would be in no backup: the reset's backup is being written
 		 * and the content is emptied right after. */
-		reply_err(&r, "unavailable", NULL, "%s: the session is being reset; try again "
-			  "after reconnecting", type);
+		reply_err(&r, "unavailable", NULL, "%s: the session is being reset, restored or "
+			  "deleted; try again after reconnecting", type);
 		return;
 	}
 	if (!h->writes) {
