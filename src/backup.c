@@ -159,6 +159,63 @@ void backup_make_name(const char *bdir, time_t t, char *out, size_t outlen)
 		snprintf(out, outlen, "snapshot_%s_%ld.db", stamp, next);
 }
 
+int64_t backup_order(const char *bdir, const char *name)
+{
+	char path[4400];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t order = -1;
+	int rc;
+	snprintf(path, sizeof(path), "%s/%s", bdir, name);
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'backup_order'", -1,
+					&st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		order = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	if (rc != SQLITE_OK) {
+		/* Unreadable: it sorts as the oldest, so rotation removes it
+		 * first and recovery tries it last. */
+		log_warning("Backup %s cannot be read (%s); it counts as the oldest", path,
+			    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		order = -1;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return order;
+}
+
+struct aged {
+	char *name;
+	int64_t order;
+};
+
+static int aged_newest_first(const void *a, const void *b)
+{
+	const struct aged *x = a, *y = b;
+	if (x->order != y->order)
+		return x->order < y->order ? 1 : -1;
+	return backup_name_cmp(y->name, x->name);
+}
+
+int backup_list_by_age(const char *bdir, char ***names)
+{
+	int n = backup_list(bdir, names);
+	struct aged *v = xcalloc((size_t)n + 1, sizeof(*v));
+	for (int i = 0; i < n; i++) {
+		v[i].name = (*names)[i];
+		v[i].order = backup_order(bdir, v[i].name);
+	}
+	qsort(v, (size_t)n, sizeof(*v), aged_newest_first);
+	for (int i = 0; i < n; i++)
+		(*names)[i] = v[i].name;
+	free(v);
+	return n;
+}
+
 int backup_rotate(const char *bdir, long keep)
 {
 	return backup_rotate_keep(bdir, keep, 0, 0);
@@ -167,7 +224,7 @@ int backup_rotate(const char *bdir, long keep)
 int backup_rotate_keep(const char *bdir, long keep, long hourly, long daily)
 {
 	char **names, path[4400];
-	int n = backup_list(bdir, &names), removed = 0;
+	int n = backup_list_by_age(bdir, &names), removed = 0;
 	unsigned *flags = xcalloc((size_t)n + 1, sizeof(unsigned));
 	retention_plan(names, n, keep, hourly, daily, flags);
 	for (int i = 1; i < n; i++) {
@@ -198,7 +255,9 @@ char *backup_metadata_json(const struct backup_job *j, double ts)
 		      "user_count", (json_int_t)j->user_count, "node_count", (json_int_t)j->node_count,
 		      "task_count", (json_int_t)j->task_count, "chat_count", (json_int_t)j->chat_count,
 		      "seq", (json_int_t)j->seq, "epoch", j->epoch, "backup", j->backup);
-	s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+	/* 15 digits print a millisecond timestamp exactly, without the float
+	 * noise of jansson's default 17. */
+	s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
 	json_decref(o);
 	return s;
 }
@@ -246,12 +305,13 @@ static int label_copy(struct backup_job *j, const char *path)
 	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(db, "INSERT INTO meta (key, value) VALUES "
-					"('backup_reason', ?1), ('backup_created_at', ?2) "
-					"ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+					"('backup_reason', ?1), ('backup_created_at', ?2), "
+					"('backup_order', ?3) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 					-1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, j->reason, -1, SQLITE_STATIC);
 		sqlite3_bind_double(st, 2, util_now());
+		sqlite3_bind_int64(st, 3, j->order);
 		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
 	}
 	if (rc != SQLITE_OK)
@@ -265,7 +325,7 @@ static int label_copy(struct backup_job *j, const char *path)
 json_t *backup_list_json(const char *bdir)
 {
 	char **names, path[4400];
-	int n = backup_list(bdir, &names);
+	int n = backup_list_by_age(bdir, &names);
 	json_t *list = json_array();
 	for (int i = 0; i < n; i++) {
 		struct stat st;
@@ -424,7 +484,15 @@ void backup_run(struct backup_job *j)
 	/* No other save of this session runs (one at a time, on this thread):
 	 * any temporary here is a crash's leftover. */
 	j->stale_removed = backup_clean_temps(j->dir);
-	backup_make_name(bdir, time(NULL), j->backup, sizeof(j->backup));
+	backup_make_name(bdir, j->now ? j->now : time(NULL), j->backup, sizeof(j->backup));
+	/* Rotation goes by the order backups were made, recorded in each
+	 * one: a clock stepped back must not make the new one look oldest. */
+	{
+		char **names;
+		int n = backup_list_by_age(bdir, &names);
+		j->order = 1 + (n ? backup_order(bdir, names[0]) : 0);
+		backup_list_free(names, n);
+	}
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", bdir, j->backup);
 	snprintf(final, sizeof(final), "%s/%s", bdir, j->backup);
 	unlink(tmp);
@@ -562,7 +630,7 @@ int backup_recover(const char *dir, char *used, size_t usedlen, char *err, size_
 			return -1;
 		}
 	}
-	n = backup_list(bdir, &names);
+	n = backup_list_by_age(bdir, &names);
 	if (missing && n == 0) {
 		backup_list_free(names, n);
 		return 0; /* an empty session directory: created on open */

@@ -21,6 +21,8 @@ struct backup_job {
 	int checkpoint_truncate;  /* shutdown: wait as long as needed to empty the WAL */
 	int wal_reset;            /* try briefly to restart the WAL (no sync is reading) */
 	int checkpoint_only;      /* just fold the WAL into the database */
+	time_t now;               /* the time in the backup's name (0: now; for tests) */
+	int64_t order;            /* set by backup_run: 1 + the newest backup's order */
 	/* output */
 	int ok;
 	char backup[96];      /* file name in dir/backups */
@@ -51,7 +53,14 @@ int backup_name_cmp(const char *a, const char *b);
 /* Every backup in bdir, newest first, as a JSON array of
  * {"file","bytes","created_at","reason"} (a new reference). */
 json_t *backup_list_json(const char *bdir);
-/* Deletes all but the newest keep backups; returns how many were removed. */
+/* The order a backup was made in (its meta `backup_order`; 0 for backups
+ * that predate it, -1 for one that cannot be read). */
+int64_t backup_order(const char *bdir, const char *name);
+/* backup_list ordered newest first by the order the backups were made
+ * (then by name), not by the clock in their names. */
+int backup_list_by_age(const char *bdir, char ***names);
+/* Deletes all but the newest keep backups (by backup_list_by_age); returns
+ * how many were removed. */
 int backup_rotate(const char *bdir, long keep);
 /* The same, also keeping the newest backup of each of the last `hourly`
  * hours and `daily` days that have one (retention.c). */

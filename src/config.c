@@ -32,6 +32,7 @@ struct option_def {
 
 static const char *const levels[] = {"debug", "info", "warning", "error", NULL};
 static const char *const syncs[] = {"normal", "full", NULL};
+static const char *const creators[] = {"anyone", "admin", NULL};
 
 #define OFF(f) offsetof(struct config, f)
 static const struct option_def options[] = {
@@ -57,6 +58,13 @@ static const struct option_def options[] = {
 	 100000, NULL, 0, "also keep the newest backup of each of the last N hours"},
 	{"BACKUP_KEEP_DAILY", "backup-keep-daily", OPT_INT, OFF(backup_keep_daily), "7", 0,
 	 100000, NULL, 0, "also keep the newest backup of each of the last N days"},
+	{"MAX_SESSIONS", "max-sessions", OPT_INT, OFF(max_sessions), "1000", 1, 1000000, NULL, 0,
+	 "sessions that may exist under DATA_DIR (past it a new name is refused)"},
+	{"CREATE_SESSIONS", "create-sessions", OPT_ENUM, OFF(create_sessions), "anyone", 0, 0,
+	 creators, 0, "who may create a session by joining it: anyone or admin"},
+	{"SESSION_IDLE_CLOSE", "session-idle-close", OPT_INT, OFF(session_idle_close), "300", 0,
+	 604800, NULL, 0, "seconds without a connection after which a session is saved (if "
+	 "changed) and closed (0: never)"},
 	{"MAX_MESSAGE_BYTES", "max-message-bytes", OPT_INT, OFF(max_message_bytes), "16777216",
 	 1024, 1073741824, NULL, 0, "largest frame accepted (larger: close 1009)"},
 	{"CHAT_HISTORY", "chat-history", OPT_INT, OFF(chat_history), "100", 0, 100000, NULL, 0,

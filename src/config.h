@@ -16,6 +16,9 @@ struct config {
 	long max_backups;
 	long backup_keep_hourly;
 	long backup_keep_daily;
+	long max_sessions;
+	char *create_sessions;       /* "anyone" or "admin" */
+	long session_idle_close;
 	long max_message_bytes;
 	long chat_history;
 	long chat_keep;

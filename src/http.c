@@ -47,12 +47,22 @@ static void respond_error(struct http_response *r, unsigned status, const char *
 	respond_json(r, status, json_pack("{ss ss}", "error", msg, "code", code));
 }
 
+/* 200 while the server can serve; "degraded" (still 200: the other
+ * sessions are served) names the sessions that could not be opened. */
 static void healthz(struct server *srv, struct http_response *r)
 {
-	respond_json(r, srv->shutting_down ? 503 : 200,
-		     json_pack("{ss sI sI}", "status", srv->shutting_down ? "shutting_down" : "ok",
-			       "sessions", (json_int_t)srv->nsessions,
-			       "connections", (json_int_t)srv->nconns));
+	const char *status = srv->shutting_down ? "shutting_down" : srv->nfailed ? "degraded" : "ok";
+	json_t *o = json_pack("{ss sI sI sI}", "status", status,
+			      "sessions", (json_int_t)srv->nsessions,
+			      "sessions_on_disk", (json_int_t)srv->sessions_on_disk,
+			      "connections", (json_int_t)srv->nconns);
+	if (srv->nfailed) {
+		json_t *names = json_array();
+		for (size_t i = 0; i < srv->nfailed; i++)
+			json_array_append_new(names, json_string(srv->failed[i]));
+		json_object_set_new(o, "failed_sessions", names);
+	}
+	respond_json(r, srv->shutting_down ? 503 : 200, o);
 }
 
 static void metrics(struct server *srv, struct http_response *r)
@@ -178,9 +188,7 @@ static int api(struct server *srv, const char *method, const char *path, const c
 		json_t *list;
 		if (strcmp(method, "GET") != 0)
 			goto method;
-		list = json_array();
-		for (s = srv->sessions; s; s = s->next)
-			json_array_append_new(list, session_stats_json(s));
+		list = server_sessions_json(srv);
 		respond_json(r, 200, json_pack("{so}", "sessions", list));
 		return 0;
 	}

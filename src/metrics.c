@@ -186,6 +186,9 @@ char *metrics_render(const struct metrics *m, uint64_t connections,
 	sbuf_printf(&b, "sessiond_last_save_timestamp_seconds %.3f\n", m->last_save_time);
 	counter(&b, "sessiond_backup_failures_total",
 		"Saves whose backup could not be written or verified.", m->backup_failures);
+	counter(&b, "sessiond_saves_skipped_total",
+		"user_disconnect saves skipped because nothing changed since the last save.",
+		m->saves_skipped);
 	counter(&b, "sessiond_stale_temp_removed_total",
 		"Temporary files of interrupted saves or recoveries removed at start or "
 		"before a save.", m->stale_temp_removed);

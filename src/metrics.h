@@ -48,6 +48,7 @@ struct metrics {
 	struct histogram save_duration;
 	double last_save_time;
 	uint64_t backup_failures;
+	uint64_t saves_skipped;      /* user_disconnect saves with nothing new */
 	uint64_t stale_temp_removed;  /* temporaries of interrupted saves removed */
 	uint64_t lagging;
 	uint64_t rate_limited;

@@ -63,6 +63,7 @@ static void handle_hello(struct conn *c, const char *data, size_t len, int binar
 	const char *type = json_string_value(json_object_get(msg, "type"));
 	struct hello_req h;
 	struct session *s;
+	const char *code;
 	char err[VALIDATE_MSG + 64];
 	int admin = 0;
 
@@ -102,11 +103,25 @@ static void handle_hello(struct conn *c, const char *data, size_t len, int binar
 		}
 		admin = 1;
 	}
-	s = server_session(c->srv, c->session_name, 1, err, sizeof(err));
+	s = server_session_open(c->srv, c->session_name,
+				admin || strcmp(cfg->create_sessions, "anyone") == 0, &code, err,
+				sizeof(err));
 	if (!s) {
-		log_error("Cannot open session %s: %s", c->session_name, err);
-		early_error(c, id, "unavailable", "hello: the session cannot be opened", 1011,
-			    "session unavailable");
+		char msg[VALIDATE_MSG + 128];
+		if (strcmp(code, "not_found") == 0) {
+			/* CREATE_SESSIONS=admin: only an admin hello creates. */
+			snprintf(msg, sizeof(msg), "hello: no session named %s (only an admin may "
+				 "create one)", c->session_name);
+			early_error(c, id, "not_found", msg, 4400, "no such session");
+		} else if (strcmp(code, "limit") == 0) {
+			log_warning("Refused to create session %s: %s", c->session_name, err);
+			snprintf(msg, sizeof(msg), "hello: cannot create a session: %s", err);
+			early_error(c, id, "unavailable", msg, 4400, "too many sessions");
+		} else {
+			log_error("Cannot open session %s: %s", c->session_name, err);
+			snprintf(msg, sizeof(msg), "hello: the session cannot be opened: %s", err);
+			early_error(c, id, "unavailable", msg, 1011, "session unavailable");
+		}
 		goto out;
 	}
 	session_join(s, c, &h, admin, id);

@@ -41,18 +41,89 @@ static void add_session(struct server *srv, struct session *s)
 	srv->nsessions++;
 }
 
-struct session *server_session(struct server *srv, const char *name, int create, char *err,
-			       size_t errlen)
+static int is_session_dir(const char *data_dir, const char *name);
+
+int server_session_exists(const struct server *srv, const char *name)
+{
+	return is_session_dir(srv->cfg->data_dir, name);
+}
+
+static int failed_at_start(const struct server *srv, const char *name)
+{
+	for (size_t i = 0; i < srv->nfailed; i++)
+		if (strcmp(srv->failed[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+struct session *server_session_open(struct server *srv, const char *name, int create,
+				    const char **code, char *err, size_t errlen)
 {
 	struct session *s = find_session(srv, name);
-	if (s || !create)
+	const char *dummy;
+	int exists;
+
+	code = code ? code : &dummy;
+	*code = "unavailable";
+	if (s)
 		return s;
+	if (failed_at_start(srv, name)) {
+		snprintf(err, errlen, "session %s could not be opened at start (see the log)",
+			 name);
+		return NULL;
+	}
+	exists = server_session_exists(srv, name);
+	if (!exists && !create) {
+		*code = "not_found";
+		snprintf(err, errlen, "no session named %s", name);
+		return NULL;
+	}
+	if (!exists && srv->sessions_on_disk >= (size_t)srv->cfg->max_sessions) {
+		*code = "limit";
+		snprintf(err, errlen, "the server holds MAX_SESSIONS=%ld sessions already",
+			 srv->cfg->max_sessions);
+		return NULL;
+	}
 	s = session_open(srv, name, 0, err, errlen);
 	if (!s)
 		return NULL;
 	add_session(srv, s);
-	log_info("Session created (session=%s)", name);
+	session_flush(s); /* commits the release of stale locks */
+	if (exists) {
+		log_info("Session opened again (session=%s)", name);
+	} else {
+		srv->sessions_on_disk++;
+		log_info("Session created (session=%s)", name);
+	}
 	return s;
+}
+
+json_t *server_sessions_json(struct server *srv)
+{
+	json_t *list = json_array();
+	DIR *d = opendir(srv->cfg->data_dir);
+	struct dirent *e;
+	for (struct session *s = srv->sessions; s; s = s->next)
+		json_array_append_new(list, session_stats_json(s));
+	while (d && (e = readdir(d))) {
+		char path[4400];
+		if (find_session(srv, e->d_name) || !is_session_dir(srv->cfg->data_dir, e->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/session.db", srv->cfg->data_dir, e->d_name);
+		json_array_append_new(list, json_pack("{ss sb sb sI}", "session", e->d_name,
+						      "loaded", 0, "failed",
+						      failed_at_start(srv, e->d_name),
+						      "db_bytes", (json_int_t)util_file_size(path)));
+	}
+	if (d)
+		closedir(d);
+	return list;
+}
+
+struct session *server_session(struct server *srv, const char *name, int create, char *err,
+			       size_t errlen)
+{
+	return server_session_open(srv, name, create, NULL, err, errlen);
 }
 
 /* The start-up line per session, as the old server printed it. */
@@ -94,6 +165,17 @@ static int is_session_dir(const char *data_dir, const char *name)
 	return stat(path, &st) == 0;
 }
 
+/* One bad session never stops the others from being served: it is logged
+ * loudly, left untouched on disk, refused to clients (unavailable) and
+ * reported by /healthz as degraded. */
+static void mark_failed(struct server *srv, const char *name, const char *err)
+{
+	log_error("SESSION %s CANNOT BE OPENED: %s. It is left untouched and not served; the "
+		  "other sessions are. Fix it (sessionctl verify) and restart.", name, err);
+	srv->failed = xrealloc(srv->failed, (srv->nfailed + 1) * sizeof(*srv->failed));
+	srv->failed[srv->nfailed++] = xstrdup(name);
+}
+
 int server_open_sessions(struct server *srv)
 {
 	DIR *d = opendir(srv->cfg->data_dir);
@@ -111,12 +193,12 @@ int server_open_sessions(struct server *srv)
 
 		if (!is_session_dir(srv->cfg->data_dir, e->d_name))
 			continue;
+		srv->sessions_on_disk++;
 		snprintf(dir, sizeof(dir), "%s/%s", srv->cfg->data_dir, e->d_name);
 		srv->metrics.stale_temp_removed += (uint64_t)backup_clean_temps(dir);
 		r = backup_recover(dir, used, sizeof(used), err, sizeof(err));
 		if (r < 0) {
-			log_error("Session %s cannot be opened: %s", e->d_name, err);
-			status = -1;
+			mark_failed(srv, e->d_name, err);
 			continue;
 		}
 		if (r == 1)
@@ -127,8 +209,7 @@ int server_open_sessions(struct server *srv)
 				  "starts EMPTY. The bad file is kept as %s", e->d_name, used);
 		s = session_open(srv, e->d_name, r > 0, err, sizeof(err));
 		if (!s) {
-			log_error("Session %s cannot be opened: %s", e->d_name, err);
-			status = -1;
+			mark_failed(srv, e->d_name, err);
 			continue;
 		}
 		add_session(srv, s);
@@ -149,6 +230,8 @@ void server_init(struct server *srv, struct config *cfg)
 
 void server_forget_session(struct server *srv, struct session *s)
 {
+	if (srv->sessions_on_disk)
+		srv->sessions_on_disk--; /* its directory is in .deleted/ now */
 	for (struct session **pp = &srv->sessions; *pp; pp = &(*pp)->next) {
 		if (*pp == s) {
 			*pp = s->next;
@@ -172,13 +255,21 @@ void server_free(struct server *srv)
 		session_free(s);
 	}
 	srv->nsessions = 0;
+	for (size_t i = 0; i < srv->nfailed; i++)
+		free(srv->failed[i]);
+	free(srv->failed);
+	srv->failed = NULL;
+	srv->nfailed = srv->sessions_on_disk = 0;
 }
 
 void server_flush(struct server *srv)
 {
 	int syncs = 0;
 	for (struct session *s = srv->sessions; s; s = s->next) {
-		if (s->npending || store_in_transaction(s->store) || s->batch_failed)
+		/* A flush can queue more (a kick's leave): flush that too, so
+		 * nothing waits for the next event of the loop. */
+		for (int k = 0; k < 4 && (s->npending || store_in_transaction(s->store) ||
+					  s->batch_failed); k++)
 			session_flush(s);
 		syncs += s->syncs_open;
 	}
@@ -223,9 +314,52 @@ void server_save_done(struct server *srv, struct backup_job *job)
 		backup_job_free(job);
 }
 
+/* 1 when nothing refers to s any more: no member, no connection that
+ * was one, nothing pending, no save, checkpoint or sync running. */
+static int session_unused(struct server *srv, struct session *s)
+{
+	if (s->nclients || s->npending || s->save_running || s->checkpoint_running ||
+	    s->syncs_open || s->waiters || s->next_waiters || store_in_transaction(s->store))
+		return 0;
+	for (struct conn *c = srv->conns; c; c = c->next)
+		if (c->session == s)
+			return 0;
+	return 1;
+}
+
+/* SESSION_IDLE_CLOSE: a session nobody used for that long gets a save if
+ * it changed, then its database is closed; its files stay and the next
+ * hello opens it again. */
+static void close_idle_sessions(struct server *srv, double now)
+{
+	long after = srv->cfg->session_idle_close;
+	struct session **pp = &srv->sessions;
+	if (after <= 0 || srv->shutting_down)
+		return;
+	while (*pp) {
+		struct session *s = *pp;
+		if (!session_unused(srv, s) || now - s->idle_since < (double)after) {
+			pp = &s->next;
+			continue;
+		}
+		if (session_dirty(s)) {
+			session_save(s, "auto-save"); /* closed at a later tick */
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		srv->nsessions--;
+		log_info("Session closed after %ld s without a connection (session=%s); the next "
+			 "hello opens it again", after, s->name);
+		session_free(s);
+	}
+}
+
 void server_cron(struct server *srv, double now)
 {
 	long every = srv->cfg->save_interval;
+
+	close_idle_sessions(srv, now);
 
 	for (struct session *s = srv->sessions; s; s = s->next) {
 		session_checkpoint_if_needed(s);
@@ -253,6 +387,12 @@ void server_cron(struct server *srv, double now)
 void server_begin_shutdown(struct server *srv)
 {
 	srv->shutting_down = 1;
+	/* Requests read before the signal are answered first; an admin.save
+	 * or admin.reset still waiting is then refused, not carried out by
+	 * the shutdown save with nobody to answer. */
+	server_flush(srv);
+	for (struct session *s = srv->sessions; s; s = s->next)
+		session_cancel_waiters(s, "the server is shutting down");
 	for (struct conn *c = srv->conns; c; c = c->next) {
 		if (c->client)
 			session_leave(c->session, c->client, "shutdown");
@@ -267,9 +407,17 @@ void server_final_save(struct server *srv)
 		struct backup_job *job;
 		if (store_in_transaction(s->store))
 			session_flush(s);
-		session_prepare_save(s);
+		/* An unchanged session needs no new backup (a thousand idle
+		 * sessions would otherwise each get one per restart, pushing
+		 * real history out); its WAL is still emptied. */
 		job = backup_job_new(s->name, s->dir, "shutdown", srv->cfg->max_backups);
+		job->keep_hourly = srv->cfg->backup_keep_hourly;
+		job->keep_daily = srv->cfg->backup_keep_daily;
 		job->checkpoint_truncate = 1;
+		if (session_dirty(s))
+			session_prepare_save(s);
+		else
+			job->checkpoint_only = 1;
 		backup_run(job);
 		server_save_done(srv, job);
 	}

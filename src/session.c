@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "conn.h"
@@ -360,6 +361,8 @@ void session_leave(struct session *s, struct client *cl, const char *reason)
 			break;
 		}
 	}
+	if (!s->nclients)
+		s->idle_since = util_now();
 	if (rc == SQLITE_OK && (rc = store_savepoint(s->store)) == SQLITE_OK) {
 		int64_t seq0 = s->seq;
 		rc = release_locks(s, cl->name);
@@ -495,7 +498,7 @@ void session_flush(struct session *s)
 {
 	struct metrics *m = &s->srv->metrics;
 	int failed = 0;
-	size_t i;
+	size_t i, n;
 
 	if (store_in_transaction(s->store) || s->batch_failed) {
 		int64_t t0 = util_mono_us();
@@ -525,9 +528,11 @@ void session_flush(struct session *s)
 			histogram_observe(&m->commit_batch, (double)s->batch_requests);
 		}
 	}
-	/* Deliveries can add to the list (a save finishing synchronously), so
-	 * walk by index and re-read the array each time. */
-	for (i = 0; i < s->npending; i++) {
+	/* Deliveries can add to the list (a kick's leave, a save finishing
+	 * synchronously): what they add belongs to the next batch, so walk
+	 * what this batch produced only, re-reading the array each time. */
+	n = s->npending;
+	for (i = 0; i < n; i++) {
 		struct pending p = s->pending[i];
 		switch (p.kind) {
 		case P_REPLY:
@@ -551,6 +556,16 @@ void session_flush(struct session *s)
 			break;
 		case P_CLOSE:
 			conn_close(p.conn, p.code, p.text);
+			break;
+		case P_KICK:
+			/* Only once the batch (and the admin's ok) has committed. */
+			if (!failed && p.conn->client && !p.conn->closed) {
+				if (!p.self)
+					session_leave(s, p.conn->client, "kicked");
+				else
+					p.conn->leave_reason = "kicked";
+				conn_close(p.conn, 4403, "kicked");
+			}
 			break;
 		case P_SAVE:
 			if (failed && p.wait != SAVE_NOBODY) {
@@ -577,7 +592,8 @@ void session_flush(struct session *s)
 		json_decref(p.re);
 		free(p.text);
 	}
-	s->npending = 0;
+	memmove(s->pending, s->pending + n, (s->npending - n) * sizeof(*s->pending));
+	s->npending -= n;
 }
 
 static int load_meta(struct session *s, char *err, size_t errlen)
@@ -668,13 +684,17 @@ struct session *session_open(struct server *srv, const char *name, int new_epoch
 {
 	struct session *s = xcalloc(1, sizeof(*s));
 	size_t n = strlen(srv->cfg->data_dir) + strlen(name) + 32;
+	int created = 0;
 	s->srv = srv;
+	s->idle_since = util_now();
 	s->name = xstrdup(name);
 	s->dir = xmalloc(n);
 	snprintf(s->dir, n, "%s/%s", srv->cfg->data_dir, name);
 	s->db_path = xmalloc(n);
 	snprintf(s->db_path, n, "%s/session.db", s->dir);
-	if (mkdir(s->dir, 0700) != 0 && errno != EEXIST) {
+	if (mkdir(s->dir, 0700) == 0) {
+		created = 1;
+	} else if (errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", s->dir, strerror(errno));
 		goto fail;
 	}
@@ -686,6 +706,19 @@ struct session *session_open(struct server *srv, const char *name, int new_epoch
 	}
 	return s;
 fail:
+	if (created) {
+		/* A session that could not be created leaves nothing behind. */
+		static const char *const files[] = {"session.db", "session.db-wal",
+						    "session.db-shm", "session.db-journal"};
+		char path[4400];
+		store_close(s->store);
+		s->store = NULL;
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+			snprintf(path, sizeof(path), "%s/%s", s->dir, files[i]);
+			unlink(path);
+		}
+		rmdir(s->dir);
+	}
 	session_free(s);
 	return NULL;
 }

@@ -53,6 +53,7 @@ enum pending_kind {
 	P_EVENT,        /* a frame to every synced member but conn (the sender) */
 	P_JOIN,         /* conn's hello committed: welcome and sync, or undo */
 	P_CLOSE,        /* close conn with code and text */
+	P_KICK,         /* admin.kick of conn's client, once the batch committed */
 	P_SAVE,         /* start a save named text (after the commit) */
 };
 
@@ -76,6 +77,7 @@ struct pending {
 	int64_t seq;                 /* EVENT: 0 for events without seq */
 	int code;                    /* CLOSE: the close code */
 	enum save_wait wait;         /* SAVE */
+	int self;                    /* KICK: the admin kicks itself (closed after its ok) */
 	char *text;                  /* CLOSE reason, SAVE reason */
 };
 
@@ -94,6 +96,7 @@ struct session {
 	int initialized;
 	struct client *clients;
 	size_t nclients;
+	double idle_since;           /* wall time the last member left (or it opened) */
 
 	/* The batch: one transaction per loop pass. */
 	struct pending *pending;
@@ -108,6 +111,7 @@ struct session {
 
 	/* Saves */
 	int64_t saved_seq;           /* seq covered by the last save */
+	int64_t running_seq;         /* seq when the running save started */
 	int save_running;
 	int resetting;               /* admin.reset waits for its backup: no writes */
 	int deleted;                 /* moved to .deleted/: no more saves */
@@ -182,6 +186,9 @@ void session_checkpoint_if_needed(struct session *s);
 int session_dirty(const struct session *s);
 /* Writes presence and trims history; runs before every save. */
 void session_prepare_save(struct session *s);
+/* Answers every admin.save/admin.reset (and HTTP save) still waiting with
+ * `unavailable` (why), without carrying any of them out. */
+void session_cancel_waiters(struct session *s, const char *why);
 /* Forgets c wherever the session still refers to it (save waiters). */
 void session_conn_gone(struct session *s, struct conn *c);
 void session_sizes(const struct session *s, struct session_sizes *out);

@@ -105,15 +105,10 @@ int do_admin_kick(struct req *r)
 	}
 	log_info("Admin %s kicked %s (session=%s)", r->cl->name, user, r->s->name);
 	reply_ok(r, json_pack("{ss}", "user", user));
-	p = pending_add(r->s, P_CLOSE, cl->conn);
-	p->code = 4403;
-	p->text = xstrdup("kicked");
-	if (cl == r->cl) {
-		/* Kicking oneself: the ok goes out, then the close. */
-		cl->conn->leave_reason = "kicked";
-		return SQLITE_OK;
-	}
-	session_leave(r->s, cl, "kicked");
+	/* The kick happens at the flush, once the batch has committed: a
+	 * failed commit answers the admin `unavailable` and kicks nobody. */
+	p = pending_add(r->s, P_KICK, cl->conn);
+	p->self = cl == r->cl;
 	return SQLITE_OK;
 }
 

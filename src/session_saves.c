@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backup.h"
 #include "config.h"
@@ -96,6 +97,7 @@ static void start_save(struct session *s, const char *reason)
 	job->keep_hourly = s->srv->cfg->backup_keep_hourly;
 	job->keep_daily = s->srv->cfg->backup_keep_daily;
 	s->save_running = 1;
+	s->running_seq = s->seq;
 	if (s->srv->saver) {
 		saver_submit(s->srv->saver, job);
 	} else {
@@ -114,6 +116,15 @@ static void add_waiter(struct session *s, struct save_waiter *w)
 
 void session_save(struct session *s, const char *reason)
 {
+	int64_t covered = s->save_running ? s->running_seq : s->saved_seq;
+	if (metrics_save_kind(reason) == SK_DISCONNECT && s->seq == covered) {
+		/* People coming and going must not push good backups out of
+		 * rotation: only a change that took a seq counts. */
+		log_debug("Save skipped (session=%s reason=%s): nothing changed since the last "
+			  "save", s->name, reason);
+		s->srv->metrics.saves_skipped++;
+		return;
+	}
 	if (s->save_running) {
 		/* Coalesce: one follow-up save, named by its most important
 		 * request. */
@@ -186,6 +197,44 @@ void session_conn_gone(struct session *s, struct conn *c)
 		for (struct save_waiter *w = lists[i]; w; w = w->next)
 			if (w->conn == c)
 				w->conn = NULL;
+}
+
+void session_cancel_waiters(struct session *s, const char *why)
+{
+	struct backup_job failed = {0};
+	char msg[256];
+	failed.session = s->name;
+	failed.reason = (char *)"admin";
+	snprintf(failed.error, sizeof(failed.error), "%s", why);
+	for (int i = 0; i < 2; i++) {
+		struct save_waiter *w = i ? s->next_waiters : s->waiters;
+		for (; w; w = w->next) {
+			snprintf(msg, sizeof(msg), "%s: %s; nothing was done",
+				 w->wait == SAVE_RESET ? "admin.reset" :
+				 w->wait == SAVE_RESTORE ? "admin.restore" :
+				 w->wait == SAVE_DELETE ? "delete" : "admin.save", why);
+			if (w->conn) {
+				conn_release_hold(w->conn, envelope_error(w->id, "unavailable", msg,
+									  NULL));
+				w->conn = NULL;
+			}
+			if (w->rdone)
+				w->rdone(w->done_arg, 503, json_pack("{ss ss}", "error", msg, "code",
+								     "unavailable"));
+			w->rdone = NULL;
+			if (w->wait == SAVE_RESTORE) {
+				char pin[4400];
+				snprintf(pin, sizeof(pin), "%s/.restore-pin", s->dir);
+				unlink(pin);
+			}
+			if (w->done)
+				w->done(w->done_arg, &failed);
+			w->done = NULL;
+		}
+	}
+	save_waiters_free(s);
+	s->resetting = 0;
+	s->save_again = 0;
 }
 
 void save_waiters_free(struct session *s)
@@ -310,5 +359,6 @@ json_t *session_stats_json(struct session *s)
 				 "backup", s->last_backup, "bytes", (json_int_t)s->last_backup_bytes);
 	json_object_set_new(o, "last_save", last);
 	json_object_set_new(o, "save_running", json_boolean(s->save_running));
+	json_object_set_new(o, "loaded", json_true());
 	return o;
 }

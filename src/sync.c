@@ -207,7 +207,11 @@ struct frame *sync_next(struct sync_cursor *c, int *done)
 	frame_sbuf_init(&f, 64 * 1024);
 	sbuf_addstr(&f, "{\"type\":\"sync\"");
 	if (c->users) {
-		users = json_dumps(c->users, JSON_COMPACT);
+		/* frame_add_json, not json_dumps: timestamps in milliseconds. */
+		struct sbuf ub;
+		sbuf_init(&ub, 1024);
+		frame_add_json(&ub, c->users);
+		users = ub.p;
 		json_decref(c->users);
 		c->users = NULL;
 	}

@@ -795,13 +795,15 @@ class HealthzTest(ServerTestCase):
         status, headers, body = await http_async(srv, "GET", "/healthz")
         self.assertEqual(status, 200, body)
         self.assertTrue(headers.get("content-type", "").startswith("application/json"), headers)
-        self.assertEqual(json.loads(body), {"status": "ok", "sessions": 0, "connections": 0})
+        self.assertEqual(json.loads(body), {"status": "ok", "sessions": 0, "sessions_on_disk": 0,
+                                            "connections": 0})
         a, _, _, _ = await self.joined(srv, "alice", "h1")
         await self.joined(srv, "bob", "h1")
         await self.joined(srv, "carol", "h2")
         status, _, body = await http_async(srv, "GET", "/healthz")
         self.assertEqual(status, 200)
-        self.assertEqual(json.loads(body), {"status": "ok", "sessions": 2, "connections": 3})
+        self.assertEqual(json.loads(body), {"status": "ok", "sessions": 2, "sessions_on_disk": 2,
+                                            "connections": 3})
         await a.close()
         deadline = time.monotonic() + TIMEOUT
         while True:
@@ -809,7 +811,8 @@ class HealthzTest(ServerTestCase):
             if doc["connections"] == 2 or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.05)
-        self.assertEqual(doc, {"status": "ok", "sessions": 2, "connections": 2})
+        self.assertEqual(doc, {"status": "ok", "sessions": 2, "sessions_on_disk": 2,
+                               "connections": 2})
         # open, with or without a token, also with an admin password set
         srv2 = self.server(args=ADMIN_ARGS)
         for kw in ({}, {"token": "wrong"}, {"token": ADMIN_PW}):
@@ -904,7 +907,9 @@ class MetricsTest(ServerTestCase):
         self.assertEqual(os.listdir(bdir).count(save["backup"]), 1)
         self.assertGreater(metric(after, "sessiond_database_bytes", session="m.one"), 0)
         self.assertEqual(metric(after, "sessiond_session_seq", session="m.one"), last["seq"])
-        # a disconnect: connections gauge drops, the leave save is counted
+        # a disconnect after a change: connections gauge drops, the leave
+        # save is counted (a leave with nothing new is not saved)
+        await must(alice, "node.create", uuid="late", kind="Object", data={})
         await alice.close()
         deadline = time.monotonic() + TIMEOUT
         while True:

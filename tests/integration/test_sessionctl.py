@@ -972,5 +972,32 @@ class BlobExportTest(CtlCase):
         self.assertNotIn("blobs", no_blobs["tables"])
 
 
+class IdleSessionTest(CtlCase):
+    """Restore and delete reach a session that was closed while idle."""
+
+    async def test_restore_and_delete_a_closed_session(self):
+        srv = self.server(args=self.server_args + ["--session-idle-close", "1"])
+        c = await self.populate(srv)
+        b = await self.save(c)
+        await must(c, "node.create", uuid="late", kind="Object", data={})
+        await c.close()
+        ok = await asyncio.to_thread(srv.wait_for_log, "Session closed after", 15)
+        self.assertTrue(ok, srv.log())
+        status, body = await asyncio.to_thread(http, srv, "POST", "/api/sessions/test/restore",
+                                               {"backup": b})
+        self.assertEqual(status, 200, body)
+        c2, w, syncs, _ = await self.joined(srv, "bob")
+        self.assertEqual(w["epoch"], body["epoch"])
+        self.assertEqual(sorted(n["uuid"] for s in syncs for n in s.get("nodes", [])),
+                         [f"o{i}" for i in range(5)])
+        await c2.close()
+        mark = len(srv.lines)
+        ok = await asyncio.to_thread(srv.wait_for_log, "Session closed after", 15, False, mark)
+        self.assertTrue(ok, srv.log())
+        status, body = await asyncio.to_thread(http, srv, "DELETE", "/api/sessions/test")
+        self.assertEqual(status, 200, body)
+        self.assertFalse(os.path.exists(srv.session_dir("test")))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "fakesrv.h"
+#include "saver.h"
 
 struct three {
 	struct fake *f;
@@ -106,8 +107,17 @@ static void test_leave_saves(void **state)
 {
 	struct three *t = *state;
 	json_t *ok, *list;
+	struct conn *c;
+	/* A leave after a change saves; a leave with nothing new does not
+	 * (protocol 1.1: people coming and going keep the backups). */
+	send_raw(t->b, "{\"type\":\"node.create\",\"id\":9,\"uuid\":\"n\",\"kind\":\"K\","
+		 "\"data\":{}}");
+	flush(t);
 	disconnect(t->f, t->b);
 	t->b = NULL;
+	c = join(t->f, "carol");
+	flush(t);
+	disconnect(t->f, c);
 	drain(t->adm);
 	send_raw(t->adm, "{\"type\":\"admin.backups\",\"id\":1}");
 	flush(t);
@@ -188,6 +198,72 @@ static void test_admin_reset(void **state)
 	expect_error(t->a, "not_found", 1);
 }
 
+static void no_wake(void *arg) { (void)arg; }
+
+/* While admin.reset waits for its backup (on the saver thread), every write
+ * is refused with `unavailable` - it would be in no backup - while reads
+ * still work; nothing refused ends up anywhere. */
+static void test_writes_refused_while_reset_waits(void **state)
+{
+	struct three *t = *state;
+	struct server *srv = &t->f->srv;
+	struct session *s = fake_session(t->f, "default");
+	struct backup_job *job;
+	json_t *ok, *ev;
+	send_raw(t->a, "{\"type\":\"node.create\",\"id\":1,\"uuid\":\"n\",\"kind\":\"K\",\"data\":{}}");
+	flush(t);
+	json_decref(expect_ok(t->a, 1));
+	drain(t->adm);
+	drain(t->b);
+
+	/* The backup runs on a real saver; its result is only collected when
+	 * this test hands it over, so the reset waits as long as needed. */
+	srv->saver = saver_start(no_wake, NULL);
+	send_raw(t->adm, "{\"type\":\"admin.reset\",\"id\":7}");
+	flush(t);
+	assert_true(s->resetting);
+	expect_nothing(t->adm);
+
+	send_raw(t->a, "{\"type\":\"node.create\",\"id\":2,\"uuid\":\"late\",\"kind\":\"K\",\"data\":{}}");
+	send_raw(t->a, "{\"type\":\"node.update\",\"id\":3,\"uuid\":\"n\",\"version\":1,\"patch\":{\"x\":1}}");
+	send_raw(t->a, "{\"type\":\"node.lock\",\"id\":4,\"uuid\":\"n\"}");
+	send_raw(t->a, "{\"type\":\"task.create\",\"id\":5,\"title\":\"t\"}");
+	send_raw(t->a, "{\"type\":\"chat.send\",\"id\":6,\"text\":\"hi\"}");
+	send_raw(t->a, "{\"type\":\"session.init\",\"id\":7}");
+	send_raw(t->a, "{\"type\":\"node.get\",\"id\":8,\"uuid\":\"n\"}");
+	flush(t);
+	for (int id = 2; id <= 7; id++)
+		expect_error(t->a, "unavailable", id);
+	ok = expect_ok(t->a, 8);                     /* reads go on */
+	assert_int_equal(jint(json_object_get(ok, "node"), "version"), 1);
+	json_decref(ok);
+	expect_nothing(t->a);
+	expect_nothing(t->b);                        /* no event for a refused write */
+	assert_int_equal(s->seq, 1);
+
+	/* The backup ends: the reset goes through and the refusals stop. */
+	saver_stop(srv->saver);
+	while ((job = saver_take_done(srv->saver)))
+		server_save_done(srv, job);
+	flush(t);
+	assert_false(s->resetting);
+	ok = expect_ok(t->adm, 7);
+	assert_int_equal(jint(ok, "seq"), 2);
+	json_decref(ok);
+	ev = expect_type(t->a, "session");
+	assert_true(json_is_true(json_object_get(ev, "reset")));
+	json_decref(ev);
+	saver_free(srv->saver);
+	srv->saver = NULL;
+	disconnect(t->f, t->a);
+	t->a = join(t->f, "alice");
+	send_raw(t->a, "{\"type\":\"node.get\",\"id\":1,\"uuid\":\"late\"}");
+	send_raw(t->a, "{\"type\":\"node.create\",\"id\":2,\"uuid\":\"after\",\"kind\":\"K\",\"data\":{}}");
+	flush(t);
+	expect_error(t->a, "not_found", 1);
+	json_decref(expect_ok(t->a, 2));
+}
+
 static void test_session_init(void **state)
 {
 	struct three *t = *state;
@@ -217,7 +293,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_admin_only), T(test_admin_save), T(test_leave_saves), T(test_admin_kick),
-		T(test_admin_reset), T(test_session_init),
+		T(test_admin_reset), T(test_writes_refused_while_reset_waits),
+		T(test_session_init),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -146,6 +146,11 @@ static void test_metadata_json(void **state)
 	assert_string_equal(json_string_value(json_object_get(o, "backup")), j->backup);
 	json_decref(o);
 	free(text);
+	/* The timestamp in milliseconds, without float noise. */
+	text = backup_metadata_json(j, 1796007416.321);
+	if (!strstr(text, "\"timestamp\": 1796007416.321,"))
+		fail_msg("timestamp not in milliseconds: %s", text);
+	free(text);
 	backup_job_free(j);
 }
 
@@ -340,6 +345,39 @@ static void recover_case(const char *fixture_name, int with_good_backup)
 	free(dir);
 }
 
+/* A clock stepped back: the new backup's name sorts as oldest, but it is
+ * the newest by the order backups were made, so rotation keeps it and
+ * removes the one made before it. */
+static void test_rotation_survives_clock_step_back(void **state)
+{
+	char *dir = tu_mkdtemp(), db[4200], bdir[4300], path[4400], **names;
+	char first[96], second[96];
+	int n;
+	(void)state;
+	snprintf(db, sizeof(db), "%s/session.db", dir);
+	make_session(db, NULL);
+	snprintf(bdir, sizeof(bdir), "%s/backups", dir);
+	for (int i = 0; i < 2; i++) {
+		struct backup_job *j = backup_job_new("s1", dir, "auto-save", 1);
+		j->now = i == 0 ? 1796000000 : 1796000000 - 86400; /* a day back */
+		backup_run(j);
+		assert_true(j->ok);
+		snprintf(i == 0 ? first : second, sizeof(first), "%s", j->backup);
+		assert_int_equal(j->order, i + 1);
+		assert_int_equal(j->removed, i);
+		backup_job_free(j);
+	}
+	assert_true(backup_name_cmp(second, first) < 0); /* its name sorts older */
+	n = backup_list_by_age(bdir, &names);
+	assert_int_equal(n, 1);
+	assert_string_equal(names[0], second);
+	backup_list_free(names, n);
+	snprintf(path, sizeof(path), "%s/%s", bdir, first);
+	assert_int_not_equal(access(path, F_OK), 0);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 /* Which names the clean-up of interrupted saves removes, and which it keeps. */
 static void test_own_temp_names(void **state)
 {
@@ -454,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_metadata_json),
 		cmocka_unit_test(test_run_real_session),
 		cmocka_unit_test(test_run_rotates),
+		cmocka_unit_test(test_rotation_survives_clock_step_back),
 		cmocka_unit_test(test_own_temp_names),
 		cmocka_unit_test(test_clean_temps_removes_only_own),
 		cmocka_unit_test(test_recover_good_db),

@@ -2,7 +2,8 @@
  * sections 2 and 10): a full disk answers `unavailable` and applies
  * nothing; a restart keeps nodes, seq, epoch and `initialized` and releases
  * locks left by a crash; a corrupt session is restored from its newest good
- * backup with a new epoch; a newer schema stops the start. */
+ * backup with a new epoch; a session with a newer schema is skipped (and
+ * reported) while the others are served. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -228,7 +229,7 @@ static void test_start_restores_corrupt_session(void **state)
 	fake_free(f);
 }
 
-static void test_newer_schema_stops_start(void **state)
+static void test_newer_schema_skips_that_session(void **state)
 {
 	struct fake *f = fake_new(NULL);
 	char dir[4200], db[4400];
@@ -241,10 +242,20 @@ static void test_newer_schema_stops_start(void **state)
 	assert_int_equal(sqlite3_exec(h, "PRAGMA journal_mode = WAL; CREATE TABLE x (a); "
 				      "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
+	snprintf(dir, sizeof(dir), "%s/fine", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(dir, sizeof(dir), "%s/fine/session.db", f->dir);
+	assert_int_equal(sqlite3_open(dir, &h), SQLITE_OK);
+	sqlite3_close(h);
 	log_set_level((enum log_level)(LOG_ERROR + 1));
-	assert_int_equal(server_open_sessions(&f->srv), -1);
+	/* The bad session is skipped and reported; the others are served. */
+	assert_int_equal(server_open_sessions(&f->srv), 0);
 	log_set_level(LOG_ERROR);
 	assert_null(fake_session(f, "future"));
+	assert_non_null(fake_session(f, "fine"));
+	assert_int_equal(f->srv.nfailed, 1);
+	assert_string_equal(f->srv.failed[0], "future");
+	assert_null(server_session(&f->srv, "future", 1, dir, sizeof(dir)));
 	assert_true(tu_exists(db));
 	fake_free(f);
 }
@@ -256,7 +267,7 @@ int main(void)
 		cmocka_unit_test(test_disk_full_mid_batch),
 		cmocka_unit_test(test_restart_keeps_state),
 		cmocka_unit_test(test_start_restores_corrupt_session),
-		cmocka_unit_test(test_newer_schema_stops_start),
+		cmocka_unit_test(test_newer_schema_skips_that_session),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -260,7 +260,8 @@ static void test_healthz(void **state)
 		assert_string_equal(json_string_value(json_object_get(doc, "status")), "ok");
 		assert_int_equal(json_integer_value(json_object_get(doc, "sessions")), 1);
 		assert_int_equal(json_integer_value(json_object_get(doc, "connections")), 0);
-		assert_int_equal(json_object_size(doc), 3);
+		assert_int_equal(json_integer_value(json_object_get(doc, "sessions_on_disk")), 1);
+		assert_int_equal(json_object_size(doc), 4);
 		json_decref(doc);
 	}
 	fx->srv.shutting_down = 1;

@@ -222,11 +222,32 @@ static void test_escape_label(void **state)
 	assert_string_equal(out, "two\\nlines");
 	metrics_escape_label("", out, sizeof(out));
 	assert_string_equal(out, "");
-	/* A small buffer truncates and stays terminated. */
-	memset(out, 'Z', sizeof(out));
-	metrics_escape_label("\\\\\\\\\\\\\\\\", out, 6);
-	assert_true(strlen(out) < 6);
-	assert_int_equal(out[7], 'Z');
+	/* A small buffer truncates and stays terminated, and the byte right
+	 * after it (a canary) is never written: every size from 1 up, with
+	 * inputs whose escapes (two bytes each) fall on the boundary. */
+	for (size_t len = 1; len < 24; len++) {
+		static const char *const inputs[] = {"\\\\\\\\\\\\\\\\\\\\", "a\"b\"c\"d\"e\"f",
+						     "x\ny\nz\nw\nv\n", "plain text, long enough"};
+		for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+			char full[64];
+			size_t n;
+			memset(out, 'Z', sizeof(out));
+			metrics_escape_label(inputs[i], out, len);
+			assert_int_equal(out[len], 'Z');
+			n = strlen(out);
+			assert_true(n < len);
+			/* What fits is a prefix of the whole escape, never half of
+			 * an escape. */
+			metrics_escape_label(inputs[i], full, sizeof(full));
+			assert_memory_equal(out, full, n);
+			{
+				size_t back = 0;
+				while (back < n && out[n - 1 - back] == '\\')
+					back++;
+				assert_int_equal(back % 2, 0);
+			}
+		}
+	}
 }
 
 static void test_type_names(void **state)

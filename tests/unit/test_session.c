@@ -407,13 +407,118 @@ static void test_chat_and_presence(void **state)
 	free(big);
 }
 
+/* The node object of the sync a new client gets for `uuid` (a new
+ * reference), from a fresh join. */
+static json_t *synced_node(struct two *t, const char *user, const char *uuid)
+{
+	struct conn *c = conn_new(&t->f->srv, "default", NULL);
+	json_t *o, *found = NULL, *n;
+	size_t i;
+	sendf(c, "{\"type\":\"hello\",\"id\":\"h\",\"user\":\"%s\"}", user);
+	flush(t);
+	json_decref(expect_type(c, "welcome"));
+	while ((o = recv_one(c))) {
+		json_array_foreach(json_object_get(o, "nodes"), i, n)
+			if (strcmp(jstr(n, "uuid"), uuid) == 0)
+				found = json_incref(n);
+		json_decref(o);
+	}
+	disconnect(t->f, c);
+	drain(t->a);
+	drain(t->b);
+	if (!found)
+		fail_msg("no node %s in the sync", uuid);
+	return found;
+}
+
+static json_t *got_node(struct two *t, const char *uuid)
+{
+	json_t *ok, *n;
+	sendf(t->a, "{\"type\":\"node.get\",\"id\":50,\"uuid\":\"%s\"}", uuid);
+	flush(t);
+	ok = expect_ok(t->a, 50);
+	n = json_incref(json_object_get(ok, "node"));
+	json_decref(ok);
+	return n;
+}
+
+static void assert_same_node(json_t *want, json_t *got, const char *what)
+{
+	if (!json_equal(want, got)) {
+		char *a = json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS);
+		char *b = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "%s:\n  %.500s\n  %.500s", what, a, b);
+		free(a);
+		free(b);
+		fail_msg("%s", msg);
+	}
+}
+
+/* Three places write a node object: the node.create event and the
+ * node.get reply (session_nodes.c node_json) and the sync (sync.c, as text
+ * from the row). A client must not be able to tell them apart. */
+static void test_node_renderers_agree(void **state)
+{
+	struct two *t = *state;
+	json_t *ev, *evs[2], *get, *sync, *ok;
+	send_raw(t->b, "{\"type\":\"node.create\",\"id\":1,\"uuid\":\"cube\",\"kind\":\"Object\","
+		       "\"deps\":[\"mesh-2\",\"mat\",\"a-first\"],\"lock\":true,\"data\":{"
+		       "\"loc\":[1.5,0.1,-3e-05,0.30000000000000004],\"n\":12345678901234,"
+		       "\"name\":\"Cube \\\"1\\\" caf\\u00e9\\n\\ttab \\\\ \\u0001\","
+		       "\"empty\":{},\"list\":[],\"flag\":false,\"none\":null}}");
+	send_raw(t->b, "{\"type\":\"node.create\",\"id\":2,\"uuid\":\"plain\",\"kind\":\"Mesh\","
+		       "\"data\":{}}");
+	flush(t);
+	json_decref(expect_ok(t->b, 1));
+	json_decref(expect_ok(t->b, 2));
+
+	evs[0] = expect_type(t->a, "node");
+	evs[1] = expect_type(t->a, "node");
+	for (int i = 0; i < 2; i++) {
+		const char *uuid = i ? "plain" : "cube";
+		ev = evs[i];
+		assert_string_equal(jstr(ev, "op"), "create");
+		assert_string_equal(jstr(json_object_get(ev, "node"), "uuid"), uuid);
+		get = got_node(t, uuid);
+		sync = synced_node(t, "carol", uuid);
+		assert_same_node(json_object_get(ev, "node"), get, "node.create event vs node.get");
+		assert_same_node(get, sync, "node.get vs sync");
+		json_decref(ev);
+		json_decref(get);
+		json_decref(sync);
+	}
+
+	/* After an update by someone else, and with the lock released. */
+	send_raw(t->b, "{\"type\":\"node.unlock\",\"id\":3,\"uuid\":\"cube\"}");
+	flush(t);
+	json_decref(expect_ok(t->b, 3));
+	drain(t->a);
+	send_raw(t->a, "{\"type\":\"node.update\",\"id\":4,\"uuid\":\"cube\",\"version\":1,"
+		       "\"patch\":{\"loc\":[2.25,0.2,0],\"none\":null,\"added\":\"x\"}}");
+	flush(t);
+	ok = expect_ok(t->a, 4);
+	assert_int_equal(jint(ok, "version"), 2);
+	json_decref(ok);
+	drain(t->a);
+	drain(t->b);
+	get = got_node(t, "cube");
+	assert_true(json_is_null(json_object_get(get, "owner")));
+	assert_string_equal(jstr(get, "updated_by"), "alice");
+	assert_null(json_object_get(json_object_get(get, "data"), "none"));
+	sync = synced_node(t, "dave", "cube");
+	assert_same_node(get, sync, "node.get vs sync after an update");
+	json_decref(get);
+	json_decref(sync);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_node_create), T(test_node_update_and_conflict), T(test_locks),
 		T(test_leave_releases_locks), T(test_admin_force_and_delete), T(test_tasks),
-		T(test_chat_and_presence),
+		T(test_chat_and_presence), T(test_node_renderers_agree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -325,12 +325,50 @@ static void test_big_node_alone(void **state)
 	assert_int_equal(frames_with_big, 1);
 }
 
+/* Timestamps in the sync print with millisecond precision, the users'
+ * (built as JSON by the session) as well as the rows' (written from the
+ * database): 1796007416.321, never 1796007416.3210001. */
+static void test_timestamps_print_milliseconds(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	json_t *users = json_pack("[{ss sf sf sb}]", "name", "alice", "first_seen", 1796007416.321,
+				  "last_seen", 1796007416.5, "online", 1);
+	struct sync_cursor *c;
+	struct frame *fr;
+	int done = 0;
+	struct node_row n = {.uuid = (char *)"ts-node", .kind = (char *)"K", .data = (char *)"{}",
+			     .version = 1, .seq = LAST_SEQ + 1, .updated_by = (char *)"alice",
+			     .updated_at = 1796007416.321};
+	int64_t id;
+	assert_int_equal(store_begin(f->s), SQLITE_OK);
+	assert_int_equal(store_node_insert(f->s, &n), SQLITE_OK);
+	assert_int_equal(store_chat_insert(f->s, "alice", "t", 1796007416.321, LAST_SEQ + 2, &id),
+			 SQLITE_OK);
+	assert_int_equal(store_meta_set_int(f->s, "seq", LAST_SEQ + 2), SQLITE_OK);
+	assert_int_equal(store_commit(f->s), SQLITE_OK);
+	c = sync_open(f->path, 1, LAST_SEQ, 10, users, LAST_SEQ + 2, err, sizeof(err));
+	if (!c)
+		fail_msg("sync_open: %s", err);
+	fr = sync_next(c, &done);
+	assert_non_null(fr);
+	assert_false(done);
+	if (strstr(frame_data(fr), "1796007416.3210") || !strstr(frame_data(fr),
+			"\"first_seen\":1796007416.321,") ||
+	    !strstr(frame_data(fr), "\"updated_at\":1796007416.321}") ||
+	    !strstr(frame_data(fr), "\"ts\":1796007416.321,"))
+		fail_msg("timestamps not in milliseconds: %.2000s", frame_data(fr));
+	frame_unref(fr);
+	sync_close(c);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_full_sync), T(test_delta_has_tombstones), T(test_wrong_seq_refused),
 		T(test_snapshot_isolation), T(test_big_node_alone),
+		T(test_timestamps_print_milliseconds),
 	};
 	log_set_level(LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
