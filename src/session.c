@@ -592,7 +592,8 @@ void session_flush(struct session *s)
 		json_decref(p.re);
 		free(p.text);
 	}
-	memmove(s->pending, s->pending + n, (s->npending - n) * sizeof(*s->pending));
+	if (s->npending > n)
+		memmove(s->pending, s->pending + n, (s->npending - n) * sizeof(*s->pending));
 	s->npending -= n;
 }
 
