@@ -811,6 +811,8 @@ class OnlineRestoreTest(CtlCase):
         w, nodes = await self.check_closed_and_resync(srv, [a, bob], epoch, r["seq"], b)
         self.assertEqual(w["epoch"], body["epoch"])
         self.assertNotIn("late", nodes)
+        _, _, text = srv.http_get("/metrics")
+        self.assertIn('sessiond_saves_total{reason="restore",result="ok"} 1', text.decode())
 
     async def test_missing_or_damaged_backup_changes_nothing(self):
         srv = self.server()
