@@ -160,7 +160,7 @@ static int mark_copy(const char *tmp, const char *reason, const char *restored_f
 		/* installed: a new history, the mark is spent */
 		util_random_hex(epoch, 16);
 		rc = exec_sql(db, "DELETE FROM meta WHERE key IN ('backup_reason', "
-			      "'backup_created_at')");
+			      "'backup_created_at', 'backup_order')");
 		if (rc == SQLITE_OK)
 			rc = sqlite3_prepare_v2(db, "INSERT INTO meta (key, value) VALUES "
 						"('epoch', ?1), ('history_floor', 0), "

@@ -51,7 +51,7 @@ int restore_claim_mark(struct store *st, char *from, size_t fromlen, char *err,
 		rc = store_begin(st);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(store_db(st), "DELETE FROM meta WHERE key IN ('backup_reason', "
-				  "'backup_created_at')", NULL, NULL, NULL);
+				  "'backup_created_at', 'backup_order')", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
 		rc = store_meta_set_text(st, "epoch", epoch);
 	if (rc == SQLITE_OK)
