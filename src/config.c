@@ -80,6 +80,10 @@ static const struct option_def options[] = {
 	 "unsent bytes per connection before it is closed (4429)"},
 	{"RATE_LIMIT", "rate-limit", OPT_INT, OFF(rate_limit), "10000", 0, 100000000, NULL, 0,
 	 "requests per second per connection, bursts allowed (0: off)"},
+	{"MAX_BLOB_BYTES", "max-blob-bytes", OPT_INT, OFF(max_blob_bytes), "536870912", 0,
+	 1000000000, NULL, 0, "largest blob accepted by blob.put (larger: too_large)"},
+	{"BLOB_GC_GRACE", "blob-gc-grace", OPT_INT, OFF(blob_gc_grace), "3600", 0, 604800, NULL, 0,
+	 "seconds an unnamed blob is kept after its upload (for tests; the protocol says 3600)"},
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 

@@ -26,6 +26,8 @@ struct config {
 	long max_connections;
 	long max_client_queue_bytes;
 	long rate_limit;
+	long max_blob_bytes;
+	long blob_gc_grace;
 };
 
 enum config_result { CONFIG_OK = 0, CONFIG_EXIT_OK = 1, CONFIG_ERROR = 2 };

@@ -5,15 +5,21 @@
  * (close 4429 "lagging") instead of growing the server without bound. The
  * sync stream is generated lazily, one frame per write, from a snapshot read
  * transaction (sync.c), so a 100,000-node join neither blocks the loop nor
- * holds the whole scene in memory. */
+ * holds the whole scene in memory. Blob downloads work the same way: a
+ * marker in the queue, and at the marker one frame at a time read from the
+ * database (CONN_BLOB_FRAME bytes), so a download never holds the blob in
+ * memory and frames queued behind it wait for its last byte: the next
+ * blob.get is answered after it, as the protocol requires. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "conn.h"
+#include "envelope.h"
 #include "frame.h"
 #include "log.h"
 #include "server_state.h"
+#include "store.h"
 #include "sync.h"
 #include "util.h"
 
@@ -23,6 +29,28 @@ struct hold {
 	struct hold *next;
 	struct frame *frame;
 };
+
+struct blob_download {
+	struct blob_download *next;
+	json_t *id;
+	char hash[65];
+	char *db_path;
+	struct store_blob_reader *rd;
+	int64_t size, off;
+	int started, done;
+};
+
+/* The queue entry of a download: not a frame that is ever written. */
+static struct frame blob_marker;
+#define BLOB_MARK (&blob_marker)
+
+static void download_free(struct blob_download *d)
+{
+	store_blob_reader_close(d->rd);
+	json_decref(d->id);
+	free(d->db_path);
+	free(d);
+}
 
 /* The snapshot is released: its session may empty the WAL again. */
 static void end_sync(struct conn *c)
@@ -69,8 +97,15 @@ void conn_free(struct conn *c)
 		frame_unref(h->frame);
 		free(h);
 	}
+	while (c->downloads) {
+		struct blob_download *d = c->downloads;
+		c->downloads = d->next;
+		download_free(d);
+	}
+	frame_unref(c->blob_frame);
 	while (c->qlen) {
-		frame_unref(c->q[c->qhead]);
+		if (c->q[c->qhead] != BLOB_MARK)
+			frame_unref(c->q[c->qhead]);
 		c->qhead = (c->qhead + 1) % c->qcap;
 		c->qlen--;
 	}
@@ -127,6 +162,66 @@ void conn_start_sync(struct conn *c, struct sync_cursor *cur, void (*ended)(void
 	push(c, NULL);
 }
 
+void conn_start_blob(struct conn *c, json_t *id, const char *hash, const char *db_path)
+{
+	struct blob_download *d;
+	if (c->closed || c->close_code)
+		return;
+	d = xcalloc(1, sizeof(*d));
+	d->id = id ? json_incref(id) : NULL;
+	snprintf(d->hash, sizeof(d->hash), "%s", hash);
+	d->db_path = xstrdup(db_path);
+	if (!c->downloads)
+		c->blob_progress_us = util_mono_us();
+	if (c->downloads_tail)
+		c->downloads_tail->next = d;
+	else
+		c->downloads = d;
+	c->downloads_tail = d;
+	push(c, BLOB_MARK);
+}
+
+/* The next frame of the download at the head: its ok (or error), then its
+ * bytes. Sets d->done with the last one. */
+static struct frame *blob_next(struct conn *c)
+{
+	struct blob_download *d = c->downloads;
+	struct frame *f;
+	int rc;
+
+	if (!d->started) {
+		d->started = 1;
+		rc = store_blob_reader_open(d->db_path, NULL, d->hash, &d->rd, &d->size);
+		if (rc != SQLITE_OK) {
+			char msg[160];
+			d->done = 1;
+			snprintf(msg, sizeof(msg), "blob.get: %s %s", rc == SQLITE_NOTFOUND ?
+				 "no blob with hash" : "cannot read blob", d->hash);
+			return envelope_error(d->id, rc == SQLITE_NOTFOUND ? "not_found"
+					      : "unavailable", msg, NULL);
+		}
+		json_t *o = json_pack("{ss sI}", "hash", d->hash, "size", (json_int_t)d->size);
+		f = envelope_ok(d->id, o);
+		json_decref(o);
+		f->type = MT_OK;
+		d->done = d->size == 0;
+		return f;
+	}
+	size_t n = d->size - d->off < CONN_BLOB_FRAME ? (size_t)(d->size - d->off)
+						      : CONN_BLOB_FRAME;
+	f = frame_new_binary(n);
+	rc = store_blob_reader_read(d->rd, frame_data(f), (int)n, d->off);
+	if (rc != SQLITE_OK) {
+		log_error("Cannot read blob %s for connection %llu: %s", d->hash,
+			  (unsigned long long)c->id, sqlite3_errstr(rc));
+		frame_unref(f);
+		return NULL;
+	}
+	d->off += (int64_t)n;
+	d->done = d->off == d->size;
+	return f;
+}
+
 void conn_hold(struct conn *c)
 {
 	push(c, NULL);
@@ -171,6 +266,13 @@ struct frame *conn_peek(struct conn *c)
 	if (c->close_now || !c->qlen)
 		return NULL;
 	f = c->q[c->qhead];
+	if (f == BLOB_MARK) {
+		if (!c->blob_frame && !(c->blob_frame = blob_next(c))) {
+			conn_close_now(c, 1011, "blob read failed", NULL);
+			return NULL;
+		}
+		return c->blob_frame;
+	}
 	if (f)
 		return f;
 	if (!c->sync)
@@ -189,7 +291,18 @@ struct frame *conn_peek(struct conn *c)
 void conn_pop(struct conn *c)
 {
 	struct frame *f = c->q[c->qhead];
-	if (!f && !c->sync) {
+	if (f == BLOB_MARK) {
+		struct blob_download *d = c->downloads;
+		frame_unref(c->blob_frame);
+		c->blob_frame = NULL;
+		c->blob_progress_us = util_mono_us();
+		if (!d->done)
+			return;
+		c->downloads = d->next;
+		if (!c->downloads)
+			c->downloads_tail = NULL;
+		download_free(d);
+	} else if (!f && !c->sync) {
 		struct hold *h = c->holds;
 		c->holds = h->next;
 		if (!c->holds)

@@ -8,6 +8,7 @@
 #ifndef SESSIOND_CONN_H
 #define SESSIOND_CONN_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,7 @@ struct client;
 struct sync_cursor;
 
 struct hold;
+struct blob_download;
 
 struct conn {
 	struct conn *prev, *next;   /* the server's list of connections */
@@ -40,6 +42,11 @@ struct conn {
 	/* Other NULL entries are holds: a reply that comes later (admin.save)
 	 * keeps its place in order. Answers arrive in order, in this FIFO. */
 	struct hold *holds, *holds_tail;
+	/* Blob downloads in the order of their blob.get; each has a marker in
+	 * the queue where its ok and bytes go (frames behind it wait). */
+	struct blob_download *downloads, *downloads_tail;
+	struct frame *blob_frame;   /* produced, not yet written */
+	int64_t blob_progress_us;   /* last blob frame written (or first blob.get) */
 
 	/* Close requested: code and reason sent in the close frame. close_now
 	 * drops what is still queued (lagging, timeout). */
@@ -55,6 +62,7 @@ struct conn {
 	struct client *client;
 	char user[65];              /* the hello's user, for the log */
 	int hello_seen;
+	int rx_blob;                /* the binary frame being read feeds the upload */
 	const char *leave_reason;   /* why the client leaves when the socket closes */
 	int64_t opened_us, last_rx_us, last_ping_us;
 	double tokens;              /* rate limit bucket */
@@ -74,6 +82,11 @@ void conn_start_sync(struct conn *c, struct sync_cursor *cur, void (*ended)(void
 void conn_hold(struct conn *c);
 /* Fills the oldest hold with f (stolen). */
 void conn_release_hold(struct conn *c, struct frame *f);
+/* Queues the download of blob `hash` (blob.get; id borrowed): its ok and
+ * then its bytes as binary frames of at most CONN_BLOB_FRAME bytes, read a
+ * frame at a time from a read transaction of its own on db_path. */
+#define CONN_BLOB_FRAME (1024 * 1024)
+void conn_start_blob(struct conn *c, json_t *id, const char *hash, const char *db_path);
 /* Closes after everything queued so far is written. */
 void conn_close(struct conn *c, int code, const char *reason);
 /* Closes without writing what is still queued. */

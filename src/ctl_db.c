@@ -442,6 +442,12 @@ int ctl_verify_db(sqlite3 *db, int version, json_t *problems, char *err, size_t 
 		problems_from(db, "SELECT 'row names node ' || uuid || ', which does not exist' "
 			      "FROM node_blobs WHERE uuid NOT IN (SELECT uuid FROM nodes) LIMIT 20",
 			      "node_blobs", problems);
+		problems_from(db, "SELECT 'deleted node ' || uuid || ' still names blobs' FROM "
+			      "node_blobs WHERE uuid IN (SELECT uuid FROM nodes WHERE deleted = 1) "
+			      "GROUP BY uuid LIMIT 20", "node_blobs", problems);
+		problems_from(db, "SELECT 'node ' || uuid || ': positions are not 0..' || "
+			      "(count(*) - 1) FROM node_blobs GROUP BY uuid HAVING min(position) != 0 "
+			      "OR max(position) != count(*) - 1 LIMIT 20", "node_blobs", problems);
 		/* A node may name a blob the session does not hold (yet), as
 		 * deps may name missing nodes; the name itself must be a hash. */
 		problems_from(db, "SELECT 'node ' || uuid || ' names \"' || hash || "

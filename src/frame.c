@@ -16,10 +16,22 @@ struct frame *frame_new(const char *data, size_t len)
 	struct frame *f = xmalloc(sizeof(*f));
 	f->refs = 1;
 	f->type = MT_OTHER;
+	f->binary = 0;
 	f->len = len;
 	f->mem = xmalloc(FRAME_PRE + len + 1);
 	memcpy(f->mem + FRAME_PRE, data, len);
 	f->mem[FRAME_PRE + len] = 0;
+	return f;
+}
+
+struct frame *frame_new_binary(size_t len)
+{
+	struct frame *f = xmalloc(sizeof(*f));
+	f->refs = 1;
+	f->type = MT_BINARY;
+	f->binary = 1;
+	f->len = len;
+	f->mem = xmalloc(FRAME_PRE + len + 1);
 	return f;
 }
 
@@ -35,6 +47,7 @@ struct frame *frame_from_sbuf(struct sbuf *b)
 	struct frame *f = xmalloc(sizeof(*f));
 	f->refs = 1;
 	f->type = MT_OTHER;
+	f->binary = 0;
 	f->len = b->len - FRAME_PRE;
 	f->mem = b->p;
 	b->p = NULL;

@@ -1,4 +1,4 @@
-/* frame.h - an outgoing WebSocket text frame, serialised once and shared by
+/* frame.h - an outgoing WebSocket frame (text, or binary for blob bytes), serialised once and shared by
  * reference between every connection it is queued on. */
 #ifndef SESSIOND_FRAME_H
 #define SESSIOND_FRAME_H
@@ -13,6 +13,7 @@
 struct frame {
 	unsigned refs;
 	int type;           /* enum msg_type, for the metrics */
+	int binary;         /* a binary frame (blob bytes), else text */
 	size_t len;         /* payload bytes */
 	char *mem;          /* FRAME_PRE bytes of headroom, then the payload */
 };
@@ -32,6 +33,8 @@ struct frame *frame_from_json(const json_t *obj);
 struct sbuf;
 void frame_sbuf_init(struct sbuf *b, size_t cap);
 struct frame *frame_from_sbuf(struct sbuf *b);
+/* A binary frame of len bytes, left for the caller to fill. */
+struct frame *frame_new_binary(size_t len);
 struct frame *frame_ref(struct frame *f);
 void frame_unref(struct frame *f);
 

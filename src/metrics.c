@@ -17,7 +17,8 @@ static const char *const type_names[MT_COUNT] = {
 	"node.get", "task.create", "task.update", "task.delete", "chat.send",
 	"chat.history", "presence", "session.init", "admin.kick", "admin.save",
 	"admin.backups", "admin.stats", "admin.reset",
-	"node", "task", "chat", "user", "session",
+	"blob.put", "blob.end", "blob.get", "blob.has",
+	"node", "task", "chat", "user", "session", "binary",
 	"other",
 };
 
@@ -117,7 +118,8 @@ static void counter(struct sbuf *b, const char *name, const char *help, uint64_t
 	sbuf_printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
-enum gauge { G_CONNECTIONS, G_BACKUPS, G_DB_BYTES, G_WAL_BYTES, G_SEQ, G_LAST_SAVE };
+enum gauge { G_CONNECTIONS, G_BACKUPS, G_DB_BYTES, G_WAL_BYTES, G_BLOB_BYTES, G_SEQ,
+	     G_LAST_SAVE };
 
 /* One gauge family with a sample per session. */
 static void per_session(struct sbuf *b, const char *name, const char *help,
@@ -134,6 +136,7 @@ static void per_session(struct sbuf *b, const char *name, const char *help,
 		case G_BACKUPS: sbuf_printf(b, "%lld\n", (long long)m->backups); break;
 		case G_DB_BYTES: sbuf_printf(b, "%lld\n", (long long)m->db_bytes); break;
 		case G_WAL_BYTES: sbuf_printf(b, "%lld\n", (long long)m->wal_bytes); break;
+		case G_BLOB_BYTES: sbuf_printf(b, "%lld\n", (long long)m->blob_bytes); break;
 		case G_SEQ: sbuf_printf(b, "%lld\n", (long long)m->seq); break;
 		case G_LAST_SAVE: sbuf_printf(b, "%.3f\n", m->last_save_time); break;
 		}
@@ -205,6 +208,10 @@ char *metrics_render(const struct metrics *m, uint64_t connections,
 		    G_DB_BYTES);
 	per_session(&b, "sessiond_wal_bytes", "session.db-wal size per session.", ss, n,
 		    G_WAL_BYTES);
+	per_session(&b, "sessiond_blob_bytes", "Bytes of the blobs stored per session.", ss, n,
+		    G_BLOB_BYTES);
+	counter(&b, "sessiond_blobs_collected_total",
+		"Blobs deleted at saves because no live node named them.", m->blobs_collected);
 	per_session(&b, "sessiond_session_seq", "Current seq per session.", ss, n, G_SEQ);
 	per_session(&b, "sessiond_session_last_save_timestamp_seconds",
 		    "Unix time of the last successful save per session (0: none since start).",

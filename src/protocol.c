@@ -156,8 +156,9 @@ void protocol_receive(struct conn *c, const char *data, size_t len, int binary)
 		return;
 	}
 	if (binary) {
-		c->srv->metrics.msgs_in[MT_OTHER]++;
-		reply(c, NULL, "bad_request", "frames must be text: one JSON object per frame");
+		c->srv->metrics.msgs_in[MT_BINARY]++;
+		reply(c, NULL, "bad_request", "binary frame with no blob upload open: requests are "
+		      "text frames, one JSON object each; blob bytes follow a blob.put");
 		return;
 	}
 	msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -200,6 +201,29 @@ void protocol_receive(struct conn *c, const char *data, size_t len, int binary)
 		}
 	}
 	json_decref(msg);
+}
+
+void protocol_receive_binary(struct conn *c, const char *data, size_t len, int first,
+			     int final)
+{
+	(void)final;
+	if (first) {
+		c->rx_blob = 0;
+		if (c->hello_seen && c->client && !c->closed && !c->close_code &&
+		    session_blob_upload_open(c->client)) {
+			/* Bytes of an upload are not requests: no rate limit. */
+			c->rx_blob = 1;
+			c->srv->metrics.msgs_in[MT_BINARY]++;
+		} else {
+			protocol_receive(c, data, 0, 1);
+		}
+	}
+	if (!c->rx_blob)
+		return;
+	c->last_rx_us = util_mono_us();
+	c->srv->metrics.bytes_in += len;
+	if (c->client && !c->closed && !c->close_code)
+		session_blob_data(c->session, c->client, data, len);
 }
 
 void protocol_alive(struct conn *c) { c->last_rx_us = util_mono_us(); }
@@ -247,6 +271,15 @@ int protocol_tick(struct conn *c, int64_t now)
 		log_warning("Connection %llu (session=%s) read no sync frame for %lld s; closing "
 			    "it (4429)", (unsigned long long)c->id, c->session_name,
 			    (long long)(now - c->sync_progress_us) / 1000000);
+		conn_close_now(c, 4429, "lagging", "lagging");
+		return 0;
+	}
+	if (c->downloads && now - c->blob_progress_us > timeout) {
+		/* A download holds a database snapshot too (see above). */
+		c->srv->metrics.lagging++;
+		log_warning("Connection %llu (session=%s) read no blob frame for %lld s; closing "
+			    "it (4429)", (unsigned long long)c->id, c->session_name,
+			    (long long)(now - c->blob_progress_us) / 1000000);
 		conn_close_now(c, 4429, "lagging", "lagging");
 		return 0;
 	}

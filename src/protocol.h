@@ -1,6 +1,6 @@
 /* protocol.h - the wire protocol: frames in, replies and events out.
  *
- * net.c calls these with complete text or binary frames; they parse the
+ * net.c calls these with complete text frames and pieces of binary frames; they parse the
  * JSON envelope, run the handshake, enforce the rate limit and hand each
  * request to the session domain. No socket is touched here, so every rule
  * can be driven by a unit test with a fake network layer. */
@@ -15,6 +15,10 @@ struct conn;
 #define PROTOCOL_HELLO_TIMEOUT_US (10 * 1000000LL)
 
 void protocol_receive(struct conn *c, const char *data, size_t len, int binary);
+/* A piece of a binary frame, as it arrives (not reassembled): the bytes of
+ * an open blob upload, or else a frame refused as protocol_receive would. */
+void protocol_receive_binary(struct conn *c, const char *data, size_t len, int first,
+			     int final);
 /* The socket is gone: the client leaves its session. */
 void protocol_closed(struct conn *c);
 /* Liveness, once a second. Returns 1 when the connection should be sent a

@@ -193,6 +193,10 @@ static const struct handler handlers[] = {
 	{"admin.kick", do_admin_kick, 1, 1},
 	{"admin.reset", do_admin_reset, 0, 1},
 	{"admin.restore", do_admin_restore, 0, 1},
+	{"blob.put", do_blob_put, 0, 0},
+	{"blob.end", do_blob_end, 1, 0},
+	{"blob.get", do_blob_get, 0, 0},
+	{"blob.has", do_blob_has, 0, 0},
 };
 
 int session_known_type(const char *type)
@@ -339,6 +343,7 @@ int session_join(struct session *s, struct conn *c, const struct hello_req *h, i
 
 static void client_free(struct client *cl)
 {
+	blob_upload_free(cl);
 	free(cl->name);
 	free(cl->color);
 	json_decref(cl->presence);
@@ -363,6 +368,7 @@ void session_leave(struct session *s, struct client *cl, const char *reason)
 	}
 	if (!s->nclients)
 		s->idle_since = util_now();
+	blob_upload_abort(s, cl);
 	if (rc == SQLITE_OK && (rc = store_savepoint(s->store)) == SQLITE_OK) {
 		int64_t seq0 = s->seq;
 		rc = release_locks(s, cl->name);
@@ -557,6 +563,9 @@ void session_flush(struct session *s)
 		case P_CLOSE:
 			conn_close(p.conn, p.code, p.text);
 			break;
+		case P_BLOB:
+			conn_start_blob(p.conn, p.re, p.text, s->db_path);
+			break;
 		case P_KICK:
 			/* Only once the batch (and the admin's ok) has committed. */
 			if (!failed && p.conn->client && !p.conn->closed) {
@@ -701,6 +710,10 @@ struct session *session_open(struct server *srv, const char *name, int new_epoch
 	}
 	if (session_open_db(s, new_epoch, err, errlen) != 0)
 		goto fail;
+	if (session_blobs_open(s) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot drop unfinished blob uploads");
+		goto fail;
+	}
 	if (session_release_orphan_locks(s) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot release stale locks");
 		goto fail;

@@ -11,6 +11,7 @@
  *   session_collab.c  tasks, chat, presence, session.init, the users list
  *   session_admin.c   admin.* requests and admin.reset
  *   session_saves.c   save orchestration, checkpoints, sizes and stats
+ *   session_blobs.c   blob uploads and downloads, their collection
  * What they share privately is in session_int.h. */
 #ifndef SESSIOND_SESSION_H
 #define SESSIOND_SESSION_H
@@ -19,6 +20,7 @@
 #include <stdint.h>
 
 struct backup_job;
+struct blob_upload;
 struct conn;
 struct frame;
 struct hello_req;
@@ -45,6 +47,7 @@ struct client {
 	int resume_delta;
 	int64_t resume_since;
 	json_t *hello_id;            /* the hello's id, echoed in welcome */
+	struct blob_upload *upload;  /* the open blob upload, or NULL */
 };
 
 /* What the batch queued, delivered in this order by session_flush. */
@@ -55,6 +58,7 @@ enum pending_kind {
 	P_CLOSE,        /* close conn with code and text */
 	P_KICK,         /* admin.kick of conn's client, once the batch committed */
 	P_SAVE,         /* start a save named text (after the commit) */
+	P_BLOB,         /* conn's blob.get of hash text: queue the download */
 };
 
 /* Who waits for a P_SAVE. */
@@ -132,6 +136,7 @@ struct session {
 struct session_sizes {
 	int64_t db_bytes, wal_bytes;
 	int backups;
+	int64_t blobs, blob_bytes;
 };
 
 /* Opens (creating it if needed) the session NAME under DATA_DIR, with a new
@@ -156,6 +161,11 @@ int session_known_type(const char *type);
 void session_flush(struct session *s);
 /* Releases every lock whose owner is not online. */
 int session_release_orphan_locks(struct session *s);
+
+/* Bytes of a binary frame of cl's open upload. */
+void session_blob_data(struct session *s, struct client *cl, const void *data, size_t len);
+/* 1 when cl (may be NULL) has a blob upload open. */
+int session_blob_upload_open(const struct client *cl);
 
 /* Requests a save named reason (coalesced with a running one). */
 void session_save(struct session *s, const char *reason);

@@ -104,6 +104,19 @@ void admin_finish_delete(struct session *s, const struct backup_job *job,
 void admin_finish_reset(struct session *s, struct conn *admin, json_t *id,
 			const struct backup_job *job);
 
+/* session_blobs.c */
+int do_blob_put(struct req *r);
+int do_blob_end(struct req *r);
+int do_blob_get(struct req *r);
+int do_blob_has(struct req *r);
+/* Drops cl's open upload and its parts (in the batch). */
+void blob_upload_abort(struct session *s, struct client *cl);
+void blob_upload_free(struct client *cl);
+/* At open: drops the parts of uploads an earlier run left. */
+int session_blobs_open(struct session *s);
+/* Deletes unnamed blobs past the grace time; before every save. */
+int blob_gc(struct session *s);
+
 /* session_saves.c: a save requested from the batch (P_SAVE); waiter may be
  * NULL (nobody to answer). */
 void save_request(struct session *s, const char *reason, struct conn *waiter, json_t *id,

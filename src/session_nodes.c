@@ -25,6 +25,7 @@ json_t *node_json(const struct node_row *n, json_t *data)
 {
 	json_t *o = json_pack("{ss ss}", "uuid", n->uuid, "kind", n->kind);
 	json_object_set_new(o, "deps", n->deps ? json_incref(n->deps) : json_array());
+	json_object_set_new(o, "blobs", n->blobs ? json_incref(n->blobs) : json_array());
 	json_object_set_new(o, "owner", json_str_or_null(n->owner));
 	json_object_set_new(o, "version", json_integer(n->version));
 	json_object_set_new(o, "seq", json_integer(n->seq));
@@ -95,11 +96,15 @@ int do_node_create(struct req *r)
 	rc = store_node_insert(r->s->store, &n);
 	if (rc == SQLITE_OK && q.deps && json_array_size(q.deps))
 		rc = store_node_set_deps(r->s->store, n.uuid, q.deps);
+	if (rc == SQLITE_OK && q.blobs && json_array_size(q.blobs))
+		rc = store_node_set_blobs(r->s->store, n.uuid, q.blobs);
 	if (rc == SQLITE_OK) {
 		r->s->seq = n.seq;
 		n.deps = q.deps;
+		n.blobs = q.blobs;
 		json_t *node = node_json(&n, q.data);
 		n.deps = NULL;
+		n.blobs = NULL;
 		reply_ok(r, json_pack("{ss sI sI}", "uuid", n.uuid, "version", (json_int_t)1,
 				      "seq", (json_int_t)n.seq));
 		emit_event(r->s, r->conn, json_pack("{ss ss so sI}", "type", "node", "op", "create",
@@ -126,12 +131,13 @@ static void update_reply(struct req *r, const struct node_row *n)
 /* The node.update event, written as text: the request's own data, patch,
  * deps and kind, spliced in as JSON text. */
 static struct frame *update_event(const struct node_row *n, const char *user, const char *data,
-				  const char *patch, const char *deps, const char *kind)
+				  const char *patch, const char *deps, const char *kind,
+				  const char *blobs)
 {
 	struct sbuf b;
 	struct frame *f;
 	frame_sbuf_init(&b, 256 + (data ? strlen(data) : 0) + (patch ? strlen(patch) : 0) +
-			    (deps ? strlen(deps) : 0));
+			    (deps ? strlen(deps) : 0) + (blobs ? strlen(blobs) : 0));
 	sbuf_addstr(&b, "{\"type\":\"node\",\"op\":\"update\",\"uuid\":");
 	sbuf_add_json_str(&b, n->uuid, strlen(n->uuid));
 	sbuf_addstr(&b, ",\"version\":");
@@ -156,6 +162,10 @@ static struct frame *update_event(const struct node_row *n, const char *user, co
 		sbuf_addstr(&b, ",\"kind\":");
 		sbuf_add_json_str(&b, kind, strlen(kind));
 	}
+	if (blobs) {
+		sbuf_addstr(&b, ",\"blobs\":");
+		sbuf_addstr(&b, blobs);
+	}
 	sbuf_addc(&b, '}');
 	f = frame_from_sbuf(&b);
 	f->type = MT_NODE;
@@ -170,7 +180,7 @@ int do_node_update(struct req *r)
 	struct node_update_req q;
 	struct node_row n;
 	char msg[VALIDATE_MSG];
-	char *data = NULL, *patch = NULL, *deps = NULL;
+	char *data = NULL, *patch = NULL, *deps = NULL, *blobs = NULL;
 	int rc = SQLITE_OK;
 
 	if (validate_node_update(r->msg, &q, msg)) {
@@ -190,6 +200,7 @@ int do_node_update(struct req *r)
 	data = q.data ? json_dumps(q.data, JSON_COMPACT) : NULL;
 	patch = q.patch ? json_dumps(q.patch, JSON_COMPACT) : NULL;
 	deps = q.deps ? json_dumps(q.deps, JSON_COMPACT) : NULL;
+	blobs = q.blobs ? json_dumps(q.blobs, JSON_COMPACT) : NULL;
 	free(n.data);
 	n.data = data; /* NULL: keep the stored data (and apply patch) */
 	if (q.kind) {
@@ -204,15 +215,19 @@ int do_node_update(struct req *r)
 	rc = store_node_update(r->s->store, &n, patch);
 	if (rc == SQLITE_OK && q.deps)
 		rc = store_node_set_deps(r->s->store, n.uuid, q.deps);
+	if (rc == SQLITE_OK && q.blobs)
+		rc = store_node_set_blobs(r->s->store, n.uuid, q.blobs);
 	if (rc != SQLITE_OK)
 		goto out;
 	r->s->seq = n.seq;
 	update_reply(r, &n);
-	emit_event_frame(r->s, r->conn, update_event(&n, r->cl->name, data, patch, deps, q.kind),
+	emit_event_frame(r->s, r->conn, update_event(&n, r->cl->name, data, patch, deps, q.kind,
+						      blobs),
 			 n.seq);
 out:
 	free(patch);
 	free(deps);
+	free(blobs);
 	node_row_free(&n); /* frees data */
 	return rc;
 }
@@ -323,6 +338,8 @@ int do_node_get(struct req *r)
 	if (node_ref_load(r, &q, &n, 1, 0))
 		return SQLITE_OK;
 	rc = store_node_get_deps(r->s->store, n.uuid, &n.deps);
+	if (rc == SQLITE_OK)
+		rc = store_node_get_blobs(r->s->store, n.uuid, &n.blobs);
 	if (rc == SQLITE_OK) {
 		data = json_loads(n.data, 0, NULL);
 		reply_ok(r, json_pack("{so}", "node", node_json(&n, data)));

@@ -93,6 +93,8 @@ static void start_save(struct session *s, const char *reason)
 	if (s->deleted)
 		return; /* its files are in .deleted/ now */
 	session_prepare_save(s);
+	if (!s->resetting)
+		blob_gc(s);
 	job = backup_job_new(s->name, s->dir, reason, s->srv->cfg->max_backups);
 	job->keep_hourly = s->srv->cfg->backup_keep_hourly;
 	job->keep_daily = s->srv->cfg->backup_keep_daily;
@@ -337,6 +339,7 @@ void session_sizes(const struct session *s, struct session_sizes *out)
 	snprintf(path, sizeof(path), "%s/backups", s->dir);
 	out->backups = backup_list(path, &names);
 	backup_list_free(names, out->backups);
+	store_blob_totals(s->store, &out->blobs, &out->blob_bytes);
 }
 
 json_t *session_stats_json(struct session *s)
@@ -357,6 +360,8 @@ json_t *session_stats_json(struct session *s)
 		last = json_pack("{sf ss sI ss sI}", "time", s->last_save_time,
 				 "reason", s->last_save_reason, "ms", (json_int_t)s->last_save_ms,
 				 "backup", s->last_backup, "bytes", (json_int_t)s->last_backup_bytes);
+	json_object_set_new(o, "blob_count", json_integer(z.blobs));
+	json_object_set_new(o, "blob_bytes", json_integer(z.blob_bytes));
 	json_object_set_new(o, "last_save", last);
 	json_object_set_new(o, "save_running", json_boolean(s->save_running));
 	json_object_set_new(o, "loaded", json_true());

@@ -16,6 +16,14 @@
  *   The saver thread checkpoints instead (server_cron asks it to when the
  *   WAL holds more than SESSION_WAL_CHECKPOINT_FRAMES, as the WAL hook
  *   counts after each commit; every save checkpoints too).
+ * - Blobs and the uploads database attached as `up` are in store_blobs.c
+ *   (the same module; store_int.h is what the two files share). The SQL of
+ *   their prepared statements is in the table below with the rest.
+ * - secure_delete is FAST (Debian builds SQLite with it ON): deleted rows
+ *   are still wiped from b-tree pages, but the overflow pages of a dropped
+ *   blob or upload part go to the freelist without being rewritten with
+ *   zeros, which would write every byte of a deleted blob again (and copy it
+ *   into the SAVEPOINT's journal in memory).
  * - Migrations are compiled in (embed_sql.c); each runs in its own
  *   transaction together with its PRAGMA user_version bump, so a crash never
  *   leaves a half-migrated file. */
@@ -24,19 +32,10 @@
 #include <string.h>
 
 #include "log.h"
-#include "store.h"
+#include "store_int.h"
 #include "util.h"
 
-enum stmt_id {
-	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
-	ST_META_GET, ST_META_SET,
-	ST_NODE_GET, ST_NODE_HEAD, ST_NODE_DEPS, ST_NODE_INSERT, ST_NODE_UPDATE, ST_NODE_DEPS_DEL,
-	ST_NODE_DEPS_ADD, ST_NODE_TOMB, ST_NODES_OWNED,
-	ST_TASK_INSERT, ST_TASK_GET, ST_TASK_UPDATE, ST_TASK_TOMB,
-	ST_CHAT_INSERT, ST_CHAT_HISTORY, ST_CHAT_TRIM,
-	ST_USER_TOUCH, ST_USER_META, ST_USERS, ST_USER_GET,
-	ST_COUNT
-};
+/* enum stmt_id and struct store: store_int.h */
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -94,13 +93,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 		     "ORDER BY name",
 	[ST_USER_GET] = "SELECT name, role, color, metadata, first_seen, last_seen FROM users "
 			"WHERE name = ?1",
-};
-
-struct store {
-	sqlite3 *db;
-	sqlite3_stmt *stmts[ST_COUNT];
-	int in_txn;
-	int wal_frames;     /* frames in the WAL after the last commit */
+	[ST_NODE_BLOBS] = "SELECT hash FROM node_blobs WHERE uuid = ?1 ORDER BY position",
+	[ST_NODE_BLOBS_DEL] = "DELETE FROM node_blobs WHERE uuid = ?1",
+	[ST_NODE_BLOBS_ADD] = "INSERT INTO node_blobs (uuid, position, hash) VALUES (?1, ?2, ?3)",
+	[ST_BLOB_HAS] = "SELECT size FROM blobs WHERE hash = ?1",
+	[ST_BLOB_PART_ADD] = "INSERT INTO up.blob_parts (upload, data) VALUES (?1, ?2)",
+	[ST_BLOB_PARTS] = "SELECT id, length(data) FROM up.blob_parts WHERE upload = ?1 "
+			  "ORDER BY id",
+	[ST_BLOB_PARTS_DROP] = "DELETE FROM up.blob_parts WHERE upload = ?1",
+	[ST_BLOB_INSERT] = "INSERT INTO blobs (hash, size, created_at, created_by, data) "
+			   "VALUES (?1, ?2, ?3, ?4, zeroblob(?2))",
 };
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
@@ -310,12 +312,15 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 		 "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; "
 		 "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON; "
 		 "PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0; "
-		 "PRAGMA temp_store = MEMORY;",
+		 "PRAGMA temp_store = MEMORY; PRAGMA secure_delete = FAST;",
 		 sync_full ? "FULL" : "NORMAL");
 	rc = exec(s->db, pragmas, err, errlen);
 	if (rc != SQLITE_OK)
 		goto fail;
 	rc = store_migrate(s->db, err, errlen);
+	if (rc != SQLITE_OK)
+		goto fail;
+	rc = store_i_attach_uploads(s, path, err, errlen);
 	if (rc != SQLITE_OK)
 		goto fail;
 	sqlite3_wal_hook(s->db, wal_hook, s);
@@ -566,6 +571,8 @@ int store_node_tombstone(struct store *s, const char *uuid, int64_t seq, const c
 	rc = run_one_change(s, st, SQLITE_NOTFOUND);
 	if (rc == SQLITE_OK)
 		rc = store_node_set_deps(s, uuid, NULL);
+	if (rc == SQLITE_OK)
+		rc = store_node_set_blobs(s, uuid, NULL);
 	return rc;
 }
 
@@ -591,6 +598,7 @@ void node_row_free(struct node_row *n)
 	free(n->owner);
 	free(n->updated_by);
 	json_decref(n->deps);
+	json_decref(n->blobs);
 	memset(n, 0, sizeof(*n));
 }
 
@@ -810,9 +818,23 @@ static int count(sqlite3 *db, const char *sql, int64_t *out)
 	return rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
+/* The helpers above, for store_blobs.c (the same module). */
+sqlite3_stmt *store_i_stmt(struct store *s, enum stmt_id id) { return stmt(s, id); }
+int store_i_run(sqlite3_stmt *st) { return run(st); }
+void store_i_finish(sqlite3_stmt *st) { finish(st); }
+int store_i_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	return exec(db, sql, err, errlen);
+}
+int store_i_count(sqlite3 *db, const char *sql, int64_t *out) { return count(db, sql, out); }
+
 int store_db_counts(sqlite3 *db, struct store_counts *c)
 {
 	int rc = count(db, "SELECT count(*) FROM nodes WHERE deleted = 0", &c->nodes);
+	if (rc == SQLITE_OK)
+		rc = count(db, "SELECT count(*) FROM blobs", &c->blobs);
+	if (rc == SQLITE_OK)
+		rc = count(db, "SELECT coalesce(sum(size), 0) FROM blobs", &c->blob_bytes);
 	if (rc == SQLITE_OK)
 		rc = count(db, "SELECT count(*) FROM tasks WHERE deleted = 0", &c->tasks);
 	if (rc == SQLITE_OK)
@@ -852,6 +874,6 @@ int store_purge_tombstones(struct store *s, int64_t upto)
 
 int store_clear_content(struct store *s)
 {
-	return exec(s->db, "DELETE FROM node_deps; DELETE FROM nodes; DELETE FROM tasks; "
-		    "DELETE FROM chat;", NULL, 0);
+	return exec(s->db, "DELETE FROM node_deps; DELETE FROM node_blobs; DELETE FROM nodes; "
+		    "DELETE FROM tasks; DELETE FROM chat;", NULL, 0);
 }

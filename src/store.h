@@ -33,6 +33,7 @@ struct node_row {
 	double updated_at;
 	int deleted;
 	json_t *deps;        /* array of strings, owned; NULL if not loaded */
+	json_t *blobs;       /* array of blob hashes, owned; NULL if not loaded */
 };
 
 struct task_row {
@@ -51,6 +52,7 @@ struct task_row {
 
 struct store_counts {
 	int64_t nodes, tasks, chat, users;
+	int64_t blobs, blob_bytes;
 };
 
 /* Opens (creating if needed) and migrates. sync_full selects
@@ -130,5 +132,48 @@ int store_lock_owners(struct store *s, json_t **out);
 int store_purge_tombstones(struct store *s, int64_t upto);
 /* Empties nodes, tasks and chat (admin reset). */
 int store_clear_content(struct store *s);
+
+/* Blobs (protocol section 11). An upload's bytes are kept as parts (rows of
+ * up.blob_parts in the attached uploads database, one per call of
+ * store_blob_part_add) until store_blob_commit turns them into one row of
+ * `blobs`; nothing in `blobs` shows an upload
+ * before that. Blobs are read back with a reader, a bounded amount at a
+ * time: no function here holds a whole blob in memory. */
+#define STORE_BLOB_CHUNK (1024 * 1024)
+/* The hashes a live node names, in order, as a new array. */
+int store_node_get_blobs(struct store *s, const char *uuid, json_t **out);
+int store_node_set_blobs(struct store *s, const char *uuid, json_t *hashes);
+/* SQLITE_OK (size set when not NULL) or SQLITE_NOTFOUND. */
+int store_blob_has(struct store *s, const char *hash, int64_t *size);
+int store_blob_part_add(struct store *s, int64_t upload, const void *data, size_t len);
+/* Forgets an upload's parts (a failed or abandoned upload). */
+int store_blob_parts_drop(struct store *s, int64_t upload);
+/* Forgets every upload's parts; *dropped (may be NULL) counts the uploads,
+ * with those an earlier run left in the uploads file (dropped at open). */
+int store_blob_parts_clear(struct store *s, int64_t *dropped);
+/* Makes the parts of upload the blob `hash` of `size` bytes (copied with
+ * incremental blob I/O), then drops the parts. SQLITE_CONSTRAINT: the blob
+ * exists already (parts dropped, nothing changed); SQLITE_MISMATCH: the
+ * parts do not hold exactly size bytes (parts dropped, no blob). */
+int store_blob_commit(struct store *s, int64_t upload, const char *hash, int64_t size,
+		      const char *user, double now);
+/* How many blobs, and their bytes. */
+int store_blob_totals(struct store *s, int64_t *count, int64_t *bytes);
+/* Every blob as [{"hash","size","created_at","created_by"}], oldest first. */
+int store_blob_list(struct store *s, json_t **out);
+/* Deletes the blobs no node names that were uploaded at or before `before`;
+ * *n and *bytes say how many and how large. */
+int store_blob_gc(struct store *s, double before, int64_t *n, int64_t *bytes);
+
+struct store_blob_reader;
+/* Opens the blob `hash` for reading: on its own read-only connection to
+ * db_path (a read transaction held until close, so the blob stays as it was
+ * even if it is collected meanwhile) when s is NULL, else on s's
+ * connection. SQLITE_NOTFOUND when there is no such blob. */
+int store_blob_reader_open(const char *db_path, struct store *s, const char *hash,
+			   struct store_blob_reader **out, int64_t *size);
+/* Reads n bytes at offset (within the blob). */
+int store_blob_reader_read(struct store_blob_reader *r, void *buf, int n, int64_t offset);
+void store_blob_reader_close(struct store_blob_reader *r);
 
 #endif

@@ -38,7 +38,9 @@ struct sync_cursor {
 static const char *const node_cols =
 	"SELECT uuid, kind, data, owner, version, seq, updated_by, updated_at, deleted, "
 	"(SELECT json_group_array(dep) FROM (SELECT dep FROM node_deps d "
-	"WHERE d.uuid = n.uuid ORDER BY position)) FROM nodes n ";
+	"WHERE d.uuid = n.uuid ORDER BY position)), "
+	"(SELECT json_group_array(hash) FROM (SELECT hash FROM node_blobs b "
+	"WHERE b.uuid = n.uuid ORDER BY position)) FROM nodes n ";
 static const char *const task_cols =
 	"SELECT id, title, description, status, assignee, node, created_by, created_at, "
 	"updated_at, seq, deleted FROM tasks ";
@@ -153,6 +155,8 @@ static void render_row(struct sync_cursor *c, enum section sec)
 		add_key_text(b, "kind", st, 1);
 		sbuf_addstr(b, ",\"deps\":");
 		sbuf_add(b, sqlite3_column_text(st, 9), (size_t)sqlite3_column_bytes(st, 9));
+		sbuf_addstr(b, ",\"blobs\":");
+		sbuf_add(b, sqlite3_column_text(st, 10), (size_t)sqlite3_column_bytes(st, 10));
 		add_key_text(b, "owner", st, 3);
 		sbuf_printf(b, ",\"version\":%lld,\"seq\":%lld,\"data\":",
 			    (long long)sqlite3_column_int64(st, 4),

@@ -123,6 +123,58 @@ static int check_deps(const char *type, json_t *deps, char *msg)
 	return 0;
 }
 
+int validate_blob_hash(const char *s)
+{
+	size_t n = 0;
+	if (!s)
+		return 0;
+	for (; s[n]; n++)
+		if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+			return 0;
+	return n == BLOB_HASH_LEN;
+}
+
+static int check_hashes(const char *type, const char *field, json_t *a, size_t max, char *msg)
+{
+	size_t i;
+	json_t *h;
+	if (!json_is_array(a) || json_array_size(a) > max)
+		FAIL("%s: %s must be an array of at most %zu blob hashes", type, field, max);
+	json_array_foreach(a, i, h) {
+		if (!json_is_string(h) || !validate_blob_hash(json_string_value(h)))
+			FAIL("%s: %s[%zu] must be a blob hash (64 lowercase hex digits of SHA-256)",
+			     type, field, i);
+	}
+	return 0;
+}
+
+int validate_blob_hash_field(const char *type, json_t *req, const char **hash, char *msg)
+{
+	*hash = json_string_value(json_object_get(req, "hash"));
+	if (!validate_blob_hash(*hash))
+		FAIL("%s: hash must be 64 lowercase hex digits (the SHA-256 of the bytes)", type);
+	return 0;
+}
+
+int validate_blob_put(json_t *req, struct blob_put_req *out, char *msg)
+{
+	const char *hash;
+	json_t *size = json_object_get(req, "size");
+	if (validate_blob_hash_field("blob.put", req, &hash, msg))
+		return -1;
+	if (!json_is_integer(size) || json_integer_value(size) < 0)
+		FAIL("blob.put: size must be an integer >= 0 (the number of bytes)");
+	memcpy(out->hash, hash, BLOB_HASH_LEN + 1);
+	out->size = json_integer_value(size);
+	return 0;
+}
+
+int validate_blob_has(json_t *req, json_t **hashes, char *msg)
+{
+	*hashes = json_object_get(req, "hashes");
+	return check_hashes("blob.has", "hashes", *hashes, BLOB_HAS_MAX, msg);
+}
+
 static int get_uuid(const char *type, json_t *req, const char **uuid, int required, char *msg)
 {
 	if (opt_str(req, "uuid", uuid) || (required && !*uuid) || (*uuid && !validate_uuid(*uuid)))
@@ -150,6 +202,11 @@ int validate_node_create(json_t *req, struct node_create_req *n, char *msg)
 		n->deps = NULL;
 	if (n->deps && check_deps("node.create", n->deps, msg))
 		return -1;
+	n->blobs = json_object_get(req, "blobs");
+	if (n->blobs && json_is_null(n->blobs))
+		n->blobs = NULL;
+	if (n->blobs && check_hashes("node.create", "blobs", n->blobs, NODE_MAX_BLOBS, msg))
+		return -1;
 	n->data = json_object_get(req, "data");
 	if (!json_is_object(n->data))
 		FAIL("node.create: data must be an object");
@@ -176,8 +233,11 @@ int validate_node_update(json_t *req, struct node_update_req *u, char *msg)
 	u->deps = json_object_get(req, "deps");
 	if (u->deps && check_deps("node.update", u->deps, msg))
 		return -1;
-	if (!u->data && !u->patch && !u->deps && !u->kind)
-		FAIL("node.update: give at least one of data, patch, deps, kind");
+	u->blobs = json_object_get(req, "blobs");
+	if (u->blobs && check_hashes("node.update", "blobs", u->blobs, NODE_MAX_BLOBS, msg))
+		return -1;
+	if (!u->data && !u->patch && !u->deps && !u->kind && !u->blobs)
+		FAIL("node.update: give at least one of data, patch, deps, kind, blobs");
 	v = json_object_get(req, "version");
 	if (v && !json_is_null(v)) {
 		if (!json_is_integer(v))

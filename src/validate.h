@@ -14,6 +14,9 @@
 #define VALIDATE_MSG 256
 #define NODE_MAX_DEPS 1024
 #define PRESENCE_MAX_BYTES 65536
+#define NODE_MAX_BLOBS 1024
+#define BLOB_HASH_LEN 64        /* lowercase hex SHA-256 */
+#define BLOB_HAS_MAX 1024
 
 int validate_session_name(const char *name);
 int validate_uuid(const char *s);
@@ -33,6 +36,7 @@ struct node_create_req {
 	const char *uuid;  /* NULL: the server makes one */
 	const char *kind;
 	json_t *deps;      /* NULL: none */
+	json_t *blobs;     /* NULL: none */
 	json_t *data;
 	int lock;
 };
@@ -40,7 +44,7 @@ int validate_node_create(json_t *req, struct node_create_req *out, char *msg);
 
 struct node_update_req {
 	const char *uuid;
-	json_t *data, *patch, *deps;
+	json_t *data, *patch, *deps, *blobs;
 	const char *kind;
 	int has_version;
 	int64_t version;
@@ -69,6 +73,17 @@ int validate_chat_send(json_t *req, const char **text, char *msg);
 int validate_chat_history(json_t *req, int64_t *before, int64_t *limit, char *msg);
 /* Returns -1 (bad_request) or -2 (too_large). */
 int validate_presence(json_t *req, json_t **data, char *msg);
+/* 64 lowercase hex digits */
+int validate_blob_hash(const char *s);
+struct blob_put_req {
+	char hash[BLOB_HASH_LEN + 1];
+	int64_t size;
+};
+int validate_blob_put(json_t *req, struct blob_put_req *out, char *msg);
+/* blob.end, blob.get: the "hash" field (borrowed). */
+int validate_blob_hash_field(const char *type, json_t *req, const char **hash, char *msg);
+/* blob.has: "hashes", an array of at most BLOB_HAS_MAX hashes (borrowed). */
+int validate_blob_has(json_t *req, json_t **hashes, char *msg);
 int validate_admin_user(const char *type, json_t *req, const char **user, char *msg);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * sessionbench: the load generator behind tools/bench.
  *
- * One subcommand per scenario (write, fanout, join, save, populate, ready,
- * idle, plus freeport). Each connects to an already running sessiond, runs,
+ * One subcommand per scenario (write, fanout, join, save, blob, populate,
+ * ready, idle, plus freeport). Each connects to an already running sessiond, runs,
  * and prints its results on stdout as `key=value` lines (a number, or `null`
  * when the figure could not be taken); progress and the reason for every
  * `null` go to stderr as `sessionbench: ...`. tools/bench starts and stops the
@@ -66,9 +66,11 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/tcp.h>
 
 #include <jansson.h>
 #include <libwebsockets.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 enum {
@@ -2010,6 +2012,540 @@ out:
 	return rc;
 }
 
+/* blob: one blob of --mb MiB uploaded (blob.put, binary frames, blob.end)
+ * while another client writes at --rate, then the WAL it left is
+ * checkpointed for --post seconds while that client goes on writing, then
+ * the blob is downloaded.
+ *
+ * The uploader is not an lws connection: it is a plain blocking socket on a
+ * thread of its own. The lws 4.1 client masks what it sends and parses what
+ * it receives one byte at a time, which tops out near 200 MB/s on this
+ * machine and would measure the client (a Python client on a plain socket
+ * read the same download at 400-450 MB/s). The writer stays on the lws loop
+ * thread, so its latencies are measured as in the other scenarios. */
+struct raw_ws {
+	int fd;
+	unsigned char *rx;
+	size_t rx_len, rx_cap;
+	unsigned char *tx;
+	size_t tx_cap;
+	uint32_t mask;
+};
+
+static int raw_send_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return BENCH_ERR;
+		p += k;
+		n -= (size_t)k;
+	}
+	return BENCH_OK;
+}
+
+static int raw_fill(struct raw_ws *r, size_t need)
+{
+	while (r->rx_len < need) {
+		ssize_t k;
+
+		if (r->rx_cap - r->rx_len < 65536) {
+			size_t cap = r->rx_cap * 2 > need + 65536 ? r->rx_cap * 2 : need + 65536;
+			unsigned char *p = realloc(r->rx, cap);
+
+			if (!p)
+				return BENCH_ERR;
+			r->rx = p;
+			r->rx_cap = cap;
+		}
+		k = recv(r->fd, r->rx + r->rx_len, r->rx_cap - r->rx_len, 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return BENCH_ERR;
+		r->rx_len += (size_t)k;
+	}
+	return BENCH_OK;
+}
+
+static void raw_consume(struct raw_ws *r, size_t n)
+{
+	memmove(r->rx, r->rx + n, r->rx_len - n);
+	r->rx_len -= n;
+}
+
+/* One client frame (masked), sent in pieces of at most tx_cap bytes. */
+static int raw_send(struct raw_ws *r, int opcode, const unsigned char *p, size_t n)
+{
+	unsigned char h[14], mask[4];
+	size_t hl = 2, off = 0;
+	uint64_t m8;
+
+	r->mask ^= r->mask << 13;
+	r->mask ^= r->mask >> 17;
+	r->mask ^= r->mask << 5;
+	memcpy(mask, &r->mask, 4);
+	memcpy(&m8, mask, 4);
+	memcpy((unsigned char *)&m8 + 4, mask, 4);
+	h[0] = (unsigned char)(0x80 | opcode);
+	if (n < 126) {
+		h[1] = (unsigned char)(0x80 | n);
+	} else if (n < 65536) {
+		h[1] = 0x80 | 126;
+		h[2] = (unsigned char)(n >> 8);
+		h[3] = (unsigned char)n;
+		hl = 4;
+	} else {
+		h[1] = 0x80 | 127;
+		for (int i = 0; i < 8; i++)
+			h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+		hl = 10;
+	}
+	memcpy(h + hl, mask, 4);
+	hl += 4;
+	if (raw_send_all(r->fd, h, hl))
+		return BENCH_ERR;
+	while (off < n) { /* pieces are multiples of 8: the mask stays aligned */
+		size_t k = n - off < r->tx_cap ? n - off : r->tx_cap, i = 0;
+
+		for (; i + 8 <= k; i += 8) {
+			uint64_t v;
+
+			memcpy(&v, p + off + i, 8);
+			v ^= m8;
+			memcpy(r->tx + i, &v, 8);
+		}
+		for (; i < k; i++)
+			r->tx[i] = p[off + i] ^ mask[i & 3];
+		if (raw_send_all(r->fd, r->tx, k))
+			return BENCH_ERR;
+		off += k;
+	}
+	return BENCH_OK;
+}
+
+static int raw_send_json(struct raw_ws *r, json_t *obj)
+{
+	char *text = json_dumps(obj, JSON_COMPACT);
+	int rc = text ? raw_send(r, 1, (const unsigned char *)text, strlen(text)) : BENCH_ERR;
+
+	free(text);
+	json_decref(obj);
+	return rc;
+}
+
+/* The next frame: *op, and for text frames a copy in *text (caller frees);
+ * binary payload bytes are only counted into *bin. */
+static int raw_frame(struct raw_ws *r, int *op, char **text, uint64_t *bin)
+{
+	size_t off = 2;
+	uint64_t len;
+
+	*text = NULL;
+	if (raw_fill(r, 2))
+		return BENCH_ERR;
+	*op = r->rx[0] & 15;
+	len = r->rx[1] & 127;
+	if (len == 126) {
+		if (raw_fill(r, 4))
+			return BENCH_ERR;
+		len = (uint64_t)r->rx[2] << 8 | r->rx[3];
+		off = 4;
+	} else if (len == 127) {
+		if (raw_fill(r, 10))
+			return BENCH_ERR;
+		len = 0;
+		for (int i = 0; i < 8; i++)
+			len = len << 8 | r->rx[2 + i];
+		off = 10;
+	}
+	if (*op == 2) {
+		/* Count the payload as it comes, without holding a frame. */
+		raw_consume(r, off);
+		while (len) {
+			size_t k;
+
+			if (!r->rx_len && raw_fill(r, 1))
+				return BENCH_ERR;
+			k = r->rx_len < len ? r->rx_len : (size_t)len;
+			raw_consume(r, k);
+			len -= k;
+			*bin += k;
+		}
+		return BENCH_OK;
+	}
+	if (raw_fill(r, off + (size_t)len))
+		return BENCH_ERR;
+	if (*op == 1) {
+		*text = malloc((size_t)len + 1);
+		if (!*text)
+			return BENCH_ERR;
+		memcpy(*text, r->rx + off, (size_t)len);
+		(*text)[len] = '\0';
+	}
+	raw_consume(r, off + (size_t)len);
+	return *op == 8 ? BENCH_ERR : BENCH_OK; /* close */
+}
+
+/* Reads frames until the reply with re == id (a copy in *out, caller
+ * frees); counts binary bytes into *bin. */
+static int raw_reply(struct raw_ws *r, int64_t id, char **out, uint64_t *bin)
+{
+	for (;;) {
+		int op = 0;
+		char *t = NULL;
+		int64_t re = -1;
+
+		if (raw_frame(r, &op, &t, bin))
+			return BENCH_ERR;
+		if (t && scan_int(t, strlen(t), "re", &re) == 0 && re == id) {
+			*out = t;
+			return BENCH_OK;
+		}
+		free(t);
+	}
+}
+
+static int raw_open(struct raw_ws *r, const char *host, int port, const char *session,
+		    const char *user)
+{
+	struct sockaddr_in sa;
+	char req[512];
+	uint64_t bin = 0;
+	unsigned char *end;
+	int n, one = 1, big = 8 << 20;
+
+	memset(r, 0, sizeof(*r));
+	r->mask = (uint32_t)now_ns() | 1;
+	r->tx_cap = 1 << 20;
+	r->tx = malloc(r->tx_cap);
+	r->fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (!r->tx || r->fd < 0)
+		return BENCH_ERR;
+	setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	setsockopt(r->fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	{ /* a server that stops answering fails the scenario instead of hanging it */
+		struct timeval tv = { 120, 0 };
+
+		setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(r->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
+	    connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)))
+		return BENCH_ERR;
+	n = snprintf(req, sizeof(req),
+		     "GET /s/%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+		     "Connection: Upgrade\r\nSec-WebSocket-Key: c2Vzc2lvbmJlbmNoLXJhdw==\r\n"
+		     "Sec-WebSocket-Version: 13\r\n\r\n", session, host, port);
+	if (raw_send_all(r->fd, (unsigned char *)req, (size_t)n))
+		return BENCH_ERR;
+	for (;;) {
+		if (raw_fill(r, r->rx_len + 1))
+			return BENCH_ERR;
+		end = memmem(r->rx, r->rx_len, "\r\n\r\n", 4);
+		if (end)
+			break;
+	}
+	if (r->rx_len < 12 || memcmp(r->rx + 9, "101", 3))
+		return BENCH_ERR;
+	raw_consume(r, (size_t)(end + 4 - r->rx));
+	if (raw_send_json(r, json_pack("{s:s s:i s:s s:s}", "type", "hello", "id", 1, "user", user,
+				       "client", "sessionbench-raw")))
+		return BENCH_ERR;
+	for (;;) { /* welcome, sync frames, synced */
+		int op = 0;
+		char *t = NULL;
+		size_t tl = 0;
+		const char *type;
+
+		if (raw_frame(r, &op, &t, &bin))
+			return BENCH_ERR;
+		type = t ? scan_str(t, strlen(t), "type", &tl) : NULL;
+		n = type && str_is(type, tl, "synced");
+		if (type && str_is(type, tl, "error")) {
+			note("raw hello refused: %s", t);
+			free(t);
+			return BENCH_ERR;
+		}
+		free(t);
+		if (n)
+			break;
+	}
+	return BENCH_OK;
+}
+
+static void raw_close(struct raw_ws *r)
+{
+	if (r->fd > 0)
+		close(r->fd);
+	free(r->rx);
+	free(r->tx);
+	memset(r, 0, sizeof(*r));
+}
+
+struct blob_job {
+	/* in */
+	const char *host, *session;
+	int port;
+	unsigned char *data;
+	size_t size;
+	char hash[2 * EVP_MAX_MD_SIZE + 1];
+	double post;
+	/* out (written by the thread, read after `done`) */
+	uint64_t t0, t_sent, t1, t2, t3;
+	uint64_t got;
+	int failed;
+	char why[300];
+	atomic_int phase; /* 1 uploaded, 2 downloading, 3 done */
+};
+
+static void *blob_thread(void *arg)
+{
+	struct blob_job *j = arg;
+	struct raw_ws r;
+	char *reply = NULL;
+	uint64_t bin = 0;
+
+	if (raw_open(&r, j->host, j->port, j->session, "uploader")) {
+		snprintf(j->why, sizeof(j->why), "raw connection: %s", strerror(errno));
+		goto fail;
+	}
+	j->t0 = now_ns();
+	if (raw_send_json(&r, json_pack("{s:s s:i s:s s:I}", "type", "blob.put", "id", 2,
+					"hash", j->hash, "size", (json_int_t)j->size)) ||
+	    raw_reply(&r, 2, &reply, &bin))
+		goto io;
+	if (!strstr(reply, "\"have\":false")) {
+		snprintf(j->why, sizeof(j->why), "blob.put: %.200s", reply);
+		goto fail;
+	}
+	free(reply);
+	reply = NULL;
+	for (size_t off = 0; off < j->size; off += 256 * 1024) {
+		size_t n = j->size - off < 256 * 1024 ? j->size - off : 256 * 1024;
+
+		if (raw_send(&r, 2, j->data + off, n))
+			goto io;
+	}
+	j->t_sent = now_ns();
+	if (raw_send_json(&r, json_pack("{s:s s:i s:s}", "type", "blob.end", "id", 3, "hash",
+					j->hash)) ||
+	    raw_reply(&r, 3, &reply, &bin))
+		goto io;
+	j->t1 = now_ns();
+	if (!strstr(reply, "\"type\":\"ok\"")) {
+		snprintf(j->why, sizeof(j->why), "blob.end: %.200s", reply);
+		goto fail;
+	}
+	free(reply);
+	reply = NULL;
+	atomic_store(&j->phase, 1);
+	while (atomic_load(&j->phase) == 1) /* the main thread measures --post */
+		usleep(1000);
+	bin = 0;
+	j->t2 = now_ns();
+	if (raw_send_json(&r, json_pack("{s:s s:i s:s}", "type", "blob.get", "id", 4, "hash",
+					j->hash)) ||
+	    raw_reply(&r, 4, &reply, &bin))
+		goto io;
+	if (!strstr(reply, "\"type\":\"ok\"")) {
+		snprintf(j->why, sizeof(j->why), "blob.get: %.200s", reply);
+		goto fail;
+	}
+	while (bin < j->size) {
+		int op = 0;
+		char *t = NULL;
+
+		if (raw_frame(&r, &op, &t, &bin))
+			goto io;
+		free(t);
+	}
+	j->t3 = now_ns();
+	j->got = bin;
+	free(reply);
+	raw_close(&r);
+	atomic_store(&j->phase, 3);
+	return NULL;
+io:
+	snprintf(j->why, sizeof(j->why), "connection lost");
+fail:
+	free(reply);
+	raw_close(&r);
+	j->failed = 1;
+	atomic_store(&j->phase, 3);
+	return NULL;
+}
+
+struct blob_wait {
+	struct blob_job *job;
+	int want; /* phase */
+	long pid, rss_peak_kib;
+	uint64_t rss_next;
+};
+
+static int blob_phase(struct bench *b, void *arg)
+{
+	struct blob_wait *w = arg;
+	uint64_t now = now_ns();
+
+	(void)b;
+	if (w->pid && now >= w->rss_next && atomic_load(&w->job->phase) < 1) {
+		long rss = rss_kib(w->pid);
+
+		w->rss_next = now + 5000000;
+		if (rss > w->rss_peak_kib)
+			w->rss_peak_kib = rss;
+	}
+	return atomic_load(&w->job->phase) >= w->want;
+}
+
+static int run_blob(struct bench *b, struct opts *o)
+{
+	struct conn_set set = { NULL, 0 };
+	struct save_state ws;
+	struct blob_job job;
+	struct blob_wait bw;
+	struct lat_vec during = { NULL, 0, 0, 0 }, after = { NULL, 0, 0, 0 };
+	struct conn *w;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	size_t i;
+	long rss0 = 0;
+	uint32_t x = 2463534242u;
+	pthread_t th;
+	int started = 0, rc;
+
+	memset(&ws, 0, sizeof(ws));
+	memset(&job, 0, sizeof(job));
+	memset(&bw, 0, sizeof(bw));
+	job.host = o->host;
+	job.port = o->port;
+	job.session = o->session;
+	job.size = (size_t)(o->mb * 1024 * 1024);
+	job.data = malloc(job.size + 8);
+	if (!job.data) {
+		note("cannot allocate %zu bytes", job.size);
+		return BENCH_ERR;
+	}
+	for (i = 0; i < job.size; i += 4) { /* incompressible bytes */
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		memcpy(job.data + i, &x, 4);
+	}
+	if (!EVP_Digest(job.data, job.size, md, &mdlen, EVP_sha256(), NULL)) {
+		note("SHA-256 failed");
+		free(job.data);
+		return BENCH_ERR;
+	}
+	for (i = 0; i < mdlen; i++)
+		snprintf(job.hash + 2 * i, 3, "%02x", md[i]);
+
+	if (set_alloc(&set, 1) || !(set.v[0] = conn_new(b, o->session, "writer", 0))) {
+		rc = BENCH_ERR;
+		goto out;
+	}
+	w = set.v[0];
+	w->scenario = &ws;
+	if ((rc = set_connect(b, &set, o->timeout)))
+		goto out;
+	if ((rc = populate(b, w, "b", o->nodes, 200, o->window, o->timeout)))
+		goto out;
+	w->on_reply = save_on_writer_reply;
+	if ((rc = job_start(w, JOB_UPDATE, "b", o->nodes, -1, 1 << 15, o->rate, 0)))
+		goto out;
+	bench_sleep(b, o->pre);
+	rss0 = o->pid ? rss_kib(o->pid) : 0;
+	bw.job = &job;
+	bw.pid = o->pid;
+	bw.rss_peak_kib = rss0;
+	if (pthread_create(&th, NULL, blob_thread, &job)) {
+		rc = BENCH_ERR;
+		goto out;
+	}
+	started = 1;
+	bw.want = 1;
+	if ((rc = bench_wait(b, blob_phase, &bw, o->timeout, "the upload")))
+		goto out;
+	if (job.failed) {
+		note("blob upload failed: %s", job.why);
+		rc = strstr(job.why, "bad_request") ? BENCH_UNSUPPORTED : BENCH_ERR;
+		goto out;
+	}
+	/* The WAL the upload left is checkpointed now: the writer goes on. */
+	bench_sleep(b, o->post);
+	job_stop(w);
+	{
+		struct conn_set one = { &w, 1 };
+
+		if ((rc = bench_wait(b, all_replied, &one, o->timeout, "last updates")))
+			goto out;
+	}
+	if ((rc = conn_check_errors(w, "node.update (blob)")))
+		goto out;
+	atomic_store(&job.phase, 2);
+	bw.want = 3;
+	if ((rc = bench_wait(b, blob_phase, &bw, o->timeout, "the download")))
+		goto out;
+	if (job.failed || job.got != job.size) {
+		note("blob download failed: %s (%" PRIu64 " of %zu bytes)", job.why, job.got,
+		     job.size);
+		rc = BENCH_ERR;
+		goto out;
+	}
+	for (i = 0; i < ws.n; i++) {
+		if (ws.v[i].sent >= job.t0 && ws.v[i].sent <= job.t1)
+			lat_add(&during, (uint64_t)ws.v[i].lat_us * 1000);
+		else if (ws.v[i].sent > job.t1 &&
+			 ws.v[i].sent <= job.t1 + (uint64_t)(o->post * 1e9))
+			lat_add(&after, (uint64_t)ws.v[i].lat_us * 1000);
+	}
+	note("blob: %zu bytes up in %.0f ms (sent in %.0f ms, then %.0f ms to the ok of "
+	     "blob.end), down in %.0f ms; writer: %zu acks during the upload, %zu after it",
+	     job.size, ns_to_ms(job.t1 - job.t0), ns_to_ms(job.t_sent - job.t0),
+	     ns_to_ms(job.t1 - job.t_sent), ns_to_ms(job.t3 - job.t2), during.n, after.n);
+	result("blob_mb", (double)job.size / 1e6, 1);
+	result("blob_put_mb_per_s", (double)job.size / 1e6 / ns_to_s(job.t1 - job.t0), 1);
+	result("blob_get_mb_per_s", (double)job.size / 1e6 / ns_to_s(job.t3 - job.t2), 1);
+	if (o->pid)
+		result("blob_put_rss_mib", (double)(bw.rss_peak_kib - rss0) / 1024.0, 1);
+	else
+		result_null("blob_put_rss_mib");
+	result("blob_put_other_p99_ms", lat_pct_ms(&during, 99), 2);
+	result("blob_put_other_max_ms", lat_pct_ms(&during, 100), 2);
+	result("checkpoint_stall_p99_ms", lat_pct_ms(&after, 99), 2);
+	result("checkpoint_stall_max_ms", lat_pct_ms(&after, 100), 2);
+	rc = BENCH_OK;
+out:
+	if (started) {
+		if (atomic_load(&job.phase) < 3) {
+			atomic_store(&job.phase, 2); /* let it finish or fail */
+		}
+		pthread_join(th, NULL);
+	}
+	if (rc) {
+		result_null("blob_put_mb_per_s");
+		result_null("blob_get_mb_per_s");
+		result_null("blob_put_rss_mib");
+		result_null("blob_put_other_p99_ms");
+		result_null("checkpoint_stall_p99_ms");
+		result_null("checkpoint_stall_max_ms");
+	}
+	set_close(b, &set);
+	free(ws.v);
+	free(job.data);
+	lat_free(&during);
+	lat_free(&after);
+	return rc;
+}
+
 static int run_populate(struct bench *b, struct opts *o)
 {
 	struct conn_set set = { NULL, 0 };
@@ -2218,6 +2754,8 @@ static void usage(FILE *f)
 		"            [--latency-rate R: writes/s of the latency phase, default half the max]\n"
 		"  join      --nodes --data-bytes --runs\n"
 		"  save      --mb --data-bytes --rate --pre --post (uses --admin-password)\n"
+		"  blob      --mb --rate --pre --post --nodes [--pid P]: upload and download\n"
+		"            one blob while another client writes at --rate\n"
 		"  populate  --mb --data-bytes [--pid P: SIGKILL P once every create is acked]\n"
 		"  ready     [--t0-ns REALTIME_NS]: retry connect+hello until a welcome\n"
 		"  idle      --conns --pid P: server RSS growth per idle connection\n"
@@ -2287,6 +2825,8 @@ int main(int argc, char **argv)
 		rc = run_join(&b, &o);
 	else if (!strcmp(scenario, "save"))
 		rc = run_save(&b, &o);
+	else if (!strcmp(scenario, "blob"))
+		rc = run_blob(&b, &o);
 	else if (!strcmp(scenario, "populate"))
 		rc = run_populate(&b, &o);
 	else if (!strcmp(scenario, "ready"))

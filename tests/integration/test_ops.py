@@ -340,5 +340,49 @@ class IdleSessionTest(CtlCase):
         self.assertEqual(status, 200, body)
         self.assertFalse(os.path.exists(srv.session_dir("test")))
 
+class BlobsMoveTest(CtlCase):
+    """Blobs uploaded over the protocol survive export -> import (byte-identical
+    exports) and the online restore, and are served from the new session."""
+
+    async def test_export_import_and_restore_with_blobs(self):
+        from test_blobs import blob_of, download, sha, upload
+        srv = self.server()
+        c = await self.populate(srv)
+        blobs = [blob_of(1, 1), blob_of(1000, 2), blob_of(2 * 1024 * 1024 + 5, 3)]
+        for data in blobs:
+            put, end = await upload(c, data)
+            self.assertEqual(end["type"], "ok", end)
+        hashes = [sha(b) for b in blobs]
+        await must(c, "node.update", uuid="o1", blobs=hashes[:2])
+        await must(c, "node.create", uuid="img", kind="Image", data={}, blobs=[hashes[2]])
+        b = await self.save(c)
+        self.assertEqual(ctl("verify", srv.session_dir("test"))[0], 0)
+        self.assertEqual(ctl_json("info", srv.session_dir("test"))["blobs"], 3)
+        rc, e1, err = ctl("export", srv.session_dir("test"))
+        self.assertEqual(rc, 0, err)
+        f = os.path.join(self.tmp, "e.json")
+        with open(f, "w") as fh:
+            fh.write(e1)
+        rc, _, err = ctl("import", srv.session_dir("moved"), f)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(ctl("export", srv.session_dir("moved"))[1], e1)
+        c2, _, syncs, _ = await self.joined(srv, "carol", "moved")
+        nodes = {n["uuid"]: n for s in syncs for n in s.get("nodes", [])}
+        self.assertEqual(nodes["o1"]["blobs"], hashes[:2])
+        self.assertEqual(nodes["img"]["blobs"], [hashes[2]])
+        ok, got, _ = await download(self, c2, hashes[2])
+        self.assertEqual(ok["type"], "ok", ok)
+        self.assertEqual(got, blobs[2])
+        # the online restore brings blobs back with their backup
+        await must(c, "node.update", uuid="img", blobs=[])
+        r = await c.request("admin.restore", backup=b)
+        self.assertEqual(r["type"], "ok", r)
+        c3, _, syncs, _ = await self.joined(srv, "dave")
+        nodes = {n["uuid"]: n for s in syncs for n in s.get("nodes", [])}
+        self.assertEqual(nodes["img"]["blobs"], [hashes[2]])
+        ok, got, _ = await download(self, c3, hashes[2])
+        self.assertEqual(got, blobs[2])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -156,9 +156,12 @@ class VerifyProblemsTest(CtlCase):
                      "NOT NULL, data BLOB NOT NULL, created_at REAL NOT NULL, created_by TEXT);")
         con = sqlite3.connect(p)
         con.execute("DELETE FROM blobs")
-        con.execute("INSERT INTO blobs VALUES (?, ?, ?, 0, 'a')", (h, len(good), good))
-        con.execute("INSERT INTO blobs VALUES (?, ?, ?, 0, 'a')", ("0" * 64, 3, b"abc"))
-        con.execute("INSERT INTO blobs VALUES (?, ?, ?, 0, 'a')", ("1" * 64, 9, b"abc"))
+        con.execute("INSERT INTO blobs (hash, size, data, created_at, created_by) "
+                    "VALUES (?, ?, ?, 0, 'a')", (h, len(good), good))
+        con.execute("INSERT INTO blobs (hash, size, data, created_at, created_by) "
+                    "VALUES (?, ?, ?, 0, 'a')", ("0" * 64, 3, b"abc"))
+        con.execute("INSERT INTO blobs (hash, size, data, created_at, created_by) "
+                    "VALUES (?, ?, ?, 0, 'a')", ("1" * 64, 9, b"abc"))
         con.commit()
         con.close()
         probs = self.problems(p)

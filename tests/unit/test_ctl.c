@@ -141,8 +141,9 @@ static void test_verify_blobs(void **state)
 		"NULL, data BLOB NOT NULL, created_at REAL NOT NULL, created_by TEXT)");
 	ctl_sha256_hex("abc", 3, h);
 	assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-	snprintf(sql, sizeof(sql), "DELETE FROM blobs; INSERT INTO blobs VALUES ('%s', 3, "
-		 "CAST('abc' AS BLOB), 0, 'a'), ('%064d', 3, CAST('abd' AS BLOB), 0, 'a')", h, 0);
+	snprintf(sql, sizeof(sql), "DELETE FROM blobs; INSERT INTO blobs (hash, size, data, "
+		 "created_at, created_by) VALUES ('%s', 3, CAST('abc' AS BLOB), 0, 'a'), "
+		 "('%064d', 3, CAST('abd' AS BLOB), 0, 'a')", h, 0);
 	exec_on(db, sql);
 	assert_int_equal(ctl_verify(db, &problems, err, sizeof(err)), CTL_FAILED);
 	assert_int_equal(json_array_size(problems), 1);

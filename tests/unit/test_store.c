@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -424,6 +426,181 @@ static void test_rollback(void **state)
 	node_row_free(&out);
 }
 
+/* ---- blobs ---- */
+
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		p[i] = (unsigned char)(seed >> 16);
+	}
+}
+
+/* Reads the whole blob back in chunks of `chunk` bytes and compares. */
+static void expect_blob(struct store *s, const char *hash, const unsigned char *want, size_t n,
+			int chunk)
+{
+	struct store_blob_reader *r;
+	unsigned char *buf = malloc((size_t)chunk);
+	int64_t size = -1;
+	assert_int_equal(store_blob_reader_open(NULL, s, hash, &r, &size), SQLITE_OK);
+	assert_int_equal(size, (int64_t)n);
+	for (size_t off = 0; off < n; off += (size_t)chunk) {
+		int k = n - off < (size_t)chunk ? (int)(n - off) : chunk;
+		assert_int_equal(store_blob_reader_read(r, buf, k, (int64_t)off), SQLITE_OK);
+		assert_memory_equal(buf, want + off, (size_t)k);
+	}
+	/* Past the end is refused. */
+	assert_int_equal(store_blob_reader_read(r, buf, 1, (int64_t)n), SQLITE_RANGE);
+	store_blob_reader_close(r);
+	free(buf);
+}
+
+static int64_t count_rows(struct store *s, const char *table)
+{
+	char sql[96];
+	sqlite3_stmt *st;
+	int64_t n = -1;
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	assert_int_equal(sqlite3_prepare_v2(store_db(s), sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+#define HA "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HB "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define HC "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+
+static void test_blob_parts_commit_and_read(void **state)
+{
+	struct store *s = *state;
+	size_t n = 3 * STORE_BLOB_CHUNK + 12345;
+	unsigned char *data = malloc(n);
+	int64_t size = 0, cnt, bytes;
+	fill(data, n, 1);
+	/* Parts of uneven sizes, as uploads deliver them. */
+	assert_int_equal(store_blob_part_add(s, 7, data, STORE_BLOB_CHUNK), SQLITE_OK);
+	assert_int_equal(store_blob_part_add(s, 7, data + STORE_BLOB_CHUNK, 100), SQLITE_OK);
+	assert_int_equal(store_blob_part_add(s, 9, data, 5), SQLITE_OK); /* another upload */
+	assert_int_equal(store_blob_part_add(s, 7, data + STORE_BLOB_CHUNK + 100,
+					     n - STORE_BLOB_CHUNK - 100), SQLITE_OK);
+	/* Not a blob before the commit. */
+	assert_int_equal(store_blob_has(s, HA, NULL), SQLITE_NOTFOUND);
+	assert_int_equal(store_blob_commit(s, 7, HA, (int64_t)n, "alice", 1000.5), SQLITE_OK);
+	assert_int_equal(store_blob_has(s, HA, &size), SQLITE_OK);
+	assert_int_equal(size, (int64_t)n);
+	expect_blob(s, HA, data, n, STORE_BLOB_CHUNK);
+	expect_blob(s, HA, data, n, 4000); /* chunks across page boundaries */
+	/* The upload's parts are gone, the other upload's are not. */
+	assert_int_equal(count_rows(s, "blob_parts"), 1);
+	assert_int_equal(store_blob_totals(s, &cnt, &bytes), SQLITE_OK);
+	assert_int_equal(cnt, 1);
+	assert_int_equal(bytes, (int64_t)n);
+	/* The same hash again: CONSTRAINT, parts dropped, blob unchanged. */
+	assert_int_equal(store_blob_part_add(s, 11, "zz", 2), SQLITE_OK);
+	assert_int_equal(store_blob_commit(s, 11, HA, 2, "bob", 1001), SQLITE_CONSTRAINT);
+	expect_blob(s, HA, data, n, STORE_BLOB_CHUNK);
+	assert_int_equal(count_rows(s, "blob_parts"), 1);
+	/* A blob of 0 bytes has no parts. */
+	assert_int_equal(store_blob_commit(s, 12, HB, 0, "alice", 1002), SQLITE_OK);
+	assert_int_equal(store_blob_has(s, HB, &size), SQLITE_OK);
+	assert_int_equal(size, 0);
+	expect_blob(s, HB, data, 0, 16);
+	/* Unknown hash. */
+	{
+		struct store_blob_reader *r;
+		assert_int_equal(store_blob_reader_open(NULL, s, HC, &r, &size), SQLITE_NOTFOUND);
+	}
+	free(data);
+}
+
+static void test_blob_parts_that_do_not_add_up(void **state)
+{
+	struct store *s = *state;
+	unsigned char data[1000];
+	fill(data, sizeof(data), 2);
+	assert_int_equal(store_blob_part_add(s, 1, data, 600), SQLITE_OK);
+	/* A part lost (a failed commit): fewer bytes than the size. */
+	assert_int_equal(store_blob_commit(s, 1, HA, 1000, "alice", 1), SQLITE_MISMATCH);
+	assert_int_equal(store_blob_has(s, HA, NULL), SQLITE_NOTFOUND);
+	assert_int_equal(count_rows(s, "blobs"), 0);
+	assert_int_equal(count_rows(s, "blob_parts"), 0);
+	/* More bytes than the size. */
+	assert_int_equal(store_blob_part_add(s, 2, data, 600), SQLITE_OK);
+	assert_int_equal(store_blob_part_add(s, 2, data + 600, 400), SQLITE_OK);
+	assert_int_equal(store_blob_commit(s, 2, HA, 999, "alice", 1), SQLITE_MISMATCH);
+	assert_int_equal(count_rows(s, "blobs"), 0);
+	assert_int_equal(count_rows(s, "blob_parts"), 0);
+}
+
+static void test_blob_parts_clear_and_drop(void **state)
+{
+	struct store *s = *state;
+	int64_t n = -1;
+	assert_int_equal(store_blob_part_add(s, 1, "a", 1), SQLITE_OK);
+	assert_int_equal(store_blob_part_add(s, 1, "b", 1), SQLITE_OK);
+	assert_int_equal(store_blob_part_add(s, 2, "c", 1), SQLITE_OK);
+	assert_int_equal(store_blob_part_add(s, 3, "d", 1), SQLITE_OK);
+	assert_int_equal(store_blob_parts_drop(s, 3), SQLITE_OK);
+	assert_int_equal(count_rows(s, "blob_parts"), 3);
+	assert_int_equal(store_blob_parts_clear(s, &n), SQLITE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(count_rows(s, "blob_parts"), 0);
+	assert_int_equal(store_blob_parts_clear(s, &n), SQLITE_OK);
+	assert_int_equal(n, 0);
+}
+
+static void test_node_blobs_and_gc(void **state)
+{
+	struct store *s = *state;
+	struct node_row a = node("a", "{}", NULL, 1), b = node("b", "{}", NULL, 2);
+	json_t *hashes = json_pack("[ss]", HB, HA), *out = NULL, *list = NULL;
+	int64_t n = -1, bytes = -1;
+
+	assert_int_equal(store_blob_commit(s, 1, HA, 0, "alice", 100), SQLITE_OK);
+	assert_int_equal(store_blob_part_add(s, 2, "xy", 2), SQLITE_OK);
+	assert_int_equal(store_blob_commit(s, 2, HB, 2, "alice", 100), SQLITE_OK);
+	assert_int_equal(store_blob_part_add(s, 3, "xyz", 3), SQLITE_OK);
+	assert_int_equal(store_blob_commit(s, 3, HC, 3, "bob", 300), SQLITE_OK);
+	assert_int_equal(store_node_insert(s, &a), SQLITE_OK);
+	assert_int_equal(store_node_insert(s, &b), SQLITE_OK);
+	/* Order kept, as given. */
+	assert_int_equal(store_node_set_blobs(s, "a", hashes), SQLITE_OK);
+	assert_int_equal(store_node_get_blobs(s, "a", &out), SQLITE_OK);
+	assert_true(json_equal(out, hashes));
+	json_decref(out);
+	assert_int_equal(store_node_get_blobs(s, "b", &out), SQLITE_OK);
+	assert_int_equal(json_array_size(out), 0);
+	json_decref(out);
+	assert_int_equal(store_blob_list(s, &list), SQLITE_OK);
+	assert_int_equal(json_array_size(list), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 2), "hash")), HC);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 2), "created_by")),
+			    "bob");
+	json_decref(list);
+
+	/* Named blobs stay; unnamed ones go once uploaded at or before `before`. */
+	assert_int_equal(store_blob_gc(s, 200, &n, &bytes), SQLITE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_node_set_blobs(s, "a", NULL), SQLITE_OK);
+	json_array_remove(hashes, 0);
+	assert_int_equal(store_node_set_blobs(s, "b", hashes), SQLITE_OK); /* HA */
+	assert_int_equal(store_blob_gc(s, 200, &n, &bytes), SQLITE_OK);
+	assert_int_equal(n, 1); /* HB; HC is younger */
+	assert_int_equal(bytes, 2);
+	assert_int_equal(store_blob_has(s, HB, NULL), SQLITE_NOTFOUND);
+	assert_int_equal(store_blob_has(s, HC, NULL), SQLITE_OK);
+	/* A tombstone names nothing. */
+	assert_int_equal(store_node_tombstone(s, "b", 3, "alice", 2), SQLITE_OK);
+	assert_int_equal(store_blob_gc(s, 1000, &n, &bytes), SQLITE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(bytes, 3);
+	assert_int_equal(count_rows(s, "blobs"), 0);
+	json_decref(hashes);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 int main(void)
 {
@@ -432,6 +609,8 @@ int main(void)
 		T(test_node_deps_order), T(test_nodes_owned_by), T(test_tasks), T(test_chat),
 		T(test_users), T(test_meta), T(test_counts_and_purge),
 		T(test_savepoint_undoes_one_request), T(test_rollback),
+		T(test_blob_parts_commit_and_read), T(test_blob_parts_that_do_not_add_up),
+		T(test_blob_parts_clear_and_drop), T(test_node_blobs_and_gc),
 	};
 	log_set_level(LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);

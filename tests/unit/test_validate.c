@@ -371,6 +371,72 @@ static void test_admin_user(void **state)
 	CHECK(-1, "user", validate_admin_user("admin.kick", req, &user, msg), "{\"user\":\"b\\no\"}");
 }
 
+#define H64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void test_blobs(void **state)
+{
+	struct blob_put_req p;
+	struct node_create_req n;
+	struct node_update_req u;
+	const char *hash;
+	json_t *hashes;
+	(void)state;
+	assert_true(validate_blob_hash(H64));
+	assert_false(validate_blob_hash("0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"));
+	assert_false(validate_blob_hash(H64 "0"));
+	assert_false(validate_blob_hash("abc"));
+	assert_false(validate_blob_hash(""));
+	assert_false(validate_blob_hash(NULL));
+
+	CHECK(0, "", validate_blob_put(req, &p, msg), "{\"hash\":\"" H64 "\",\"size\":0}");
+	CHECK(-1, "hash", validate_blob_put(req, &p, msg), "{\"size\":1}");
+	CHECK(-1, "hash", validate_blob_put(req, &p, msg), "{\"hash\":7,\"size\":1}");
+	CHECK(-1, "size", validate_blob_put(req, &p, msg), "{\"hash\":\"" H64 "\"}");
+	CHECK(-1, "size", validate_blob_put(req, &p, msg), "{\"hash\":\"" H64 "\",\"size\":-1}");
+	CHECK(-1, "size", validate_blob_put(req, &p, msg), "{\"hash\":\"" H64 "\",\"size\":1.5}");
+	CHECK(-1, "size", validate_blob_put(req, &p, msg), "{\"hash\":\"" H64 "\",\"size\":\"1\"}");
+	{
+		json_t *r = J("{\"hash\":\"" H64 "\",\"size\":536870912}");
+		char msg[VALIDATE_MSG];
+		assert_int_equal(validate_blob_put(r, &p, msg), 0);
+		assert_string_equal(p.hash, H64);
+		assert_int_equal(p.size, 536870912);
+		json_decref(r);
+	}
+	CHECK(0, "", validate_blob_hash_field("blob.get", req, &hash, msg), "{\"hash\":\"" H64 "\"}");
+	CHECK(-1, "blob.end: hash", validate_blob_hash_field("blob.end", req, &hash, msg), "{}");
+	CHECK(0, "", validate_blob_has(req, &hashes, msg), "{\"hashes\":[]}");
+	CHECK(0, "", validate_blob_has(req, &hashes, msg), "{\"hashes\":[\"" H64 "\"]}");
+	CHECK(-1, "hashes", validate_blob_has(req, &hashes, msg), "{}");
+	CHECK(-1, "hashes[1]", validate_blob_has(req, &hashes, msg),
+	      "{\"hashes\":[\"" H64 "\",\"x\"]}");
+
+	/* The nodes' blobs field: optional, at most NODE_MAX_BLOBS hashes. */
+	CHECK(0, "", validate_node_create(req, &n, msg),
+	      "{\"kind\":\"Image\",\"data\":{},\"blobs\":[\"" H64 "\"]}");
+	CHECK(0, "", validate_node_create(req, &n, msg), "{\"kind\":\"Image\",\"data\":{},\"blobs\":null}");
+	CHECK(-1, "blobs[0]", validate_node_create(req, &n, msg),
+	      "{\"kind\":\"Image\",\"data\":{},\"blobs\":[\"nope\"]}");
+	CHECK(-1, "blobs", validate_node_create(req, &n, msg),
+	      "{\"kind\":\"Image\",\"data\":{},\"blobs\":\"" H64 "\"}");
+	CHECK(0, "", validate_node_update(req, &u, msg), "{\"uuid\":\"u\",\"blobs\":[]}");
+	CHECK(-1, "blobs", validate_node_update(req, &u, msg), "{\"uuid\":\"u\",\"blobs\":null}");
+	CHECK(-1, "blobs[0]", validate_node_update(req, &u, msg), "{\"uuid\":\"u\",\"blobs\":[1]}");
+	{
+		json_t *r = J("{\"kind\":\"K\",\"data\":{}}"), *a = json_array();
+		char msg[VALIDATE_MSG];
+		for (int i = 0; i < NODE_MAX_BLOBS; i++)
+			json_array_append_new(a, json_string(H64));
+		json_object_set(r, "blobs", a);
+		assert_int_equal(validate_node_create(r, &n, msg), 0);
+		json_array_append_new(a, json_string(H64));
+		assert_int_equal(validate_node_create(r, &n, msg), -1);
+		assert_non_null(strstr(msg, "blobs"));
+		json_decref(a);
+		json_decref(r);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +446,7 @@ int main(void)
 		cmocka_unit_test(test_node_update), cmocka_unit_test(test_node_ref),
 		cmocka_unit_test(test_tasks), cmocka_unit_test(test_chat),
 		cmocka_unit_test(test_presence), cmocka_unit_test(test_admin_user),
+		cmocka_unit_test(test_blobs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

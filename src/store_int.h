@@ -1,0 +1,45 @@
+/* store_int.h - what store.c and store_blobs.c, the two files of the store
+ * module, share and nothing else may use: the prepared statements (their
+ * SQL is the table in store.c), the connection, and store.c's helpers. */
+#ifndef SESSIOND_STORE_INT_H
+#define SESSIOND_STORE_INT_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "store.h"
+
+enum stmt_id {
+	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
+	ST_META_GET, ST_META_SET,
+	ST_NODE_GET, ST_NODE_HEAD, ST_NODE_DEPS, ST_NODE_INSERT, ST_NODE_UPDATE, ST_NODE_DEPS_DEL,
+	ST_NODE_DEPS_ADD, ST_NODE_TOMB, ST_NODES_OWNED,
+	ST_TASK_INSERT, ST_TASK_GET, ST_TASK_UPDATE, ST_TASK_TOMB,
+	ST_CHAT_INSERT, ST_CHAT_HISTORY, ST_CHAT_TRIM,
+	ST_USER_TOUCH, ST_USER_META, ST_USERS, ST_USER_GET,
+	ST_NODE_BLOBS, ST_NODE_BLOBS_DEL, ST_NODE_BLOBS_ADD,
+	ST_BLOB_HAS, ST_BLOB_PART_ADD, ST_BLOB_PARTS, ST_BLOB_PARTS_DROP, ST_BLOB_INSERT,
+	ST_COUNT
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[ST_COUNT];
+	int in_txn;
+	int wal_frames;     /* frames in the WAL after the last commit */
+	int64_t dropped_uploads; /* uploads an earlier run left (attach_uploads) */
+};
+
+/* store.c: prepared once, lazily (NULL if it cannot be prepared). */
+sqlite3_stmt *store_i_stmt(struct store *s, enum stmt_id id);
+/* Runs a statement that returns no rows; resets it whatever happens. */
+int store_i_run(sqlite3_stmt *st);
+void store_i_finish(sqlite3_stmt *st);
+int store_i_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
+/* The one integer a query returns. */
+int store_i_count(sqlite3 *db, const char *sql, int64_t *out);
+
+/* store_blobs.c: attaches the uploads database `up` (empty) at open. */
+int store_i_attach_uploads(struct store *s, const char *path, char *err, size_t errlen);
+
+#endif
