@@ -39,7 +39,7 @@ static const struct option_def options[] = {
 	{"PORT", "port", OPT_INT, OFF(port), "5560", 1, 65535, NULL, 0,
 	 "TCP port for WebSocket and HTTP"},
 	{"HOST", "host", OPT_STR, OFF(host), "127.0.0.1", 0, 0, NULL, 0,
-	 "address to listen on (0.0.0.0 for every interface)"},
+	 "address or host name to listen on, IPv4 or IPv6 (0.0.0.0: every IPv4 interface)"},
 	{"DATA_DIR", "data-dir", OPT_STR, OFF(data_dir), "./data", 0, 0, NULL, 0,
 	 "directory holding one sub-directory per session"},
 	{"SERVER_PASSWORD", "server-password", OPT_STR, OFF(server_password), "", 0, 0, NULL, 1,
@@ -84,6 +84,14 @@ static const struct option_def options[] = {
 	 1000000000, NULL, 0, "largest blob accepted by blob.put (larger: too_large)"},
 	{"BLOB_GC_GRACE", "blob-gc-grace", OPT_INT, OFF(blob_gc_grace), "3600", 0, 604800, NULL, 0,
 	 "seconds an unnamed blob is kept after its upload (for tests; the protocol says 3600)"},
+	{"ALLOWED_ORIGINS", "allowed-origins", OPT_STR, OFF(allowed_origins), "", 0, 0, NULL, 0,
+	 "browser origins allowed besides the server's own, comma-separated (*: any)"},
+	{"AUTH_LOCKOUT", "auth-lockout", OPT_INT, OFF(auth_lockout), "60", 1, 86400, NULL, 0,
+	 "seconds: 10 failed passwords from one address within it lock it out for as long"},
+	{"TLS_CERT", "tls-cert", OPT_STR, OFF(tls_cert), "", 0, 0, NULL, 0,
+	 "PEM certificate (chain): serve wss:// and https:// only (with TLS_KEY)"},
+	{"TLS_KEY", "tls-key", OPT_STR, OFF(tls_key), "", 0, 0, NULL, 0,
+	 "PEM private key of TLS_CERT"},
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 

@@ -28,6 +28,10 @@ struct config {
 	long rate_limit;
 	long max_blob_bytes;
 	long blob_gc_grace;
+	char *allowed_origins;
+	long auth_lockout;
+	char *tls_cert;
+	char *tls_key;
 };
 
 enum config_result { CONFIG_OK = 0, CONFIG_EXIT_OK = 1, CONFIG_ERROR = 2 };

@@ -26,6 +26,7 @@ struct conn {
 	struct server *srv;
 	void *net;                  /* the network layer's handle */
 	uint64_t id;
+	char peer[48];              /* client IP address ("" when unknown) */
 
 	/* Outgoing queue: a ring of frame references. A NULL entry marks where
 	 * the sync stream goes: frames queued behind it wait until the sync

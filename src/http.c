@@ -15,6 +15,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "protocol.h"
 #include "server.h"
 #include "session.h"
 #include "util.h"
@@ -162,8 +163,8 @@ static int api_delete(struct session *s, struct http_response *r,
 
 /* The admin API: Authorization: Bearer ADMIN_PASSWORD. */
 static int api(struct server *srv, const char *method, const char *path, const char *auth,
-	       const char *body, size_t bodylen, struct http_response *r,
-	       struct http_pending **pending)
+	       const char *peer, const char *body, size_t bodylen,
+	       struct http_response *r, struct http_pending **pending)
 {
 	char name[80];
 	const char *rest;
@@ -179,9 +180,15 @@ static int api(struct server *srv, const char *method, const char *path, const c
 		r->www_authenticate = "Bearer realm=\"sessiond\"";
 		return 0;
 	}
+	if (protocol_auth_locked(srv, peer)) {
+		log_debug("Admin API: refused %s %s from %s: locked out", method, path, peer);
+		respond_error(r, 403, "too many failed passwords from this address; try again later");
+		return 0;
+	}
 	if (strncasecmp(auth, "Bearer ", 7) != 0 || !util_secret_equal(auth + 7,
 								   srv->cfg->admin_password)) {
-		log_warning("Admin API: wrong credentials for %s %s", method, path);
+		log_warning("Admin API: wrong credentials for %s %s from %s", method, path, peer);
+		protocol_auth_failed(srv, peer);
 		respond_error(r, 403, "wrong admin password");
 		return 0;
 	}
@@ -243,13 +250,13 @@ method:
 }
 
 int http_handle(struct server *srv, const char *method, const char *path, const char *auth,
-		struct http_response *r, struct http_pending **pending)
+		const char *peer, struct http_response *r, struct http_pending **pending)
 {
-	return http_handle_body(srv, method, path, auth, NULL, 0, r, pending);
+	return http_handle_body(srv, method, path, auth, peer, NULL, 0, r, pending);
 }
 
 int http_handle_body(struct server *srv, const char *method, const char *path,
-		     const char *auth, const char *body, size_t bodylen,
+		     const char *auth, const char *peer, const char *body, size_t bodylen,
 		     struct http_response *r, struct http_pending **pending)
 {
 	*pending = NULL;
@@ -262,7 +269,7 @@ int http_handle_body(struct server *srv, const char *method, const char *path,
 		return 0;
 	}
 	if (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0)
-		return api(srv, method, path, auth, body, bodylen, r, pending);
+		return api(srv, method, path, auth, peer, body, bodylen, r, pending);
 	respond_error(r, 404, "no such endpoint");
 	return 0;
 }

@@ -19,13 +19,15 @@ struct http_pending;
 
 /* Returns 0 with *r filled, or 1 when the answer comes later: *pending is
  * then set and the network layer is woken through the waker once
- * http_pending_take() can fill a response. */
+ * http_pending_take() can fill a response. auth is the Authorization
+ * header ("" when absent), peer the client's IP address (password
+ * guessing is counted per address). */
 int http_handle(struct server *srv, const char *method, const char *path, const char *auth,
-		struct http_response *r, struct http_pending **pending);
+		const char *peer, struct http_response *r, struct http_pending **pending);
 /* The same for a request with a body (POST .../restore reads a JSON
  * object; other routes ignore it). */
 int http_handle_body(struct server *srv, const char *method, const char *path,
-		     const char *auth, const char *body, size_t bodylen,
+		     const char *auth, const char *peer, const char *body, size_t bodylen,
 		     struct http_response *r, struct http_pending **pending);
 /* Largest request body read (past it: 413). */
 #define HTTP_MAX_BODY 65536

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "listener.h"
 #include "log.h"
 #include "net.h"
 #include "server.h"
@@ -63,6 +64,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct server srv;
 	struct sigaction sa;
+	struct listen_addr addr;
 	char err[512], *out = NULL, *summary;
 	enum log_level level;
 	int rc;
@@ -99,6 +101,15 @@ int main(int argc, char **argv)
 	summary = config_summary(&cfg);
 	log_info("%s", summary);
 	free(summary);
+	/* Before any session is opened: every session holds descriptors. */
+	listener_raise_fd_limit();
+	/* HOST, PORT and the TLS files are settled before the sessions are
+	 * opened, so a bad one fails the start at once, in one line. */
+	if (listener_prepare(&cfg, &addr, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sessiond: %s\n", err);
+		config_free(&cfg);
+		return 2;
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -123,12 +134,12 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	rc = net_run(&srv);
+	rc = net_run(&srv, &addr);
 	if (rc == 0) {
 		server_final_save(&srv);
 		log_info("Shutdown complete");
 	}
 	server_free(&srv);
 	config_free(&cfg);
-	return rc == 0 ? 0 : 1;
+	return rc == 0 ? 0 : rc == -2 ? 2 : 1;
 }

@@ -203,6 +203,11 @@ char *metrics_render(const struct metrics *m, uint64_t connections,
 		m->timeouts);
 	counter(&b, "sessiond_rejected_connections_total",
 		"Upgrades refused at MAX_CONNECTIONS (HTTP 503).", m->rejected_connections);
+	counter(&b, "sessiond_auth_failures_total",
+		"hello passwords and admin bearer tokens refused (wrong, or during a lock-out).",
+		m->auth_failures);
+	counter(&b, "sessiond_origin_refused_total",
+		"Browser requests refused for their Origin (HTTP 403).", m->origin_refused);
 	per_session(&b, "sessiond_backups", "Backup files on disk per session.", ss, n, G_BACKUPS);
 	per_session(&b, "sessiond_database_bytes", "session.db size per session.", ss, n,
 		    G_DB_BYTES);

@@ -57,6 +57,8 @@ struct metrics {
 	uint64_t timeouts;
 	uint64_t rejected_connections;
 	uint64_t blobs_collected;
+	uint64_t auth_failures;
+	uint64_t origin_refused;
 };
 
 void metrics_init(struct metrics *m);

@@ -14,17 +14,28 @@
  * Writing: only from LWS_CALLBACK_SERVER_WRITEABLE, as many queued frames as
  * the socket takes (lws_send_pipe_choked), then ask again if more remain.
  * Timers: one lws_sul "cron" a second drives liveness (pings, 4408) and
- * auto-saves. The saver thread wakes the loop with lws_cancel_service(). */
+ * auto-saves. The saver thread wakes the loop with lws_cancel_service().
+ *
+ * Hostile peers (PROTOCOL.md 1): a request with a foreign Origin is refused
+ * (403) before anything else looks at it; until its hello succeeds a
+ * connection may send at most PRE_HELLO_MAX_BYTES in one message, and a
+ * message's buffer grows to what it holds (doubling, capped at the limit),
+ * never past the limit; every incoming fragment counts as activity, so a
+ * slow upload is not taken for silence. The listener binds exactly the
+ * address listener.c resolved, and is checked to have done so. */
 #include <libwebsockets.h>
 #include <signal.h>
 #include <string.h>
 
+#include "authguard.h"
 #include "config.h"
 #include "conn.h"
 #include "frame.h"
 #include "http.h"
+#include "listener.h"
 #include "log.h"
 #include "net.h"
+#include "origin.h"
 #include "protocol.h"
 #include "saver.h"
 #include "server.h"
@@ -32,6 +43,9 @@
 #include "validate.h"
 
 _Static_assert(LWS_PRE <= FRAME_PRE, "FRAME_PRE must hold the WebSocket header");
+
+/* Largest message before a successful hello (PROTOCOL.md 1). */
+#define PRE_HELLO_MAX_BYTES (64 * 1024)
 
 struct pss {
 	struct conn *conn;          /* WebSocket: the connection */
@@ -48,7 +62,8 @@ struct pss {
 /* A POST with a body: what http_handle_body needs once it is read. */
 struct http_req {
 	char path[512];
-	char auth[512];
+	char *auth;                 /* the Authorization header, NULL if none */
+	char peer[48];
 	struct sbuf body;
 	int too_large;
 };
@@ -57,16 +72,19 @@ static void http_req_free(struct pss *pss)
 {
 	if (pss && pss->req) {
 		sbuf_free(&pss->req->body);
+		free(pss->req->auth);
 		free(pss->req);
 		pss->req = NULL;
 	}
 }
 
 static int http_dispatch(struct lws *wsi, struct pss *pss, const char *method,
-			 const char *path, const char *auth, const char *body, size_t len);
+			 const char *path, const char *auth, const char *peer, const char *body,
+			 size_t len);
 
 static struct lws_context *context;
 static struct server *server;
+static int serving_tls;
 static volatile sig_atomic_t stop_requested;
 static lws_sorted_usec_list_t cron_sul;
 
@@ -125,10 +143,11 @@ static int http_reply(struct lws *wsi, struct pss *pss, const struct http_respon
 }
 
 static int http_dispatch(struct lws *wsi, struct pss *pss, const char *method,
-			 const char *path, const char *auth, const char *body, size_t len)
+			 const char *path, const char *auth, const char *peer, const char *body,
+			 size_t len)
 {
 	struct http_response r;
-	if (http_handle_body(server, method, path, auth, body, len, &r, &pss->pending) == 0)
+	if (http_handle_body(server, method, path, auth, peer, body, len, &r, &pss->pending) == 0)
 		return http_reply(wsi, pss, &r);
 	/* Deferred: http_pending_done() calls us back when it is ready. */
 	http_pending_attach(pss->pending, wsi);
@@ -142,8 +161,8 @@ static int http_dispatch(struct lws *wsi, struct pss *pss, const char *method,
 static int reject_upgrade(struct lws *wsi, unsigned status, const char *why)
 {
 	unsigned char buf[LWS_PRE + 512];
-	const char *text = status == 400 ? "Bad Request" : status == 404 ? "Not Found"
-			 : "Service Unavailable";
+	const char *text = status == 400 ? "Bad Request" : status == 403 ? "Forbidden"
+			 : status == 404 ? "Not Found" : "Service Unavailable";
 	int n;
 
 	log_debug("Refused a WebSocket upgrade: HTTP %u (%s)", status, why);
@@ -263,6 +282,41 @@ static int send_close(struct lws *wsi, struct pss *pss, struct conn *c)
 	return 0;
 }
 
+/* A header's value, allocated (lws keeps no terminator); NULL when absent. */
+static char *header(struct lws *wsi, enum lws_token_indexes h)
+{
+	int n = lws_hdr_total_length(wsi, h);
+	char *v;
+	if (n <= 0)
+		return NULL;
+	v = xmalloc((size_t)n + 1);
+	if (lws_hdr_copy(wsi, v, n + 1, h) < 0) {
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
+/* The browser rule: 1 when the request has no Origin, or one the server
+ * serves (its own, or listed in ALLOWED_ORIGINS). */
+static int origin_ok(struct lws *wsi)
+{
+	char *origin = header(wsi, WSI_TOKEN_ORIGIN), *host;
+	int ok;
+	if (!origin)
+		return 1;
+	host = header(wsi, WSI_TOKEN_HOST);
+	ok = origin_allowed(origin, host, serving_tls, server->cfg->allowed_origins);
+	if (!ok) {
+		server->metrics.origin_refused++;
+		log_warning("Refused a request from origin %.200s (Host %.200s): not this server's "
+			    "own and not in ALLOWED_ORIGINS (HTTP 403)", origin, host ? host : "-");
+	}
+	free(origin);
+	free(host);
+	return ok;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		    size_t len)
 {
@@ -280,6 +334,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			return reject_upgrade(wsi, 400, "invalid session name");
 		if (!name)
 			return reject_upgrade(wsi, 404, "no such endpoint; use /s/NAME");
+		if (!origin_ok(wsi))
+			return reject_upgrade(wsi, 403, "origin not allowed (ALLOWED_ORIGINS)");
 		if (server->shutting_down)
 			return reject_upgrade(wsi, 503, "server shutting down");
 		if (server->nconns >= (size_t)server->cfg->max_connections) {
@@ -296,24 +352,39 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			return -1;
 		memset(pss, 0, sizeof(*pss));
 		pss->conn = conn_new(server, name, wsi);
+		lws_get_peer_simple(wsi, pss->conn->peer, sizeof(pss->conn->peer));
 		server->metrics.connections_total++;
 		sbuf_init(&pss->rx, 256);
 		break;
 
 	case LWS_CALLBACK_RECEIVE: {
+		size_t limit = (size_t)server->cfg->max_message_bytes;
+		int pre_hello = 0;
 		int first = lws_is_first_fragment(wsi);
 		if (!pss->conn)
 			return -1;
+		if (!pss->conn->client && limit > PRE_HELLO_MAX_BYTES) {
+			limit = PRE_HELLO_MAX_BYTES;
+			pre_hello = 1;
+		}
+		/* Every fragment is activity: a slow upload is not silence. */
+		protocol_alive(pss->conn);
 		if (first) {
 			pss->rx.len = 0;
 			pss->rx_total = 0;
 			pss->rx_binary = lws_frame_is_binary(wsi);
 		}
 		pss->rx_total += len;
-		if (pss->rx_total > (size_t)server->cfg->max_message_bytes) {
-			log_warning("Connection %llu sent a message over MAX_MESSAGE_BYTES (%ld); "
-				    "closing it (1009)", (unsigned long long)pss->conn->id,
-				    server->cfg->max_message_bytes);
+		if (pss->rx_total > limit) {
+			if (pre_hello)
+				log_warning("Connection %llu (addr=%s) sent a message over %d bytes "
+					    "before hello; closing it (1009)",
+					    (unsigned long long)pss->conn->id, pss->conn->peer,
+					    PRE_HELLO_MAX_BYTES);
+			else
+				log_warning("Connection %llu sent a message over MAX_MESSAGE_BYTES "
+					    "(%ld); closing it (1009)", (unsigned long long)pss->conn->id,
+					    server->cfg->max_message_bytes);
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
 					 (unsigned char *)"message too large", 17);
 			/* Gone for the protocol now: the user leaves at once, and
@@ -321,6 +392,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			pss->conn->net = NULL;
 			protocol_closed(pss->conn);
 			pss->conn = NULL;
+			sbuf_free(&pss->rx);
 			return -1;
 		}
 		if (pss->rx_binary) {
@@ -329,7 +401,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 						lws_is_final_fragment(wsi));
 			break;
 		}
-		sbuf_add(&pss->rx, in, len);
+		sbuf_add_capped(&pss->rx, in, len, limit);
 		if (!lws_is_final_fragment(wsi))
 			break;
 		protocol_receive(pss->conn, pss->rx.p, pss->rx.len, pss->rx_binary);
@@ -393,23 +465,35 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		break;
 
 	case LWS_CALLBACK_HTTP: {
-		char auth[512] = "", clen[32] = "";
+		char *auth, peer[48] = "", clen[32] = "";
+		int rc;
 		const char *method = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) ? "GET"
 				   : lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) ? "POST"
 				   : lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI) ? "DELETE"
 				   : "OTHER"; /* PUT, HEAD...: 405 on known routes */
+		static const char forbidden[] = "{\"error\":\"origin not allowed (ALLOWED_ORIGINS)\","
+						"\"code\":\"forbidden\"}";
 		memset(pss, 0, sizeof(*pss));
-		lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+		if (!origin_ok(wsi))
+			return http_send(wsi, pss, 403, "application/json", NULL,
+					 frame_new(forbidden, sizeof(forbidden) - 1));
+		lws_get_peer_simple(wsi, peer, sizeof(peer));
+		/* As long as the client sent it: a long ADMIN_PASSWORD must match. */
+		auth = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
 		lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH);
 		if (strcmp(method, "POST") == 0 && atol(clen) > 0) {
 			/* Answered once the body is in (HTTP_BODY_COMPLETION). */
 			pss->req = xcalloc(1, sizeof(*pss->req));
 			snprintf(pss->req->path, sizeof(pss->req->path), "%s", (const char *)in);
-			snprintf(pss->req->auth, sizeof(pss->req->auth), "%s", auth);
+			snprintf(pss->req->peer, sizeof(pss->req->peer), "%s", peer);
+			pss->req->auth = auth;
 			sbuf_init(&pss->req->body, 256);
 			return 0;
 		}
-		return http_dispatch(wsi, pss, method, (const char *)in, auth, NULL, 0);
+		rc = http_dispatch(wsi, pss, method, (const char *)in, auth ? auth : "", peer, NULL,
+				   0);
+		free(auth);
+		return rc;
 	}
 
 	case LWS_CALLBACK_HTTP_BODY:
@@ -433,9 +517,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 							  "code", "too_large"))};
 			rc = http_reply(wsi, pss, &r);
 		} else {
-			rc = http_dispatch(wsi, pss, "POST", q->path, q->auth, q->body.p, q->body.len);
+			rc = http_dispatch(wsi, pss, "POST", q->path, q->auth ? q->auth : "", q->peer,
+					   q->body.p, q->body.len);
 		}
 		sbuf_free(&q->body);
+		free(q->auth);
 		free(q);
 		return rc;
 	}
@@ -523,7 +609,19 @@ static void drain_saves(void)
 		server_save_done(server, job);
 }
 
-int net_run(struct server *srv)
+/* libwebsockets' own complaints, in the server's log format. */
+static void lws_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	if (level & LLL_ERR)
+		log_warning("libwebsockets: %.*s", (int)n, line);
+	else
+		log_debug("libwebsockets: %.*s", (int)n, line);
+}
+
+int net_run(struct server *srv, const struct listen_addr *addr)
 {
 	static const struct lws_protocols protocols[] = {
 		/* lws gives every connection its own rx buffer of this size, so it
@@ -533,35 +631,65 @@ int net_run(struct server *srv)
 		{NULL, NULL, 0, 0, 0, NULL, 0},
 	};
 	struct lws_context_creation_info info;
+	char err[300];
 	int64_t deadline;
 
 	server = srv;
 	srv->wake = wake;
 	http_set_waker(http_wake);
-	lws_set_log_level(LLL_ERR, NULL);
+	lws_set_log_level(LLL_ERR, lws_log);
 	memset(&info, 0, sizeof(info));
-	info.port = (int)srv->cfg->port;
-	info.iface = srv->cfg->host;
+	info.port = (int)addr->port;
+	/* Numeric (listener.c resolved HOST): lws binds it rather than looking
+	 * for an interface of that name. An IPv6 listener is IPv6-only. */
+	info.iface = addr->numeric;
 	info.protocols = protocols;
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+	if (addr->family == AF_INET6)
+		info.options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY |
+				LWS_SERVER_OPTION_IPV6_V6ONLY_VALUE;
+	else
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	serving_tls = addr->tls;
+	if (addr->tls) {
+		/* Only TLS on this port: plain ws:// and http:// fail the
+		 * handshake. */
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = srv->cfg->tls_cert;
+		info.ssl_private_key_filepath = srv->cfg->tls_key;
+	}
 	info.fd_limit_per_thread = (unsigned)srv->cfg->max_connections + 64;
 	info.max_http_header_pool = 256;
 	/* What one read takes from a socket per loop pass: a blob upload
 	 * arrives 256 KiB per pass instead of 64 (one buffer for the thread). */
 	info.pt_serv_buf_size = 256 * 1024;
+	/* Room for long headers: an Authorization bearing a long
+	 * ADMIN_PASSWORD must arrive whole. */
+	info.max_http_header_data = 8192;
 	info.timeout_secs = 20;
 	context = lws_create_context(&info);
 	if (!context) {
-		log_error("Cannot listen on %s:%ld (address in use, or not an address of this "
-			  "machine?)", srv->cfg->host, srv->cfg->port);
-		return -1;
+		if (addr->tls)
+			log_error("TLS_CERT/TLS_KEY: %s and %s cannot be used as a certificate and "
+				  "its key (see above)", srv->cfg->tls_cert, srv->cfg->tls_key);
+		else
+			log_error("HOST: cannot listen on %s port %ld", addr->display, addr->port);
+		return -2;
 	}
+	if (listener_verify(addr, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		lws_context_destroy(context);
+		context = NULL;
+		return -2;
+	}
+	srv->auth_guard = authguard_new(srv->cfg->auth_lockout * 1000000LL);
 	srv->saver = saver_start(saver_notify, NULL);
 	lws_sul_schedule(context, 0, &cron_sul, cron, LWS_US_PER_SEC);
 	log_info("Auto-save %s (interval: %lds, max backups: %ld)",
 		 srv->cfg->save_interval > 0 ? "enabled" : "disabled",
 		 srv->cfg->save_interval, srv->cfg->max_backups);
-	log_info("sessiond ready: listening on %s:%ld", srv->cfg->host, srv->cfg->port);
+	log_info("sessiond ready: listening on %s:%ld (%s)", addr->display, addr->port,
+		 addr->tls ? "wss://, https://" : "ws://, http://");
 
 	while (!stop_requested) {
 		lws_service(context, 0);
@@ -587,5 +715,7 @@ int net_run(struct server *srv)
 	lws_context_destroy(context);
 	context = NULL;
 	server_flush(srv);
+	authguard_free(srv->auth_guard);
+	srv->auth_guard = NULL;
 	return 0;
 }

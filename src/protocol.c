@@ -6,10 +6,13 @@
  * replies that wait for the batch to commit: replies always leave in the
  * order the requests came in. Before the hello there is no session, and the
  * first frame decides everything: a good hello joins, anything else is
- * answered and the connection closed. */
+ * answered and the connection closed. Wrong passwords are counted per
+ * client address (authguard.c, shared with the admin API): a locked-out
+ * address is refused before its passwords are looked at. */
 #include <stdio.h>
 #include <string.h>
 
+#include "authguard.h"
 #include "config.h"
 #include "conn.h"
 #include "frame.h"
@@ -55,6 +58,23 @@ static int rate_ok(struct conn *c)
 	return 1;
 }
 
+int protocol_auth_locked(struct server *srv, const char *addr)
+{
+	if (!authguard_locked(srv->auth_guard, addr, util_mono_us()))
+		return 0;
+	srv->metrics.auth_failures++;
+	return 1;
+}
+
+void protocol_auth_failed(struct server *srv, const char *addr)
+{
+	srv->metrics.auth_failures++;
+	if (authguard_fail(srv->auth_guard, addr, util_mono_us()))
+		log_warning("Address %s locked out for %ld s: %d failed passwords within %ld s; "
+			    "its hellos and admin API requests are refused until then", addr,
+			    srv->cfg->auth_lockout, AUTHGUARD_MAX_FAILURES, srv->cfg->auth_lockout);
+}
+
 static void handle_hello(struct conn *c, const char *data, size_t len, int binary)
 {
 	struct config *cfg = c->srv->cfg;
@@ -85,18 +105,29 @@ static void handle_hello(struct conn *c, const char *data, size_t len, int binar
 		early_error(c, id, "bad_request", err, 4400, "bad hello");
 		goto out;
 	}
+	if (protocol_auth_locked(c->srv, c->peer)) {
+		/* Refused without looking at the passwords: guessing gains
+		 * nothing while the lock-out lasts. */
+		log_debug("Authentication refused (session=%s user=%s addr=%s): locked out",
+			  c->session_name, h.user, c->peer);
+		early_error(c, id, "auth_failed", "hello: too many failed passwords from this "
+			    "address; try again later", 4401, "auth failed");
+		goto out;
+	}
 	if (*cfg->server_password &&
 	    (!h.password || !util_secret_equal(h.password, cfg->server_password))) {
-		log_warning("Authentication failed (session=%s user=%s): wrong server password",
-			    c->session_name, h.user);
+		log_warning("Authentication failed (session=%s user=%s addr=%s): wrong server "
+			    "password", c->session_name, h.user, c->peer);
+		protocol_auth_failed(c->srv, c->peer);
 		early_error(c, id, "auth_failed", "hello: wrong password", 4401, "auth failed");
 		goto out;
 	}
 	if (h.admin_password) {
 		if (!*cfg->admin_password || !util_secret_equal(h.admin_password,
 								 cfg->admin_password)) {
-			log_warning("Authentication failed (session=%s user=%s): wrong admin "
-				    "password", c->session_name, h.user);
+			log_warning("Authentication failed (session=%s user=%s addr=%s): wrong admin "
+				    "password", c->session_name, h.user, c->peer);
+			protocol_auth_failed(c->srv, c->peer);
 			early_error(c, id, "auth_failed", "hello: wrong admin_password", 4401,
 				    "auth failed");
 			goto out;

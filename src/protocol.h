@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct conn;
+struct server;
 
 #define PROTOCOL_HELLO_TIMEOUT_US (10 * 1000000LL)
 
@@ -24,6 +25,11 @@ void protocol_closed(struct conn *c);
 /* Liveness, once a second. Returns 1 when the connection should be sent a
  * WebSocket ping now. */
 int protocol_tick(struct conn *c, int64_t now_us);
+/* Password guessing (PROTOCOL.md 1), shared with the admin API: 1 when
+ * addr is locked out (the attempt counts as a failure, unchecked); and a
+ * failed password from addr, which may lock it out (logged once). */
+int protocol_auth_locked(struct server *srv, const char *addr);
+void protocol_auth_failed(struct server *srv, const char *addr);
 /* Any frame or pong from the peer. */
 void protocol_alive(struct conn *c);
 

@@ -36,6 +36,7 @@ struct server {
 	int trim_wanted;             /* memory was freed in bulk (syncs finished) */
 	double started_at;
 	double last_auto_save;       /* server_cron: when auto-saves last ran */
+	struct authguard *auth_guard; /* failed passwords per address (NULL: none kept) */
 	/* The network layer's hook: ask for a writable callback on c. */
 	void (*wake)(struct conn *c);
 };

@@ -335,9 +335,20 @@ int session_join(struct session *s, struct conn *c, const struct hello_req *h, i
 		emit_event(s, c, json_pack("{ss ss so}", "type", "user", "op", "join", "user", u),
 			   0)->needs_commit = 1;
 	}
-	log_info("User joined (session=%s user=%s role=%s resume=%s client=%s)", s->name,
-		 cl->name, admin ? "admin" : "user", cl->resume_delta ? "delta" : "full",
-		 h->client ? h->client : "-");
+	{
+		/* client is the peer's own text: control characters are not
+		 * written to the log as they are. */
+		char client[129] = "-";
+		if (h->client && *h->client) {
+			snprintf(client, sizeof(client), "%s", h->client);
+			for (char *p = client; *p; p++)
+				if ((unsigned char)*p < 0x20 || *p == 0x7f)
+					*p = '?';
+		}
+		log_info("User joined (session=%s user=%s role=%s resume=%s client=\"%s\" addr=%s)",
+			 s->name, cl->name, admin ? "admin" : "user",
+			 cl->resume_delta ? "delta" : "full", client, *c->peer ? c->peer : "-");
+	}
 	return 0;
 }
 

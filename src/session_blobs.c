@@ -6,10 +6,11 @@
  * - An upload belongs to one member (struct client); one at a time. Its
  *   bytes are hashed (SHA-256, OpenSSL's EVP) as they arrive and gathered
  *   into a buffer of at most STORE_BLOB_CHUNK bytes, which becomes a row of
- *   blob_parts in the session's batch as soon as it is full: memory holds at
- *   most one chunk per upload, and each loop pass writes what it read.
+ *   blob_parts (in the session's uploads database, see store_blobs.c) in the
+ *   session's batch as soon as it is full: memory holds at most one chunk per
+ *   upload, and each loop pass writes what it read.
  * - Nothing in `blobs` shows an upload before blob.end: the parts live in
- *   their own table, and blob.end, inside the batch and its SAVEPOINT,
+ *   their own database, and blob.end, inside the batch and its SAVEPOINT,
  *   checks size and hash and only then copies the parts into one row of
  *   `blobs` (store_blob_commit) and drops them; its ok is sent after that
  *   commit. A connection that closes mid-upload drops its parts in the

@@ -158,6 +158,21 @@ void sbuf_add(struct sbuf *b, const void *data, size_t len)
 	b->p[b->len] = 0;
 }
 
+void sbuf_add_capped(struct sbuf *b, const void *data, size_t len, size_t limit)
+{
+	size_t need = b->len + len + 1;
+	if (need > b->cap) {
+		size_t cap = b->cap * 2 > need ? b->cap * 2 : need;
+		if (cap > limit + 1 && need <= limit + 1)
+			cap = limit + 1;
+		b->p = xrealloc(b->p, cap);
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, len);
+	b->len += len;
+	b->p[b->len] = 0;
+}
+
 void sbuf_addstr(struct sbuf *b, const char *s) { sbuf_add(b, s, strlen(s)); }
 
 void sbuf_addc(struct sbuf *b, char c)

@@ -34,6 +34,11 @@ struct sbuf {
 void sbuf_init(struct sbuf *b, size_t cap);
 void sbuf_reserve(struct sbuf *b, size_t extra);
 void sbuf_add(struct sbuf *b, const void *data, size_t len);
+/* sbuf_add for a buffer that never holds more than `limit` bytes: the
+ * capacity doubles but stops at limit + 1, so a buffer at the limit costs
+ * the limit and not the next power of two above it. The caller keeps
+ * b->len + len <= limit. */
+void sbuf_add_capped(struct sbuf *b, const void *data, size_t len, size_t limit);
 void sbuf_addstr(struct sbuf *b, const char *s);
 void sbuf_addc(struct sbuf *b, char c);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)

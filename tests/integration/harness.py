@@ -27,6 +27,7 @@ import itertools
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -53,8 +54,17 @@ SETTINGS = ("PORT", "HOST", "DATA_DIR", "SERVER_PASSWORD", "ADMIN_PASSWORD",
             "MAX_MESSAGE_BYTES", "CHAT_HISTORY", "CHAT_KEEP", "SYNC",
             "MAX_CONNECTIONS", "MAX_CLIENT_QUEUE_BYTES", "RATE_LIMIT",
             "BACKUP_KEEP_HOURLY", "BACKUP_KEEP_DAILY",
-            "MAX_BLOB_BYTES", "BLOB_GC_GRACE")
+            "MAX_BLOB_BYTES", "BLOB_GC_GRACE",
+            "MAX_SESSIONS", "CREATE_SESSIONS", "SESSION_IDLE_CLOSE",
+            "ALLOWED_ORIGINS", "AUTH_LOCKOUT", "TLS_CERT", "TLS_KEY")
 START_TIMEOUT = 15.0    # server start and stop
+# SESSIOND_WRAPPER: a command the server runs under, e.g. "valgrind
+# --error-exitcode=1 --leak-check=full" (the valgrind suite). Everything is
+# slower then, so every bound grows.
+WRAPPER = shlex.split(os.environ.get("SESSIOND_WRAPPER", ""))
+if WRAPPER:
+    TIMEOUT *= 4
+    START_TIMEOUT *= 4
 
 
 def binary_path():
@@ -90,14 +100,16 @@ class Server:
         self.reader = None
         self.stopping = False
         self.returncode = None
+        self.preexec = None         # run in the child before exec (rlimits)
+        self.ssl_context = None     # set when the server serves TLS: wss://, https://
 
     # -- lifecycle -----------------------------------------------------
     def start(self):
         exe = binary_path()
         if not os.path.exists(exe):
             raise ServerError(f"server binary {exe} does not exist (set SESSIOND)")
-        cmd = [exe, "--host", "127.0.0.1", "--port", str(self.port),
-               "--data-dir", self.data_dir, "--log-level", "debug"] + self.args
+        cmd = WRAPPER + [exe, "--host", "127.0.0.1", "--port", str(self.port),
+                         "--data-dir", self.data_dir, "--log-level", "debug"] + self.args
         env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
         env.update(self.env)
         self.lines = []
@@ -105,7 +117,8 @@ class Server:
         self.returncode = None
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, env=env)
+                                     stderr=subprocess.PIPE, env=env,
+                                     preexec_fn=self.preexec)
         self.reader = threading.Thread(target=self._read_stderr, daemon=True)
         self.reader.start()
         ready = f"listening on 127.0.0.1:{self.port}"
@@ -202,20 +215,49 @@ class Server:
 
     # -- addresses -----------------------------------------------------
     def uri(self, path):
-        return f"ws://127.0.0.1:{self.port}{path}"
+        scheme = "wss" if self.ssl_context else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     def session_dir(self, name):
         return os.path.join(self.data_dir, name)
 
     def http_get(self, path, timeout=TIMEOUT):
         """(status, headers dict, body bytes) of a plain HTTP GET."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if self.ssl_context:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=self.ssl_context)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request("GET", path)
             r = conn.getresponse()
             return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
         finally:
             conn.close()
+
+
+# -- fuzz corpus ----------------------------------------------------------
+# SESSIOND_FUZZ_CORPUS=DIR: every client writes the frames it sent into DIR
+# as one file in the fuzz target's input format (tests/fuzz/fuzz_protocol.c:
+# frames separated by newlines, binary ones prefixed with byte 0x01).
+CORPUS_DIR = os.environ.get("SESSIOND_FUZZ_CORPUS")
+CORPUS_MAX = 16384      # bytes per corpus file
+
+
+def record_sent(sent, payload):
+    if CORPUS_DIR and b"\n" not in payload and sum(map(len, sent)) < CORPUS_MAX:
+        sent.append(payload)
+
+
+def write_corpus(sent):
+    if not CORPUS_DIR or not sent:
+        return
+    import hashlib
+    data = b"\n".join(sent)[:CORPUS_MAX]
+    name = hashlib.sha1(data).hexdigest()
+    with open(os.path.join(CORPUS_DIR, name), "wb") as f:
+        f.write(data)
+    sent.clear()
 
 
 # ----------------------------------------------------------------------
@@ -238,11 +280,14 @@ class Client:
         self.ids = itertools.count(1)
         self.pending = []
         self.sync_frame_bytes = []   # byte sizes of the sync frames of hello()
+        self.sent = []               # frames sent, for SESSIOND_FUZZ_CORPUS
 
     @classmethod
     async def connect(cls, server, session="test", **kw):
         opts = dict(max_size=None, ping_interval=None, compression=None,
                     close_timeout=2, open_timeout=TIMEOUT)
+        if server.ssl_context:
+            opts["ssl"] = server.ssl_context
         opts.update(kw)
         ws = await asyncio.wait_for(
             websockets.connect(server.uri(f"/s/{session}"), **opts), TIMEOUT)
@@ -250,12 +295,14 @@ class Client:
 
     # -- raw frames ----------------------------------------------------
     async def send(self, obj):
-        await self.ws.send(json.dumps(obj))
+        await self.send_text(json.dumps(obj))
 
     async def send_text(self, text):
+        record_sent(self.sent, text.encode("utf-8", "surrogatepass"))
         await self.ws.send(text)
 
     async def send_binary(self, data):
+        record_sent(self.sent, b"\x01" + bytes(data))
         await self.ws.send(bytes(data))
 
     async def recv_text(self, timeout=TIMEOUT):
@@ -383,6 +430,7 @@ class Client:
                 return c.code
 
     async def close(self):
+        write_corpus(self.sent)
         try:
             await asyncio.wait_for(self.ws.close(), 5)
         except Exception:
@@ -401,6 +449,7 @@ class RawWS:
         self.reader = reader
         self.writer = writer
         self.ids = itertools.count(1)
+        self.sent = []
 
     @classmethod
     async def connect(cls, server, path="/s/test"):
@@ -433,6 +482,7 @@ class RawWS:
         self.writer.write(head + mask + masked)
 
     async def send_text_bytes(self, payload):
+        record_sent(self.sent, payload)
         self.send_frame(0x1, payload)
         await self.writer.drain()
 
@@ -497,6 +547,7 @@ class RawWS:
                 return None
 
     def close(self):
+        write_corpus(self.sent)
         try:
             self.writer.close()
         except Exception:

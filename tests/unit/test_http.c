@@ -81,7 +81,7 @@ static json_t *call(struct fx *fx, const char *method, const char *path, const c
 	json_t *doc;
 
 	memset(r, 0, sizeof(*r));
-	assert_int_equal(http_handle(&fx->srv, method, path, auth, r, &pending), 0);
+	assert_int_equal(http_handle(&fx->srv, method, path, auth, "127.0.0.1", r, &pending), 0);
 	assert_null(pending);
 	assert_non_null(r->body);
 	assert_non_null(r->content_type);
@@ -225,7 +225,7 @@ static void test_save_answers_when_done(void **state)
 
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(http_handle(&fx->srv, "POST", "/api/sessions/s1/save",
-				     BEARER_PW, &r, &pending), 1);
+				     BEARER_PW, "127.0.0.1", &r, &pending), 1);
 	assert_non_null(pending);
 	http_pending_attach(pending, NULL);
 	assert_int_equal(http_pending_take(pending, &r), 1);
@@ -280,7 +280,7 @@ static void test_metrics(void **state)
 	char *text;
 
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(http_handle(&fx->srv, "GET", "/metrics", "", &r, &pending), 0);
+	assert_int_equal(http_handle(&fx->srv, "GET", "/metrics", "", "127.0.0.1", &r, &pending), 0);
 	assert_null(pending);
 	assert_int_equal(r.status, 200);
 	assert_non_null(r.content_type);
