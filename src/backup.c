@@ -47,6 +47,7 @@
 
 #include "backup.h"
 #include "log.h"
+#include "retention.h"
 #include "store.h"
 #include "util.h"
 
@@ -227,15 +228,25 @@ int backup_list_by_age(const char *bdir, char ***names)
 
 int backup_rotate(const char *bdir, long keep)
 {
+	return backup_rotate_keep(bdir, keep, 0, 0);
+}
+
+int backup_rotate_keep(const char *bdir, long keep, long hourly, long daily)
+{
 	char **names, path[4400];
 	int n = backup_list_by_age(bdir, &names), removed = 0;
-	for (int i = (int)keep; i < n; i++) {
+	unsigned *flags = xcalloc((size_t)n + 1, sizeof(unsigned));
+	retention_plan(names, n, keep, hourly, daily, flags);
+	for (int i = 1; i < n; i++) {
+		if (flags[i])
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", bdir, names[i]);
 		if (unlink(path) == 0)
 			removed++;
 		else
 			log_warning("Cannot remove old backup %s: %s", path, strerror(errno));
 	}
+	free(flags);
 	backup_list_free(names, n);
 	return removed;
 }
@@ -591,7 +602,7 @@ void backup_run(struct backup_job *j)
 		if (stat(final, &sb) == 0)
 			j->bytes = (int64_t)sb.st_size;
 	}
-	j->removed = backup_rotate(bdir, j->max_backups);
+	j->removed = backup_rotate_keep(bdir, j->max_backups, j->keep_hourly, j->keep_daily);
 	j->finished_at = util_now();
 	json = backup_metadata_json(j, j->finished_at);
 	snprintf(meta, sizeof(meta), "%s/session_metadata.json", j->dir);

@@ -17,6 +17,7 @@ struct backup_job {
 	char *dir;            /* DATA_DIR/NAME */
 	char *reason;
 	long max_backups;
+	long keep_hourly, keep_daily; /* retention.c: newest per hour/day kept too */
 	int checkpoint_truncate;  /* shutdown: wait as long as needed to empty the WAL */
 	int wal_reset;            /* try briefly to restart the WAL (no sync is reading) */
 	int checkpoint_only;      /* just fold the WAL into the database */
@@ -61,6 +62,9 @@ int backup_list_by_age(const char *bdir, char ***names);
 /* Deletes all but the newest keep backups (by backup_list_by_age); returns
  * how many were removed. */
 int backup_rotate(const char *bdir, long keep);
+/* The same, also keeping the newest backup of each of the last `hourly`
+ * hours and `daily` days that have one (retention.c). */
+int backup_rotate_keep(const char *bdir, long keep, long hourly, long daily);
 /* session_metadata.json content for a finished job (malloc'd). */
 char *backup_metadata_json(const struct backup_job *job, double timestamp);
 

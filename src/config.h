@@ -14,6 +14,8 @@ struct config {
 	long timeout;
 	long save_interval;
 	long max_backups;
+	long backup_keep_hourly;
+	long backup_keep_daily;
 	long max_sessions;
 	char *create_sessions;       /* "anyone" or "admin" */
 	long session_idle_close;

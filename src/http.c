@@ -109,9 +109,64 @@ static void save_done(void *arg, const struct backup_job *job)
 	pending_done(arg, f, job->ok ? 200 : 503);
 }
 
+/* The session domain's answer to POST /api/sessions/NAME/restore. */
+static void restore_done(void *arg, unsigned status, json_t *body)
+{
+	struct frame *f = frame_from_json(body);
+	json_decref(body);
+	pending_done(arg, f, status);
+}
+
+/* POST /api/sessions/NAME/restore {"backup":"snapshot_….db"} */
+static int api_restore(struct session *s, const char *body, size_t bodylen,
+		       struct http_response *r, struct http_pending **pending)
+{
+	json_error_t e;
+	json_t *req = body ? json_loadb(body, bodylen, JSON_REJECT_DUPLICATES, &e) : NULL;
+	const char *backup = json_string_value(json_object_get(req, "backup"));
+	char err[512];
+	unsigned status;
+	if (!backup) {
+		respond_json(r, 400, json_pack("{ss ss}", "error", "the body must be a JSON object "
+			     "{\"backup\": FILE} naming one of the session's backups", "code",
+			     "bad_request"));
+		json_decref(req);
+		return 0;
+	}
+	*pending = xcalloc(1, sizeof(**pending));
+	status = session_restore_notify(s, backup, restore_done, *pending, err, sizeof(err));
+	json_decref(req);
+	if (status) {
+		free(*pending);
+		*pending = NULL;
+		respond_json(r, status, json_pack("{ss ss}", "error", err, "code",
+						  status == 404 ? "not_found" : "conflict"));
+		return 0;
+	}
+	return 1;
+}
+
+/* DELETE /api/sessions/NAME */
+static int api_delete(struct session *s, struct http_response *r,
+		      struct http_pending **pending)
+{
+	char err[256];
+	unsigned status;
+	*pending = xcalloc(1, sizeof(**pending));
+	status = session_delete_notify(s, restore_done, *pending, err, sizeof(err));
+	if (status) {
+		free(*pending);
+		*pending = NULL;
+		respond_json(r, status, json_pack("{ss ss}", "error", err, "code", "conflict"));
+		return 0;
+	}
+	return 1;
+}
+
 /* The admin API: Authorization: Bearer ADMIN_PASSWORD. */
 static int api(struct server *srv, const char *method, const char *path, const char *auth,
-	       const char *peer, struct http_response *r, struct http_pending **pending)
+	       const char *peer, const char *body, size_t bodylen,
+	       struct http_response *r, struct http_pending **pending)
 {
 	char name[80];
 	const char *rest;
@@ -161,18 +216,18 @@ static int api(struct server *srv, const char *method, const char *path, const c
 		return 0;
 	}
 	if (!rest || strcmp(rest, "/") == 0) {
+		if (strcmp(method, "DELETE") == 0)
+			return api_delete(s, r, pending);
 		if (strcmp(method, "GET") != 0)
 			goto method;
 		respond_json(r, 200, session_stats_json(s));
 		return 0;
 	}
 	if (strcmp(rest, "/backups") == 0) {
-		char bdir[4200];
 		if (strcmp(method, "GET") != 0)
 			goto method;
-		snprintf(bdir, sizeof(bdir), "%s/backups", s->dir);
 		respond_json(r, 200, json_pack("{ss so}", "session", s->name, "backups",
-					       backup_list_json(bdir)));
+					       session_backups_json(s)));
 		return 0;
 	}
 	if (strcmp(rest, "/save") == 0) {
@@ -182,6 +237,11 @@ static int api(struct server *srv, const char *method, const char *path, const c
 		*pending = xcalloc(1, sizeof(**pending));
 		session_save_notify(s, save_done, *pending);
 		return 1;
+	}
+	if (strcmp(rest, "/restore") == 0) {
+		if (strcmp(method, "POST") != 0)
+			goto method;
+		return api_restore(s, body, bodylen, r, pending);
 	}
 notfound:
 	respond_error(r, 404, "no such endpoint");
@@ -194,6 +254,13 @@ method:
 int http_handle(struct server *srv, const char *method, const char *path, const char *auth,
 		const char *peer, struct http_response *r, struct http_pending **pending)
 {
+	return http_handle_body(srv, method, path, auth, peer, NULL, 0, r, pending);
+}
+
+int http_handle_body(struct server *srv, const char *method, const char *path,
+		     const char *auth, const char *peer, const char *body, size_t bodylen,
+		     struct http_response *r, struct http_pending **pending)
+{
 	*pending = NULL;
 	if (strcmp(path, "/healthz") == 0 && strcmp(method, "GET") == 0) {
 		healthz(srv, r);
@@ -204,7 +271,7 @@ int http_handle(struct server *srv, const char *method, const char *path, const 
 		return 0;
 	}
 	if (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0)
-		return api(srv, method, path, auth, peer, r, pending);
+		return api(srv, method, path, auth, peer, body, bodylen, r, pending);
 	respond_error(r, 404, "no such endpoint");
 	return 0;
 }

@@ -3,6 +3,8 @@
 #ifndef SESSIOND_HTTP_H
 #define SESSIOND_HTTP_H
 
+#include <stddef.h>
+
 struct server;
 struct frame;
 
@@ -23,6 +25,13 @@ struct http_pending;
  * guessing is counted per address). */
 int http_handle(struct server *srv, const char *method, const char *path, const char *auth,
 		const char *peer, struct http_response *r, struct http_pending **pending);
+/* The same for a request with a body (POST .../restore reads a JSON
+ * object; other routes ignore it). */
+int http_handle_body(struct server *srv, const char *method, const char *path,
+		     const char *auth, const char *peer, const char *body, size_t bodylen,
+		     struct http_response *r, struct http_pending **pending);
+/* Largest request body read (past it: 413). */
+#define HTTP_MAX_BODY 65536
 void http_set_waker(void (*waker)(void *net));
 void http_pending_attach(struct http_pending *p, void *net);
 /* 1 with *r filled when the answer is ready (p is then freed). */

@@ -30,7 +30,7 @@ const double metrics_save_bounds[HIST_BUCKETS] = {
 	0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 
 static const char *const save_kinds[SK_COUNT] = {
-	"auto-save", "user_disconnect", "admin", "shutdown", "reset"};
+	"auto-save", "user_disconnect", "admin", "shutdown", "reset", "restore", "delete"};
 
 const char *metrics_type_name(enum msg_type t) { return type_names[t]; }
 

@@ -33,7 +33,8 @@ void histogram_observe(struct histogram *h, double v);
 
 /* Save reasons, in the order of importance a coalesced follow-up save is
  * named by (a reset's backup must say "reset"). */
-enum save_kind { SK_AUTO, SK_DISCONNECT, SK_ADMIN, SK_SHUTDOWN, SK_RESET, SK_COUNT };
+enum save_kind { SK_AUTO, SK_DISCONNECT, SK_ADMIN, SK_SHUTDOWN, SK_RESET, SK_RESTORE, SK_DELETE,
+		 SK_COUNT };
 enum save_kind metrics_save_kind(const char *reason);
 
 struct metrics {

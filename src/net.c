@@ -57,7 +57,31 @@ struct pss {
 	int close_sent;             /* our close frame is out: wait for the peer's */
 	struct frame *body;         /* HTTP: response body to write */
 	struct http_pending *pending; /* HTTP: reply that waits (admin API) */
+	struct http_req *req;       /* HTTP: a request waiting for its body */
 };
+
+/* A POST with a body: what http_handle_body needs once it is read. */
+struct http_req {
+	char path[512];
+	char *auth;                 /* the Authorization header, NULL if none */
+	char peer[48];
+	struct sbuf body;
+	int too_large;
+};
+
+static void http_req_free(struct pss *pss)
+{
+	if (pss && pss->req) {
+		sbuf_free(&pss->req->body);
+		free(pss->req->auth);
+		free(pss->req);
+		pss->req = NULL;
+	}
+}
+
+static int http_dispatch(struct lws *wsi, struct pss *pss, const char *method,
+			 const char *path, const char *auth, const char *peer, const char *body,
+			 size_t len);
 
 static struct lws_context *context;
 static struct server *server;
@@ -143,6 +167,18 @@ static int http_reply(struct lws *wsi, struct pss *pss, const struct http_respon
 {
 	return http_send(wsi, pss, r->status, r->content_type, r->www_authenticate, r->headers,
 			 r->body);
+}
+
+static int http_dispatch(struct lws *wsi, struct pss *pss, const char *method,
+			 const char *path, const char *auth, const char *peer, const char *body,
+			 size_t len)
+{
+	struct http_response r;
+	if (http_handle_body(server, method, path, auth, peer, body, len, &r, &pss->pending) == 0)
+		return http_reply(wsi, pss, &r);
+	/* Deferred: http_pending_done() calls us back when it is ready. */
+	http_pending_attach(pss->pending, wsi);
+	return 0;
 }
 
 /* Refuses a WebSocket upgrade with an HTTP status. The response is written
@@ -456,12 +492,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		break;
 
 	case LWS_CALLBACK_HTTP: {
+		char *auth, peer[48] = "", clen[32] = "";
 		struct http_response r;
-		char *auth, peer[48] = "";
 		int rc;
 		const char *method = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) ? "GET"
 				   : lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) ? "POST"
-				   : "OTHER"; /* PUT, DELETE, HEAD...: 405 on known routes */
+				   : lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI) ? "DELETE"
+				   : "OTHER"; /* PUT, HEAD...: 405 on known routes */
 		static const char forbidden[] = "{\"error\":\"origin not allowed (ALLOWED_ORIGINS)\","
 						"\"code\":\"forbidden\"}";
 		char *host;
@@ -477,14 +514,55 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		lws_get_peer_simple(wsi, peer, sizeof(peer));
 		/* As long as the client sent it: a long ADMIN_PASSWORD must match. */
 		auth = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-		rc = http_handle(server, method, (const char *)in, auth ? auth : "", peer, &r,
-				 &pss->pending);
+		lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+		if (strcmp(method, "POST") == 0 && atol(clen) > 0) {
+			/* Answered once the body is in (HTTP_BODY_COMPLETION). */
+			pss->req = xcalloc(1, sizeof(*pss->req));
+			snprintf(pss->req->path, sizeof(pss->req->path), "%s", (const char *)in);
+			snprintf(pss->req->peer, sizeof(pss->req->peer), "%s", peer);
+			pss->req->auth = auth;
+			sbuf_init(&pss->req->body, 256);
+			return 0;
+		}
+		rc = http_dispatch(wsi, pss, method, (const char *)in, auth ? auth : "", peer, NULL,
+				   0);
 		free(auth);
-		if (rc == 0)
-			return http_reply(wsi, pss, &r);
-		/* Deferred: http_pending_done() calls us back when it is ready. */
-		http_pending_attach(pss->pending, wsi);
-		return 0;
+		return rc;
+	}
+
+	case LWS_CALLBACK_HTTP_BODY:
+		if (pss->req && !pss->req->too_large) {
+			if (pss->req->body.len + len > HTTP_MAX_BODY)
+				pss->req->too_large = 1;
+			else
+				sbuf_add(&pss->req->body, in, len);
+		}
+		break;
+
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+		struct http_req *q = pss->req;
+		int rc;
+		if (!q)
+			break;
+		pss->req = NULL;
+		if (q->too_large) {
+			struct http_response r;
+			json_t *o = json_pack("{ss ss}", "error", "request body too large",
+					      "code", "too_large");
+			memset(&r, 0, sizeof(r));
+			r.status = 413;
+			r.content_type = "application/json";
+			r.body = frame_from_json(o);
+			json_decref(o);
+			rc = http_reply(wsi, pss, &r);
+		} else {
+			rc = http_dispatch(wsi, pss, "POST", q->path, q->auth ? q->auth : "", q->peer,
+					   q->body.p, q->body.len);
+		}
+		sbuf_free(&q->body);
+		free(q->auth);
+		free(q);
+		return rc;
 	}
 
 	case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -510,6 +588,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		break;
 
 	case LWS_CALLBACK_CLOSED_HTTP:
+		http_req_free(pss);
 		frame_unref(pss ? pss->body : NULL);
 		if (pss && pss->pending)
 			http_pending_detach(pss->pending);

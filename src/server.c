@@ -228,11 +228,30 @@ void server_init(struct server *srv, struct config *cfg)
 	metrics_init(&srv->metrics);
 }
 
+void server_forget_session(struct server *srv, struct session *s)
+{
+	if (srv->sessions_on_disk)
+		srv->sessions_on_disk--; /* its directory is in .deleted/ now */
+	for (struct session **pp = &srv->sessions; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			srv->nsessions--;
+			break;
+		}
+	}
+	s->next = srv->deleted;
+	srv->deleted = s;
+}
+
 void server_free(struct server *srv)
 {
 	struct session *s;
 	while ((s = srv->sessions)) {
 		srv->sessions = s->next;
+		session_free(s);
+	}
+	while ((s = srv->deleted)) {
+		srv->deleted = s->next;
 		session_free(s);
 	}
 	srv->nsessions = 0;
@@ -392,6 +411,8 @@ void server_final_save(struct server *srv)
 		 * sessions would otherwise each get one per restart, pushing
 		 * real history out); its WAL is still emptied. */
 		job = backup_job_new(s->name, s->dir, "shutdown", srv->cfg->max_backups);
+		job->keep_hourly = srv->cfg->backup_keep_hourly;
+		job->keep_daily = srv->cfg->backup_keep_daily;
 		job->checkpoint_truncate = 1;
 		if (session_dirty(s))
 			session_prepare_save(s);

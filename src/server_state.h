@@ -21,6 +21,9 @@ struct server {
 	struct config *cfg;
 	struct session *sessions;    /* open (loaded) sessions */
 	size_t nsessions;
+	/* Deleted sessions (DELETE /api/sessions/NAME), database closed: kept
+	 * until exit because closed connections may still point at them. */
+	struct session *deleted;
 	size_t sessions_on_disk;     /* open or closed while idle (MAX_SESSIONS) */
 	char **failed;               /* sessions that could not be opened at start */
 	size_t nfailed;

@@ -33,6 +33,7 @@
 #include "envelope.h"
 #include "frame.h"
 #include "log.h"
+#include "restore.h"
 #include "server_state.h"
 #include "session_int.h"
 #include "store.h"
@@ -191,6 +192,7 @@ static const struct handler handlers[] = {
 	{"admin.stats", do_admin_stats, 0, 1},
 	{"admin.kick", do_admin_kick, 1, 1},
 	{"admin.reset", do_admin_reset, 0, 1},
+	{"admin.restore", do_admin_restore, 0, 1},
 	{"blob.put", do_blob_put, 0, 0},
 	{"blob.end", do_blob_end, 1, 0},
 	{"blob.get", do_blob_get, 0, 0},
@@ -227,8 +229,8 @@ void session_request(struct session *s, struct client *cl, const char *type, jso
 	if (h->writes && s->resetting) {
 		/* It would be in no backup: the reset's backup is being written
 		 * and the content is emptied right after. */
-		reply_err(&r, "unavailable", NULL, "%s: the session is being reset; try again "
-			  "after reconnecting", type);
+		reply_err(&r, "unavailable", NULL, "%s: the session is being reset, restored or "
+			  "deleted; try again after reconnecting", type);
 		return;
 	}
 	if (!h->writes) {
@@ -589,15 +591,20 @@ void session_flush(struct session *s)
 			if (failed && p.wait != SAVE_NOBODY) {
 				char msg[128];
 				snprintf(msg, sizeof(msg), "%s: storage cannot commit",
-					 p.wait == SAVE_RESET ? "admin.reset" : "admin.save");
+					 p.wait == SAVE_RESET ? "admin.reset" :
+					 p.wait == SAVE_RESTORE ? "admin.restore" : "admin.save");
 				struct frame *f = envelope_error(p.re, "unavailable", msg, NULL);
 				conn_send(p.conn, f);
 				frame_unref(f);
 			} else {
 				/* A requester that has gone needs no answer. */
 				int gone = p.wait == SAVE_NOBODY || p.conn->closed;
-				save_request(s, p.text, gone ? NULL : p.conn, p.re,
-					     gone ? SAVE_NOBODY : p.wait);
+				if (p.wait == SAVE_RESTORE)
+					restore_request(s, gone ? NULL : p.conn, p.re, p.text,
+							NULL, NULL);
+				else
+					save_request(s, p.text, gone ? NULL : p.conn, p.re,
+						     gone ? SAVE_NOBODY : p.wait);
 			}
 			break;
 		}
@@ -656,6 +663,43 @@ int session_release_orphan_locks(struct session *s)
 	return rc;
 }
 
+int session_open_db(struct session *s, int new_epoch, char *err, size_t errlen)
+{
+	char from[256];
+	int marked;
+	if (store_open(s->db_path, strcmp(s->srv->cfg->sync, "full") == 0, &s->store, err,
+		       errlen) != SQLITE_OK)
+		return -1;
+	chmod(s->db_path, 0600);
+	/* A database installed from a backup gets a new epoch (restore.c). */
+	marked = restore_claim_mark(s->store, from, sizeof(from), err, errlen);
+	if (marked < 0)
+		return -1;
+	if (new_epoch && !marked) {
+		char epoch[33];
+		util_random_hex(epoch, 16);
+		if (store_meta_set_text(s->store, "epoch", epoch) != SQLITE_OK ||
+		    store_meta_set_int(s->store, "history_floor", 0) != SQLITE_OK) {
+			snprintf(err, errlen, "cannot set a new epoch");
+			return -1;
+		}
+	}
+	if (load_meta(s, err, errlen) != SQLITE_OK)
+		return -1;
+	if (marked) {
+		restore_write_metadata(s->dir, s->store, from);
+		log_warning("Session %s was installed from a backup%s%s: new epoch %s, clients "
+			    "resync fully", s->name, *from ? " " : "", from, s->epoch);
+	}
+	return 0;
+}
+
+void session_close_db(struct session *s)
+{
+	store_close(s->store);
+	s->store = NULL;
+}
+
 struct session *session_open(struct server *srv, const char *name, int new_epoch, char *err,
 			     size_t errlen)
 {
@@ -675,20 +719,7 @@ struct session *session_open(struct server *srv, const char *name, int new_epoch
 		snprintf(err, errlen, "cannot create %s: %s", s->dir, strerror(errno));
 		goto fail;
 	}
-	if (store_open(s->db_path, strcmp(srv->cfg->sync, "full") == 0, &s->store, err,
-		       errlen) != SQLITE_OK)
-		goto fail;
-	chmod(s->db_path, 0600);
-	if (new_epoch) {
-		char epoch[33];
-		util_random_hex(epoch, 16);
-		if (store_meta_set_text(s->store, "epoch", epoch) != SQLITE_OK ||
-		    store_meta_set_int(s->store, "history_floor", 0) != SQLITE_OK) {
-			snprintf(err, errlen, "cannot set a new epoch");
-			goto fail;
-		}
-	}
-	if (load_meta(s, err, errlen) != SQLITE_OK)
+	if (session_open_db(s, new_epoch, err, errlen) != 0)
 		goto fail;
 	if (session_blobs_open(s) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot drop unfinished blob uploads");

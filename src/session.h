@@ -66,6 +66,10 @@ enum save_wait {
 	SAVE_NOBODY,    /* a save nobody answers (a user left) */
 	SAVE_REPLY,     /* admin.save: conn gets the result */
 	SAVE_RESET,     /* admin.reset: conn gets it, and the session is reset */
+	SAVE_RESTORE,   /* admin.restore: conn gets it, and a backup is swapped in
+			 * (the P_SAVE's text is then the backup's file name) */
+	SAVE_DELETE,    /* DELETE /api/sessions/NAME: the final backup, then the
+			 * session moves to DATA_DIR/.deleted/ */
 };
 
 struct pending {
@@ -114,6 +118,7 @@ struct session {
 	int64_t running_seq;         /* seq when the running save started */
 	int save_running;
 	int resetting;               /* admin.reset waits for its backup: no writes */
+	int deleted;                 /* moved to .deleted/: no more saves */
 	int checkpoint_running;
 	int syncs_open;              /* joins streaming from a snapshot */
 	int save_again;
@@ -168,6 +173,21 @@ void session_save(struct session *s, const char *reason);
  * API's POST .../save). */
 typedef void (*session_save_cb)(void *arg, const struct backup_job *job);
 void session_save_notify(struct session *s, session_save_cb done, void *arg);
+/* The online restore of backups/NAME for the admin HTTP API: a save
+ * (reason restore), then the backup is verified and swapped in with a new
+ * epoch and every connection is closed (4205). done(arg, status, body)
+ * gets an HTTP status and a JSON body (stolen). Returns 0, or an HTTP
+ * status (404 no such backup, 409 a reset or restore runs) with err set
+ * when it cannot start; nothing is changed then. */
+typedef void (*session_restore_cb)(void *arg, unsigned status, json_t *body);
+unsigned session_restore_notify(struct session *s, const char *backup, session_restore_cb done,
+				void *arg, char *err, size_t errlen);
+/* DELETE /api/sessions/NAME: a final save (reason delete), then every
+ * connection is closed (4205) and the session directory moves to
+ * DATA_DIR/.deleted/NAME-STAMP/; done gets status and body as above.
+ * Returns 0, or 409 with err when a reset or restore runs. */
+unsigned session_delete_notify(struct session *s, session_restore_cb done, void *arg,
+			       char *err, size_t errlen);
 /* The saver finished a save or a checkpoint of this session. */
 void session_save_done(struct session *s, struct backup_job *job);
 /* Asks the saver for a checkpoint when the WAL has grown. */
@@ -182,6 +202,9 @@ void session_cancel_waiters(struct session *s, const char *why);
 /* Forgets c wherever the session still refers to it (save waiters). */
 void session_conn_gone(struct session *s, struct conn *c);
 void session_sizes(const struct session *s, struct session_sizes *out);
+/* The session's backups, newest first, each with the retention rules that
+ * keep it ("kept_by"), as admin.backups and the HTTP API show. */
+json_t *session_backups_json(struct session *s);
 /* Counts, sizes and the last save, as admin.stats and the HTTP API show. */
 json_t *session_stats_json(struct session *s);
 

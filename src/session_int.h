@@ -55,6 +55,12 @@ const char *storage_code(int rc);
 int batch_begin(struct session *s);
 struct client *find_client(struct session *s, const char *name);
 
+/* session.c: the session's database. session_open_db opens (migrates)
+ * s->db_path, with a new epoch when new_epoch is set or the file was
+ * installed from a backup, and reads seq/epoch/initialized; -1 with err. */
+int session_open_db(struct session *s, int new_epoch, char *err, size_t errlen);
+void session_close_db(struct session *s);
+
 /* session_nodes.c */
 int do_node_create(struct req *r);
 int do_node_update(struct req *r);
@@ -84,6 +90,16 @@ int do_admin_backups(struct req *r);
 int do_admin_stats(struct req *r);
 int do_admin_kick(struct req *r);
 int do_admin_reset(struct req *r);
+int do_admin_restore(struct req *r);
+/* admin.restore once its save is written (job): verify the pinned backup,
+ * swap it in, close everyone. The answer goes to admin (id) or done. */
+void admin_finish_restore(struct session *s, struct conn *admin, json_t *id,
+			  const struct backup_job *job, const char *backup,
+			  session_restore_cb done, void *arg);
+/* The session's final save (job) is written: close everyone, move the
+ * directory to .deleted/, forget the session. */
+void admin_finish_delete(struct session *s, const struct backup_job *job,
+			 session_restore_cb done, void *arg);
 /* admin.reset once its backup is written (job): empties the session. */
 void admin_finish_reset(struct session *s, struct conn *admin, json_t *id,
 			const struct backup_job *job);
@@ -106,5 +122,11 @@ int blob_gc(struct session *s);
 void save_request(struct session *s, const char *reason, struct conn *waiter, json_t *id,
 		  enum save_wait wait);
 void save_waiters_free(struct session *s);
+/* The save before an online restore of backup (pinned already); refuses
+ * writes until the restore ends. */
+void restore_request(struct session *s, struct conn *waiter, json_t *id, const char *backup,
+		     session_restore_cb done, void *arg);
+/* The final save before a delete; refuses writes meanwhile. */
+void delete_request(struct session *s, session_restore_cb done, void *arg);
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backup.h"
 #include "config.h"
@@ -35,6 +36,8 @@ struct save_waiter {
 	enum save_wait wait;
 	session_save_cb done;       /* or a callback (the admin HTTP API) */
 	void *done_arg;
+	char *backup;               /* SAVE_RESTORE: the backup to swap in */
+	session_restore_cb rdone;   /* SAVE_RESTORE from the HTTP API */
 };
 
 static struct frame *save_reply(const struct backup_job *job, json_t *id)
@@ -87,10 +90,14 @@ void session_prepare_save(struct session *s)
 static void start_save(struct session *s, const char *reason)
 {
 	struct backup_job *job;
+	if (s->deleted)
+		return; /* its files are in .deleted/ now */
 	session_prepare_save(s);
 	if (!s->resetting)
 		blob_gc(s);
 	job = backup_job_new(s->name, s->dir, reason, s->srv->cfg->max_backups);
+	job->keep_hourly = s->srv->cfg->backup_keep_hourly;
+	job->keep_daily = s->srv->cfg->backup_keep_daily;
 	s->save_running = 1;
 	s->running_seq = s->seq;
 	if (s->srv->saver) {
@@ -148,6 +155,34 @@ void save_request(struct session *s, const char *reason, struct conn *waiter, js
 	session_save(s, reason);
 }
 
+void restore_request(struct session *s, struct conn *waiter, json_t *id, const char *backup,
+		     session_restore_cb done, void *arg)
+{
+	struct save_waiter *w = xcalloc(1, sizeof(*w));
+	w->conn = waiter;
+	w->id = id ? json_incref(id) : NULL;
+	w->wait = SAVE_RESTORE;
+	w->backup = xstrdup(backup);
+	w->rdone = done;
+	w->done_arg = arg;
+	s->resetting = 1;
+	add_waiter(s, w);
+	if (waiter)
+		conn_hold(waiter);
+	session_save(s, "restore");
+}
+
+void delete_request(struct session *s, session_restore_cb done, void *arg)
+{
+	struct save_waiter *w = xcalloc(1, sizeof(*w));
+	w->wait = SAVE_DELETE;
+	w->rdone = done;
+	w->done_arg = arg;
+	s->resetting = 1;
+	add_waiter(s, w);
+	session_save(s, "delete");
+}
+
 void session_save_notify(struct session *s, session_save_cb done, void *arg)
 {
 	struct save_waiter *w = xcalloc(1, sizeof(*w));
@@ -176,12 +211,23 @@ void session_cancel_waiters(struct session *s, const char *why)
 	for (int i = 0; i < 2; i++) {
 		struct save_waiter *w = i ? s->next_waiters : s->waiters;
 		for (; w; w = w->next) {
+			snprintf(msg, sizeof(msg), "%s: %s; nothing was done",
+				 w->wait == SAVE_RESET ? "admin.reset" :
+				 w->wait == SAVE_RESTORE ? "admin.restore" :
+				 w->wait == SAVE_DELETE ? "delete" : "admin.save", why);
 			if (w->conn) {
-				snprintf(msg, sizeof(msg), "%s: %s; nothing was done",
-					 w->wait == SAVE_RESET ? "admin.reset" : "admin.save", why);
 				conn_release_hold(w->conn, envelope_error(w->id, "unavailable", msg,
 									  NULL));
 				w->conn = NULL;
+			}
+			if (w->rdone)
+				w->rdone(w->done_arg, 503, json_pack("{ss ss}", "error", msg, "code",
+								     "unavailable"));
+			w->rdone = NULL;
+			if (w->wait == SAVE_RESTORE) {
+				char pin[4400];
+				snprintf(pin, sizeof(pin), "%s/.restore-pin", s->dir);
+				unlink(pin);
 			}
 			if (w->done)
 				w->done(w->done_arg, &failed);
@@ -200,6 +246,7 @@ void save_waiters_free(struct session *s)
 		while (w) {
 			struct save_waiter *n = w->next;
 			json_decref(w->id);
+			free(w->backup);
 			free(w);
 			w = n;
 		}
@@ -240,11 +287,17 @@ void session_save_done(struct session *s, struct backup_job *job)
 		s->waiters = w->next;
 		if (w->wait == SAVE_RESET)
 			admin_finish_reset(s, w->conn, w->id, job);
+		else if (w->wait == SAVE_RESTORE)
+			admin_finish_restore(s, w->conn, w->id, job, w->backup, w->rdone,
+					     w->done_arg);
+		else if (w->wait == SAVE_DELETE)
+			admin_finish_delete(s, job, w->rdone, w->done_arg);
 		else if (w->conn)
 			conn_release_hold(w->conn, save_reply(job, w->id));
 		if (w->done)
 			w->done(w->done_arg, job);
 		json_decref(w->id);
+		free(w->backup);
 		free(w);
 	}
 	s->waiters = s->next_waiters;

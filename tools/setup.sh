@@ -11,8 +11,8 @@ SESSIOND_PACKAGES="gcc libsqlite3-dev libwebsockets-dev libjansson-dev libcmocka
 libssl-dev meson ninja-build pkg-config sqlite3 python3 python3-websockets"
 # clang: the clang build and the fuzz target; valgrind: the valgrind suite;
 # openssl: test certificates; blender: the add-on's tests; chromium and
-# firefox-esr: the browser page's tests.
-SESSIOND_TEST_PACKAGES="clang valgrind openssl blender chromium firefox-esr"
+# firefox-esr: the browser page's tests; python3-yaml: the compose file's test.
+SESSIOND_TEST_PACKAGES="clang valgrind openssl blender chromium firefox-esr python3-yaml"
 
 # sessiond_install_packages [PACKAGE...]: the server's packages, plus these.
 sessiond_install_packages() {

@@ -569,7 +569,7 @@ class SaveStatsBackupsTest(ServerTestCase):
         wait_log_words(srv, "root", "save", start=mark)
         bk = (await must(root, "admin.backups"))["backups"]
         self.assertEqual(len(bk), 1, bk)
-        self.assertEqual(set(bk[0]), {"file", "bytes", "created_at", "reason"})
+        self.assertEqual(set(bk[0]), {"file", "bytes", "created_at", "reason", "kept_by"})
         self.assertEqual((bk[0]["file"], bk[0]["bytes"], bk[0]["reason"]),
                          (ok["backup"], ok["bytes"], "admin"))
         self.assertLess(abs(bk[0]["created_at"] - t0), 30)
@@ -1042,7 +1042,7 @@ class AdminApiTest(ServerTestCase):
         for method, path in (("POST", "/api/sessions"), ("POST", "/api/sessions/alpha"),
                              ("GET", "/api/sessions/alpha/save"),
                              ("POST", "/api/sessions/alpha/backups"),
-                             ("DELETE", "/api/sessions/alpha"), ("PUT", "/api/sessions"),
+                             ("PUT", "/api/sessions/alpha"), ("PUT", "/api/sessions"),
                              ("DELETE", "/api/sessions/alpha/save")):
             with self.subTest(route=f"{method} {path}"):
                 st, h, b = await http_async(srv, method, path, **t)

@@ -209,7 +209,8 @@ static void test_right_token_routes(void **state)
 	expect_error(fx, "POST", "/api/sessions/s1", auth, 405, "bad_request");
 	expect_error(fx, "GET", "/api/sessions/s1/save", auth, 405, "bad_request");
 	expect_error(fx, "POST", "/api/sessions/s1/backups", auth, 405, "bad_request");
-	expect_error(fx, "DELETE", "/api/sessions/s1", auth, 405, "bad_request");
+	expect_error(fx, "PUT", "/api/sessions/s1", auth, 405, "bad_request");
+	expect_error(fx, "DELETE", "/api/sessions/s1/backups", auth, 405, "bad_request");
 }
 
 /* POST save with the right token is answered later; without a saver thread
