@@ -15,7 +15,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Client, ServerTestCase, TIMEOUT, pipeline   # noqa: E402
-from support import backup_files, create_node, must, wait_until  # noqa: E402
+from support import FsizeServer, backup_files, create_node, must, wait_until  # noqa: E402
 
 ADMIN = "adm1n"
 
@@ -115,6 +115,19 @@ class HostileTest(ServerTestCase):
         c2, _, _, _ = await self.joined(srv, "b", "s0500")    # existing ones still join
         status, _, body = srv.http_get("/healthz")
         self.assertEqual(json.loads(body)["sessions_on_disk"], 1000)
+
+    async def test_failed_create_leaves_no_directory(self):
+        # Files may not grow past 1 KiB: the new session's database cannot
+        # be written, as on a full disk.
+        srv = FsizeServer(["--save-interval", "0"], fsize=1024)
+        self._servers.append(srv)
+        srv.start()
+        err = await self.refused(srv, "doomed", "unavailable", 1011)
+        self.assertIn("cannot be opened", err["message"])
+        self.assertFalse(os.path.exists(srv.session_dir("doomed")),
+                         os.listdir(os.path.dirname(srv.session_dir("doomed"))))
+        status, _, body = srv.http_get("/healthz")
+        self.assertEqual(json.loads(body)["sessions_on_disk"], 0)
 
     async def test_create_sessions_admin(self):
         srv = self.server(["--admin-password", ADMIN, "--create-sessions", "admin"])
