@@ -483,18 +483,23 @@ int store_node_head(struct store *s, const char *uuid, struct node_row *n)
 	return node_get(s, ST_NODE_HEAD, uuid, n);
 }
 
-int store_node_get_deps(struct store *s, const char *uuid, json_t **out)
+int store_i_strings(struct store *s, enum stmt_id id, const char *key, json_t **out)
 {
-	sqlite3_stmt *st = stmt(s, ST_NODE_DEPS);
+	sqlite3_stmt *st = stmt(s, id);
 	int rc;
 	*out = json_array();
 	if (!st)
 		return SQLITE_ERROR;
-	sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		json_array_append_new(*out, json_string((const char *)sqlite3_column_text(st, 0)));
 	finish(st);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+int store_node_get_deps(struct store *s, const char *uuid, json_t **out)
+{
+	return store_i_strings(s, ST_NODE_DEPS, uuid, out);
 }
 
 static void bind_node(sqlite3_stmt *st, const struct node_row *n)
@@ -584,16 +589,7 @@ int store_node_tombstone(struct store *s, const char *uuid, int64_t seq, const c
 
 int store_nodes_owned_by(struct store *s, const char *user, json_t **out)
 {
-	sqlite3_stmt *st = stmt(s, ST_NODES_OWNED);
-	int rc;
-	*out = json_array();
-	if (!st)
-		return SQLITE_ERROR;
-	sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(*out, json_string((const char *)sqlite3_column_text(st, 0)));
-	finish(st);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+	return store_i_strings(s, ST_NODES_OWNED, user, out);
 }
 
 void node_row_free(struct node_row *n)

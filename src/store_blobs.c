@@ -94,16 +94,7 @@ int store_blob_totals(struct store *s, int64_t *count_out, int64_t *bytes)
 
 int store_node_get_blobs(struct store *s, const char *uuid, json_t **out)
 {
-	sqlite3_stmt *st = store_i_stmt(s, ST_NODE_BLOBS);
-	int rc;
-	*out = json_array();
-	if (!st)
-		return SQLITE_ERROR;
-	sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(*out, json_string((const char *)sqlite3_column_text(st, 0)));
-	store_i_finish(st);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+	return store_i_strings(s, ST_NODE_BLOBS, uuid, out);
 }
 
 int store_node_set_blobs(struct store *s, const char *uuid, json_t *hashes)

@@ -34,6 +34,9 @@ struct store {
 sqlite3_stmt *store_i_stmt(struct store *s, enum stmt_id id);
 /* Runs a statement that returns no rows; resets it whatever happens. */
 int store_i_run(sqlite3_stmt *st);
+/* The first column of every row of statement id (one text parameter,
+ * key), as a new array of strings. */
+int store_i_strings(struct store *s, enum stmt_id id, const char *key, json_t **out);
 /* Replaces a node's ordered list (deps, blobs): del_id deletes by uuid,
  * add_id inserts (uuid, position, value) for each string of items. */
 int store_i_set_list(struct store *s, enum stmt_id del_id, enum stmt_id add_id,
