@@ -98,11 +98,32 @@ static int same(const struct parsed *a, const struct parsed *b)
 	       a->port == b->port;
 }
 
+/* The next entry of a comma-separated list, spaces trimmed: *q and *n
+ * (possibly empty). Returns 0 once *p is used up. */
+static int next_entry(const char **p, const char **q, size_t *n)
+{
+	const char *end;
+	if (!**p)
+		return 0;
+	end = strchr(*p, ',');
+	*q = *p;
+	*n = end ? (size_t)(end - *p) : strlen(*p);
+	*p = end ? end + 1 : *p + *n;
+	while (*n && isspace((unsigned char)**q)) {
+		(*q)++;
+		(*n)--;
+	}
+	while (*n && isspace((unsigned char)(*q)[*n - 1]))
+		(*n)--;
+	return 1;
+}
+
 int origin_allowed(const char *origin, const char *host, int tls, const char *allowed)
 {
-	struct parsed o, own;
+	struct parsed o, own, a;
+	const char *p = allowed ? allowed : "", *q;
+	size_t n;
 	int have_o;
-	const char *p = allowed ? allowed : "";
 
 	have_o = parse_origin(origin, strlen(origin), &o) == 0;
 	if (have_o && host && parse_hostport(host, strlen(host), tls ? 443 : 80, &own) == 0) {
@@ -110,49 +131,25 @@ int origin_allowed(const char *origin, const char *host, int tls, const char *al
 		if (same(&o, &own))
 			return 1;
 	}
-	while (*p) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		const char *q = p;
-		struct parsed a;
-		while (n && isspace((unsigned char)*q)) {
-			q++;
-			n--;
-		}
-		while (n && isspace((unsigned char)q[n - 1]))
-			n--;
+	while (next_entry(&p, &q, &n)) {
 		if (n == 1 && *q == '*')
 			return 1;
 		if (have_o && parse_origin(q, n, &a) == 0 && same(&o, &a))
 			return 1;
-		if (!end)
-			break;
-		p = end + 1;
 	}
 	return 0;
 }
 
 int origin_list_check(const char *allowed, char *bad, size_t badlen)
 {
-	const char *p = allowed ? allowed : "";
-	while (*p) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		const char *q = p;
-		struct parsed a;
-		while (n && isspace((unsigned char)*q)) {
-			q++;
-			n--;
-		}
-		while (n && isspace((unsigned char)q[n - 1]))
-			n--;
+	const char *p = allowed ? allowed : "", *q;
+	struct parsed a;
+	size_t n;
+	while (next_entry(&p, &q, &n)) {
 		if (n && !(n == 1 && *q == '*') && parse_origin(q, n, &a) != 0) {
 			snprintf(bad, badlen, "%.*s", (int)(n > 200 ? 200 : n), q);
 			return -1;
 		}
-		if (!end)
-			break;
-		p = end + 1;
 	}
 	return 0;
 }
