@@ -1,13 +1,20 @@
 #!/usr/bin/python3
-"""The layering of src/, checked from its #include "..." lines.
+"""The layering of src/, checked from its #include "..." lines: what the
+compiler cannot see.
 
-A module is a file name without .c/.h (conn.c and conn.h are module conn);
-session_int.h is part of module session, store_int.h of module store. The test fails when
-  - the modules' includes form a cycle (the arrows must point one way:
-    network -> protocol -> server -> session domain -> store/backup, with
-    conn/frame/envelope below the domain; see README "Development"),
-  - a file in src/ is longer than MAX_LINES lines,
-  - any file but net.c includes libwebsockets.h.
+The build already refuses an #include that points up a layer (each layer's
+library is compiled with only its own and the lower layers' include
+directories; src/README.md). This adds what the compiler does not check:
+  - no include cycle between the modules inside a layer (a module is a file
+    name without .c/.h: conn.c and conn.h are module conn; session_int.h is
+    part of module session, store_int.h of module store),
+  - no #include "dir/file.h" (a path would step around the include
+    directories),
+  - every file in one of the known folders, and each layer including only
+    its own and lower layers (the same rule the build enforces, here with a
+    sentence that names the files),
+  - no file in src/ longer than MAX_LINES lines,
+  - libwebsockets.h only in net/net.c.
 
 Run:  /usr/bin/python3 tests/check_layers.py [SRC_DIR]
 (SRC_DIR defaults to the src/ next to this tests/ directory.)
@@ -21,6 +28,16 @@ MAX_LINES = 900
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
 # Files that belong to another module than their name says.
 MODULE_OF = {"session_int": "session", "store_int": "store"}
+# Each layer (a folder of src/; "." is main.c) and the layers it may include.
+LAYERS = {
+    "base": {"base"},
+    "store": {"store", "base"},
+    "session": {"session", "store", "base"},
+    "net": {"net", "session", "store", "base"},
+    "ctl": {"ctl", "store", "base"},
+    ".": {"net", "session", "store", "base"},
+}
+LWS_FILE = "net/net.c"
 
 
 def module(name):
@@ -33,22 +50,37 @@ def strip_comments(text):
 
 
 def read_sources(src):
+    """{relative path: text} of every .c and .h under src."""
     files = {}
-    for name in sorted(os.listdir(src)):
-        if name.endswith((".c", ".h")):
-            with open(os.path.join(src, name), encoding="utf-8") as f:
-                files[name] = f.read()
+    for root, dirs, names in os.walk(src):
+        dirs.sort()
+        for name in sorted(names):
+            if name.endswith((".c", ".h")):
+                path = os.path.join(root, name)
+                with open(path, encoding="utf-8") as f:
+                    files[os.path.relpath(path, src)] = f.read()
     return files
+
+
+def layer(path):
+    return os.path.dirname(path) or "."
+
+
+def header_paths(files):
+    """header file name -> its relative path (names are unique in src/)."""
+    return {os.path.basename(p): p for p in files if p.endswith(".h")}
 
 
 def module_graph(files):
     """module -> {module it includes: [(file, header), ...]}"""
     graph = {}
-    for name, text in files.items():
+    headers = header_paths(files)
+    for path, text in files.items():
+        name = os.path.basename(path)
         m = module(name)
         graph.setdefault(m, {})
         for kind, header in INCLUDE_RE.findall(strip_comments(text)):
-            if kind != '"' or header not in files:
+            if kind != '"' or header not in headers:
                 continue            # system headers, generated version.h
             dep = module(header)
             if dep != m:
@@ -115,13 +147,26 @@ def check(src):
     errors = []
     if not files:
         return [f"no .c or .h files in {src}"]
+    headers = header_paths(files)
     for name, text in files.items():
         lines = text.count("\n")
         if lines > MAX_LINES:
             errors.append(f"{name}: {lines} lines, more than {MAX_LINES}")
+        own = layer(name)
+        if own not in LAYERS:
+            errors.append(f"{name}: in no known layer (folders: {', '.join(sorted(LAYERS))})")
+            continue
         for kind, header in INCLUDE_RE.findall(strip_comments(text)):
-            if os.path.basename(header) == "libwebsockets.h" and name != "net.c":
-                errors.append(f"{name}: includes libwebsockets.h (only net.c may)")
+            if os.path.basename(header) == "libwebsockets.h" and name != LWS_FILE:
+                errors.append(f"{name}: includes libwebsockets.h (only {LWS_FILE} may)")
+            if kind != '"':
+                continue
+            if "/" in header:
+                errors.append(f"{name}: includes \"{header}\" by path (name the header alone)")
+                continue
+            if header in headers and layer(headers[header]) not in LAYERS[own]:
+                errors.append(f"{name}: includes {headers[header]}, a layer above {own}/ "
+                              f"(it may include {', '.join(sorted(LAYERS[own]))})")
     graph = module_graph(files)
     for comp in find_cycles(graph):
         path = cycle_path(graph, comp)
@@ -143,7 +188,8 @@ def main():
     if errors:
         return 1
     print(f"check_layers: {len(read_sources(src))} files in {os.path.normpath(src)}: "
-          f"no include cycle, none over {MAX_LINES} lines, libwebsockets only in net.c")
+          f"layers respected, no include cycle, none over {MAX_LINES} lines, "
+          f"libwebsockets only in {LWS_FILE}")
     return 0
 
 
