@@ -89,7 +89,6 @@ struct lat_vec {
 	int sorted;
 };
 
-
 /* ------------------------------------------------------------ the client */
 
 enum conn_state {

@@ -11,7 +11,6 @@
 
 /* save: a paced writer, an admin.save in the middle, stalls in the window. */
 
-
 void save_on_writer_reply(struct conn *c, int64_t re, int ok, uint64_t sent, uint64_t now,
 			  const char *m, size_t n)
 {

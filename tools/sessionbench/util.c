@@ -132,7 +132,6 @@ void result_null(const char *key)
 
 /* ------------------------------------------------------------ latencies */
 
-
 void lat_add(struct lat_vec *l, uint64_t ns)
 {
 	uint64_t us = ns / 1000;
