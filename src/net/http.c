@@ -146,6 +146,23 @@ static int api_restore(struct session *s, const char *body, size_t bodylen,
 	return 1;
 }
 
+/* POST /api/sessions/NAME/save */
+static int api_save(struct session *s, struct http_response *r, struct http_pending **pending)
+{
+	char err[256];
+	unsigned status;
+	log_info("Admin API requested a save (session=%s)", s->name);
+	*pending = xcalloc(1, sizeof(**pending));
+	status = session_save_notify(s, save_done, *pending, err, sizeof(err));
+	if (status) {
+		free(*pending);
+		*pending = NULL;
+		respond_json(r, status, json_pack("{ss ss}", "error", err, "code", "conflict"));
+		return 0;
+	}
+	return 1;
+}
+
 /* DELETE /api/sessions/NAME */
 static int api_delete(struct session *s, struct http_response *r,
 		      struct http_pending **pending)
@@ -233,10 +250,7 @@ static int api(struct server *srv, const char *method, const char *path, const c
 	if (strcmp(rest, "/save") == 0) {
 		if (strcmp(method, "POST") != 0)
 			goto method;
-		log_info("Admin API requested a save (session=%s)", s->name);
-		*pending = xcalloc(1, sizeof(**pending));
-		session_save_notify(s, save_done, *pending);
-		return 1;
+		return api_save(s, r, pending);
 	}
 	if (strcmp(rest, "/restore") == 0) {
 		if (strcmp(method, "POST") != 0)

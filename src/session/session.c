@@ -579,6 +579,8 @@ void session_flush(struct session *s)
 			break;
 		case P_KICK:
 			/* Only once the batch (and the admin's ok) has committed. */
+			if (failed && p.conn->client)
+				p.conn->client->kicked = 0;
 			if (!failed && p.conn->client && !p.conn->closed) {
 				if (!p.self)
 					session_leave(s, p.conn->client, "kicked");
@@ -596,9 +598,13 @@ void session_flush(struct session *s)
 				struct frame *f = envelope_error(p.re, "unavailable", msg, NULL);
 				conn_send(p.conn, f);
 				frame_unref(f);
+				if (p.wait == SAVE_RESET || p.wait == SAVE_RESTORE)
+					admin_cancel_busy(s);
 			} else {
 				/* A requester that has gone needs no answer. */
 				int gone = p.wait == SAVE_NOBODY || p.conn->closed;
+				if (gone && p.wait == SAVE_RESET)
+					admin_cancel_busy(s); /* a plain save now */
 				if (p.wait == SAVE_RESTORE)
 					restore_request(s, gone ? NULL : p.conn, p.re, p.text,
 							NULL, NULL);

@@ -48,6 +48,7 @@ struct client {
 	int64_t resume_since;
 	json_t *hello_id;            /* the hello's id, echoed in welcome */
 	struct blob_upload *upload;  /* the open blob upload, or NULL */
+	int kicked;                  /* an admin.kick of it was accepted in this batch */
 };
 
 /* What the batch queued, delivered in this order by session_flush. */
@@ -87,6 +88,16 @@ struct pending {
 
 struct save_waiter;
 
+/* What a session is busy with, from the moment the request is read until
+ * it ends: one at a time, and writes are refused meanwhile (they would be
+ * in no backup, or lost with the files). */
+enum session_busy {
+	BUSY_NONE,
+	BUSY_RESET,     /* admin.reset: its backup is being written */
+	BUSY_RESTORE,   /* admin.restore or POST .../restore: save, then swap */
+	BUSY_DELETE,    /* DELETE /api/sessions/NAME: the final save, then the move */
+};
+
 struct session {
 	struct session *next;
 	struct server *srv;
@@ -117,7 +128,7 @@ struct session {
 	int64_t saved_seq;           /* seq covered by the last save */
 	int64_t running_seq;         /* seq when the running save started */
 	int save_running;
-	int resetting;               /* admin.reset waits for its backup: no writes */
+	int resetting;               /* enum session_busy: set when the request is read */
 	int deleted;                 /* moved to .deleted/: no more saves */
 	int checkpoint_running;
 	int syncs_open;              /* joins streaming from a snapshot */
@@ -172,12 +183,16 @@ void session_save(struct session *s, const char *reason);
 /* A save whose result done(arg, job) receives when it ends (the admin HTTP
  * API's POST .../save). */
 typedef void (*session_save_cb)(void *arg, const struct backup_job *job);
-void session_save_notify(struct session *s, session_save_cb done, void *arg);
+/* Returns 0, or 409 with err set when the session is being deleted (no
+ * save could ever answer it). */
+unsigned session_save_notify(struct session *s, session_save_cb done, void *arg, char *err,
+			     size_t errlen);
 /* The online restore of backups/NAME for the admin HTTP API: a save
  * (reason restore), then the backup is verified and swapped in with a new
  * epoch and every connection is closed (4205). done(arg, status, body)
  * gets an HTTP status and a JSON body (stolen). Returns 0, or an HTTP
- * status (404 no such backup, 409 a reset or restore runs) with err set
+ * status (404 no such backup, 409 a reset, restore or delete was accepted
+ * already, even in this loop pass) with err set
  * when it cannot start; nothing is changed then. */
 typedef void (*session_restore_cb)(void *arg, unsigned status, json_t *body);
 unsigned session_restore_notify(struct session *s, const char *backup, session_restore_cb done,
@@ -185,7 +200,8 @@ unsigned session_restore_notify(struct session *s, const char *backup, session_r
 /* DELETE /api/sessions/NAME: a final save (reason delete), then every
  * connection is closed (4205) and the session directory moves to
  * DATA_DIR/.deleted/NAME-STAMP/; done gets status and body as above.
- * Returns 0, or 409 with err when a reset or restore runs. */
+ * Returns 0, or 409 with err when a reset, restore or delete was accepted
+ * already. */
 unsigned session_delete_notify(struct session *s, session_restore_cb done, void *arg,
 			       char *err, size_t errlen);
 /* The saver finished a save or a checkpoint of this session. */

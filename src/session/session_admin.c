@@ -12,7 +12,16 @@
  * backup is pinned, a save (reason restore) runs, then admin_finish_restore
  * verifies the backup, swaps it in (restore.c) and reopens the database,
  * which gives it a new epoch; everyone is closed as after a reset. Every
- * admin action is logged with the admin's name. */
+ * admin action is logged with the admin's name.
+ *
+ * A state change takes effect when its request is read, not when its batch
+ * is flushed: a reset, restore or delete marks the session busy
+ * (s->resetting, enum session_busy) the moment it is accepted, and a kick
+ * marks its target, so a second request read in the same loop pass (a
+ * pipelining client, another connection, the HTTP API) sees it and gets
+ * `conflict` (or `not_found` for a second kick) instead of slipping through
+ * to act on a state that is about to change. One restore at a time also
+ * means one .restore-pin. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,14 +56,43 @@ static int queue_save(struct req *r, const char *reason, enum save_wait wait)
 	return SQLITE_OK;
 }
 
+const char *session_busy_text(const struct session *s)
+{
+	switch (s->resetting) {
+	case BUSY_RESET: return "a reset is running";
+	case BUSY_RESTORE: return "a restore is running";
+	case BUSY_DELETE: return "the session is being deleted";
+	default: return "nothing is running";
+	}
+}
+
+void admin_cancel_busy(struct session *s)
+{
+	char pin[4400];
+	if (s->resetting == BUSY_RESTORE) {
+		snprintf(pin, sizeof(pin), "%s/.restore-pin", s->dir);
+		unlink(pin);
+	}
+	s->resetting = BUSY_NONE;
+}
+
 int do_admin_save(struct req *r)
 {
+	if (r->s->resetting == BUSY_DELETE) {
+		reply_err(r, "conflict", NULL, "admin.save: %s", session_busy_text(r->s));
+		return SQLITE_OK;
+	}
 	log_info("Admin %s requested a save (session=%s)", r->cl->name, r->s->name);
 	return queue_save(r, "admin", SAVE_REPLY);
 }
 
 int do_admin_reset(struct req *r)
 {
+	if (r->s->resetting) {
+		reply_err(r, "conflict", NULL, "admin.reset: %s", session_busy_text(r->s));
+		return SQLITE_OK;
+	}
+	r->s->resetting = BUSY_RESET; /* until admin_finish_reset, or a failed batch */
 	log_info("Admin %s requested a reset (session=%s); saving a backup first", r->cl->name,
 		 r->s->name);
 	return queue_save(r, "reset", SAVE_RESET);
@@ -99,7 +137,7 @@ int do_admin_kick(struct req *r)
 		return SQLITE_OK;
 	}
 	cl = find_client(r->s, user);
-	if (!cl) {
+	if (!cl || cl->kicked) {
 		reply_err(r, "not_found", NULL, "admin.kick: %s is not online in this session", user);
 		return SQLITE_OK;
 	}
@@ -109,6 +147,7 @@ int do_admin_kick(struct req *r)
 	 * failed commit answers the admin `unavailable` and kicks nobody. */
 	p = pending_add(r->s, P_KICK, cl->conn);
 	p->self = cl == r->cl;
+	cl->kicked = 1; /* a second kick in this pass finds nobody */
 	return SQLITE_OK;
 }
 
@@ -138,7 +177,7 @@ int do_admin_restore(struct req *r)
 		return SQLITE_OK;
 	}
 	if (r->s->resetting) {
-		reply_err(r, "conflict", NULL, "admin.restore: a reset or restore is running");
+		reply_err(r, "conflict", NULL, "admin.restore: %s", session_busy_text(r->s));
 		return SQLITE_OK;
 	}
 	if (restore_pin(r->s->dir, json_string_value(b), pin, sizeof(pin), err, sizeof(err))) {
@@ -152,6 +191,7 @@ int do_admin_restore(struct req *r)
 	p->re = r->id ? json_incref(r->id) : NULL;
 	p->wait = SAVE_RESTORE;
 	r->answered = 1;
+	r->s->resetting = BUSY_RESTORE; /* until admin_finish_restore, or a failed batch */
 	return SQLITE_OK;
 }
 
@@ -160,7 +200,7 @@ unsigned session_restore_notify(struct session *s, const char *backup, session_r
 {
 	char pin[4400];
 	if (s->resetting) {
-		snprintf(err, errlen, "a reset or restore is running");
+		snprintf(err, errlen, "%s", session_busy_text(s));
 		return 409;
 	}
 	if (restore_pin(s->dir, backup, pin, sizeof(pin), err, errlen))
@@ -247,7 +287,7 @@ unsigned session_delete_notify(struct session *s, session_restore_cb done, void 
 			       char *err, size_t errlen)
 {
 	if (s->resetting) {
-		snprintf(err, errlen, "a reset or restore is running");
+		snprintf(err, errlen, "%s", session_busy_text(s));
 		return 409;
 	}
 	log_warning("Admin API requested the deletion of session %s; saving a final backup",

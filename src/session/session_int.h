@@ -85,6 +85,11 @@ json_t *users_json(struct session *s);
 int flush_presence(struct session *s, struct client *cl);
 
 /* session_admin.c */
+/* What the session is busy with (s->resetting), for error messages. */
+const char *session_busy_text(const struct session *s);
+/* A reset or restore accepted in a batch that did not commit: the session
+ * is no longer busy (the restore's pin goes). */
+void admin_cancel_busy(struct session *s);
 int do_admin_save(struct req *r);
 int do_admin_backups(struct req *r);
 int do_admin_stats(struct req *r);

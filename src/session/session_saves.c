@@ -148,7 +148,7 @@ void save_request(struct session *s, const char *reason, struct conn *waiter, js
 		w->id = id ? json_incref(id) : NULL;
 		w->wait = wait;
 		if (wait == SAVE_RESET)
-			s->resetting = 1;
+			s->resetting = BUSY_RESET;
 		add_waiter(s, w);
 		conn_hold(waiter);
 	}
@@ -165,7 +165,7 @@ void restore_request(struct session *s, struct conn *waiter, json_t *id, const c
 	w->backup = xstrdup(backup);
 	w->rdone = done;
 	w->done_arg = arg;
-	s->resetting = 1;
+	s->resetting = BUSY_RESTORE;
 	add_waiter(s, w);
 	if (waiter)
 		conn_hold(waiter);
@@ -178,18 +178,26 @@ void delete_request(struct session *s, session_restore_cb done, void *arg)
 	w->wait = SAVE_DELETE;
 	w->rdone = done;
 	w->done_arg = arg;
-	s->resetting = 1;
+	s->resetting = BUSY_DELETE;
 	add_waiter(s, w);
 	session_save(s, "delete");
 }
 
-void session_save_notify(struct session *s, session_save_cb done, void *arg)
+unsigned session_save_notify(struct session *s, session_save_cb done, void *arg, char *err,
+			     size_t errlen)
 {
-	struct save_waiter *w = xcalloc(1, sizeof(*w));
+	struct save_waiter *w;
+	if (s->resetting == BUSY_DELETE) {
+		/* No save follows the delete's: nothing would ever answer. */
+		snprintf(err, errlen, "%s", session_busy_text(s));
+		return 409;
+	}
+	w = xcalloc(1, sizeof(*w));
 	w->done = done;
 	w->done_arg = arg;
 	add_waiter(s, w);
 	session_save(s, "admin");
+	return 0;
 }
 
 void session_conn_gone(struct session *s, struct conn *c)
@@ -302,6 +310,8 @@ void session_save_done(struct session *s, struct backup_job *job)
 	}
 	s->waiters = s->next_waiters;
 	s->next_waiters = NULL;
+	if (s->deleted && s->waiters)
+		session_cancel_waiters(s, "the session was deleted"); /* no save follows */
 	backup_job_free(job);
 	if (s->save_again && !s->srv->shutting_down) {
 		s->save_again = 0;

@@ -469,6 +469,21 @@ class RawWS:
         return cls(reader, writer)
 
     def send_frame(self, opcode, payload, fin=True, rsv=0):
+        self.writer.write(self.encode_frame(opcode, payload, fin, rsv))
+
+    async def send_json_many(self, objs):
+        """Every object as a text frame, all in one TCP write (a pipelining
+        client): the server reads them in one pass of its loop."""
+        data = []
+        for o in objs:
+            payload = json.dumps(o).encode()
+            record_sent(self.sent, payload)
+            data.append(self.encode_frame(0x1, payload))
+        self.writer.write(b"".join(data))
+        await self.writer.drain()
+
+    @staticmethod
+    def encode_frame(opcode, payload, fin=True, rsv=0):
         b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
         n = len(payload)
         if n < 126:
@@ -479,7 +494,7 @@ class RawWS:
             head = struct.pack("!BBQ", b0, 0x80 | 127, n)
         mask = os.urandom(4)
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.writer.write(head + mask + masked)
+        return head + mask + masked
 
     async def send_text_bytes(self, payload):
         record_sent(self.sent, payload)
