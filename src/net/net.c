@@ -58,6 +58,8 @@ struct pss {
 	struct frame *body;         /* HTTP: response body to write */
 	struct http_pending *pending; /* HTTP: reply that waits (admin API) */
 	struct http_req *req;       /* HTTP: a request waiting for its body */
+	int head;                   /* HTTP: a HEAD request: headers only */
+	int close_after;            /* HTTP: close once the answer is out */
 };
 
 /* A POST with a body: what http_handle_body needs once it is read. */
@@ -155,7 +157,7 @@ static int http_send(struct lws *wsi, struct pss *pss, unsigned status, const ch
 		goto fail;
 	if (lws_finalize_write_http_header(wsi, start, &p, end))
 		goto fail;
-	pss->body = body;
+	pss->body = body; /* for HEAD: only its length was sent */
 	lws_callback_on_writable(wsi);
 	return 0;
 fail:
@@ -498,11 +500,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		const char *method = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) ? "GET"
 				   : lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) ? "POST"
 				   : lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI) ? "DELETE"
-				   : "OTHER"; /* PUT, HEAD...: 405 on known routes */
+				   : lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) ? "HEAD"
+				   : lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) ? "PUT"
+				   : lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) ? "PATCH"
+				   : lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) ? "OPTIONS"
+				   : "OTHER"; /* 405 on known routes */
 		static const char forbidden[] = "{\"error\":\"origin not allowed (ALLOWED_ORIGINS)\","
 						"\"code\":\"forbidden\"}";
 		char *host;
 		memset(pss, 0, sizeof(*pss));
+		pss->head = strcmp(method, "HEAD") == 0;
 		if (!origin_ok(wsi))
 			return http_send(wsi, pss, 403, "application/json", NULL, "",
 					 frame_new(forbidden, sizeof(forbidden) - 1));
@@ -515,6 +522,30 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		/* As long as the client sent it: a long ADMIN_PASSWORD must match. */
 		auth = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
 		lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+		if (strcmp(method, "POST") == 0 && !*clen &&
+		    lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) &&
+		    !http_check_auth(server, method, (const char *)in, auth ? auth : "", peer,
+				     &r)) {
+			/* A body of unknown length (chunked): RFC 9110 lets a
+			 * server ask for a Content-Length instead. */
+			json_t *o = json_pack("{ss ss}", "error", "send the body with a "
+					      "Content-Length (chunked bodies are not read)",
+					      "code", "length_required");
+			free(auth);
+			memset(&r, 0, sizeof(r));
+			r.status = 411;
+			r.content_type = "application/json";
+			r.headers[0] = 0;
+			r.body = frame_from_json(o);
+			json_decref(o);
+			/* The body's bytes must not be read as a request. */
+			pss->close_after = 1;
+			return http_reply(wsi, pss, &r);
+		} else if (strcmp(method, "POST") == 0 && !*clen &&
+			   lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)) {
+			free(auth);
+			return http_reply(wsi, pss, &r);
+		}
 		if (strcmp(method, "POST") == 0 && atol(clen) > 0) {
 			/* Answered once the body is in (HTTP_BODY_COMPLETION). */
 			pss->req = xcalloc(1, sizeof(*pss->req));
@@ -546,14 +577,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			break;
 		pss->req = NULL;
 		if (q->too_large) {
+			/* Credentials first: who may not use the route learns
+			 * nothing about its limits. */
 			struct http_response r;
-			json_t *o = json_pack("{ss ss}", "error", "request body too large",
-					      "code", "too_large");
 			memset(&r, 0, sizeof(r));
-			r.status = 413;
-			r.content_type = "application/json";
-			r.body = frame_from_json(o);
-			json_decref(o);
+			if (!http_check_auth(server, "POST", q->path, q->auth ? q->auth : "",
+					     q->peer, &r)) {
+				json_t *o = json_pack("{ss ss}", "error", "request body too large",
+						      "code", "too_large");
+				r.status = 413;
+				r.content_type = "application/json";
+				r.body = frame_from_json(o);
+				json_decref(o);
+			}
 			rc = http_reply(wsi, pss, &r);
 		} else {
 			rc = http_dispatch(wsi, pss, "POST", q->path, q->auth ? q->auth : "", q->peer,
@@ -575,15 +611,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		}
 		if (!pss->body)
 			break;
-		if (lws_write(wsi, (unsigned char *)frame_data(pss->body), pss->body->len,
-			      LWS_WRITE_HTTP_FINAL) < (int)pss->body->len) {
+		if (!pss->head && lws_write(wsi, (unsigned char *)frame_data(pss->body),
+					    pss->body->len, LWS_WRITE_HTTP_FINAL) <
+				  (int)pss->body->len) {
 			frame_unref(pss->body);
 			pss->body = NULL;
 			return -1;
 		}
 		frame_unref(pss->body);
 		pss->body = NULL;
-		if (lws_http_transaction_completed(wsi))
+		if (pss->close_after || lws_http_transaction_completed(wsi))
 			return -1;
 		break;
 

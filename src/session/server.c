@@ -20,6 +20,7 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "retention.h"
 #include "server.h"
 #include "session.h"
 #include "store.h"
@@ -98,6 +99,55 @@ struct session *server_session_open(struct server *srv, const char *name, int cr
 	return s;
 }
 
+/* A session on disk that is not loaded, described without opening it: its
+ * size, and its last save as session_metadata.json records it. */
+static json_t *closed_session_json(struct server *srv, const char *name)
+{
+	char path[4400];
+	json_t *meta, *last = json_null();
+	const char *reason, *backup;
+
+	snprintf(path, sizeof(path), "%s/%s/session_metadata.json", srv->cfg->data_dir, name);
+	meta = json_load_file(path, 0, NULL);
+	reason = json_string_value(json_object_get(meta, "reason"));
+	backup = json_string_value(json_object_get(meta, "backup"));
+	if (json_is_number(json_object_get(meta, "timestamp")) && reason && backup) {
+		snprintf(path, sizeof(path), "%s/%s/backups/%s", srv->cfg->data_dir, name, backup);
+		last = json_pack("{sf ss ss sI}", "time",
+				 json_number_value(json_object_get(meta, "timestamp")),
+				 "reason", reason, "backup", backup,
+				 "bytes", (json_int_t)util_file_size(path));
+	}
+	json_decref(meta);
+	snprintf(path, sizeof(path), "%s/%s/session.db", srv->cfg->data_dir, name);
+	return json_pack("{ss sb sb sI so}", "session", name, "loaded", 0, "failed",
+			 failed_at_start(srv, name), "db_bytes", (json_int_t)util_file_size(path),
+			 "last_save", last);
+}
+
+json_t *server_session_json(struct server *srv, const char *name)
+{
+	struct session *s = find_session(srv, name);
+	if (s)
+		return session_stats_json(s);
+	if (!is_session_dir(srv->cfg->data_dir, name))
+		return NULL;
+	return closed_session_json(srv, name);
+}
+
+json_t *server_backups_json(struct server *srv, const char *name)
+{
+	char bdir[4400];
+	json_t *list;
+	if (!find_session(srv, name) && !is_session_dir(srv->cfg->data_dir, name))
+		return NULL;
+	snprintf(bdir, sizeof(bdir), "%s/%s/backups", srv->cfg->data_dir, name);
+	list = backup_list_json(bdir);
+	retention_annotate(list, srv->cfg->max_backups, srv->cfg->backup_keep_hourly,
+			   srv->cfg->backup_keep_daily);
+	return list;
+}
+
 json_t *server_sessions_json(struct server *srv)
 {
 	json_t *list = json_array();
@@ -106,14 +156,9 @@ json_t *server_sessions_json(struct server *srv)
 	for (struct session *s = srv->sessions; s; s = s->next)
 		json_array_append_new(list, session_stats_json(s));
 	while (d && (e = readdir(d))) {
-		char path[4400];
 		if (find_session(srv, e->d_name) || !is_session_dir(srv->cfg->data_dir, e->d_name))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s/session.db", srv->cfg->data_dir, e->d_name);
-		json_array_append_new(list, json_pack("{ss sb sb sI}", "session", e->d_name,
-						      "loaded", 0, "failed",
-						      failed_at_start(srv, e->d_name),
-						      "db_bytes", (json_int_t)util_file_size(path)));
+		json_array_append_new(list, closed_session_json(srv, e->d_name));
 	}
 	if (d)
 		closedir(d);
