@@ -425,5 +425,92 @@ class PairwiseTest(RaceCase):
         self.assertEqual(st, 200)
 
 
+# ======================================================================
+def silent_sockets(srv, n, source="127.0.0.1"):
+    """n TCP connections to the server that never send a byte (the kernel
+    completes them whether or not the server accepts them)."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        if source != "127.0.0.1":
+            s.bind((source, 0))
+        try:
+            s.connect(("127.0.0.1", srv.port))
+        except BlockingIOError:
+            pass
+        socks.append(s)
+    return socks
+
+
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no metric {name}")
+
+
+class SlowConnectionsTest(RaceCase):
+    """Sockets that never send cannot take the server off the air
+    (MAX_IDLE_PER_ADDRESS, MAX_IDLE_CONNECTIONS)."""
+
+    @classmethod
+    def setUpClass(cls):
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < min(hard, 4096):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+
+    async def served_within_a_second(self, srv, member, source="127.0.0.1"):
+        t0 = time.monotonic()
+        st, _, b = await asyncio.to_thread(srv.http_get, "/healthz", 1.0)
+        self.assertEqual(st, 200, b)
+        self.assertLess(time.monotonic() - t0, 1.0)
+        t0 = time.monotonic()
+        c = await self.client(srv, "test", open_timeout=1.0)
+        w, _, _ = await asyncio.wait_for(c.hello("newcomer"), 1.0)
+        self.assertEqual(w["type"], "welcome")
+        self.assertLess(time.monotonic() - t0, 1.0)
+        # a member from before keeps being served
+        await asyncio.wait_for(must(member, "node.create", uuid=f"n{time.monotonic_ns()}",
+                                    kind="Object", data={}), 1.0)
+        await c.close()
+
+    async def test_many_silent_sockets_from_one_address(self):
+        srv = self.server()
+        member, _, _, _ = await self.joined(srv, "member")
+        socks = silent_sockets(srv, 1100)
+        try:
+            # the server has seen them all once healthz (sent after them on
+            # the same address) is answered
+            await self.served_within_a_second(srv, member)
+            st, _, b = await asyncio.to_thread(srv.http_get, "/metrics")
+            dropped = metric(b.decode(), "sessiond_idle_connections_dropped_total")
+            self.assertGreaterEqual(dropped, 1100 - 32)
+            # and again: the peer reconnecting changes nothing
+            for s in socks:
+                s.close()
+            socks = silent_sockets(srv, 1100)
+            await self.served_within_a_second(srv, member)
+        finally:
+            for s in socks:
+                s.close()
+
+    async def test_total_cap_across_addresses(self):
+        srv = self.server(["--max-idle-connections", "50", "--max-idle-per-address", "20"])
+        member, _, _, _ = await self.joined(srv, "member")
+        socks = []
+        try:
+            for i in range(2, 22):
+                socks += silent_sockets(srv, 20, f"127.0.0.{i}")
+            await self.served_within_a_second(srv, member)
+            st, _, b = await asyncio.to_thread(srv.http_get, "/metrics")
+            dropped = metric(b.decode(), "sessiond_idle_connections_dropped_total")
+            self.assertGreaterEqual(dropped, 400 - 50)
+        finally:
+            for s in socks:
+                s.close()
+
+
 if __name__ == "__main__":
     unittest.main()
