@@ -67,9 +67,11 @@ int ctl_server_running(const char *data_dir);
 int ctl_lock_data_dir(const char *data_dir, const char *instead, int *fd, char *err,
 		      size_t errlen);
 /* backup: a verified copy of path into dest (a file, or a directory to hold
- * NAME-YYYYMMDD-HHMMSS.db). *written gets the final path. */
-int ctl_backup(const char *path, const char *dest, char *written, size_t wlen, char *err,
-	       size_t errlen);
+ * NAME-YYYYMMDD-HHMMSS.db). *written gets the final path. An existing file
+ * is replaced only with force; a destination inside a session directory
+ * (one holding session.db, or below it) never. */
+int ctl_backup(const char *path, const char *dest, int force, char *written, size_t wlen,
+	       char *err, size_t errlen);
 /* restore, server stopped: verify, move the current database aside,
  * install the copy with a new epoch. *out describes what was done. */
 int ctl_restore(const char *session_dir, const char *backup, json_t **out, char *err,
