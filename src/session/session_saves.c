@@ -322,7 +322,14 @@ void session_save_done(struct session *s, struct backup_job *job)
 void session_checkpoint_if_needed(struct session *s)
 {
 	struct backup_job *job;
-	if (s->checkpoint_running || !s->srv->saver ||
+	/* Not while a reset, restore or delete waits for its save: a
+	 * checkpoint queued behind that save could still hold its read-write
+	 * connection to the old session.db while the restore swaps the files,
+	 * and the last read-write connection to close deletes session.db-wal
+	 * and -shm by name, which by then are the new database's. (The
+	 * read-only snapshots of joins and blob downloads cannot take the lock
+	 * that deleting needs.) */
+	if (s->checkpoint_running || s->resetting || !s->srv->saver ||
 	    store_wal_frames(s->store) < SESSION_WAL_CHECKPOINT_FRAMES)
 		return;
 	job = backup_job_new(s->name, s->dir, "checkpoint", s->srv->cfg->max_backups);
