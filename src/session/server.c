@@ -49,6 +49,8 @@ int server_session_exists(const struct server *srv, const char *name)
 	return is_session_dir(srv->cfg->data_dir, name);
 }
 
+static void mark_failed(struct server *srv, const char *name, const char *err);
+
 static int failed_at_start(const struct server *srv, const char *name)
 {
 	for (size_t i = 0; i < srv->nfailed; i++)
@@ -69,8 +71,8 @@ struct session *server_session_open(struct server *srv, const char *name, int cr
 	if (s)
 		return s;
 	if (failed_at_start(srv, name)) {
-		snprintf(err, errlen, "session %s could not be opened at start (see the log)",
-			 name);
+		snprintf(err, errlen, "session %s cannot be opened (see the log); it is out of "
+			 "service until the server restarts", name);
 		return NULL;
 	}
 	exists = server_session_exists(srv, name);
@@ -215,8 +217,9 @@ static int is_session_dir(const char *data_dir, const char *name)
  * reported by /healthz as degraded. */
 static void mark_failed(struct server *srv, const char *name, const char *err)
 {
-	log_error("SESSION %s CANNOT BE OPENED: %s. It is left untouched and not served; the "
-		  "other sessions are. Fix it (sessionctl verify) and restart.", name, err);
+	log_error("SESSION %s CANNOT BE OPENED: %s. It is left as it is on disk and not "
+		  "served; the other sessions are. Fix it (sessionctl verify) and restart.", name,
+		  err);
 	srv->failed = xrealloc(srv->failed, (srv->nfailed + 1) * sizeof(*srv->failed));
 	srv->failed[srv->nfailed++] = xstrdup(name);
 }
@@ -284,6 +287,23 @@ void server_forget_session(struct server *srv, struct session *s)
 			break;
 		}
 	}
+	s->next = srv->deleted;
+	srv->deleted = s;
+}
+
+void server_session_failed(struct server *srv, struct session *s, const char *err)
+{
+	mark_failed(srv, s->name, err);
+	s->deleted = 1; /* no save may start: there is no database */
+	session_drop_everyone(s, 1011, "storage unavailable");
+	for (struct session **pp = &srv->sessions; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			srv->nsessions--;
+			break;
+		}
+	}
+	/* Connections closing later still name it: kept until exit. */
 	s->next = srv->deleted;
 	srv->deleted = s;
 }

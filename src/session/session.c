@@ -419,6 +419,28 @@ void session_leave(struct session *s, struct client *cl, const char *reason)
 	client_free(cl);
 }
 
+void session_drop_everyone(struct session *s, int code, const char *why)
+{
+	for (struct conn *c = s->srv->conns; c; c = c->next) {
+		struct client *cl = c->client;
+		if (c->session != s)
+			continue;
+		if (cl) {
+			struct client **pp;
+			for (pp = &s->clients; *pp; pp = &(*pp)->next) {
+				if (*pp == cl) {
+					*pp = cl->next;
+					s->nclients--;
+					break;
+				}
+			}
+			c->client = NULL;
+			client_free(cl);
+		}
+		conn_close(c, code, why);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Flush: commit the batch, then deliver                               */
 

@@ -170,6 +170,9 @@ void session_reply(struct session *s, struct conn *c, struct frame *f);
 int session_known_type(const char *type);
 /* Commits the open batch and delivers what it produced. */
 void session_flush(struct session *s);
+/* The session's database is gone: closes every connection of s (code,
+ * why) and forgets its members without touching storage. */
+void session_drop_everyone(struct session *s, int code, const char *why);
 /* Releases every lock whose owner is not online. */
 int session_release_orphan_locks(struct session *s);
 

@@ -212,6 +212,21 @@ unsigned session_restore_notify(struct session *s, const char *backup, session_r
 	return 0;
 }
 
+/* Opens the session's database again after a failed swap: 0, or 1 with
+ * err (the answer) extended when it cannot be opened either. */
+static int reopen_or_fail(struct session *s, char *err, size_t errlen)
+{
+	char e[512];
+	size_t n = strlen(err);
+	if (session_open_db(s, 0, e, sizeof(e)) == 0)
+		return 0;
+	session_close_db(s);
+	if (n + 1 < errlen)
+		snprintf(err + n, errlen - n, "; the session cannot be opened again (%s) and is out of "
+		 "service until the server restarts", e);
+	return 1;
+}
+
 void admin_finish_restore(struct session *s, struct conn *admin, json_t *id,
 			  const struct backup_job *job, const char *backup,
 			  session_restore_cb done, void *arg)
@@ -241,16 +256,28 @@ void admin_finish_restore(struct session *s, struct conn *admin, json_t *id,
 	session_close_db(s);
 	if (restore_install(s->dir, pin, backup, aside, sizeof(aside), e, sizeof(e)) != 0) {
 		snprintf(err, sizeof(err), "%s; nothing was restored", e);
-		if (session_open_db(s, 0, e, sizeof(e)) != 0) {
-			log_error("SESSION %s CANNOT BE REOPENED after a failed restore: %s", s->name, e);
-			abort(); /* no database: restart and let start-up recovery act */
-		}
+		if (reopen_or_fail(s, err, sizeof(err)))
+			goto lost;
 		goto fail;
 	}
 	if (session_open_db(s, 1, e, sizeof(e)) != 0) {
-		log_error("SESSION %s: the restored backup %s cannot be opened (%s); the previous "
-			  "database is kept as %s", s->name, backup, e, aside);
-		abort();
+		/* e.g. its migration cannot run (a full disk): the previous
+		 * database goes back. */
+		char u[512] = "";
+		session_close_db(s);
+		snprintf(err, sizeof(err), "the restored backup cannot be opened: %s; nothing was "
+			 "restored", e);
+		log_error("Session %s: the restored backup %s cannot be opened (%s); putting %s "
+			  "back", s->name, backup, e, aside);
+		if (restore_undo(s->dir, aside, u, sizeof(u)) != 0) {
+			snprintf(err, sizeof(err), "the restored backup cannot be opened (%s) and the "
+				 "previous database cannot be put back (%s; it is kept as %s)", e, u,
+				 aside);
+			goto lost;
+		}
+		if (reopen_or_fail(s, err, sizeof(err)))
+			goto lost;
+		goto fail;
 	}
 	unlink(pin);
 	s->saved_seq = s->seq;
@@ -281,6 +308,20 @@ fail:
 	}
 	if (done)
 		done(arg, status, json_pack("{ss ss}", "error", err, "code", code));
+	return;
+lost:
+	/* No database to serve: this session only is taken out of service
+	 * (its members closed 1011, hellos refused, /healthz degraded); the
+	 * others are served on. */
+	unlink(pin);
+	if (admin) {
+		char msg[1100];
+		snprintf(msg, sizeof(msg), "admin.restore: %s", err);
+		conn_release_hold(admin, envelope_error(id, "unavailable", msg, NULL));
+	}
+	if (done)
+		done(arg, 503, json_pack("{ss ss}", "error", err, "code", "unavailable"));
+	server_session_failed(s->srv, s, err);
 }
 
 unsigned session_delete_notify(struct session *s, session_restore_cb done, void *arg,
@@ -340,11 +381,13 @@ void admin_finish_delete(struct session *s, const struct backup_job *job,
 			 strerror(errno));
 		log_error("Delete of session %s failed: %s", s->name, e);
 		s->deleted = 0;
-		if (session_open_db(s, 0, e, sizeof(e)) != 0) {
-			log_error("SESSION %s CANNOT BE REOPENED: %s", s->name, e);
-			abort();
-		}
 		done(arg, 500, json_pack("{ss ss}", "error", e, "code", "internal"));
+		{
+			char err[1024];
+			snprintf(err, sizeof(err), "%s", e);
+			if (reopen_or_fail(s, err, sizeof(err)))
+				server_session_failed(s->srv, s, err);
+		}
 		return;
 	}
 	util_fsync_dir(trash);

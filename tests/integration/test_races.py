@@ -425,6 +425,92 @@ class PairwiseTest(RaceCase):
         self.assertEqual(st, 200)
 
 
+class RestoreWithReadersTest(RaceCase):
+    """A read connection to the old database that outlives the online
+    restore (a join's sync stalled by a client that does not read) must not
+    take the new database's WAL with it when it closes: SQLite's last
+    connection deletes session.db-wal by name."""
+
+    async def test_acknowledged_write_after_restore_survives_kill(self):
+        srv = self.server()
+        a, _, _, _ = await self.joined(srv, "setup", "test", admin_password=ADMIN_PW)
+        big = "x" * 100000
+        frames = [dict(type="node.create", id=i, uuid=f"big{i}", kind="Object",
+                       data={"blob": big}) for i in range(1, 121)]
+        from harness import pipeline
+        for r in await pipeline(a, frames):
+            self.assertEqual(r["type"], "ok", r)
+        b = (await must(a, "admin.save"))["backup"]
+        await a.close()
+        # a joiner that reads nothing: its sync snapshot stays open
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", srv.port))
+        sock.sendall((f"GET /s/test HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        sock.sendall(RawWS.encode_frame(0x1, json.dumps(
+            {"type": "hello", "id": 1, "user": "stalled"}).encode()))
+        try:
+            await asyncio.to_thread(srv.wait_for_log, "user=stalled", TIMEOUT)
+            r = await self.admin_raw(srv, "test")
+            await r.send_json({"type": "admin.restore", "id": 2, "backup": b})
+            got, _ = await self.ws_answers(r, [2])
+            self.assertEqual(got[2]["type"], "ok", got)
+            w, _, _, _ = await self.joined(srv, "writer", "test")
+            ack = await must(w, "node.create", uuid="after", kind="Object", data={})
+            self.assertGreater(ack["seq"], 0)
+        finally:
+            sock.close()  # the stalled reader goes: its snapshot closes
+        await asyncio.to_thread(srv.wait_for_log, "user=stalled reason=", TIMEOUT)
+        for _ in range(2):  # loop passes after the close
+            self.assertEqual((await w.request("ping"))["type"], "pong")
+        srv.kill9()
+        srv.restart()
+        c, _, syncs, _ = await self.joined(srv, "checker", "test")
+        nodes = {n["uuid"] for s in syncs for n in s.get("nodes", [])}
+        self.assertIn("after", nodes, "an acknowledged write was lost")
+        self.assertEqual(quick_check(os.path.join(srv.session_dir("test"), "session.db")),
+                         "ok")
+
+
+class RestoreCannotOpenTest(RaceCase):
+    """A restored backup that passes the checks but cannot be opened (here:
+    its migration fails) puts the previous database back; nothing kills the
+    server, and the other sessions are served throughout."""
+
+    async def test_migration_failure_puts_the_old_database_back(self):
+        srv = self.server()
+        a, _, _, _ = await self.joined(srv, "root", "test", admin_password=ADMIN_PW)
+        await must(a, "node.create", uuid="kept", kind="Object", data={})
+        b = (await must(a, "admin.save"))["backup"]
+        await must(a, "node.create", uuid="late", kind="Object", data={})
+        o, _, _, _ = await self.joined(srv, "olga", "other")
+        # a schema version that says "migrate", over tables that exist
+        path = os.path.join(srv.session_dir("test"), "backups", b)
+        db = sqlite3.connect(path)
+        db.execute("PRAGMA user_version = 3")
+        db.commit()
+        db.close()
+        r = await a.request("admin.restore", backup=b)
+        self.assertEqual((r["type"], r["code"]), ("error", "unavailable"), r)
+        self.assertIn("nothing was restored", r["message"])
+        self.assertTrue(srv.alive(), srv.log())
+        # the session goes on with what it held
+        await must(a, "node.create", uuid="after", kind="Object", data={})
+        self.assertEqual(await self.content(srv, "test"), {"kept", "late", "after"})
+        await must(o, "node.create", uuid="o1", kind="Object", data={})
+        st, _, body = srv.http_get("/healthz")
+        self.assertEqual((st, json.loads(body)["status"]), (200, "ok"), body)
+        self.assertEqual(quick_check(os.path.join(srv.session_dir("test"), "session.db")),
+                         "ok")
+        self.assertFalse(os.path.exists(os.path.join(srv.session_dir("test"), ".restore-pin")))
+
+
 # ======================================================================
 def silent_sockets(srv, n, source="127.0.0.1"):
     """n TCP connections to the server that never send a byte (the kernel
