@@ -352,9 +352,28 @@ void server_flush(struct server *srv)
 	}
 }
 
+/* The session a finished job belongs to: by pointer, so that a result
+ * that ends after its session was deleted (or taken out of service) never
+ * lands on a new session of the same name; *gone is then set. Jobs
+ * without an owner (the final save) are matched by name. */
+static struct session *job_session(struct server *srv, const struct backup_job *job,
+				   struct session **gone)
+{
+	*gone = NULL;
+	if (!job->owner)
+		return find_session(srv, job->session);
+	for (struct session *s = srv->sessions; s; s = s->next)
+		if (s == job->owner)
+			return s;
+	for (struct session *s = srv->deleted; s; s = s->next)
+		if (s == job->owner)
+			*gone = s;
+	return NULL;
+}
+
 void server_save_done(struct server *srv, struct backup_job *job)
 {
-	struct session *s = find_session(srv, job->session);
+	struct session *gone, *s = job_session(srv, job, &gone);
 	struct metrics *m = &srv->metrics;
 	enum save_kind kind = metrics_save_kind(job->reason);
 
@@ -373,10 +392,36 @@ void server_save_done(struct server *srv, struct backup_job *job)
 		m->saves_failed[kind]++;
 		m->backup_failures++;
 	}
+	if (gone) {
+		/* Nothing to answer: its waiters were answered when it went. */
+		if (job->checkpoint_only)
+			gone->checkpoint_running = 0;
+		else
+			gone->save_running = 0;
+	}
 	if (s)
 		session_save_done(s, job);
 	else
 		backup_job_free(job);
+}
+
+/* Deleted (or failed) sessions are freed once nothing refers to them: no
+ * job of theirs runs and no connection names them. */
+static void free_gone_sessions(struct server *srv)
+{
+	struct session **pp = &srv->deleted;
+	while (*pp) {
+		struct session *s = *pp;
+		int used = s->save_running || s->checkpoint_running || s->syncs_open;
+		for (struct conn *c = srv->conns; c && !used; c = c->next)
+			used = c->session == s;
+		if (used) {
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		session_free(s);
+	}
 }
 
 /* 1 when nothing refers to s any more: no member, no connection that
@@ -425,6 +470,7 @@ void server_cron(struct server *srv, double now)
 	long every = srv->cfg->save_interval;
 
 	close_idle_sessions(srv, now);
+	free_gone_sessions(srv);
 
 	for (struct session *s = srv->sessions; s; s = s->next) {
 		session_checkpoint_if_needed(s);

@@ -21,8 +21,9 @@ struct server {
 	struct config *cfg;
 	struct session *sessions;    /* open (loaded) sessions */
 	size_t nsessions;
-	/* Deleted sessions (DELETE /api/sessions/NAME), database closed: kept
-	 * until exit because closed connections may still point at them. */
+	/* Deleted sessions (DELETE /api/sessions/NAME) and sessions taken out
+	 * of service, database closed: kept while a connection or a job still
+	 * refers to them, freed by the cron after that. */
 	struct session *deleted;
 	size_t sessions_on_disk;     /* open or closed while idle (MAX_SESSIONS) */
 	char **failed;               /* sessions that could not be opened at start */

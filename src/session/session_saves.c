@@ -98,6 +98,7 @@ static void start_save(struct session *s, const char *reason)
 	job = backup_job_new(s->name, s->dir, reason, s->srv->cfg->max_backups);
 	job->keep_hourly = s->srv->cfg->backup_keep_hourly;
 	job->keep_daily = s->srv->cfg->backup_keep_daily;
+	job->owner = s;
 	s->save_running = 1;
 	s->running_seq = s->seq;
 	if (s->srv->saver) {
@@ -335,6 +336,7 @@ void session_checkpoint_if_needed(struct session *s)
 	job = backup_job_new(s->name, s->dir, "checkpoint", s->srv->cfg->max_backups);
 	job->checkpoint_only = 1;
 	job->wal_reset = s->syncs_open == 0;
+	job->owner = s;
 	s->checkpoint_running = 1;
 	saver_submit(s->srv->saver, job);
 }
