@@ -110,9 +110,9 @@ static void guard_accept(struct lws *wsi)
 	if (!victim)
 		return;
 	server->metrics.idle_dropped++;
-	log_debug("Closed an idle connection (addr=%s): MAX_IDLE_%s reached",
-		  victim == wsi ? peer : "-", strcmp(why, "total") == 0 ? "CONNECTIONS"
-		  : "PER_ADDRESS");
+	log_debug("A connection from %s is past MAX_IDLE_%s: %s", peer,
+		  strcmp(why, "total") == 0 ? "CONNECTIONS" : "PER_ADDRESS", victim == wsi ?
+		  "closed it (every other one waits for an answer)" : "closed the oldest idle one");
 	/* Another connection is closed at once (its descriptor is what the
 	 * new one needs); the one being accepted only once this returns. */
 	lws_set_timeout(victim, PENDING_TIMEOUT_USER_OK,
@@ -561,27 +561,24 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		auth = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
 		lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH);
 		if (strcmp(method, "POST") == 0 && !*clen &&
-		    lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) &&
-		    !http_check_auth(server, method, (const char *)in, auth ? auth : "", peer,
-				     &r)) {
+		    lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)) {
 			/* A body of unknown length (chunked): RFC 9110 lets a
-			 * server ask for a Content-Length instead. */
-			json_t *o = json_pack("{ss ss}", "error", "send the body with a "
-					      "Content-Length (chunked bodies are not read)",
-					      "code", "length_required");
+			 * server ask for a Content-Length instead (credentials
+			 * first, as for 413). */
+			if (!http_check_auth(server, method, (const char *)in, auth ? auth : "",
+					     peer, &r)) {
+				json_t *o = json_pack("{ss ss}", "error", "send the body with a "
+						      "Content-Length (chunked bodies are not read)",
+						      "code", "length_required");
+				memset(&r, 0, sizeof(r));
+				r.status = 411;
+				r.content_type = "application/json";
+				r.body = frame_from_json(o);
+				json_decref(o);
+			}
 			free(auth);
-			memset(&r, 0, sizeof(r));
-			r.status = 411;
-			r.content_type = "application/json";
-			r.headers[0] = 0;
-			r.body = frame_from_json(o);
-			json_decref(o);
 			/* The body's bytes must not be read as a request. */
 			pss->close_after = 1;
-			return http_reply(wsi, pss, &r);
-		} else if (strcmp(method, "POST") == 0 && !*clen &&
-			   lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)) {
-			free(auth);
 			return http_reply(wsi, pss, &r);
 		}
 		if (strcmp(method, "POST") == 0 && atol(clen) > 0) {

@@ -222,8 +222,8 @@ static int reopen_or_fail(struct session *s, char *err, size_t errlen)
 		return 0;
 	session_close_db(s);
 	if (n + 1 < errlen)
-		snprintf(err + n, errlen - n, "; the session cannot be opened again (%s) and is out of "
-		 "service until the server restarts", e);
+		snprintf(err + n, errlen - n, "; the session cannot be opened again (%s) and is "
+			 "out of service until the server restarts", e);
 	return 1;
 }
 
