@@ -511,6 +511,41 @@ class RestoreCannotOpenTest(RaceCase):
         self.assertFalse(os.path.exists(os.path.join(srv.session_dir("test"), ".restore-pin")))
 
 
+    async def test_session_that_cannot_be_reopened_goes_out_of_service(self):
+        """A delete whose move fails must reopen the session; when even that
+        fails, that session alone goes out of service."""
+        srv = self.server()
+        a, _, _, _ = await self.joined(srv, "root", "test", admin_password=ADMIN_PW)
+        await must(a, "node.create", uuid="kept", kind="Object", data={})
+        o, _, _, _ = await self.joined(srv, "olga", "other")
+        # the move to .deleted/ fails (a file of that name), and the
+        # database says "migrate" over tables that exist
+        with open(os.path.join(srv.data_dir, ".deleted"), "w") as f:
+            f.write("in the way")
+        db = sqlite3.connect(os.path.join(srv.session_dir("test"), "session.db"))
+        db.execute("PRAGMA user_version = 3")
+        db.commit()
+        db.close()
+        h = RawHTTP(srv)
+        try:
+            h.send("DELETE", "/api/sessions/test")
+            st, _, body = await asyncio.to_thread(h.response)
+        finally:
+            h.close()
+        self.assertEqual(st, 500, body)
+        self.assertTrue(srv.alive(), srv.log())
+        # that session is out of service, the others are served
+        st, _, body = srv.http_get("/healthz")
+        health = json.loads(body)
+        self.assertEqual((st, health["status"], health["failed_sessions"]),
+                         (200, "degraded", ["test"]), health)
+        await must(o, "node.create", uuid="o1", kind="Object", data={})
+        c = await self.client(srv, "test")
+        r = await c.request("hello", user="late")
+        self.assertEqual((r["type"], r["code"]), ("error", "unavailable"), r)
+        self.assertTrue(os.path.exists(os.path.join(srv.session_dir("test"), "session.db")))
+
+
 # ======================================================================
 def silent_sockets(srv, n, source="127.0.0.1"):
     """n TCP connections to the server that never send a byte (the kernel
