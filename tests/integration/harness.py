@@ -12,8 +12,8 @@ directory) can see.  Standard library plus Debian's websockets 10.4; run with
   integer ids and buffers whatever arrives before the matching reply, so
   events are never lost; `next_event()` takes from that buffer first.
 - RawWS: a minimal hand-written WebSocket client over asyncio streams, for
-  what websockets will not send (invalid UTF-8, odd frames) and for peers
-  that stop reading.
+  what websockets will not send (invalid UTF-8, odd frames), for peers
+  that stop reading, and for pipelining (send_json_many: frames in one write).
 - ServerTestCase: IsolatedAsyncioTestCase that owns servers and clients and
   cleans them up; it fails a test whose server died on its own.
 
