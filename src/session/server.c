@@ -276,7 +276,8 @@ void server_init(struct server *srv, struct config *cfg)
 	metrics_init(&srv->metrics);
 }
 
-void server_forget_session(struct server *srv, struct session *s)
+/* Takes a deleted session out of the table (see struct server). */
+static void forget_session(struct server *srv, struct session *s)
 {
 	if (srv->sessions_on_disk)
 		srv->sessions_on_disk--; /* its directory is in .deleted/ now */
@@ -291,7 +292,12 @@ void server_forget_session(struct server *srv, struct session *s)
 	srv->deleted = s;
 }
 
-void server_session_failed(struct server *srv, struct session *s, const char *err)
+/* A session whose database could not be opened again (after a failed
+ * restore or delete): logged loudly, its members closed (1011), taken out
+ * of the table and refused like one that failed at start (hellos get
+ * unavailable, /healthz says degraded) until the server restarts. The
+ * other sessions are not affected. */
+static void session_failed(struct server *srv, struct session *s, const char *err)
 {
 	mark_failed(srv, s->name, err);
 	s->deleted = 1; /* no save may start: there is no database */
@@ -399,10 +405,20 @@ void server_save_done(struct server *srv, struct backup_job *job)
 		else
 			gone->save_running = 0;
 	}
-	if (s)
-		session_save_done(s, job);
-	else
+	if (!s) {
 		backup_job_free(job);
+		return;
+	}
+	switch (session_save_done(s, job)) {
+	case SESSION_GONE:
+		forget_session(srv, s);
+		break;
+	case SESSION_FAILED:
+		session_failed(srv, s, s->failed_why ? s->failed_why : "no database");
+		break;
+	default:
+		break;
+	}
 }
 
 /* Deleted (or failed) sessions are freed once nothing refers to them: no

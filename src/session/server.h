@@ -26,14 +26,6 @@ struct session *server_session_open(struct server *srv, const char *name, int cr
 /* The same without the code. */
 struct session *server_session(struct server *srv, const char *name, int create,
 			       char *err, size_t errlen);
-/* A session whose database could not be opened again (after a failed
- * restore or delete): logged loudly, its members closed (1011), taken out
- * of the table and refused like one that failed at start (hellos get
- * unavailable, /healthz says degraded) until the server restarts. The
- * other sessions are not affected. */
-void server_session_failed(struct server *srv, struct session *s, const char *err);
-/* Takes a deleted session out of the table (see struct server). */
-void server_forget_session(struct server *srv, struct session *s);
 /* Every session under DATA_DIR: the open ones as session_stats_json
  * ("loaded": true), the others, without opening them, as
  * {"session","loaded":false,"failed","db_bytes","last_save"} (last_save

@@ -12,6 +12,7 @@
 
 #include "metrics.h"
 
+struct backup_job;
 struct config;
 struct conn;
 struct saver;
@@ -40,6 +41,10 @@ struct server {
 	struct authguard *auth_guard; /* failed passwords per address (NULL: none kept) */
 	/* The network layer's hook: ask for a writable callback on c. */
 	void (*wake)(struct conn *c);
+	/* Without a saver thread (unit tests) a save runs where it is asked
+	 * for; its result goes here when set (server_save_done, which acts on
+	 * SESSION_GONE), else straight to session_save_done. */
+	void (*save_done)(struct server *srv, struct backup_job *job);
 };
 
 #endif

@@ -791,6 +791,7 @@ void session_free(struct session *s)
 	save_waiters_free(s);
 	store_close(s->store);
 	free(s->pending);
+	free(s->failed_why);
 	free(s->name);
 	free(s->dir);
 	free(s->db_path);

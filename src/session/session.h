@@ -129,7 +129,8 @@ struct session {
 	int64_t running_seq;         /* seq when the running save started */
 	int save_running;
 	int resetting;               /* enum session_busy: set when the request is read */
-	int deleted;                 /* moved to .deleted/: no more saves */
+	int deleted;                 /* moved to .deleted/ (or no database): no more saves */
+	char *failed_why;            /* SESSION_FAILED: why it has no database */
 	int checkpoint_running;
 	int syncs_open;              /* joins streaming from a snapshot */
 	int save_again;
@@ -207,8 +208,15 @@ unsigned session_restore_notify(struct session *s, const char *backup, session_r
  * already. */
 unsigned session_delete_notify(struct session *s, session_restore_cb done, void *arg,
 			       char *err, size_t errlen);
-/* The saver finished a save or a checkpoint of this session. */
-void session_save_done(struct session *s, struct backup_job *job);
+/* The saver finished a save or a checkpoint of this session. Returns
+ * SESSION_GONE when that save was a DELETE's final save and the session's
+ * directory is in .deleted/ now, SESSION_FAILED when the session's database
+ * could not be opened again (after a failed restore or delete; s->failed_why
+ * says why): the caller (the server, which owns the session table) takes it
+ * out of the table; otherwise 0. */
+#define SESSION_GONE 1
+#define SESSION_FAILED 2
+int session_save_done(struct session *s, struct backup_job *job);
 /* Asks the saver for a checkpoint when the WAL has grown. */
 void session_checkpoint_if_needed(struct session *s);
 /* 1 when something changed since the last save. */

@@ -37,7 +37,6 @@
 #include "log.h"
 #include "restore.h"
 #include "retention.h"
-#include "server.h"
 #include "config.h"
 #include "server_state.h"
 #include "session_int.h"
@@ -212,6 +211,16 @@ unsigned session_restore_notify(struct session *s, const char *backup, session_r
 	return 0;
 }
 
+/* No database to serve: no save may start; the server takes the session
+ * out of service (server_session_failed) when it sees SESSION_FAILED. */
+static int lost(struct session *s, const char *why)
+{
+	s->deleted = 1;
+	free(s->failed_why);
+	s->failed_why = xstrdup(why);
+	return SESSION_FAILED;
+}
+
 /* Opens the session's database again after a failed swap: 0, or 1 with
  * err (the answer) extended when it cannot be opened either. */
 static int reopen_or_fail(struct session *s, char *err, size_t errlen)
@@ -227,9 +236,9 @@ static int reopen_or_fail(struct session *s, char *err, size_t errlen)
 	return 1;
 }
 
-void admin_finish_restore(struct session *s, struct conn *admin, json_t *id,
-			  const struct backup_job *job, const char *backup,
-			  session_restore_cb done, void *arg)
+int admin_finish_restore(struct session *s, struct conn *admin, json_t *id,
+			 const struct backup_job *job, const char *backup,
+			 session_restore_cb done, void *arg)
 {
 	char pin[4400], aside[4400] = "", err[1024], e[512];
 	const char *code = "unavailable";
@@ -297,7 +306,7 @@ void admin_finish_restore(struct session *s, struct conn *admin, json_t *id,
 		      "epoch", s->epoch, "seq", (json_int_t)s->seq);
 	close_everyone(s, frame_from_json(o), "restore");
 	json_decref(o);
-	return;
+	return 0;
 fail:
 	unlink(pin);
 	log_error("Restore failed (session=%s backup=%s): %s", s->name, backup, err);
@@ -308,7 +317,7 @@ fail:
 	}
 	if (done)
 		done(arg, status, json_pack("{ss ss}", "error", err, "code", code));
-	return;
+	return 0;
 lost:
 	/* No database to serve: this session only is taken out of service
 	 * (its members closed 1011, hellos refused, /healthz degraded); the
@@ -321,7 +330,7 @@ lost:
 	}
 	if (done)
 		done(arg, 503, json_pack("{ss ss}", "error", err, "code", "unavailable"));
-	server_session_failed(s->srv, s, err);
+	return lost(s, err);
 }
 
 unsigned session_delete_notify(struct session *s, session_restore_cb done, void *arg,
@@ -338,8 +347,8 @@ unsigned session_delete_notify(struct session *s, session_restore_cb done, void 
 	return 0;
 }
 
-void admin_finish_delete(struct session *s, const struct backup_job *job,
-			 session_restore_cb done, void *arg)
+int admin_finish_delete(struct session *s, const struct backup_job *job,
+			session_restore_cb done, void *arg)
 {
 	char trash[4200], dest[4500], stamp[16], e[512];
 	struct stat st;
@@ -352,7 +361,7 @@ void admin_finish_delete(struct session *s, const struct backup_job *job,
 			  job->error);
 		done(arg, 503, json_pack("{ss ss}", "error", "the final save failed; nothing was "
 					 "deleted", "code", "unavailable"));
-		return;
+		return 0;
 	}
 	s->deleted = 1; /* no save may start on files about to move */
 	session_flush(s);
@@ -386,9 +395,9 @@ void admin_finish_delete(struct session *s, const struct backup_job *job,
 			char err[1024];
 			snprintf(err, sizeof(err), "%s", e);
 			if (reopen_or_fail(s, err, sizeof(err)))
-				server_session_failed(s->srv, s, err);
+				return lost(s, err);
 		}
-		return;
+		return 0;
 	}
 	util_fsync_dir(trash);
 	util_fsync_dir(s->srv->cfg->data_dir);
@@ -396,7 +405,7 @@ void admin_finish_delete(struct session *s, const struct backup_job *job,
 		    job->backup, dest);
 	done(arg, 200, json_pack("{ss ss ss}", "session", s->name, "backup", job->backup,
 				 "moved_to", dest + strlen(s->srv->cfg->data_dir) + 1));
-	server_forget_session(s->srv, s);
+	return SESSION_GONE;
 }
 
 /* admin.reset, once its backup is written: empty the content, new epoch,

@@ -103,6 +103,9 @@ static void start_save(struct session *s, const char *reason)
 	s->running_seq = s->seq;
 	if (s->srv->saver) {
 		saver_submit(s->srv->saver, job);
+	} else if (s->srv->save_done) {
+		backup_run(job);
+		s->srv->save_done(s->srv, job);
 	} else {
 		backup_run(job);
 		session_save_done(s, job);
@@ -274,14 +277,15 @@ static void checkpoint_done(struct session *s, const struct backup_job *job)
 		store_wal_checkpointed(s->store);
 }
 
-void session_save_done(struct session *s, struct backup_job *job)
+int session_save_done(struct session *s, struct backup_job *job)
 {
 	struct save_waiter *w;
+	int after = 0;
 
 	if (job->checkpoint_only) {
 		checkpoint_done(s, job);
 		backup_job_free(job);
-		return;
+		return 0;
 	}
 	s->save_running = 0;
 	if (job->ok) {
@@ -297,10 +301,10 @@ void session_save_done(struct session *s, struct backup_job *job)
 		if (w->wait == SAVE_RESET)
 			admin_finish_reset(s, w->conn, w->id, job);
 		else if (w->wait == SAVE_RESTORE)
-			admin_finish_restore(s, w->conn, w->id, job, w->backup, w->rdone,
-					     w->done_arg);
+			after |= admin_finish_restore(s, w->conn, w->id, job, w->backup, w->rdone,
+						      w->done_arg);
 		else if (w->wait == SAVE_DELETE)
-			admin_finish_delete(s, job, w->rdone, w->done_arg);
+			after |= admin_finish_delete(s, job, w->rdone, w->done_arg);
 		else if (w->conn)
 			conn_release_hold(w->conn, save_reply(job, w->id));
 		if (w->done)
@@ -318,6 +322,7 @@ void session_save_done(struct session *s, struct backup_job *job)
 		s->save_again = 0;
 		start_save(s, s->save_again_reason);
 	}
+	return after;
 }
 
 void session_checkpoint_if_needed(struct session *s)

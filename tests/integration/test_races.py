@@ -409,7 +409,7 @@ class PairwiseTest(RaceCase):
                                      if x.startswith(session + "-")][0])
         dbs = [os.path.join(d, "session.db")] + [
             os.path.join(d, "backups", f) for f in os.listdir(os.path.join(d, "backups"))
-            if f.endswith(".db")]
+            if f.startswith("snapshot_") and f.endswith(".db")]  # not a save's temp file
         for p in dbs:
             self.assertEqual(quick_check(p), "ok", p)
         await bob.close()
