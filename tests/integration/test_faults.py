@@ -85,13 +85,15 @@ class FaultTest(ServerTestCase):
         backups = {}          # backup file -> the nodes it holds
         serial = 0
         ops = {"write": 0, "delete_node": 0, "save": 0, "reset": 0, "restore": 0,
-               "http_restore": 0, "delete": 0, "kill": 0, "kill_in_flight": 0}
+               "http_restore": 0, "delete": 0, "kill": 0, "kill_in_flight": 0, "pair": 0}
         r, seen = await self.connect(srv)
         self.assertEqual(seen, model)
         deadline = time.monotonic() + DURATION
 
+        history = []
+
         def where():
-            return f"seed {seed}, operations so far {ops}"
+            return f"seed {seed}, operations so far {ops}; last: {history[-6:]}"
 
         async def restarted(maybe):
             nonlocal r, model
@@ -106,8 +108,9 @@ class FaultTest(ServerTestCase):
             model = seen
 
         while time.monotonic() < deadline:
-            op = rnd.choices(list(ops), weights=[30, 8, 8, 3, 5, 3, 2, 3, 3])[0]
+            op = rnd.choices(list(ops), weights=[30, 8, 8, 3, 5, 3, 2, 3, 3, 6])[0]
             ops[op] += 1
+            history.append((op, len(model), sorted(backups)[-3:]))
             if op == "write":
                 frames = []
                 for _ in range(rnd.randint(1, 20)):
@@ -169,6 +172,46 @@ class FaultTest(ServerTestCase):
                 model, backups = set(), {}
                 r, seen = await self.connect(srv)   # a new session of that name
                 self.assertEqual(seen, model, where())
+            elif op == "pair":
+                # two admin operations in one write act as if one ran after
+                # the other: the second sees the first (after a reset or
+                # restore, a second one gets `conflict`; a save after it
+                # backs up the state it left)
+                bdir = os.path.join(srv.session_dir(SESSION), "backups")
+                there = sorted(b for b in backups if os.path.exists(os.path.join(bdir, b)))
+                frames = []
+                for kind in (rnd.choice(("save", "reset", "restore")) for _ in range(2)):
+                    f = {"type": f"admin.{kind}", "id": self.next_id()}
+                    if kind == "restore":
+                        if not there:
+                            continue
+                        f["backup"] = rnd.choice(there)
+                    frames.append(f)
+                if not frames:
+                    continue
+                got = await self.call(r, frames)
+                history.append(("pair", [(f["type"], f.get("backup")) for f in frames],
+                                [(m or {}).get("type") for m in got.values()],
+                                [(m or {}).get("backup") or (m or {}).get("code")
+                                 for m in got.values()]))
+                busy = False
+                for f in frames:
+                    m = got[f["id"]]
+                    self.assertIsNotNone(m, f"{f} not answered; {where()}")
+                    kind = f["type"][6:]
+                    if busy and kind != "save":
+                        self.assertEqual((m["type"], m.get("code")), ("error", "conflict"),
+                                         f"{f} after a reset or restore; {where()}")
+                        continue
+                    self.assertEqual(m["type"], "ok", f"{f}: {m}; {where()}")
+                    backups[m["saved" if kind == "restore" else "backup"]] = frozenset(model)
+                    if kind == "reset":
+                        model, busy = set(), True
+                    elif kind == "restore":
+                        model, busy = set(backups[f["backup"]]), True
+                if busy:
+                    r, seen = await self.connect(srv)
+                    self.assertEqual(seen, model, f"after {frames}; {where()}")
             elif op == "kill":
                 await restarted(set())
             elif op == "kill_in_flight":
