@@ -72,9 +72,11 @@ long ctl_base64_decode(const char *in, size_t len, unsigned char *out);
 /* ctl_copy.c ---------------------------------------------------------- */
 
 /* backup: a verified copy of path into dest (a file, or a directory to hold
- * NAME-YYYYMMDD-HHMMSS.db). *written gets the final path. */
-int ctl_backup(const char *path, const char *dest, char *written, size_t wlen, char *err,
-	       size_t errlen);
+ * NAME-YYYYMMDD-HHMMSS.db). *written gets the final path. An existing file
+ * is replaced only with force; a destination inside a session directory
+ * (one holding session.db, or below it) never. */
+int ctl_backup(const char *path, const char *dest, int force, char *written, size_t wlen,
+	       char *err, size_t errlen);
 /* restore, server stopped: verify, move the current database aside,
  * install the copy with a new epoch. *out describes what was done. */
 int ctl_restore(const char *session_dir, const char *backup, json_t **out, char *err,

@@ -196,8 +196,28 @@ static void session_name_of(const char *path, const char *db, char *name, size_t
 	snprintf(name, len, "%s", b);
 }
 
-int ctl_backup(const char *path, const char *dest, char *written, size_t wlen, char *err,
-	       size_t errlen)
+/* 1 when dir, or a directory above it, holds a session.db: a session
+ * directory (or its backups/), whose files belong to the server. */
+static int inside_session_dir(const char *dir)
+{
+	char p[CTL_PATH], f[CTL_PATH + 16];
+	struct stat st;
+	if (!realpath(dir, p))
+		return 0;
+	for (;;) {
+		char *slash;
+		snprintf(f, sizeof(f), "%s/session.db", strcmp(p, "/") == 0 ? "" : p);
+		if (stat(f, &st) == 0)
+			return 1;
+		slash = strrchr(p, '/');
+		if (!slash || slash == p)
+			return 0;
+		*slash = 0;
+	}
+}
+
+int ctl_backup(const char *path, const char *dest, int force, char *written, size_t wlen,
+	       char *err, size_t errlen)
 {
 	char db[CTL_PATH], name[256], final[CTL_PATH], dir[CTL_PATH], base[CTL_PATH];
 	char tmp[CTL_PATH + 64], stamp[16];
@@ -226,6 +246,18 @@ int ctl_backup(const char *path, const char *dest, char *written, size_t wlen, c
 	split_path(final, dir, sizeof(dir), base, sizeof(base));
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "%s: no such directory", dir);
+		sqlite3_close(src);
+		return CTL_ERROR;
+	}
+	if (inside_session_dir(dir)) {
+		snprintf(err, errlen, "%s is inside a session directory (its files belong to the "
+			 "server); write the copy somewhere else", final);
+		sqlite3_close(src);
+		return CTL_ERROR;
+	}
+	if (!force && lstat(final, &st) == 0) {
+		snprintf(err, errlen, "%s exists; give --force to replace it, or a directory",
+			 final);
 		sqlite3_close(src);
 		return CTL_ERROR;
 	}
