@@ -1,10 +1,15 @@
 """Object: transform, parent, visibility (including H in the current view
 layer), modifiers and their settings,
-material slots, its data (mesh, camera, light) and its action."""
+material slots, its data (mesh, camera, light) and its action (and, from
+Blender 4.4, the action's slot it is animated through: `action_slot`, its
+identifier; a Blender before 4.4 keeps it as it was)."""
 
 import bpy
 
-from .common import rna_dump, rna_load
+from .common import prev_of, rna_dump, rna_load
+
+# Blender 4.4+: slotted actions.
+SLOTTED = hasattr(bpy.types, "ActionSlot")
 
 KIND = "Object"
 COLLECTION = "objects"
@@ -17,7 +22,8 @@ FIELDS = ("name", "location", "rotation_mode", "rotation_euler", "rotation_quate
 
 
 def dump(obj, ctx):
-    d = rna_dump(obj, ctx, include=FIELDS)
+    prev = prev_of(ctx)
+    d = rna_dump(obj, ctx, include=FIELDS, prev=prev)
     d["type"] = obj.type
     # Hidden in the viewport with H: a view layer setting, the current one's.
     try:
@@ -29,7 +35,11 @@ def dump(obj, ctx):
         d["data"] = ctx.ref(obj.data)
     if obj.parent is not None:
         d["parent"] = ctx.ref(obj.parent)
-    d["modifiers"] = [dict(name=m.name, type=m.type, props=rna_dump(m, ctx, exclude=("name",)))
+    old_mods = {(m.get("name"), m.get("type")): m.get("props") or {}
+                for m in prev.get("modifiers", ()) if isinstance(m, dict)}
+    d["modifiers"] = [dict(name=m.name, type=m.type,
+                           props=rna_dump(m, ctx, exclude=("name",),
+                                          prev=old_mods.get((m.name, m.type))))
                       for m in obj.modifiers]
     slots = []
     for s in obj.material_slots:
@@ -41,6 +51,12 @@ def dump(obj, ctx):
     ad = obj.animation_data
     if ad is not None and ad.action is not None:
         d["action"] = ctx.ref(ad.action)
+        if SLOTTED:
+            # 4.4+: the slot it is animated through.
+            if ad.action_slot is not None:
+                d["action_slot"] = ad.action_slot.identifier
+        elif prev.get("action_slot") and prev.get("action") == d["action"]:
+            d["action_slot"] = prev["action_slot"]      # a 4.4+ Blender's, kept
     return d
 
 
@@ -88,5 +104,12 @@ def load(obj, data, ctx):
             ad = obj.animation_data_create()
         if ad.action != action:
             ad.action = action
+        if SLOTTED:
+            # 4.4+: the slot named in the data, else (data made before
+            # 4.4: the action has one slot) the first.
+            slot = action.slots.get(data.get("action_slot", "")) or (
+                action.slots[0] if len(action.slots) else None)
+            if slot is not None and ad.action_slot != slot:
+                ad.action_slot = slot
     elif ad is not None and ad.action is not None:
         ad.action = None

@@ -41,8 +41,11 @@ def _value(p, v):
     return v
 
 
-def rna_dump(struct, ctx, exclude=(), include=None):
-    """Writable simple properties and ID pointers of `struct` as a dict."""
+def rna_dump(struct, ctx, exclude=(), include=None, prev=None):
+    """Writable simple properties and ID pointers of `struct` as a dict.
+    `prev` is the node's data for this struct (made by any Blender): its
+    keys that name no property of `struct` in this Blender (settings of
+    another version) are kept as they are."""
     out = {}
     for p in struct.bl_rna.properties:
         k = p.identifier
@@ -66,7 +69,32 @@ def rna_dump(struct, ctx, exclude=(), include=None):
                 r = ctx.ref(v)
                 if r:
                     out[k] = r
+    keep_foreign(out, prev, struct, exclude, include)
     return out
+
+
+def keep_foreign(out, prev, struct, exclude=(), include=None):
+    """Copy into `out` the keys of `prev` that are no property of `struct`
+    here: another Blender version's settings, kept as that version made
+    them (a patch from here never removes them)."""
+    if not prev:
+        return out
+    props = struct.bl_rna.properties
+    for k, v in prev.items():
+        if (k not in out and k not in exclude and (include is None or k in include)
+                and props.get(k) is None):
+            out[k] = v
+    return out
+
+
+def prev_of(ctx, key=None):
+    """The node's data for this dump (ctx.prev, {} outside the bridge), or
+    the dict under `key` in it."""
+    prev = getattr(ctx, "prev", None) or {}
+    if key is None:
+        return prev
+    v = prev.get(key)
+    return v if isinstance(v, dict) else {}
 
 
 def _shape(p, v):
