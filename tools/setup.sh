@@ -59,7 +59,7 @@ sessiond_install_bpy() {
 	bpy_python=/usr/bin/python3
 	pyver=$($bpy_python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 	while read -r series version optional; do
-		case $series in '' | \#*) continue ;; esac
+		case $series in '' | \#* | mix) continue ;; esac
 		dir=build/bpy-$series
 		[ "$(cat "$dir/installed" 2>/dev/null)" = "$version" ] && continue
 		echo "setup: installing Blender $series as a Python module (bpy $version) in $dir" >&2

@@ -26,31 +26,37 @@ def release():
     return os.environ.get("SESSIOND_BLENDER_RELEASE", "")
 
 
+def describe(series):
+    return "Blender %s (bpy module)" % series if series else "Debian's blender"
+
+
 def bpy_dir(series):
     root = os.environ.get("SESSIOND_BPY_ROOT") or os.path.join(REPO, "build")
     return os.path.join(root, "bpy-" + series)
 
 
-def blender_path():
+def blender_path(series=None):
     """The program that runs Blender: blender's binary (None when it is not
     installed), or the interpreter of the release's virtual environment
-    (whether or not it is there: a missing one fails the test, with why)."""
-    series = release()
+    (whether or not it is there: a missing one fails the test, with why).
+    `series` defaults to release()."""
+    series = release() if series is None else series
     if series:
         return os.path.join(bpy_dir(series), "bin", "python")
     return os.environ.get("BLENDER") or shutil.which("blender")
 
 
-def command(script, args, blend=None):
+def command(script, args, blend=None, series=None):
     """The command line that runs SCRIPT (in this folder) with ARGS after
-    "--", in the release under test, FILE.blend opened first if given."""
+    "--", in the release under test (or `series`), FILE.blend opened first
+    if given."""
     path = os.path.join(HERE, script)
     args = [str(a) for a in args]
-    series = release()
+    series = release() if series is None else series
     if not series:
-        return ([blender_path(), "-b", "--factory-startup", "--python-exit-code", "1"]
+        return ([blender_path(""), "-b", "--factory-startup", "--python-exit-code", "1"]
                 + ([blend] if blend else []) + ["--python", path, "--"] + args)
-    python = blender_path()
+    python = blender_path(series)
     if not os.path.exists(os.path.join(bpy_dir(series), "installed")):
         raise AssertionError(
             "Blender %s (the bpy module) is not installed in %s: ./tools/test installs it "
@@ -62,12 +68,13 @@ def command(script, args, blend=None):
 
 class Blender:
     """One Blender process running SCRIPT with ARGS (see command()), FILE.blend
-    opened first when `blend` is given. Lines `RESULT tag json` go to a
+    opened first when `blend` is given, in the release under test or the
+    `series` given ("" for Debian's blender). Lines `RESULT tag json` go to a
     queue; every line is kept for errors."""
 
-    def __init__(self, script, args, name, env=None, blend=None):
+    def __init__(self, script, args, name, env=None, blend=None, series=None):
         self.name = name
-        cmd = command(script, args, blend)
+        cmd = command(script, args, blend, series)
         env_extra = env
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)

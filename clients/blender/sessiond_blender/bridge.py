@@ -169,6 +169,12 @@ class Context:
     def pending(self):
         self._pending = True
 
+    def node_data(self, u):
+        """The session's data of node `u` ({} outside the bridge)."""
+        if self.bridge is None or not u:
+            return {}
+        return self.bridge.client.nodes.get(u, {}).get("data") or {}
+
 
 def round_floats(v, places=4):
     if isinstance(v, float):

@@ -57,7 +57,23 @@ def dump(obj, ctx):
                 d["action_slot"] = ad.action_slot.identifier
         elif prev.get("action_slot") and prev.get("action") == d["action"]:
             d["action_slot"] = prev["action_slot"]      # a 4.4+ Blender's, kept
+    elif not SLOTTED and prev.get("action") and not _first_slot(ctx, prev):
+        # Before 4.4: animated through another slot than the first, which
+        # this Blender cannot show (load() left it without the action).
+        d["action"], d["action_slot"] = prev["action"], prev["action_slot"]
+        if prev["action"] not in ctx.deps:
+            ctx.deps.append(prev["action"])
     return d
+
+
+def _first_slot(ctx, data):
+    """Whether the object's slot (data made by a 4.4+ Blender) is its
+    action's first: the only one a Blender before 4.4 has (its fcurves)."""
+    slot = data.get("action_slot")
+    if not slot:
+        return True
+    slots = ctx.node_data(data.get("action")).get("slots") or []
+    return not slots or slots[0].get("identifier") == slot
 
 
 def recreate(obj, data):
@@ -98,6 +114,8 @@ def load(obj, data, ctx):
             if s.material != mat:
                 s.material = mat
     action = ctx.resolve(data["action"]) if data.get("action") else None
+    if action is not None and not SLOTTED and not _first_slot(ctx, data):
+        action = None           # before 4.4: another slot's curves are not here
     ad = obj.animation_data
     if action is not None:
         if ad is None:

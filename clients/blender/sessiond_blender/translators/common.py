@@ -195,24 +195,82 @@ def _socket_value(s):
     return v
 
 
-def dump_tree(tree, ctx):
+# Blender 4.0 renamed inputs of the Principled BSDF; the node data names
+# them as 4.0+ does, whatever the Blender. A 3.x input whose 4.0 successor
+# has another type (a tint factor became a colour) keeps its own name with
+# " (3.x)", and an input one version has no socket for is kept as it was.
+PRINCIPLED = "ShaderNodeBsdfPrincipled"
+PRINCIPLED_3X = {"Subsurface": "Subsurface Weight", "Specular": "Specular IOR Level",
+                 "Sheen": "Sheen Weight", "Clearcoat": "Coat Weight",
+                 "Clearcoat Roughness": "Coat Roughness", "Clearcoat Normal": "Coat Normal",
+                 "Transmission": "Transmission Weight", "Emission": "Emission Color",
+                 "Specular Tint": "Specular Tint (3.x)", "Sheen Tint": "Sheen Tint (3.x)"}
+# Blender before 4.0: the 3.x Principled BSDF.
+OLD_PRINCIPLED = bpy.app.version < (4, 0, 0)
+TO_NEUTRAL = PRINCIPLED_3X if OLD_PRINCIPLED else {}
+FROM_NEUTRAL = {v: k for k, v in TO_NEUTRAL.items()}
+
+
+def _neutral(node_type, ident):
+    """The node data's name for a socket of this Blender."""
+    return TO_NEUTRAL.get(ident, ident) if node_type == PRINCIPLED else ident
+
+
+def _local(node_type, name):
+    """This Blender's socket identifier for the node data's name."""
+    return FROM_NEUTRAL.get(name, name) if node_type == PRINCIPLED else name
+
+
+def _node_type_known(typ):
+    return getattr(bpy.types, typ, None) is not None
+
+
+def dump_tree(tree, ctx, prev=None):
+    """The tree as node data; `prev` (the node data's tree) gives back what
+    this Blender cannot hold: nodes of a type it does not have, inputs it
+    has no socket for, and links to them."""
+    prev = prev if isinstance(prev, dict) else {}
+    old_nodes = {(n.get("name"), n.get("type")): n for n in prev.get("nodes", ())
+                 if isinstance(n, dict)}
     nodes = []
     for n in tree.nodes:
+        typ = n.bl_idname
+        old = old_nodes.get((n.name, typ), {})
         inputs = {}
         for s in n.inputs:
             if hasattr(s, "default_value"):
                 v = _socket_value(s)
                 if v is not None:
-                    inputs[s.identifier] = v
-        d = {"name": n.name, "type": n.bl_idname,
+                    inputs[_neutral(typ, s.identifier)] = v
+        for k, v in (old.get("inputs") or {}).items():
+            if k not in inputs and _find(n.inputs, _local(typ, k)) is None:
+                inputs[k] = v       # no such socket here: another version's
+        d = {"name": n.name, "type": typ,
              "location": [float(n.location[0]), float(n.location[1])],
-             "props": rna_dump(n, ctx, exclude=NODE_BASE), "inputs": inputs}
+             "props": rna_dump(n, ctx, exclude=NODE_BASE, prev=old.get("props")),
+             "inputs": inputs}
         if n.label:
             d["label"] = n.label
         nodes.append(d)
-    links = [[l.from_node.name, l.from_socket.identifier, l.to_node.name, l.to_socket.identifier]
+    foreign = [n for n in prev.get("nodes", ()) if isinstance(n, dict)
+               and not _node_type_known(n.get("type", ""))]
+    nodes += foreign
+    links = [[l.from_node.name, _neutral(l.from_node.bl_idname, l.from_socket.identifier),
+              l.to_node.name, _neutral(l.to_node.bl_idname, l.to_socket.identifier)]
              for l in tree.links]
+    # Links this Blender cannot make (a node or socket it does not have).
+    for link in prev.get("links", ()):
+        if link not in links and not _can_link(tree, link):
+            links.append(link)
     return {"nodes": nodes, "links": links}
+
+
+def _can_link(tree, link):
+    fn, fs, tn, ts = link
+    a, b = tree.nodes.get(fn), tree.nodes.get(tn)
+    return (a is not None and b is not None
+            and _find(a.outputs, _local(a.bl_idname, fs)) is not None
+            and _find(b.inputs, _local(b.bl_idname, ts)) is not None)
 
 
 def _find(sockets, ident):
@@ -223,37 +281,37 @@ def _find(sockets, ident):
 
 
 def load_tree(tree, data, ctx):
-    want = [(n["name"], n["type"]) for n in data.get("nodes", ())]
+    known = [n for n in data.get("nodes", ()) if _node_type_known(n["type"])]
+    want = [(n["name"], n["type"]) for n in known]
     have = [(n.name, n.bl_idname) for n in tree.nodes]
     if want != have:
         tree.nodes.clear()
         for name, typ in want:
             node = tree.nodes.new(typ)
             node.name = name
-    for nd in data.get("nodes", ()):
+    for nd in known:
         node = tree.nodes.get(nd["name"])
         if node is None:
             continue
         node.location = nd.get("location", (0, 0))
         node.label = nd.get("label", "")
         rna_load(node, nd.get("props", {}), ctx, exclude=NODE_BASE)
-        for ident, v in nd.get("inputs", {}).items():
-            s = _find(node.inputs, ident)
+        for name, v in nd.get("inputs", {}).items():
+            s = _find(node.inputs, _local(node.bl_idname, name))
             if s is not None and hasattr(s, "default_value"):
                 try:
                     if _socket_value(s) != v:
                         s.default_value = v
                 except (TypeError, ValueError, AttributeError):
                     pass
-    want_links = data.get("links", [])
-    have_links = [[l.from_node.name, l.from_socket.identifier, l.to_node.name, l.to_socket.identifier]
+    want_links = [l for l in data.get("links", []) if _can_link(tree, l)]
+    have_links = [[l.from_node.name, _neutral(l.from_node.bl_idname, l.from_socket.identifier),
+                   l.to_node.name, _neutral(l.to_node.bl_idname, l.to_socket.identifier)]
                   for l in tree.links]
     if want_links != have_links:
         tree.links.clear()
         for fn, fs, tn, ts in want_links:
             a, b = tree.nodes.get(fn), tree.nodes.get(tn)
-            if a is None or b is None:
-                continue
-            sa, sb = _find(a.outputs, fs), _find(b.inputs, ts)
-            if sa is not None and sb is not None:
-                tree.links.new(sa, sb)
+            sa = _find(a.outputs, _local(a.bl_idname, fs))
+            sb = _find(b.inputs, _local(b.bl_idname, ts))
+            tree.links.new(sa, sb)
