@@ -74,8 +74,16 @@ def node_data(s, idb):
 
 
 def role_new(port, session, cache):
+    class ThirdPartyEngine(bpy.types.RenderEngine):
+        """A render engine only the newer Blender has (an add-on's)."""
+        bl_idname = "SESSIOND_TEST_ENGINE"
+        bl_label = "Test engine"
+
     scene = scene_util.build_scene()
-    scene.render.engine = "BLENDER_EEVEE_NEXT" if (4, 2, 0) <= V < (5, 0, 0) else "BLENDER_EEVEE"
+    bpy.utils.register_class(ThirdPartyEngine)
+    scene.render.engine = "SESSIOND_TEST_ENGINE"
+    second = bpy.data.scenes.new("Second")
+    second.render.engine = "BLENDER_EEVEE_NEXT" if (4, 2, 0) <= V < (5, 0, 0) else "BLENDER_EEVEE"
     m = bpy.data.materials["Textured"]
     m.surface_render_method = "BLENDED"
     m.use_transparent_shadow = True
@@ -113,6 +121,7 @@ def role_new(port, session, cache):
                  coat_tint=val(inp("Coat Tint").default_value),
                  thin_film=val(inp("Thin Film Thickness").default_value),
                  engine=bpy.context.scene.render.engine,
+                 second_engine=bpy.data.scenes["Second"].render.engine,
                  node_render=[mat["surface_render_method"], mat["use_transparent_shadow"]],
                  node_inputs={k: p["inputs"].get(k) for k in (
                      "Coat Tint", "Subsurface Color", "Transmission Roughness",
@@ -125,8 +134,13 @@ def role_new(port, session, cache):
         after["sun_24"] = at_frame("Sun", 24)
         after["sun_slot"] = bpy.data.objects["Sun"].animation_data.action_slot.identifier
     done("after", **after)
-    # An edit here: the old side's own settings must survive it.
+    # An edit here: the old side's own settings must survive it. And a
+    # key more on the first slot (the older one makes its curves again).
     inp("Metallic").default_value = 0.9
+    mover = bpy.data.objects["Mover"]
+    mover.location = (5.0, 0.0, 1.0)
+    mover.keyframe_insert("location", frame=36)
+    mover.location = (0.0, 0.0, 1.0)
     s.flush()
     s.send_chat("new:edited")
     barrier(s, "old:bye")
@@ -136,7 +150,7 @@ def role_new(port, session, cache):
 def role_old(port, session, cache):
     s = sb.connect("127.0.0.1", port, session, "old", cache_dir=cache)
     seen = dict(version=list(V), material=material_view(), mover_24=at_frame("Mover", 24),
-                sun_24=at_frame("Sun", 24), engine=bpy.context.scene.render.engine)
+                sun_24=at_frame("Sun", 24), engine=bpy.data.scenes["Second"].render.engine)
     sun_ad = bpy.data.objects["Sun"].animation_data
     seen["sun_animated"] = sun_ad is not None and sun_ad.action is not None
     done("joined", **seen)
@@ -144,11 +158,15 @@ def role_old(port, session, cache):
     inp("Emission Color").default_value = (1.0, 0.0, 0.0, 1.0)
     if OLD_PRINCIPLED:
         bsdf().inputs["Transmission Roughness"].default_value = 0.45     # 3.x only
-    # The first slot's keys: Mover reaches x = 3 at frame 24.
+    # The first slot's keys: Mover reaches x = 3 at frame 24, and a key
+    # more at frame 12 (the newer one makes its slots again).
     mover = bpy.data.objects["Mover"]
     mover.location = (3.0, 0.0, 1.0)
     mover.keyframe_insert("location", frame=24)
+    mover.location = (1.0, 0.0, 1.0)
+    mover.keyframe_insert("location", frame=12)
     mover.location = (0.0, 0.0, 1.0)
+    bpy.context.scene.frame_end = 72
     # An object animated here, in this Blender's terms.
     cube = bpy.data.objects.new("Bouncer", bpy.data.meshes["CubeMesh"])
     bpy.context.scene.collection.objects.link(cube)
@@ -161,7 +179,10 @@ def role_old(port, session, cache):
     s.send_chat("old:edited")
     barrier(s, "new:edited")
     s.wait_until(lambda: val(inp("Metallic").default_value) == 0.9, T)
-    out = dict(material=material_view(), engine=bpy.context.scene.render.engine)
+    s.wait_until(lambda: len(bpy.data.objects["Mover"].animation_data.action.fcurves[0]
+                             .keyframe_points) == 4 if not SLOTTED else True, T)
+    out = dict(material=material_view(), engine=bpy.data.scenes["Second"].render.engine,
+               mover_36=at_frame("Mover", 36))
     if OLD_PRINCIPLED:
         out["transmission_roughness"] = val(bsdf().inputs["Transmission Roughness"].default_value)
     done("final", **out)

@@ -85,8 +85,10 @@ class MixedTest(unittest.TestCase):
         self.assertEqual(after["coat_tint"], [0.2, 0.4, 0.6, 1.0])
         self.assertEqual(after["thin_film"], 250.0)
         self.assertEqual(after["node_render"], ["BLENDED", True])
-        self.assertEqual(after["engine"],
+        self.assertEqual(after["second_engine"],
                          "BLENDER_EEVEE_NEXT" if (4, 2, 0) <= nv < (5, 0, 0) else "BLENDER_EEVEE")
+        self.assertEqual(after["engine"], "SESSIOND_TEST_ENGINE",
+                         "an engine the older one does not have is kept")
         if built.get("diffuse_roughness"):
             self.assertEqual(after["diffuse_roughness"], 0.7)
             self.assertEqual(round(after["node_inputs"]["Diffuse Roughness"], 4), 0.7)
@@ -98,6 +100,8 @@ class MixedTest(unittest.TestCase):
             # The 3.x-only input, kept in the node data for the older one.
             self.assertEqual(round(after["node_inputs"]["Transmission Roughness"], 4), 0.45)
         final = old.result("final")
+        self.assertEqual(final["mover_36"][0] - after["mover_24"][0], 2.0,
+                         "a key added by the newer one reached the older one")
         if ov < (4, 0, 0):
             self.assertEqual(final["transmission_roughness"], 0.45)
         self.assertEqual(final["material"]["roughness"], 0.6)

@@ -20,6 +20,8 @@ from .common import pack_arrays, unpack_arrays
 KIND = "Mesh"
 COLLECTION = "meshes"
 LARGE = 10000
+# Blender before 4.0: face sizes are written (read-only from 4.0).
+LOOP_TOTAL_WRITABLE = not bpy.types.MeshPolygon.bl_rna.properties["loop_total"].is_readonly
 
 
 def _get(coll, prop, tc, n):
@@ -119,10 +121,9 @@ def _load_geometry(me, g):
             me.loops.foreach_set("vertex_index", g["loop_vert"])
         if nf:
             me.polygons.foreach_set("loop_start", g["loop_start"])
-            try:
+            if LOOP_TOTAL_WRITABLE:
+                # Before 4.0; 4.0+ derives face sizes from loop_start.
                 me.polygons.foreach_set("loop_total", g["loop_total"])
-            except (AttributeError, TypeError, RuntimeError):
-                pass    # Blender 4.x derives face sizes from loop_start
     if nv:
         me.vertices.foreach_set("co", g["co"])
     if nf:

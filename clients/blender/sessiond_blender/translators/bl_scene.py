@@ -58,7 +58,8 @@ def _available_engines(scene):
         names = {e.identifier for e in items}
     except (AttributeError, KeyError):
         names = set()
+    # Registered engine classes (registering gives a class its bl_rna).
     names |= {cls.bl_idname for cls in bpy.types.RenderEngine.__subclasses__()
-              if getattr(cls, "bl_idname", None)}
+              if getattr(cls, "bl_idname", None) and "bl_rna" in cls.__dict__}
     return names | {"CYCLES", "BLENDER_WORKBENCH"} | (
         {"BLENDER_EEVEE_NEXT", "BLENDER_EEVEE"} if EEVEE_NEXT else {"BLENDER_EEVEE"})
