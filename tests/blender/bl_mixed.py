@@ -128,6 +128,9 @@ def role_new(port, session, cache):
                      "Specular Tint (3.x)", "Diffuse Roughness")})
     if "Diffuse Roughness" in bsdf().inputs:
         after["diffuse_roughness"] = val(inp("Diffuse Roughness").default_value)
+    me = bpy.data.meshes["CubeMesh"]
+    after["auto_smooth"] = node_data(s, me).get("auto_smooth")
+    after["sharp_edges"] = sum(e.use_edge_sharp for e in me.edges)
     if SLOTTED:
         action = bpy.data.objects["Mover"].animation_data.action
         after["slots"] = [sl.identifier for sl in action.slots]
@@ -141,6 +144,7 @@ def role_new(port, session, cache):
     mover.location = (5.0, 0.0, 1.0)
     mover.keyframe_insert("location", frame=36)
     mover.location = (0.0, 0.0, 1.0)
+    me.vertices[0].co = (-1.0, -1.0, -1.5)     # and the mesh the older one smooths
     s.flush()
     s.send_chat("new:edited")
     barrier(s, "old:bye")
@@ -167,6 +171,10 @@ def role_old(port, session, cache):
     mover.keyframe_insert("location", frame=12)
     mover.location = (0.0, 0.0, 1.0)
     bpy.context.scene.frame_end = 72
+    me = bpy.data.meshes["CubeMesh"]
+    if hasattr(me, "use_auto_smooth"):          # before 4.1
+        me.use_auto_smooth = True
+        me.auto_smooth_angle = 0.6
     # An object animated here, in this Blender's terms.
     cube = bpy.data.objects.new("Bouncer", bpy.data.meshes["CubeMesh"])
     bpy.context.scene.collection.objects.link(cube)
@@ -181,8 +189,12 @@ def role_old(port, session, cache):
     s.wait_until(lambda: val(inp("Metallic").default_value) == 0.9, T)
     s.wait_until(lambda: len(bpy.data.objects["Mover"].animation_data.action.fcurves[0]
                              .keyframe_points) == 4 if not SLOTTED else True, T)
+    me = bpy.data.meshes["CubeMesh"]
+    s.wait_until(lambda: me.vertices[0].co.z == -1.5, T)
     out = dict(material=material_view(), engine=bpy.data.scenes["Second"].render.engine,
                mover_36=at_frame("Mover", 36))
+    if hasattr(me, "use_auto_smooth"):
+        out["auto_smooth"] = [me.use_auto_smooth, round(me.auto_smooth_angle, 4)]
     if OLD_PRINCIPLED:
         out["transmission_roughness"] = val(bsdf().inputs["Transmission Roughness"].default_value)
     done("final", **out)

@@ -99,7 +99,16 @@ class MixedTest(unittest.TestCase):
         if ov < (4, 0, 0):
             # The 3.x-only input, kept in the node data for the older one.
             self.assertEqual(round(after["node_inputs"]["Transmission Roughness"], 4), 0.45)
+        if ov < (4, 1, 0):
+            # Auto smooth, a mesh setting before 4.1: kept in the node data,
+            # edges sharp from its angle in 4.1+, still on after the newer
+            # one's edit of the mesh.
+            self.assertAlmostEqual(after["auto_smooth"], 0.6, places=4)
+            if nv >= (4, 1, 0):
+                self.assertEqual(after["sharp_edges"], 12)
         final = old.result("final")
+        if ov < (4, 1, 0):
+            self.assertEqual(final["auto_smooth"], [True, 0.6])
         self.assertEqual(final["mover_36"][0] - after["mover_24"][0], 2.0,
                          "a key added by the newer one reached the older one")
         if ov < (4, 0, 0):
