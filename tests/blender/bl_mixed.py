@@ -84,6 +84,10 @@ def role_new(port, session, cache):
     scene.render.engine = "SESSIOND_TEST_ENGINE"
     second = bpy.data.scenes.new("Second")
     second.render.engine = "BLENDER_EEVEE_NEXT" if (4, 2, 0) <= V < (5, 0, 0) else "BLENDER_EEVEE"
+    # 4.1+ auto smooth is a modifier with a geometry node group (not shared):
+    # an edit of the object elsewhere must not take the group away.
+    smooth = bpy.data.objects["Ground"].modifiers.new("Smooth by Angle", "NODES")
+    smooth.node_group = bpy.data.node_groups.new("Smooth by Angle", "GeometryNodeTree")
     m = bpy.data.materials["Textured"]
     m.surface_render_method = "BLENDED"
     m.use_transparent_shadow = True
@@ -128,6 +132,9 @@ def role_new(port, session, cache):
                      "Specular Tint (3.x)", "Diffuse Roughness")})
     if "Diffuse Roughness" in bsdf().inputs:
         after["diffuse_roughness"] = val(inp("Diffuse Roughness").default_value)
+    s.wait_until(lambda: bpy.data.objects["Ground"].location.z == 0.75, T)
+    after["ground_group"] = getattr(bpy.data.objects["Ground"].modifiers["Smooth by Angle"]
+                                    .node_group, "name", None)
     me = bpy.data.meshes["CubeMesh"]
     after["auto_smooth"] = node_data(s, me).get("auto_smooth")
     after["sharp_edges"] = sum(e.use_edge_sharp for e in me.edges)
@@ -171,6 +178,7 @@ def role_old(port, session, cache):
     mover.keyframe_insert("location", frame=12)
     mover.location = (0.0, 0.0, 1.0)
     bpy.context.scene.frame_end = 72
+    bpy.data.objects["Ground"].location.z = 0.75
     me = bpy.data.meshes["CubeMesh"]
     if hasattr(me, "use_auto_smooth"):          # before 4.1
         me.use_auto_smooth = True

@@ -99,6 +99,8 @@ class MixedTest(unittest.TestCase):
         if ov < (4, 0, 0):
             # The 3.x-only input, kept in the node data for the older one.
             self.assertEqual(round(after["node_inputs"]["Transmission Roughness"], 4), 0.45)
+        self.assertEqual(after["ground_group"], "Smooth by Angle",
+                         "a modifier's node group (not shared) stays after an edit elsewhere")
         if ov < (4, 1, 0):
             # Auto smooth, a mesh setting before 4.1: kept in the node data,
             # edges sharp from its angle in 4.1+, still on after the newer

@@ -41,6 +41,17 @@ def _value(p, v):
     return v
 
 
+def _shared_id_pointer(p):
+    """A pointer to a datablock of a replicated kind. Pointers to other
+    datablocks (a modifier's geometry node group, such as 4.1's "Smooth by
+    Angle") are neither sent nor cleared: each Blender keeps its own."""
+    t = getattr(p, "fixed_type", None)
+    if not isinstance(t, bpy.types.ID):
+        return False
+    from . import KINDS
+    return t.identifier in KINDS or t.identifier == "ID"
+
+
 def rna_dump(struct, ctx, exclude=(), include=None, prev=None):
     """Writable simple properties and ID pointers of `struct` as a dict.
     `prev` is the node's data for this struct (made by any Blender): its
@@ -63,7 +74,7 @@ def rna_dump(struct, ctx, exclude=(), include=None, prev=None):
             if v is None:
                 continue
             out[k] = _value(p, v)
-        elif p.type == "POINTER" and isinstance(getattr(p, "fixed_type", None), bpy.types.ID):
+        elif p.type == "POINTER" and _shared_id_pointer(p):
             v = getattr(struct, k)
             if v is not None and ctx is not None:
                 r = ctx.ref(v)
@@ -119,6 +130,8 @@ def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
         v = data[k]
         try:
             if p.type == "POINTER":
+                if not _shared_id_pointer(p):
+                    continue
                 target = ctx.resolve(v) if v else None
                 if getattr(struct, k) != target:
                     setattr(struct, k, target)
@@ -135,7 +148,7 @@ def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
         k = p.identifier
         if (p.type == "POINTER" and not p.is_readonly and k not in data and k not in exclude
                 and k not in SKIP and not k.startswith("bl_")
-                and isinstance(getattr(p, "fixed_type", None), bpy.types.ID)):
+                and _shared_id_pointer(p)):
             try:
                 if getattr(struct, k) is not None:
                     setattr(struct, k, None)
