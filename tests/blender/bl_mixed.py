@@ -88,6 +88,17 @@ def role_new(port, session, cache):
     # an edit of the object elsewhere must not take the group away.
     smooth = bpy.data.objects["Ground"].modifiers.new("Smooth by Angle", "NODES")
     smooth.node_group = bpy.data.node_groups.new("Smooth by Angle", "GeometryNodeTree")
+    # Objects whose data is of a kind that is not shared (Grease Pencil, v3
+    # from 4.3; a text) stay here, linked where they are, and an object
+    # parented to one keeps its parent.
+    props = bpy.data.collections["Props"]
+    gps = bpy.data.grease_pencils_v3 if hasattr(bpy.data, "grease_pencils_v3") else \
+        bpy.data.grease_pencils
+    sketch = bpy.data.objects.new("Sketch", gps.new("Sketch"))
+    props.objects.link(sketch)
+    title = bpy.data.objects.new("Title", bpy.data.curves.new("Title", "FONT"))
+    props.objects.link(title)
+    bpy.data.objects["Camera"].parent = sketch
     m = bpy.data.materials["Textured"]
     m.surface_render_method = "BLENDED"
     m.use_transparent_shadow = True
@@ -114,6 +125,7 @@ def role_new(port, session, cache):
         extra["sun_24"] = at_frame("Sun", 24)
     s = sb.connect("127.0.0.1", port, session, "new", cache_dir=cache)
     done("built", version=list(V), material=material_view(), mover_24=at_frame("Mover", 24),
+         sketch_type=sketch.type,
          **extra)
     barrier(s, "old:edited")
     s.wait_until(lambda: val(inp("Roughness").default_value) == 0.6, T)
@@ -133,6 +145,11 @@ def role_new(port, session, cache):
     if "Diffuse Roughness" in bsdf().inputs:
         after["diffuse_roughness"] = val(inp("Diffuse Roughness").default_value)
     s.wait_until(lambda: bpy.data.objects["Ground"].location.z == 0.75, T)
+    s.wait_until(lambda: "Bouncer" in bpy.data.collections["Props"].objects, T)
+    s.wait_until(lambda: bpy.data.objects["Camera"].location.x == 6.0, T)
+    after["local_only"] = [[o.name, o.type] for o in bpy.data.collections["Props"].objects
+                           if o.name in ("Sketch", "Title")]
+    after["camera_parent"] = getattr(bpy.data.objects["Camera"].parent, "name", None)
     after["ground_group"] = getattr(bpy.data.objects["Ground"].modifiers["Smooth by Angle"]
                                     .node_group, "name", None)
     me = bpy.data.meshes["CubeMesh"]
@@ -191,6 +208,9 @@ def role_old(port, session, cache):
     cube.location = (0.0, 0.0, 4.0)
     cube.keyframe_insert("location", frame=23)
     cube.location = (0.0, 0.0, 0.0)
+    bpy.data.collections["Props"].objects.link(cube)
+    bpy.data.objects["Camera"].location.x = 6.0
+    seen_local = sorted(o.name for o in bpy.data.objects if o.name in ("Sketch", "Title"))
     s.flush()
     s.send_chat("old:edited")
     barrier(s, "new:edited")
@@ -201,6 +221,7 @@ def role_old(port, session, cache):
     s.wait_until(lambda: me.vertices[0].co.z == -1.5, T)
     out = dict(material=material_view(), engine=bpy.data.scenes["Second"].render.engine,
                mover_36=at_frame("Mover", 36))
+    out["local_only_seen"] = seen_local
     if hasattr(me, "use_auto_smooth"):
         out["auto_smooth"] = [me.use_auto_smooth, round(me.auto_smooth_angle, 4)]
     if OLD_PRINCIPLED:

@@ -99,6 +99,10 @@ class MixedTest(unittest.TestCase):
         if ov < (4, 0, 0):
             # The 3.x-only input, kept in the node data for the older one.
             self.assertEqual(round(after["node_inputs"]["Transmission Roughness"], 4), 0.45)
+        self.assertEqual(sorted(after["local_only"]),
+                         [["Sketch", built["sketch_type"]], ["Title", "FONT"]],
+                         "objects that are not shared stay as they are, where they are")
+        self.assertEqual(after["camera_parent"], "Sketch")
         self.assertEqual(after["ground_group"], "Smooth by Angle",
                          "a modifier's node group (not shared) stays after an edit elsewhere")
         if ov < (4, 1, 0):
@@ -116,6 +120,7 @@ class MixedTest(unittest.TestCase):
         if ov < (4, 0, 0):
             self.assertEqual(final["transmission_roughness"], 0.45)
         self.assertEqual(final["material"]["roughness"], 0.6)
+        self.assertEqual(final["local_only_seen"], [])
         for p in (new, old):
             self.assertEqual(p.wait(), 0, p.log())
 

@@ -34,7 +34,7 @@ import uuid as uuidlib
 import bpy
 
 from . import client as sclient
-from .translators import KINDS, MODULES, UUID_PROP
+from .translators import KINDS, MODULES, UUID_PROP, shared
 
 RATE = 30.0                 # node.update per second per node, at most
 SCAN_INTERVAL = 1.0 / 60.0  # between scans when pumped continuously
@@ -88,8 +88,8 @@ class Context:
 
     # -- references -------------------------------------------------------
     def ref(self, idblock):
-        if idblock is None:
-            return ""
+        if idblock is None or not shared(idblock):
+            return ""               # a datablock the session does not share
         u = uuid_of(idblock)
         if u is None:
             if self.bridge is not None and not self.bridge.tracking(idblock):

@@ -6,7 +6,7 @@ identifier; a Blender before 4.4 keeps it as it was)."""
 
 import bpy
 
-from .common import prev_of, rna_dump, rna_load
+from .common import local_only, prev_of, rna_dump, rna_load
 
 # Blender 4.4+: slotted actions.
 SLOTTED = hasattr(bpy.types, "ActionSlot")
@@ -19,6 +19,14 @@ FIELDS = ("name", "location", "rotation_mode", "rotation_euler", "rotation_quate
           "hide_viewport", "hide_render", "hide_select", "display_type", "show_name",
           "show_wire", "show_in_front", "color", "empty_display_type", "empty_display_size",
           "parent_type", "matrix_parent_inverse", "pass_index")
+
+
+def skip(obj):
+    """Objects whose data is of a kind that is not shared (Grease Pencil,
+    curves, text, armatures, ...) stay local: elsewhere they could only be
+    empties, and an empty sent back would replace the original."""
+    from . import kind_of
+    return obj.data is not None and kind_of(obj.data) is None
 
 
 def dump(obj, ctx):
@@ -90,7 +98,7 @@ def load(obj, data, ctx):
     if od is not None and obj.data != od:
         obj.data = od
     parent = ctx.resolve(data["parent"]) if data.get("parent") else None
-    if obj.parent != parent:
+    if obj.parent != parent and not (parent is None and local_only(obj.parent)):
         obj.parent = parent
     rna_load(obj, {k: v for k, v in data.items() if k in FIELDS}, ctx,
              order=("rotation_mode",), clear=False)

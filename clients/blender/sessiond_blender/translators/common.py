@@ -41,6 +41,13 @@ def _value(p, v):
     return v
 
 
+def local_only(idblock):
+    """A datablock the session does not share (translators.shared): what
+    points at it here is kept, never cleared by data from elsewhere."""
+    from . import shared
+    return idblock is not None and not shared(idblock)
+
+
 def _shared_id_pointer(p):
     """A pointer to a datablock of a replicated kind. Pointers to other
     datablocks (a modifier's geometry node group, such as 4.1's "Smooth by
@@ -133,7 +140,8 @@ def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
                 if not _shared_id_pointer(p):
                     continue
                 target = ctx.resolve(v) if v else None
-                if getattr(struct, k) != target:
+                cur = getattr(struct, k)
+                if cur != target and not (target is None and local_only(cur)):
                     setattr(struct, k, target)
             elif p.type == "ENUM" and p.is_enum_flag:
                 setattr(struct, k, set(v))
@@ -150,7 +158,8 @@ def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
                 and k not in SKIP and not k.startswith("bl_")
                 and _shared_id_pointer(p)):
             try:
-                if getattr(struct, k) is not None:
+                cur = getattr(struct, k)
+                if cur is not None and not local_only(cur):
                     setattr(struct, k, None)
             except (AttributeError, TypeError, RuntimeError):
                 pass
