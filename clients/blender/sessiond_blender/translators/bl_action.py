@@ -55,7 +55,7 @@ def _channelbags(action):
 
 def dump(action, ctx):
     d = {"name": action.name}
-    if not SLOTTED:
+    if not SLOTTED:                     # before 4.4: one set of curves
         d["fcurves"] = _dump_curves(action.fcurves)
         slots = (getattr(ctx, "prev", None) or {}).get("slots")
         if slots:
@@ -107,7 +107,7 @@ def _load_keys(fcurves, curves):
 def load(action, data, ctx):
     if action.name != data.get("name", action.name):
         action.name = data["name"]
-    if SLOTTED:
+    if SLOTTED:                         # 4.4+
         _load_slotted(action, data)
         return
     curves = data.get("fcurves", [])

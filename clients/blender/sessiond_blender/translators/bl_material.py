@@ -35,8 +35,8 @@ def _transparent_of(shadow):
 def dump(mat, ctx):
     prev = prev_of(ctx)
     d = rna_dump(mat, ctx, include=FIELDS)
-    if EEVEE_NEXT:
-        # 4.2+: its own pair; the 3.x pair kept while it agrees.
+    if EEVEE_NEXT:                      # 4.2+
+        # its own pair; the 3.x pair kept while it agrees.
         render, transparent = mat.surface_render_method, bool(mat.use_transparent_shadow)
         blend, shadow = prev.get("blend_method"), prev.get("shadow_method")
         if blend is None or _render_of(blend) != render:
@@ -63,8 +63,8 @@ def construct(data, ctx):
 
 def load(mat, data, ctx):
     rna_load(mat, {k: v for k, v in data.items() if k in FIELDS}, ctx, order=("use_nodes",))
-    if EEVEE_NEXT:
-        # 4.2+: from the 4.2 pair, or derived from the 3.x one.
+    if EEVEE_NEXT:                      # 4.2+
+        # from the 4.2 pair, or derived from the 3.x one.
         want = {"surface_render_method": data.get("surface_render_method")
                 or _render_of(data.get("blend_method", "OPAQUE")),
                 "use_transparent_shadow": data.get("use_transparent_shadow",

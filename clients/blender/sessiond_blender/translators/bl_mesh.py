@@ -63,14 +63,14 @@ def fingerprint(me):
 
 def _auto_smooth(me):
     """The auto smooth angle, or None when it is off (before 4.1)."""
-    if HAS_AUTO_SMOOTH and me.use_auto_smooth:
+    if HAS_AUTO_SMOOTH and me.use_auto_smooth:      # before 4.1
         return float(me.auto_smooth_angle)
     return None
 
 
 def dump(me, ctx):
     d = {"name": me.name, "materials": [ctx.ref(m) if m is not None else "" for m in me.materials]}
-    if HAS_AUTO_SMOOTH:
+    if HAS_AUTO_SMOOTH:                 # before 4.1
         if me.use_auto_smooth:
             d["auto_smooth"] = float(me.auto_smooth_angle)
     elif "auto_smooth" in prev_of(ctx):
@@ -114,7 +114,7 @@ def load(me, data, ctx):
     else:
         _load_geometry(me, geo)
     angle = data.get("auto_smooth")
-    if HAS_AUTO_SMOOTH:
+    if HAS_AUTO_SMOOTH:                 # before 4.1
         if me.use_auto_smooth != (angle is not None):
             me.use_auto_smooth = angle is not None
         if angle is not None and abs(me.auto_smooth_angle - angle) > 1e-6:

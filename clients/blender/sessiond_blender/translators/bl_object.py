@@ -65,7 +65,7 @@ def dump(obj, ctx):
                 d["action_slot"] = ad.action_slot.identifier
         elif prev.get("action_slot") and prev.get("action") == d["action"]:
             d["action_slot"] = prev["action_slot"]      # a 4.4+ Blender's, kept
-    elif not SLOTTED and prev.get("action") and not _first_slot(ctx, prev):
+    elif not SLOTTED and prev.get("action") and not _first_slot(ctx, prev):  # before 4.4
         # Before 4.4: animated through another slot than the first, which
         # this Blender cannot show (load() left it without the action).
         d["action"], d["action_slot"] = prev["action"], prev["action_slot"]
@@ -122,7 +122,7 @@ def load(obj, data, ctx):
             if s.material != mat:
                 s.material = mat
     action = ctx.resolve(data["action"]) if data.get("action") else None
-    if action is not None and not SLOTTED and not _first_slot(ctx, data):
+    if action is not None and not SLOTTED and not _first_slot(ctx, data):    # before 4.4
         action = None           # before 4.4: another slot's curves are not here
     ad = obj.animation_data
     if action is not None:
