@@ -72,7 +72,7 @@ sessiond_install_bpy() {
 			bpy_status=1
 			continue
 		fi
-		if "$dir/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir \
+		if "$dir/bin/python" -m pip install --disable-pip-version-check --no-cache-dir \
 			"bpy==$version" >"build/bpy-$series.log" 2>&1; then
 			echo "$version" >"$dir/installed"
 			echo "setup: bpy $version installed in $(($(date +%s) - start)) s" >&2
@@ -83,6 +83,9 @@ sessiond_install_bpy() {
 		found=$(sed -n 's/.*(from versions: \(.*\))$/\1/p' "build/bpy-$series.log" | head -1)
 		if [ -n "$found" ] && [ "$found" != none ] && ! echo ", $found," | grep -qF ", $version,"; then
 			why="PyPI has no bpy $version wheel for Python $pyver on $(uname -m) (it lists: $found)"
+		elif grep -qE "NewConnectionError|ConnectTimeout|Name or service not known|Temporary failure in name resolution|ProxyError|SSLError" \
+			"build/bpy-$series.log"; then
+			why="the package index could not be reached ($(grep -oE "NewConnectionError|ConnectTimeout|Name or service not known|Temporary failure in name resolution|ProxyError|SSLError" "build/bpy-$series.log" | head -1))"
 		else
 			why="pip install bpy==$version failed: $(grep -v '^ ' "build/bpy-$series.log" | tail -1)"
 		fi
