@@ -81,15 +81,18 @@ sessiond_install_bpy() {
 		# pip reached the index and listed versions, none for this Python:
 		# the release has no wheel for it.
 		found=$(sed -n 's/.*(from versions: \(.*\))$/\1/p' "build/bpy-$series.log" | head -1)
+		net=$(grep -oE "NewConnectionError|ConnectTimeout|Name or service not known|Temporary failure in name resolution|ProxyError|SSLError" \
+			"build/bpy-$series.log" | head -1)
+		nowheel=0
 		if [ -n "$found" ] && [ "$found" != none ] && ! echo ", $found," | grep -qF ", $version,"; then
+			nowheel=1
 			why="PyPI has no bpy $version wheel for Python $pyver on $(uname -m) (it lists: $found)"
-		elif grep -qE "NewConnectionError|ConnectTimeout|Name or service not known|Temporary failure in name resolution|ProxyError|SSLError" \
-			"build/bpy-$series.log"; then
-			why="the package index could not be reached ($(grep -oE "NewConnectionError|ConnectTimeout|Name or service not known|Temporary failure in name resolution|ProxyError|SSLError" "build/bpy-$series.log" | head -1))"
+		elif [ -n "$net" ]; then
+			why="the package index could not be reached ($net)"
 		else
 			why="pip install bpy==$version failed: $(grep -v '^ ' "build/bpy-$series.log" | tail -1)"
 		fi
-		if [ "$optional" = optional ] && [ -n "$found" ] && [ "$found" != none ]; then
+		if [ "$optional" = optional ] && [ $nowheel = 1 ]; then
 			echo "setup: Blender $series is not tested: $why" >&2
 			SESSIOND_BPY_UNAVAILABLE="$SESSIOND_BPY_UNAVAILABLE $series"
 			rm -rf "$dir"
