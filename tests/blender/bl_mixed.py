@@ -99,6 +99,7 @@ def role_new(port, session, cache):
     title = bpy.data.objects.new("Title", bpy.data.curves.new("Title", "FONT"))
     props.objects.link(title)
     bpy.data.objects["Camera"].parent = sketch
+    bpy.data.lights["Sun"].exposure = 1.5      # 4.5+: not in 3.4 or 4.2
     m = bpy.data.materials["Textured"]
     m.surface_render_method = "BLENDED"
     m.use_transparent_shadow = True
@@ -150,6 +151,11 @@ def role_new(port, session, cache):
     after["local_only"] = [[o.name, o.type] for o in bpy.data.collections["Props"].objects
                            if o.name in ("Sketch", "Title")]
     after["camera_parent"] = getattr(bpy.data.objects["Camera"].parent, "name", None)
+    sun = bpy.data.lights["Sun"]
+    s.wait_until(lambda: sun.energy == 5.0, T)
+    light = node_data(s, sun)       # what a Blender joining now would get
+    after["light"] = [round(sun.exposure, 4), round(light.get("exposure", -1), 4),
+                      round(light.get("contact_shadow_distance", -1), 4)]
     after["ground_group"] = getattr(bpy.data.objects["Ground"].modifiers["Smooth by Angle"]
                                     .node_group, "name", None)
     me = bpy.data.meshes["CubeMesh"]
@@ -164,6 +170,7 @@ def role_new(port, session, cache):
     # An edit here: the old side's own settings must survive it. And a
     # key more on the first slot (the older one makes its curves again).
     inp("Metallic").default_value = 0.9
+    bpy.data.lights["Sun"].color = (1.0, 0.5, 0.25)
     mover = bpy.data.objects["Mover"]
     mover.location = (5.0, 0.0, 1.0)
     mover.keyframe_insert("location", frame=36)
@@ -176,12 +183,22 @@ def role_new(port, session, cache):
 
 
 def role_old(port, session, cache):
+    global seen
     s = sb.connect("127.0.0.1", port, session, "old", cache_dir=cache)
     seen = dict(version=list(V), material=material_view(), mover_24=at_frame("Mover", 24),
                 sun_24=at_frame("Sun", 24), engine=bpy.data.scenes["Second"].render.engine)
     sun_ad = bpy.data.objects["Sun"].animation_data
     seen["sun_animated"] = sun_ad is not None and sun_ad.action is not None
     done("joined", **seen)
+    # The connection drops and comes back (a delta resume): the first
+    # changes after it are patches against the server's data, which holds
+    # settings this Blender does not have.
+    c = s.client
+    import socket
+    c.ws.sock.shutdown(socket.SHUT_RDWR)     # as when the network drops
+    s.wait_until(lambda: c.status == "reconnecting", T)
+    s.wait_until(lambda: c.connected, T)
+    seen["resume"] = c.resume
     inp("Roughness").default_value = 0.6
     inp("Emission Color").default_value = (1.0, 0.0, 0.0, 1.0)
     if OLD_PRINCIPLED:
@@ -210,6 +227,9 @@ def role_old(port, session, cache):
     cube.location = (0.0, 0.0, 0.0)
     bpy.data.collections["Props"].objects.link(cube)
     bpy.data.objects["Camera"].location.x = 6.0
+    sun = bpy.data.lights["Sun"]
+    sun.energy = 5.0
+    sun.contact_shadow_distance = 0.5           # 3.x-4.x: not in 4.5 or 5
     seen_local = sorted(o.name for o in bpy.data.objects if o.name in ("Sketch", "Title"))
     s.flush()
     s.send_chat("old:edited")
@@ -220,8 +240,10 @@ def role_old(port, session, cache):
     me = bpy.data.meshes["CubeMesh"]
     s.wait_until(lambda: me.vertices[0].co.z == -1.5, T)
     out = dict(material=material_view(), engine=bpy.data.scenes["Second"].render.engine,
-               mover_36=at_frame("Mover", 36))
+               mover_36=at_frame("Mover", 36), resume=seen["resume"])
     out["local_only_seen"] = seen_local
+    s.wait_until(lambda: tuple(round(c, 4) for c in sun.color) == (1.0, 0.5, 0.25), T)
+    out["light"] = [round(sun.energy, 4), round(sun.contact_shadow_distance, 4)]
     if hasattr(me, "use_auto_smooth"):
         out["auto_smooth"] = [me.use_auto_smooth, round(me.auto_smooth_angle, 4)]
     if OLD_PRINCIPLED:

@@ -103,6 +103,8 @@ class MixedTest(unittest.TestCase):
                          [["Sketch", built["sketch_type"]], ["Title", "FONT"]],
                          "objects that are not shared stay as they are, where they are")
         self.assertEqual(after["camera_parent"], "Sketch")
+        # Light settings only one of them has: each kept by the other.
+        self.assertEqual(after["light"], [1.5, 1.5, 0.5])
         self.assertEqual(after["ground_group"], "Smooth by Angle",
                          "a modifier's node group (not shared) stays after an edit elsewhere")
         if ov < (4, 1, 0):
@@ -121,6 +123,8 @@ class MixedTest(unittest.TestCase):
             self.assertEqual(final["transmission_roughness"], 0.45)
         self.assertEqual(final["material"]["roughness"], 0.6)
         self.assertEqual(final["local_only_seen"], [])
+        self.assertEqual(final["light"], [5.0, 0.5])
+        self.assertEqual(final["resume"], "delta")
         for p in (new, old):
             self.assertEqual(p.wait(), 0, p.log())
 
