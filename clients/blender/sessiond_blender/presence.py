@@ -72,8 +72,7 @@ def _draw():
         return
     import gpu
     from gpu_extras.batch import batch_for_shader
-    shader = gpu.shader.from_builtin("3D_UNIFORM_COLOR" if bpy.app.version < (4, 0, 0)
-                                     else "UNIFORM_COLOR")
+    shader = gpu.shader.from_builtin("UNIFORM_COLOR")     # the name since 3.4
     me = s.client.user
     colors = {u.get("name"): _hex_color(u.get("color")) for u in s.users}
     # Objects locked by someone else: their bounding box in the owner's colour.
@@ -150,7 +149,7 @@ def _draw_2d():
         c = _hex_color(u.get("color"))
         blf.color(0, *c)
         blf.position(0, p.x, p.y, 0)
-        blf.size(0, 14) if bpy.app.version >= (3, 4, 0) else blf.size(0, 14, 72)
+        blf.size(0, 14)
         blf.draw(0, u.get("name", "?"))
 
 

@@ -36,3 +36,14 @@ def kind_of(idblock):
         if isinstance(idblock, getattr(__import__("bpy").types, m.KIND)):
             return m.KIND
     return None
+
+
+def shared(idblock):
+    """Whether a datablock is one the session shares: of a replicated kind
+    and not skipped by its translator (an object whose data is of a kind
+    that is not shared, such as a Grease Pencil or a text, stays local)."""
+    kind = kind_of(idblock)
+    if kind is None:
+        return False
+    skip = getattr(KINDS[kind], "skip", None)
+    return skip is None or not skip(idblock)

@@ -2,7 +2,7 @@
 
 import bpy
 
-from .common import rna_dump, rna_load
+from .common import local_only, rna_dump, rna_load
 
 KIND = "Collection"
 COLLECTION = "collections"
@@ -10,7 +10,8 @@ FIELDS = ("name", "hide_viewport", "hide_render", "hide_select", "color_tag")
 
 
 def dump_links(coll, ctx):
-    return {"objects": [ctx.ref(o) for o in coll.objects],
+    objects = [ctx.ref(o) for o in coll.objects]
+    return {"objects": [u for u in objects if u],
             "children": [ctx.ref(c) for c in coll.children]}
 
 
@@ -18,7 +19,7 @@ def load_links(coll, data, ctx):
     want = [ctx.resolve(u) for u in data.get("objects", ())]
     want = [o for o in want if o is not None]
     for o in list(coll.objects):
-        if o not in want:
+        if o not in want and not local_only(o):     # objects kept local stay linked
             coll.objects.unlink(o)
     for o in want:
         if o.name not in coll.objects:

@@ -8,6 +8,12 @@ material_index (per face), smooth (per face, 0/1), uv.NAME (2 floats per
 corner). Up to LARGE vertices they are JSON lists in `geometry`; above it
 they travel as one blob of packed little-endian arrays and `geometry`
 holds {"blob": reference, "layout": [[name, typecode, count], ...]}.
+
+Auto smooth: `auto_smooth` is the angle (radians) when it is on. Blender
+before 4.1 reads and writes it (use_auto_smooth, auto_smooth_angle); 4.1
+made it a modifier ("Smooth by Angle", a geometry node group, not shared):
+there the mesh keeps `auto_smooth` as it was and marks its edges sharp from
+that angle (set_sharp_from_angle; done again whenever the mesh arrives).
 """
 
 import array
@@ -15,11 +21,15 @@ import hashlib
 
 import bpy
 
-from .common import pack_arrays, unpack_arrays
+from .common import pack_arrays, prev_of, unpack_arrays
 
 KIND = "Mesh"
 COLLECTION = "meshes"
 LARGE = 10000
+# Blender before 4.1: auto smooth is a mesh setting.
+HAS_AUTO_SMOOTH = "use_auto_smooth" in bpy.types.Mesh.bl_rna.properties
+# Blender before 4.0: face sizes are written (read-only from 4.0).
+LOOP_TOTAL_WRITABLE = not bpy.types.MeshPolygon.bl_rna.properties["loop_total"].is_readonly
 
 
 def _get(coll, prop, tc, n):
@@ -48,11 +58,23 @@ def fingerprint(me):
     co = _get(me.vertices, "co", "f", 3 * len(me.vertices))
     return (me.name, len(me.vertices), len(me.edges), len(me.polygons), len(me.loops),
             tuple(l.name for l in me.uv_layers), tuple(m.name if m else "" for m in me.materials),
-            hashlib.blake2b(co.tobytes(), digest_size=16).digest())
+            hashlib.blake2b(co.tobytes(), digest_size=16).digest(), _auto_smooth(me))
+
+
+def _auto_smooth(me):
+    """The auto smooth angle, or None when it is off (before 4.1)."""
+    if HAS_AUTO_SMOOTH and me.use_auto_smooth:      # before 4.1
+        return float(me.auto_smooth_angle)
+    return None
 
 
 def dump(me, ctx):
     d = {"name": me.name, "materials": [ctx.ref(m) if m is not None else "" for m in me.materials]}
+    if HAS_AUTO_SMOOTH:                 # before 4.1
+        if me.use_auto_smooth:
+            d["auto_smooth"] = float(me.auto_smooth_angle)
+    elif "auto_smooth" in prev_of(ctx):
+        d["auto_smooth"] = prev_of(ctx)["auto_smooth"]     # 4.1+: kept as it was
     named = arrays(me)
     if len(me.vertices) > LARGE:
         blob, layout = pack_arrays(named)
@@ -91,6 +113,14 @@ def load(me, data, ctx):
         ctx.pending()           # the blob is on its way; load() runs again
     else:
         _load_geometry(me, geo)
+    angle = data.get("auto_smooth")
+    if HAS_AUTO_SMOOTH:                 # before 4.1
+        if me.use_auto_smooth != (angle is not None):
+            me.use_auto_smooth = angle is not None
+        if angle is not None and abs(me.auto_smooth_angle - angle) > 1e-6:
+            me.auto_smooth_angle = angle
+    elif angle is not None and geo is not None:
+        me.set_sharp_from_angle(angle=angle)        # 4.1+: edges sharp from the angle
     mats = [ctx.resolve(u) if u else None for u in data.get("materials", ())]
     if list(me.materials) != mats:
         me.materials.clear()
@@ -119,10 +149,9 @@ def _load_geometry(me, g):
             me.loops.foreach_set("vertex_index", g["loop_vert"])
         if nf:
             me.polygons.foreach_set("loop_start", g["loop_start"])
-            try:
+            if LOOP_TOTAL_WRITABLE:
+                # Before 4.0; 4.0+ derives face sizes from loop_start.
                 me.polygons.foreach_set("loop_total", g["loop_total"])
-            except (AttributeError, TypeError, RuntimeError):
-                pass    # Blender 4.x derives face sizes from loop_start
     if nv:
         me.vertices.foreach_set("co", g["co"])
     if nf:
