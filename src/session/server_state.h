@@ -39,6 +39,10 @@ struct server {
 	struct authguard *auth_guard; /* failed passwords per address (NULL: none kept) */
 	/* The network layer's hook: ask for a writable callback on c. */
 	void (*wake)(struct conn *c);
+	/* The network layer's hook: read c's socket or not, as c->rx_hold says. */
+	void (*rx_flow)(struct conn *c);
+	int busy;                    /* bounded work is left (blob hashing, collection):
+				      * the loop runs another pass without waiting */
 };
 
 #endif

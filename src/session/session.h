@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 struct backup_job;
+struct store_gc;
 struct blob_upload;
 struct conn;
 struct frame;
@@ -48,6 +49,8 @@ struct client {
 	int64_t resume_since;
 	json_t *hello_id;            /* the hello's id, echoed in welcome */
 	struct blob_upload *upload;  /* the open blob upload, or NULL */
+	int blob_drop;               /* an upload failed: its binary frames still in
+				      * flight are dropped until the next text frame */
 };
 
 /* What the batch queued, delivered in this order by session_flush. */
@@ -130,6 +133,11 @@ struct session {
 	int64_t last_save_ms;
 	char last_backup[96];
 	int64_t last_backup_bytes;
+
+	/* Blobs (session_blobs.c) */
+	int64_t pass_bytes;          /* chunk bytes written in this loop pass */
+	struct store_gc *gc;         /* the collection round running, or NULL */
+	double gc_before;            /* its clock: collect what is older */
 };
 
 /* Sizes on disk, as admin.stats, the HTTP API and /metrics report them. */
@@ -137,6 +145,7 @@ struct session_sizes {
 	int64_t db_bytes, wal_bytes;
 	int backups;
 	int64_t blobs, blob_bytes;
+	int64_t chunks, chunk_bytes;
 };
 
 /* Opens (creating it if needed) the session NAME under DATA_DIR, with a new
@@ -166,6 +175,10 @@ int session_release_orphan_locks(struct session *s);
 void session_blob_data(struct session *s, struct client *cl, const void *data, size_t len);
 /* 1 when cl (may be NULL) has a blob upload open. */
 int session_blob_upload_open(const struct client *cl);
+/* 1 when cl's binary frames are dropped quietly (a failed upload's). */
+int session_blob_dropping(const struct client *cl);
+/* cl (may be NULL) sent a text frame: binary frames count again. */
+void session_blob_text(struct client *cl);
 
 /* Requests a save named reason (coalesced with a running one). */
 void session_save(struct session *s, const char *reason);

@@ -340,6 +340,7 @@ void session_sizes(const struct session *s, struct session_sizes *out)
 	out->backups = backup_list(path, &names);
 	backup_list_free(names, out->backups);
 	store_blob_totals(s->store, &out->blobs, &out->blob_bytes);
+	store_chunk_totals(s->store, &out->chunks, &out->chunk_bytes);
 }
 
 json_t *session_stats_json(struct session *s)
@@ -362,6 +363,8 @@ json_t *session_stats_json(struct session *s)
 				 "backup", s->last_backup, "bytes", (json_int_t)s->last_backup_bytes);
 	json_object_set_new(o, "blob_count", json_integer(z.blobs));
 	json_object_set_new(o, "blob_bytes", json_integer(z.blob_bytes));
+	json_object_set_new(o, "chunk_count", json_integer(z.chunks));
+	json_object_set_new(o, "chunk_bytes", json_integer(z.chunk_bytes));
 	json_object_set_new(o, "last_save", last);
 	json_object_set_new(o, "save_running", json_boolean(s->save_running));
 	json_object_set_new(o, "loaded", json_true());

@@ -148,26 +148,26 @@ class VerifyProblemsTest(CtlCase):
         one_error_line(self, err, "newer")
 
     def test_blob_hash_and_size(self):
+        import hashlib
         p = self.copy()
         good = bytes(range(256)) * 10
-        import hashlib
         h = hashlib.sha256(good).hexdigest()
-        self.edit(p, "CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, size INTEGER "
-                     "NOT NULL, data BLOB NOT NULL, created_at REAL NOT NULL, created_by TEXT);")
         con = sqlite3.connect(p)
-        con.execute("DELETE FROM blobs")
-        con.execute("INSERT INTO blobs (hash, size, data, created_at, created_by) "
-                    "VALUES (?, ?, ?, 0, 'a')", (h, len(good), good))
-        con.execute("INSERT INTO blobs (hash, size, data, created_at, created_by) "
-                    "VALUES (?, ?, ?, 0, 'a')", ("0" * 64, 3, b"abc"))
-        con.execute("INSERT INTO blobs (hash, size, data, created_at, created_by) "
-                    "VALUES (?, ?, ?, 0, 'a')", ("1" * 64, 9, b"abc"))
+        con.execute("INSERT INTO chunks VALUES (?, ?, 0, ?)", (h, len(good), good))
+        con.execute("INSERT INTO chunks VALUES (?, 3, 0, ?)", ("2" * 64, b"abc"))
+        # A blob whose name is not the hash of its chunks, one whose size
+        # is not theirs, and a chunk whose bytes are not its name.
+        con.execute("INSERT INTO blobs VALUES (?, ?, 0, 'a', 0)", ("0" * 64, len(good)))
+        con.execute("INSERT INTO blob_chunks VALUES (?, 0, ?)", ("0" * 64, h))
+        con.execute("INSERT INTO blobs VALUES (?, 9, 0, 'a', 0)", (h,))
+        con.execute("INSERT INTO blob_chunks VALUES (?, 0, ?)", (h, h))
         con.commit()
         con.close()
         probs = self.problems(p)
-        self.assertEqual(len(probs), 2, probs)
+        self.assertEqual(len(probs), 3, probs)
+        self.assertTrue(any(x.startswith("chunk " + "2" * 64) and "hash to" in x for x in probs))
         self.assertTrue(any(x.startswith("blob " + "0" * 64) and "hash to" in x for x in probs))
-        self.assertTrue(any(x.startswith("blob " + "1" * 64) and "size" in x for x in probs))
+        self.assertTrue(any(("blob " + h) in x and "size says 9" in x for x in probs))
 
     def test_corrupt_file(self):
         p = self.copy()
@@ -543,17 +543,21 @@ class BlobExportTest(CtlCase):
         tables = {t for (t,) in rows(b, "SELECT name FROM sqlite_master WHERE type='table'")}
         if "blobs" not in tables:
             self.skipTest("this schema has no blobs table yet")
-        cols = [r[1] for r in rows(b, "PRAGMA table_info(blobs)")]
         p = self.path("with-blobs.db")
         shutil.copy(b, p)
         blobs = [os.urandom(n) for n in (0, 1, 1000, 3 * 1024 * 1024 + 7)]
+        blobs.append(blobs[3][:2 * 1024 * 1024] + b"!")  # shares two chunks
         con = sqlite3.connect(p)
         for data in blobs:
-            row = {"hash": hashlib.sha256(data).hexdigest(), "size": len(data), "data": data,
-                   "created_at": 1736695945.25, "created_by": "alice"}
-            use = [k for k in cols if k in row]
-            con.execute(f"INSERT INTO blobs ({', '.join(use)}) VALUES "
-                        f"({', '.join('?' for _ in use)})", [row[k] for k in use])
+            h = hashlib.sha256(data).hexdigest()
+            con.execute("INSERT INTO blobs VALUES (?, ?, 1736695945.25, 'alice', "
+                        "1736695945.25)", (h, len(data)))
+            for n, i in enumerate(range(0, len(data), 1024 * 1024)):
+                piece = data[i:i + 1024 * 1024]
+                ch = hashlib.sha256(piece).hexdigest()
+                con.execute("INSERT OR IGNORE INTO chunks VALUES (?, ?, 1736695945.25, ?)",
+                            (ch, len(piece), piece))
+                con.execute("INSERT INTO blob_chunks VALUES (?, ?, ?)", (h, n, ch))
         if "node_blobs" in tables:
             ncols = [r[1] for r in rows(b, "PRAGMA table_info(node_blobs)")]
             h = hashlib.sha256(blobs[2]).hexdigest()
@@ -567,7 +571,11 @@ class BlobExportTest(CtlCase):
         rc, e1, err = ctl("export", p)
         self.assertEqual(rc, 0, err)
         doc = json.loads(e1)
-        got = {x["hash"]: base64.b64decode(x["data"]) for x in doc["tables"]["blobs"]}
+        chunks = {x["hash"]: base64.b64decode(x["data"]) for x in doc["tables"]["chunks"]}
+        self.assertEqual(len(chunks), 7)  # 1, 1000, 3 MiB + 7 (4), "!" (its 2 MiB shared)
+        got = {x["hash"]: b"".join(chunks[y["chunk"]] for y in sorted(
+            (y for y in doc["tables"]["blob_chunks"] if y["blob"] == x["hash"]),
+            key=lambda y: y["n"])) for x in doc["tables"]["blobs"]}
         self.assertEqual(sorted(got.values(), key=len), sorted(blobs, key=len))
         f = self.path("e.json")
         with open(f, "w") as fh:
@@ -577,7 +585,8 @@ class BlobExportTest(CtlCase):
         self.assertEqual(ctl_json("info", srv.session_dir("copy"))["blobs"], len(blobs))
         self.assertEqual(ctl("verify", srv.session_dir("copy"))[0], 0)
         no_blobs = json.loads(ctl("export", p, "--no-blobs")[1])
-        self.assertNotIn("blobs", no_blobs["tables"])
+        for t in ("blobs", "chunks", "blob_chunks"):
+            self.assertNotIn(t, no_blobs["tables"])
 
 if __name__ == "__main__":
     unittest.main()
