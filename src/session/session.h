@@ -136,6 +136,7 @@ struct session {
 
 	/* Blobs (session_blobs.c) */
 	int64_t pass_bytes;          /* chunk bytes written in this loop pass */
+	int blob_busy;               /* blob_pass has work left: flush next pass too */
 	struct store_gc *gc;         /* the collection round running, or NULL */
 	double gc_before;            /* its clock: collect what is older */
 };

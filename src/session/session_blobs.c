@@ -477,7 +477,7 @@ int do_blob_end(struct req *r)
 	u->ending = 1;
 	u->end_id = r->id ? json_incref(r->id) : NULL;
 	rx_hold(r->conn, CONN_RX_VERIFY, 1);
-	r->s->srv->busy = 1;
+	r->s->blob_busy = r->s->srv->busy = 1;
 	return SQLITE_OK;
 }
 
@@ -655,13 +655,14 @@ int blob_gc(struct session *s)
 	for (int i = 0; i < 4 && s->gc; i++)
 		gc_step(s);
 	if (s->gc)
-		s->srv->busy = 1;
+		s->blob_busy = s->srv->busy = 1;
 	return SQLITE_OK;
 }
 
 void blob_pass(struct session *s)
 {
 	int64_t budget = BLOB_HASH_BYTES;
+	s->blob_busy = 0;
 	for (struct client *cl = s->clients, *next; cl; cl = next) {
 		struct blob_upload *u = cl->upload;
 		next = cl->next;
@@ -673,12 +674,14 @@ void blob_pass(struct session *s)
 			finish_upload(s, cl, id);
 			json_decref(id);
 		} else if (available(u, u->hashed) && u->hashed < u->n) {
-			s->srv->busy = 1;
+			s->blob_busy = 1;
 		}
 	}
 	if (s->gc && !s->resetting)
 		gc_step(s);
 	if (s->gc)
+		s->blob_busy = 1;
+	if (s->blob_busy)
 		s->srv->busy = 1;
 }
 
