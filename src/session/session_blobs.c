@@ -99,6 +99,12 @@ void blob_upload_free(struct client *cl)
 {
 	upload_free(cl->upload);
 	cl->upload = NULL;
+}
+
+/* The upload is over while its connection is open: it reads again. */
+static void upload_done(struct client *cl)
+{
+	blob_upload_free(cl);
 	if (cl->conn)
 		rx_hold(cl->conn, CONN_RX_VERIFY, 0);
 }
@@ -164,7 +170,7 @@ static int chunk_done(struct session *s, struct client *cl, struct blob_upload *
 		log_info("Blob upload refused (session=%s user=%s hash=%s): chunk %d hashes to %s",
 			 s->name, cl->name, u->hash, i, got);
 		cl->blob_drop = 1; /* its frames still in flight are dropped quietly */
-		blob_upload_free(cl);
+		upload_done(cl);
 		return -1;
 	}
 	memcpy(u->ch[i], got, sizeof(got));
@@ -384,7 +390,7 @@ static void finish_upload(struct session *s, struct client *cl, json_t *id)
 		snprintf(msg, sizeof(msg), "blob.end: hash mismatch: the %lld bytes hash to %s, "
 			 "not %s; no blob is made", (long long)u->size, got, u->hash);
 		queue_frame(s, cl->conn, envelope_error(id, "bad_request", msg, NULL), NULL, 0);
-		blob_upload_free(cl);
+		upload_done(cl);
 		return;
 	}
 	list = xmalloc(((size_t)u->n + 1) * sizeof(*list));
@@ -420,7 +426,7 @@ static void finish_upload(struct session *s, struct client *cl, json_t *id)
 		queue_frame(s, cl->conn, envelope_ok(id, o), id, 1);
 		json_decref(o);
 	}
-	blob_upload_free(cl);
+	upload_done(cl);
 }
 
 /* Hashes the held chunks that have become available, within *budget. */
@@ -456,7 +462,7 @@ int do_blob_end(struct req *r)
 	if (strcmp(hash, u->hash) != 0) {
 		reply_err(r, "bad_request", NULL, "blob.end: hash %s is not the open upload's (%s); "
 			  "the upload is dropped", hash, u->hash);
-		blob_upload_free(r->cl);
+		upload_done(r->cl);
 		return SQLITE_OK;
 	}
 	if (received_bytes(u) != missing_bytes(u) || u->mi != u->nmissing) {
@@ -464,7 +470,7 @@ int do_blob_end(struct req *r)
 			  "the blob.put asked for %lld (of %lld); no blob is made",
 			  (long long)received_bytes(u), (long long)missing_bytes(u),
 			  (long long)u->size);
-		blob_upload_free(r->cl);
+		upload_done(r->cl);
 		return SQLITE_OK;
 	}
 	r->answered = 1;

@@ -238,10 +238,11 @@ static void test_reader_one_chunk_at_a_time(void **state)
 	}
 	assert_int_equal(k.len, 11);
 	assert_memory_equal(k.buf, "hello world", 11);
+	json_decref(list);
 	assert_int_equal(store_reader_chunk_size(r, h2, &size), SQLITE_OK);
 	assert_int_equal(size, 5);
 	assert_int_equal(store_reader_blob(r, "nope", &size, &list), SQLITE_NOTFOUND);
-	json_decref(list);
+	assert_null(list);
 	store_reader_close(r);
 	store_close(s);
 	free(k.buf);
