@@ -415,7 +415,12 @@ static void finish_upload(struct session *s, struct client *cl, json_t *id)
 			store_rollback_to(s->store);
 	}
 	free(list);
-	if (rc != SQLITE_OK) {
+	if (rc == SQLITE_MISMATCH || rc == SQLITE_CORRUPT) {
+		/* A commit that failed since blob.put lost chunks it had written. */
+		log_error("Blob %s (session=%s): a chunk is missing; not stored", u->hash, s->name);
+		queue_frame(s, cl->conn, envelope_error(id, "unavailable", "blob.end: storage lost "
+				"part of the upload; no blob is made, put it again", NULL), NULL, 0);
+	} else if (rc != SQLITE_OK) {
 		log_error("Cannot store blob %s (session=%s): %s", u->hash, s->name,
 			  sqlite3_errstr(rc));
 		snprintf(msg, sizeof(msg), "blob.end: storage error: %s; no blob is made",

@@ -163,7 +163,8 @@ int store_chunk_read(struct store *s, const char *hash, store_bytes_fn fn, void 
 /* Moves blob hash's collection clock (touched_at) to now if later. */
 int store_blob_touch(struct store *s, const char *hash, double now);
 /* Makes blob hash of `size` bytes from its n chunks (held already, in
- * order). SQLITE_CONSTRAINT: the blob exists already (nothing changed). */
+ * order). SQLITE_CONSTRAINT: the blob exists already (nothing changed);
+ * SQLITE_MISMATCH: a chunk is not held (roll back to a savepoint). */
 int store_blob_insert(struct store *s, const char *hash, int64_t size, const char *user,
 		      double now, const char *const *chunks, int n);
 /* A blob's size and its chunks as a new array [[hash, size], ...];

@@ -197,6 +197,8 @@ int store_blob_insert(struct store *s, const char *hash, int64_t size, const cha
 		sqlite3_bind_int(add, 2, i);
 		sqlite3_bind_text(add, 3, chunks[i], -1, SQLITE_STATIC);
 		rc = store_i_run(add);
+		if (rc == SQLITE_CONSTRAINT)
+			rc = SQLITE_MISMATCH; /* a chunk is not held (foreign key) */
 	}
 	return rc;
 }

@@ -21,7 +21,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from ctl_support import (CtlCase, ctl, ctl_json, no_temp_files,  # noqa: E402
+from ctl_support import (CtlCase, ctl, ctl_json, ctl_path, no_temp_files,  # noqa: E402
                          one_error_line, rows)
 from harness import pipeline                                           # noqa: E402
 from support import backups_dir, corrupt_zero_pages, must  # noqa: E402
@@ -587,6 +587,71 @@ class BlobExportTest(CtlCase):
         no_blobs = json.loads(ctl("export", p, "--no-blobs")[1])
         for t in ("blobs", "chunks", "blob_chunks"):
             self.assertNotIn(t, no_blobs["tables"])
+
+class BlobCommandTest(CtlCase):
+    """sessionctl blob, and chunks through backup, diff and verify, on
+    blobs uploaded over the protocol (1.2 chunks shared by two blobs)."""
+
+    async def test_blob_to_file_and_stdout_from_live_and_backup(self):
+        import hashlib
+        import subprocess
+        from test_chunks import upload_chunked
+        srv = self.server()
+        c = await self.populate(srv)
+        a = os.urandom(3 * 1024 * 1024 + 5)
+        b = a[:2 * 1024 * 1024] + b"changed tail"
+        ha, hb = hashlib.sha256(a).hexdigest(), hashlib.sha256(b).hexdigest()
+        for data in (a, b):
+            self.assertEqual((await upload_chunked(c, data, size=1024 * 1024))[1]["type"], "ok")
+        first = os.path.join(backups_dir(srv, "test"), await self.save(c))
+        d = srv.session_dir("test")
+        out = self.path("a.bin")
+        rc, text, err = ctl("blob", d, ha, out)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("SHA-256 checked", text)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), a)
+        p = subprocess.run([ctl_path(), "blob", first, hb], capture_output=True, timeout=60)
+        self.assertEqual((p.returncode, p.stdout), (0, b))
+        # A consistent copy carries the chunks: each shared one once.
+        rc, copy, err = ctl("backup", d, self.path())
+        self.assertEqual(rc, 0, err)
+        copy = copy.strip()
+        self.assertEqual(rows(copy, "SELECT count(*), sum(size) FROM chunks"),
+                         [(5, len(a) + len(b"changed tail"))])
+        self.assertEqual(ctl("verify", copy)[0], 0)
+        # Unknown hash: usage error, no file; a damaged chunk: exit 1, no file.
+        rc, _, err = ctl("blob", d, "0" * 64, self.path("none.bin"))
+        self.assertEqual(rc, 2)
+        self.assertIn("no blob", err)
+        self.assertFalse(os.path.exists(self.path("none.bin")))
+        con = sqlite3.connect(copy)
+        con.execute("UPDATE chunks SET data = zeroblob(12) WHERE size = 12")
+        con.commit()
+        con.close()
+        rc, _, err = ctl("blob", copy, hb, self.path("b.bin"))
+        self.assertEqual(rc, 1)
+        self.assertIn("damaged", err)
+        self.assertFalse(os.path.exists(self.path("b.bin")))
+        probs = ctl("verify", copy, "--json")
+        self.assertEqual(probs[0], 1)
+        self.assertIn("chunk", probs[1])
+
+    async def test_diff_names_blobs_added(self):
+        import hashlib
+        from test_chunks import upload_chunked
+        srv = self.server()
+        c = await self.populate(srv)
+        before = os.path.join(backups_dir(srv, "test"), await self.save(c))
+        data = os.urandom(2000)
+        self.assertEqual((await upload_chunked(c, data))[1]["type"], "ok")
+        rc, text, err = ctl("diff", before, srv.session_dir("test"))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("blobs: 1 added, 0 removed", text)
+        o = ctl_json("diff", before, srv.session_dir("test"))
+        self.assertEqual([x["hash"] for x in o["blobs"]["added"]],
+                         [hashlib.sha256(data).hexdigest()])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -141,7 +141,7 @@ static void test_blobs_share_chunks(void **state)
 	assert_int_equal(scalar(s, "SELECT touched_at FROM blobs WHERE hash = 'aa'"), 80);
 	/* A blob lists chunks that are not held: refused (foreign key). */
 	const char *bad[] = {"0123"};
-	assert_int_not_equal(store_blob_insert(s, "cc", 1, "bob", 70, bad, 1), SQLITE_OK);
+	assert_int_equal(store_blob_insert(s, "cc", 1, "bob", 70, bad, 1), SQLITE_MISMATCH);
 }
 
 static int keep_y(void *arg, const char *chunk)

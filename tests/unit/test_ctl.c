@@ -150,6 +150,21 @@ static void test_verify_blobs(void **state)
 	assert_int_equal(ctl_verify(db, &problems, err, sizeof(err)), CTL_OK);
 	assert_int_equal(json_array_size(problems), 0);
 	json_decref(problems);
+	/* sessionctl blob: its chunks in order, checked. */
+	{
+		char out[4400], *got;
+		size_t len = 0;
+		int64_t size = 0;
+		snprintf(out, sizeof(out), "%s/abc.bin", d);
+		assert_int_equal(ctl_blob(db, h, out, &size, err, sizeof(err)), CTL_OK);
+		assert_int_equal(size, 3);
+		got = tu_read_file(out, &len);
+		assert_int_equal(len, 3);
+		assert_memory_equal(got, "abc", 3);
+		free(got);
+		assert_int_equal(ctl_blob(db, hx, out, &size, err, sizeof(err)), CTL_ERROR);
+		assert_non_null(strstr(err, "no blob"));
+	}
 	/* A chunk whose bytes changed: the chunk and its blob are named. */
 	snprintf(sql, sizeof(sql), "UPDATE chunks SET data = CAST('ad' AS BLOB) WHERE hash = '%s'",
 		 hx);
