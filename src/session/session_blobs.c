@@ -114,6 +114,14 @@ int session_blob_upload_open(const struct client *cl)
 	return cl && cl->upload;
 }
 
+int session_blob_uploads_open(const struct session *s)
+{
+	for (const struct client *cl = s->clients; cl; cl = cl->next)
+		if (cl->upload)
+			return 1;
+	return 0;
+}
+
 int session_blob_dropping(const struct client *cl)
 {
 	return cl && cl->blob_drop;

@@ -118,6 +118,8 @@ void blob_upload_abort(struct session *s, struct client *cl);
 void blob_upload_free(struct client *cl);
 /* At open: removes the uploads file 1.1 kept beside the database. */
 int session_blobs_open(struct session *s);
+/* 1 when a member of s has a blob upload open. */
+int session_blob_uploads_open(const struct session *s);
 /* Starts a collection round (its first steps at once); before every save. */
 int blob_gc(struct session *s);
 /* Each loop pass, before the commit: hashes held chunks of open uploads

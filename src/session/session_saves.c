@@ -319,7 +319,11 @@ void session_checkpoint_if_needed(struct session *s)
 		return;
 	job = backup_job_new(s->name, s->dir, "checkpoint", s->srv->cfg->max_backups);
 	job->checkpoint_only = 1;
-	job->wal_reset = s->syncs_open == 0;
+	/* A RESTART makes the next commit sync the new WAL header: while a
+	 * blob upload streams chunks into the WAL, that sync (behind tens of
+	 * MB of fresh writes) would stall every ack of the session, so the WAL
+	 * is only copied (PASSIVE) until the uploads end. */
+	job->wal_reset = s->syncs_open == 0 && !session_blob_uploads_open(s);
 	s->checkpoint_running = 1;
 	saver_submit(s->srv->saver, job);
 }
