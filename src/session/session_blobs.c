@@ -51,7 +51,7 @@
 
 #define BLOB_PASS_BYTES (4 * 1024 * 1024)  /* chunk bytes written per pass */
 #define BLOB_HASH_BYTES (4 * 1024 * 1024)  /* held chunks hashed per pass */
-#define BLOB_GC_ROWS 64                    /* rows collection examines per pass */
+#define BLOB_GC_ROWS 32                    /* rows collection examines per pass */
 
 struct blob_upload {
 	char hash[STORE_HASH_HEX];
