@@ -34,6 +34,9 @@ struct store;
 #define SESSION_HISTORY_KEEP 100000
 /* WAL frames (pages) past which the saver thread is asked for a checkpoint. */
 #define SESSION_WAL_CHECKPOINT_FRAMES 2000
+/* While a blob upload is open: the WAL may grow to this many frames (1 GiB
+ * of 4 KiB pages) before a checkpoint copies it (session_saves.c). */
+#define SESSION_WAL_UPLOAD_FRAMES 262144
 
 struct client {
 	struct client *next;

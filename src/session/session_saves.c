@@ -314,8 +314,11 @@ int session_save_done(struct session *s, struct backup_job *job)
 void session_checkpoint_if_needed(struct session *s)
 {
 	struct backup_job *job;
+	int uploading = session_blob_uploads_open(s);
 	if (s->checkpoint_running || !s->srv->saver ||
 	    store_wal_frames(s->store) < SESSION_WAL_CHECKPOINT_FRAMES)
+		return;
+	if (uploading && store_wal_frames(s->store) < SESSION_WAL_UPLOAD_FRAMES)
 		return;
 	job = backup_job_new(s->name, s->dir, "checkpoint", s->srv->cfg->max_backups);
 	job->checkpoint_only = 1;
@@ -323,7 +326,7 @@ void session_checkpoint_if_needed(struct session *s)
 	 * blob upload streams chunks into the WAL, that sync (behind tens of
 	 * MB of fresh writes) would stall every ack of the session, so the WAL
 	 * is only copied (PASSIVE) until the uploads end. */
-	job->wal_reset = s->syncs_open == 0 && !session_blob_uploads_open(s);
+	job->wal_reset = s->syncs_open == 0 && !uploading;
 	s->checkpoint_running = 1;
 	saver_submit(s->srv->saver, job);
 }
