@@ -37,7 +37,7 @@ static const char usage_text[] =
 	"                                  current database moved aside\n"
 	"  export PATH [--no-blobs]        the whole session as JSON on stdout\n"
 	"  import SESSION_DIR FILE         a new session from an export (never overwrites)\n"
-	"  diff A B                        nodes, tasks, chat and blobs changed from A to B\n"
+	"  diff A B                        nodes, tasks, chat, blobs and chunks changed from A to B\n"
 	"  delete SESSION_DIR              server stopped: move the session to DATA_DIR/.deleted/\n"
 	"  blob PATH HASH [FILE]           one blob's bytes (checked) to FILE or stdout; PATH a\n"
 	"                                  session directory, session.db or backup file\n"
@@ -354,6 +354,14 @@ static int cmd_diff(struct args *a)
 		printf("blobs: %zu added, %zu removed\n",
 		       json_array_size(json_object_get(bl, "added")),
 		       json_array_size(json_object_get(bl, "removed")));
+	if (json_is_object(json_object_get(o, "chunks"))) {
+		json_t *ch = json_object_get(o, "chunks");
+		printf("chunks: %lld added (%lld bytes), %lld removed (%lld bytes)\n",
+		       num(json_object_get(ch, "added"), "count"),
+		       num(json_object_get(ch, "added"), "bytes"),
+		       num(json_object_get(ch, "removed"), "count"),
+		       num(json_object_get(ch, "removed"), "bytes"));
+	}
 	json_decref(o);
 	return CTL_OK;
 }

@@ -648,9 +648,12 @@ class BlobCommandTest(CtlCase):
         rc, text, err = ctl("diff", before, srv.session_dir("test"))
         self.assertEqual(rc, 0, err)
         self.assertIn("blobs: 1 added, 0 removed", text)
+        self.assertIn("chunks: 1 added (2000 bytes), 0 removed (0 bytes)", text)
         o = ctl_json("diff", before, srv.session_dir("test"))
         self.assertEqual([x["hash"] for x in o["blobs"]["added"]],
                          [hashlib.sha256(data).hexdigest()])
+        self.assertEqual(o["chunks"], {"added": {"count": 1, "bytes": 2000},
+                                       "removed": {"count": 0, "bytes": 0}})
 
 
 if __name__ == "__main__":
