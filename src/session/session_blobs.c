@@ -682,6 +682,11 @@ void blob_pass(struct session *s)
 {
 	int64_t budget = BLOB_HASH_BYTES;
 	s->blob_busy = 0;
+	if (!s->store) { /* closed (deleted): nothing left to do */
+		free(s->gc);
+		s->gc = NULL;
+		return;
+	}
 	for (struct client *cl = s->clients, *next; cl; cl = next) {
 		struct blob_upload *u = cl->upload;
 		next = cl->next;
