@@ -1,4 +1,4 @@
--- The full current schema (PRAGMA user_version = 4). A unit test proves that
+-- The full current schema (PRAGMA user_version = 5). A unit test proves that
 -- applying every file in migrations/ to an empty database gives exactly this.
 
 CREATE TABLE meta (
@@ -64,19 +64,40 @@ CREATE INDEX chat_seq ON chat (seq);
 CREATE INDEX nodes_deleted ON nodes (deleted);
 CREATE INDEX tasks_deleted ON tasks (deleted);
 
--- Blobs (protocol 1.1, section 11): immutable byte strings named by the
--- lowercase hex SHA-256 of their bytes, one row each. `data` is the last
--- column so that reading hash, size or created_at never walks the blob's
--- overflow pages. created_at is when the upload ended (its commit): the
--- garbage collection of unnamed blobs waits one hour from it.
+-- Blobs 1.2 (protocol section 11): a blob is an ordered list of chunks of
+-- 1..1048576 bytes, each named by the lowercase hex SHA-256 of its bytes and
+-- stored once however many blobs contain it. No row holds more than 1 MiB.
+--
+-- chunks: one row per distinct chunk; `data` last, so hash, size and
+-- created_at are read without walking its overflow pages. created_at is when
+-- it was first written (an unreferenced chunk is collected an hour after it).
+CREATE TABLE chunks (
+	hash       TEXT PRIMARY KEY,
+	size       INTEGER NOT NULL CHECK (size BETWEEN 1 AND 1048576),
+	created_at REAL NOT NULL,
+	data       BLOB NOT NULL
+) STRICT;
+CREATE INDEX chunks_created_at ON chunks (created_at);
+
+-- blobs: one row per complete blob. touched_at is the clock of collection:
+-- the latest of its upload's end, the last blob.put of it answered
+-- have:true, and the moment the last node naming it stopped naming it.
 CREATE TABLE blobs (
 	hash       TEXT PRIMARY KEY,
 	size       INTEGER NOT NULL,
 	created_at REAL NOT NULL,
 	created_by TEXT NOT NULL,
-	data       BLOB NOT NULL
+	touched_at REAL NOT NULL
 ) STRICT;
-CREATE INDEX blobs_created_at ON blobs (created_at);
+
+-- blob_chunks: blob `blob` is its chunks n = 0, 1, ... in order.
+CREATE TABLE blob_chunks (
+	blob  TEXT NOT NULL REFERENCES blobs (hash) ON DELETE CASCADE,
+	n     INTEGER NOT NULL,
+	chunk TEXT NOT NULL REFERENCES chunks (hash),
+	PRIMARY KEY (blob, n)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX blob_chunks_chunk ON blob_chunks (chunk);
 
 -- The blobs each live node names, in the order given (like node_deps).
 CREATE TABLE node_blobs (

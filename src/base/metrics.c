@@ -17,7 +17,7 @@ static const char *const type_names[MT_COUNT] = {
 	"node.get", "task.create", "task.update", "task.delete", "chat.send",
 	"chat.history", "presence", "session.init", "admin.kick", "admin.save",
 	"admin.backups", "admin.stats", "admin.reset",
-	"blob.put", "blob.end", "blob.get", "blob.has",
+	"blob.put", "blob.end", "blob.get", "blob.has", "blob.chunks", "chunk.get", "chunk.has",
 	"node", "task", "chat", "user", "session", "binary",
 	"other",
 };
@@ -118,7 +118,7 @@ static void counter(struct sbuf *b, const char *name, const char *help, uint64_t
 	sbuf_printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
-enum gauge { G_CONNECTIONS, G_BACKUPS, G_DB_BYTES, G_WAL_BYTES, G_BLOB_BYTES, G_SEQ,
+enum gauge { G_CONNECTIONS, G_BACKUPS, G_DB_BYTES, G_WAL_BYTES, G_BLOB_BYTES, G_CHUNK_BYTES, G_SEQ,
 	     G_LAST_SAVE };
 
 /* One gauge family with a sample per session. */
@@ -137,6 +137,7 @@ static void per_session(struct sbuf *b, const char *name, const char *help,
 		case G_DB_BYTES: sbuf_printf(b, "%lld\n", (long long)m->db_bytes); break;
 		case G_WAL_BYTES: sbuf_printf(b, "%lld\n", (long long)m->wal_bytes); break;
 		case G_BLOB_BYTES: sbuf_printf(b, "%lld\n", (long long)m->blob_bytes); break;
+		case G_CHUNK_BYTES: sbuf_printf(b, "%lld\n", (long long)m->chunk_bytes); break;
 		case G_SEQ: sbuf_printf(b, "%lld\n", (long long)m->seq); break;
 		case G_LAST_SAVE: sbuf_printf(b, "%.3f\n", m->last_save_time); break;
 		}
@@ -218,6 +219,8 @@ char *metrics_render(const struct metrics *m, uint64_t connections,
 		    G_WAL_BYTES);
 	per_session(&b, "sessiond_blob_bytes", "Bytes of the blobs stored per session.", ss, n,
 		    G_BLOB_BYTES);
+	per_session(&b, "sessiond_chunk_bytes", "Bytes of the distinct chunks stored per session "
+		    "(what the blobs take on disk).", ss, n, G_CHUNK_BYTES);
 	counter(&b, "sessiond_blobs_collected_total",
 		"Blobs deleted at saves because no live node named them.", m->blobs_collected);
 	per_session(&b, "sessiond_session_seq", "Current seq per session.", ss, n, G_SEQ);

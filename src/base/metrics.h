@@ -12,7 +12,7 @@ enum msg_type {
 	MT_NODE_GET, MT_TASK_CREATE, MT_TASK_UPDATE, MT_TASK_DELETE, MT_CHAT_SEND,
 	MT_CHAT_HISTORY, MT_PRESENCE, MT_SESSION_INIT, MT_ADMIN_KICK, MT_ADMIN_SAVE,
 	MT_ADMIN_BACKUPS, MT_ADMIN_STATS, MT_ADMIN_RESET,
-	MT_BLOB_PUT, MT_BLOB_END, MT_BLOB_GET, MT_BLOB_HAS,
+	MT_BLOB_PUT, MT_BLOB_END, MT_BLOB_GET, MT_BLOB_HAS, MT_BLOB_CHUNKS, MT_CHUNK_GET, MT_CHUNK_HAS,
 	MT_NODE, MT_TASK, MT_CHAT, MT_USER, MT_SESSION, MT_BINARY,
 	MT_OTHER, MT_COUNT
 };
@@ -69,7 +69,7 @@ struct metrics_session {
 	const char *name;
 	uint64_t connections;
 	int64_t db_bytes, wal_bytes;
-	int64_t blob_bytes;
+	int64_t blob_bytes, chunk_bytes;
 	int64_t backups;
 	int64_t seq;
 	double last_save_time;

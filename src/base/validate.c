@@ -156,6 +156,34 @@ int validate_blob_hash_field(const char *type, json_t *req, const char **hash, c
 	return 0;
 }
 
+/* blob.put's "chunks" (1.2): [[hash, size], ...] in order, every size
+ * 1..1 MiB, adding up to the blob's size, at most BLOB_CHUNKS_MAX. */
+static int validate_blob_chunks(json_t *a, int64_t size, char *msg)
+{
+	int64_t sum = 0;
+	size_t i;
+	json_t *e;
+	if (!json_is_array(a) || json_array_size(a) > BLOB_CHUNKS_MAX)
+		FAIL("blob.put: chunks must be an array of at most %d [hash, size] pairs",
+		     BLOB_CHUNKS_MAX);
+	json_array_foreach(a, i, e) {
+		json_t *n = json_array_get(e, 1);
+		if (!json_is_array(e) || json_array_size(e) != 2 ||
+		    !validate_blob_hash(json_string_value(json_array_get(e, 0))))
+			FAIL("blob.put: chunks[%zu] must be [hash, size] with hash 64 lowercase hex "
+			     "digits (the SHA-256 of the chunk's bytes)", i);
+		if (!json_is_integer(n) || json_integer_value(n) < 1 ||
+		    json_integer_value(n) > BLOB_CHUNK_MAX_BYTES)
+			FAIL("blob.put: chunks[%zu]: size must be an integer from 1 to %d", i,
+			     BLOB_CHUNK_MAX_BYTES);
+		sum += json_integer_value(n);
+	}
+	if (sum != size)
+		FAIL("blob.put: the sizes of chunks add up to %lld, not size %lld", (long long)sum,
+		     (long long)size);
+	return 0;
+}
+
 int validate_blob_put(json_t *req, struct blob_put_req *out, char *msg)
 {
 	const char *hash;
@@ -166,13 +194,22 @@ int validate_blob_put(json_t *req, struct blob_put_req *out, char *msg)
 		FAIL("blob.put: size must be an integer >= 0 (the number of bytes)");
 	memcpy(out->hash, hash, BLOB_HASH_LEN + 1);
 	out->size = json_integer_value(size);
-	return 0;
+	out->chunks = json_object_get(req, "chunks");
+	if (!out->chunks)
+		return 0;
+	return validate_blob_chunks(out->chunks, out->size, msg);
 }
 
 int validate_blob_has(json_t *req, json_t **hashes, char *msg)
 {
 	*hashes = json_object_get(req, "hashes");
 	return check_hashes("blob.has", "hashes", *hashes, BLOB_HAS_MAX, msg);
+}
+
+int validate_hashes(const char *type, json_t *req, json_t **hashes, char *msg)
+{
+	*hashes = json_object_get(req, "hashes");
+	return check_hashes(type, "hashes", *hashes, BLOB_HAS_MAX, msg);
 }
 
 static int get_uuid(const char *type, json_t *req, const char **uuid, int required, char *msg)

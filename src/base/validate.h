@@ -17,6 +17,8 @@
 #define NODE_MAX_BLOBS 1024
 #define BLOB_HASH_LEN 64        /* lowercase hex SHA-256 */
 #define BLOB_HAS_MAX 1024
+#define BLOB_CHUNKS_MAX 4096     /* entries of blob.put's "chunks" (1.2) */
+#define BLOB_CHUNK_MAX_BYTES (1024 * 1024)
 
 int validate_session_name(const char *name);
 int validate_uuid(const char *s);
@@ -78,12 +80,15 @@ int validate_blob_hash(const char *s);
 struct blob_put_req {
 	char hash[BLOB_HASH_LEN + 1];
 	int64_t size;
+	json_t *chunks;    /* (1.2) [[hash, size], ...] checked, borrowed; NULL: not given */
 };
 int validate_blob_put(json_t *req, struct blob_put_req *out, char *msg);
 /* blob.end, blob.get: the "hash" field (borrowed). */
 int validate_blob_hash_field(const char *type, json_t *req, const char **hash, char *msg);
 /* blob.has: "hashes", an array of at most BLOB_HAS_MAX hashes (borrowed). */
 int validate_blob_has(json_t *req, json_t **hashes, char *msg);
+/* chunk.get, chunk.has (1.2): the same rule, named after type. */
+int validate_hashes(const char *type, json_t *req, json_t **hashes, char *msg);
 int validate_admin_user(const char *type, json_t *req, const char **user, char *msg);
 
 #endif

@@ -69,6 +69,14 @@ size_t ctl_base64_encode(const unsigned char *in, size_t len, char *out);
 /* Returns the decoded length, or -1 when the text is not base64. */
 long ctl_base64_decode(const char *in, size_t len, unsigned char *out);
 
+/* ctl_blob.c ---------------------------------------------------------- */
+
+/* Writes blob hash's bytes to file (NULL: stdout), checked against its
+ * hash and size on the way (CTL_FAILED: damaged; a file is then not left
+ * behind). *size gets the blob's size. */
+int ctl_blob(const char *path, const char *hash, const char *file, int64_t *size, char *err,
+	     size_t errlen);
+
 /* ctl_copy.c ---------------------------------------------------------- */
 
 /* backup: a verified copy of path into dest (a file, or a directory to hold

@@ -14,7 +14,8 @@
  *   in-memory database and compares tables and columns. Tables added later
  *   (blobs, node_blobs) are checked only when the file's version has them,
  *   so a backup from before they existed is still sound.
- * - Blob bytes are hashed in 1 MiB pieces through sqlite3_blob_read: a
+ * - Blob bytes are hashed a chunk (at most 1 MiB) at a time, or in 1 MiB
+ *   pieces through sqlite3_blob_read for a 1.1 file (one row per blob): a
  *   512 MiB blob is never held in memory. */
 #include <dirent.h>
 #include <errno.h>
@@ -305,9 +306,12 @@ int ctl_create_schema(sqlite3 *db, int version, char *err, size_t errlen)
 		version = store_migration_count;
 	for (int i = 0; i < version; i++) {
 		char *msg = NULL;
-		if (sqlite3_exec(db, store_migrations[i].sql, NULL, NULL, &msg) != SQLITE_OK) {
+		char e[256] = "";
+		if (sqlite3_exec(db, store_migrations[i].sql, NULL, NULL, &msg) != SQLITE_OK ||
+		    store_migration_finish(db, store_migrations[i].version, e, sizeof(e)) !=
+			    SQLITE_OK) {
 			snprintf(err, errlen, "migration %s: %s", store_migrations[i].name,
-				 msg ? msg : "failed");
+				 msg ? msg : *e ? e : "failed");
 			sqlite3_free(msg);
 			return CTL_ERROR;
 		}
@@ -392,6 +396,80 @@ static void check_blobs(sqlite3 *db, json_t *problems)
 	sqlite3_finalize(st);
 }
 
+/* Schema 5 on (protocol 1.2): every chunk's bytes hash to its name and
+ * match its size; every blob's chunks are all there, numbered 0..k-1, add
+ * up to its size, and hash together (in order, a chunk at a time) to its
+ * name. */
+static void check_chunks(sqlite3 *db, json_t *problems)
+{
+	sqlite3_stmt *st = NULL, *parts = NULL;
+	int rc;
+
+	problems_from(db, "SELECT 'chunk ' || hash || ': size says ' || size || ' bytes, it holds ' "
+		      "|| length(data) FROM chunks WHERE length(data) != size LIMIT 20", "chunks",
+		      problems);
+	if (sqlite3_prepare_v2(db, "SELECT hash, data FROM chunks ORDER BY hash", -1, &st,
+			       NULL) != SQLITE_OK) {
+		problem(problems, "chunks: cannot read: %s", sqlite3_errmsg(db));
+		return;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *hash = (const char *)sqlite3_column_text(st, 0);
+		const void *data = sqlite3_column_blob(st, 1);
+		char got[65];
+		ctl_sha256_hex(data ? data : "", (size_t)sqlite3_column_bytes(st, 1), got);
+		if (strcmp(got, hash ? hash : "") != 0)
+			problem(problems, "chunk %s: its bytes hash to %s", hash ? hash : "(null)",
+				got);
+	}
+	if (rc != SQLITE_DONE)
+		problem(problems, "chunks: cannot read: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	problems_from(db, "SELECT 'blob ' || blob || ' names chunk ' || chunk || ', which is not "
+		      "stored' FROM blob_chunks WHERE chunk NOT IN (SELECT hash FROM chunks) LIMIT 20",
+		      "blob_chunks", problems);
+	problems_from(db, "SELECT 'blob ' || b.hash || ': size says ' || b.size || ' bytes, its "
+		      "chunks hold ' || coalesce(sum(c.size), 0) FROM blobs b LEFT JOIN blob_chunks "
+		      "bc ON bc.blob = b.hash LEFT JOIN chunks c ON c.hash = bc.chunk GROUP BY "
+		      "b.hash HAVING coalesce(sum(c.size), 0) != b.size LIMIT 20", "blobs", problems);
+	problems_from(db, "SELECT 'blob ' || blob || ': chunks are not numbered 0..' || "
+		      "(count(*) - 1) FROM blob_chunks GROUP BY blob HAVING min(n) != 0 OR "
+		      "max(n) != count(*) - 1 LIMIT 20", "blob_chunks", problems);
+	if (sqlite3_prepare_v2(db, "SELECT hash FROM blobs ORDER BY hash", -1, &st, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT c.data FROM blob_chunks bc JOIN chunks c ON c.hash = "
+			       "bc.chunk WHERE bc.blob = ?1 ORDER BY bc.n", -1, &parts, NULL) !=
+		    SQLITE_OK) {
+		problem(problems, "blobs: cannot read: %s", sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		return;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *hash = (const char *)sqlite3_column_text(st, 0);
+		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+		unsigned char md[32];
+		unsigned mdlen = 0;
+		char got[65];
+		EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+		sqlite3_bind_text(parts, 1, hash, -1, SQLITE_TRANSIENT);
+		while (sqlite3_step(parts) == SQLITE_ROW)
+			EVP_DigestUpdate(ctx, sqlite3_column_blob(parts, 0),
+					 (size_t)sqlite3_column_bytes(parts, 0));
+		sqlite3_reset(parts);
+		EVP_DigestFinal_ex(ctx, md, &mdlen);
+		EVP_MD_CTX_free(ctx);
+		for (int i = 0; i < 32; i++)
+			snprintf(got + 2 * i, 3, "%02x", md[i]);
+		if (strcmp(got, hash ? hash : "") != 0)
+			problem(problems, "blob %s: its chunks hash to %s", hash ? hash : "(null)",
+				got);
+	}
+	if (rc != SQLITE_DONE)
+		problem(problems, "blobs: cannot read: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_finalize(parts);
+}
+
 int ctl_verify_db(sqlite3 *db, int version, json_t *problems, char *err, size_t errlen)
 {
 	(void)err;
@@ -455,7 +533,9 @@ int ctl_verify_db(sqlite3 *db, int version, json_t *problems, char *err, size_t 
 			      "length(hash) != 64 OR hash GLOB '*[^0-9a-f]*' LIMIT 20", "node_blobs",
 			      problems);
 	}
-	if (ctl_table_exists(db, "main", "blobs"))
+	if (ctl_table_exists(db, "main", "chunks"))
+		check_chunks(db, problems);
+	else if (ctl_table_exists(db, "main", "blobs"))
 		check_blobs(db, problems);
 	return CTL_OK;
 }

@@ -163,6 +163,14 @@ static const char *const q_blobs_removed =
 	"SELECT hash, size FROM main.blobs WHERE hash NOT IN (SELECT hash FROM b.blobs) "
 	"ORDER BY hash";
 
+/* Chunks (schema 5 on): how many, and their bytes, only in one side. */
+static const char *const q_chunks_added =
+	"SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM b.chunks "
+	"WHERE hash NOT IN (SELECT hash FROM main.chunks)";
+static const char *const q_chunks_removed =
+	"SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM main.chunks "
+	"WHERE hash NOT IN (SELECT hash FROM b.chunks)";
+
 static int nodes_changed(sqlite3 *db, json_t **out, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
@@ -202,7 +210,7 @@ int ctl_diff(const char *a, const char *b, json_t **out, char *err, size_t errle
 	sqlite3 *h = NULL, *hb = NULL;
 	sqlite3_stmt *st = NULL;
 	json_t *o = NULL, *x[12] = {0};
-	int va, vb, r, blobs;
+	int va, vb, r, blobs, chunks;
 
 	*out = NULL;
 	r = ctl_resolve_db(a, dba, sizeof(dba), err, errlen);
@@ -232,6 +240,7 @@ int ctl_diff(const char *a, const char *b, json_t **out, char *err, size_t errle
 		goto out;
 	}
 	blobs = ctl_table_exists(h, "main", "blobs") && ctl_table_exists(h, "b", "blobs");
+	chunks = ctl_table_exists(h, "main", "chunks") && ctl_table_exists(h, "b", "chunks");
 	r = rows(h, q_added, &x[0], err, errlen);
 	if (r == CTL_OK)
 		r = rows(h, q_removed, &x[1], err, errlen);
@@ -249,6 +258,10 @@ int ctl_diff(const char *a, const char *b, json_t **out, char *err, size_t errle
 		r = rows(h, q_blobs_added, &x[7], err, errlen);
 	if (r == CTL_OK && blobs)
 		r = rows(h, q_blobs_removed, &x[8], err, errlen);
+	if (r == CTL_OK && chunks)
+		r = rows(h, q_chunks_added, &x[9], err, errlen);
+	if (r == CTL_OK && chunks)
+		r = rows(h, q_chunks_removed, &x[10], err, errlen);
 	if (r != CTL_OK)
 		goto out;
 	o = json_pack("{so so}", "a", side(h, "main", dba), "b", side(h, "b", dbb));
@@ -262,6 +275,8 @@ int ctl_diff(const char *a, const char *b, json_t **out, char *err, size_t errle
 	json_object_set_new(o, "chat", json_pack("{sO}", "added", x[6]));
 	json_object_set_new(o, "blobs", blobs ? json_pack("{sO sO}", "added", x[7],
 							   "removed", x[8]) : json_null());
+	json_object_set_new(o, "chunks", chunks ? json_pack("{sO sO}", "added",
+		json_array_get(x[9], 0), "removed", json_array_get(x[10], 0)) : json_null());
 	*out = o;
 out:
 	for (int i = 0; i < 12; i++)

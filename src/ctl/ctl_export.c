@@ -13,7 +13,9 @@
  *   stored), BLOB as base64. Blob bytes are streamed through
  *   sqlite3_blob_read in 768 KiB pieces; the document is written row by row,
  *   so a large session never sits in memory whole on the way out.
- * - --no-blobs leaves the blobs table out (nodes keep naming their blobs).
+ * - --no-blobs leaves the blobs out (the tables blobs, chunks and
+ *   blob_chunks; nodes keep naming their blobs). Each chunk is one row of
+ *   at most 1 MiB, so the export carries every shared chunk once.
  * - Import builds the session in DATA_DIR/.import-NAME-PID/ (schema of the
  *   export's version, rows, then migrations to the current version, then
  *   verify) and renames that directory into place with RENAME_NOREPLACE:
@@ -258,7 +260,8 @@ int ctl_export(const char *path, int with_blobs, FILE *f, char *err, size_t errl
 		with_blobs ? "true" : "false");
 	json_array_foreach(tables, i, name) {
 		const char *t = json_string_value(name);
-		if (!with_blobs && strcmp(t, "blobs") == 0)
+		if (!with_blobs && (strcmp(t, "blobs") == 0 || strcmp(t, "chunks") == 0 ||
+				    strcmp(t, "blob_chunks") == 0))
 			continue;
 		fputs(n++ ? ",\n" : "\n", f);
 		r = export_table(h, t, f, err, errlen);

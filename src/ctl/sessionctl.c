@@ -29,7 +29,8 @@ static const char usage_text[] =
 	"  list [DATA_DIR]                 every session: size, counts, seq, epoch, last save,\n"
 	"                                  backups (DATA_DIR: $DATA_DIR or ./data)\n"
 	"  info PATH                       one session directory, session.db or backup file\n"
-	"  verify PATH                     integrity, schema, deps, blob hashes (exit 1: problems)\n"
+	"  verify PATH                     integrity, schema, deps, chunk and blob hashes (exit 1:\n"
+	"                                  problems)\n"
 	"  backup PATH DEST [--force]      consistent copy of a live session; DEST a new file\n"
 	"                                  (--force: replace one) or a directory\n"
 	"                                  (NAME-YYYYMMDD-HHMMSS.db); never inside a session\n"
@@ -38,8 +39,10 @@ static const char usage_text[] =
 	"                                  current database moved aside\n"
 	"  export PATH [--no-blobs]        the whole session as JSON on stdout\n"
 	"  import SESSION_DIR FILE         a new session from an export (never overwrites)\n"
-	"  diff A B                        nodes, tasks, chat and blobs changed from A to B\n"
+	"  diff A B                        nodes, tasks, chat, blobs and chunks changed from A to B\n"
 	"  delete SESSION_DIR              server stopped: move the session to DATA_DIR/.deleted/\n"
+	"  blob PATH HASH [FILE]           one blob's bytes (checked) to FILE or stdout; PATH a\n"
+	"                                  session directory, session.db or backup file\n"
 	"\n"
 	"Exit status: 0 ok, 1 a check failed, 2 usage or I/O error.\n";
 
@@ -253,6 +256,24 @@ static int cmd_export(struct args *a)
 	return r == CTL_OK ? CTL_OK : fail(r, err);
 }
 
+static int cmd_blob(struct args *a)
+{
+	char err[CTL_ERRLEN];
+	int64_t size = 0;
+	int r = ctl_blob(a->pos[0], a->pos[1], a->pos[2], &size, err, sizeof(err));
+	if (r != CTL_OK)
+		return fail(r, err);
+	if (a->pos[2] && a->json) {
+		json_t *o = json_pack("{ss ss sI}", "hash", a->pos[1], "file", a->pos[2], "size",
+				      (json_int_t)size);
+		print_json(o);
+		json_decref(o);
+	} else if (a->pos[2]) {
+		printf("wrote %s: %lld bytes, SHA-256 checked\n", a->pos[2], (long long)size);
+	}
+	return CTL_OK;
+}
+
 static int cmd_import(struct args *a)
 {
 	char err[CTL_ERRLEN];
@@ -336,6 +357,14 @@ static int cmd_diff(struct args *a)
 		printf("blobs: %zu added, %zu removed\n",
 		       json_array_size(json_object_get(bl, "added")),
 		       json_array_size(json_object_get(bl, "removed")));
+	if (json_is_object(json_object_get(o, "chunks"))) {
+		json_t *ch = json_object_get(o, "chunks");
+		printf("chunks: %lld added (%lld bytes), %lld removed (%lld bytes)\n",
+		       num(json_object_get(ch, "added"), "count"),
+		       num(json_object_get(ch, "added"), "bytes"),
+		       num(json_object_get(ch, "removed"), "count"),
+		       num(json_object_get(ch, "removed"), "bytes"));
+	}
 	json_decref(o);
 	return CTL_OK;
 }
@@ -372,6 +401,7 @@ static const struct command commands[] = {
 	{"import", 2, 2, cmd_import},
 	{"diff", 2, 2, cmd_diff},
 	{"delete", 1, 1, cmd_delete},
+	{"blob", 2, 3, cmd_blob},
 };
 
 int main(int argc, char **argv)

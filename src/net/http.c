@@ -81,6 +81,7 @@ static void metrics(struct server *srv, struct http_response *r)
 		ms[n].db_bytes = z.db_bytes;
 		ms[n].wal_bytes = z.wal_bytes;
 		ms[n].blob_bytes = z.blob_bytes;
+		ms[n].chunk_bytes = z.chunk_bytes;
 		ms[n].backups = z.backups;
 		ms[n].seq = s->seq;
 		ms[n].last_save_time = s->last_save_time;

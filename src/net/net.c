@@ -133,6 +133,14 @@ static void wake(struct conn *c)
 	lws_callback_on_writable(c->net);
 }
 
+/* Reads c's socket or stops, as c->rx_hold says (a blob upload's write
+ * budget, a blob.end waiting for its hash). lws keeps what it has read. */
+static void rx_flow(struct conn *c)
+{
+	if (c->net)
+		lws_rx_flow_control(c->net, c->rx_hold ? 0 : 1);
+}
+
 /* Session name from a request path "/s/NAME"; NULL if the path is not
  * that shape. Sets *bad when it is that shape but the name is invalid. */
 static const char *session_from_path(const char *path, int *bad)
@@ -749,6 +757,7 @@ int net_run(struct server *srv, const struct listen_addr *addr)
 
 	server = srv;
 	srv->wake = wake;
+	srv->rx_flow = rx_flow;
 	http_set_waker(http_wake);
 	lws_set_log_level(LLL_ERR, lws_log);
 	memset(&info, 0, sizeof(info));
@@ -816,6 +825,10 @@ int net_run(struct server *srv, const struct listen_addr *addr)
 		server_flush(srv);
 		drain_saves();
 		server_flush(srv);
+		if (srv->busy) { /* bounded work left: another pass without waiting */
+			srv->busy = 0;
+			lws_cancel_service(context);
+		}
 	}
 
 	log_info("Shutting down: closing %zu connection(s)", srv->nconns);

@@ -186,6 +186,8 @@ void protocol_receive(struct conn *c, const char *data, size_t len, int binary)
 		json_decref(msg);
 		return;
 	}
+	if (!binary)
+		session_blob_text(c->client);
 	if (binary) {
 		c->srv->metrics.msgs_in[MT_BINARY]++;
 		reply(c, NULL, "bad_request", "binary frame with no blob upload open: requests are "
@@ -244,6 +246,9 @@ void protocol_receive_binary(struct conn *c, const char *data, size_t len, int f
 		    session_blob_upload_open(c->client)) {
 			/* Bytes of an upload are not requests: no rate limit. */
 			c->rx_blob = 1;
+			c->srv->metrics.msgs_in[MT_BINARY]++;
+		} else if (c->client && session_blob_dropping(c->client)) {
+			/* A failed upload's frames still in flight: dropped quietly. */
 			c->srv->metrics.msgs_in[MT_BINARY]++;
 		} else {
 			protocol_receive(c, data, 0, 1);

@@ -5,11 +5,13 @@
  * (close 4429 "lagging") instead of growing the server without bound. The
  * sync stream is generated lazily, one frame per write, from a snapshot read
  * transaction (sync.c), so a 100,000-node join neither blocks the loop nor
- * holds the whole scene in memory. Blob downloads work the same way: a
- * marker in the queue, and at the marker one frame at a time read from the
- * database (CONN_BLOB_FRAME bytes), so a download never holds the blob in
- * memory and frames queued behind it wait for its last byte: the next
- * blob.get is answered after it, as the protocol requires. */
+ * holds the whole scene in memory. Downloads (blob.get, chunk.get) work the
+ * same way: a marker in the queue, and at the marker one frame per chunk,
+ * each read from the database in a read transaction of its own and only
+ * once the socket has taken the one before, so a download holds at most one
+ * chunk in memory; that chunk counts in the queue's bytes like any other
+ * frame. Frames queued behind a download wait for its last byte: the next
+ * download is answered after it, as the protocol requires. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,10 +35,11 @@ struct hold {
 struct blob_download {
 	struct blob_download *next;
 	json_t *id;
-	char hash[65];
+	char *what;                 /* a blob hash, or "c:" and chunk hashes (chunk.get) */
 	char *db_path;
-	struct store_blob_reader *rd;
-	int64_t size, off;
+	struct store_reader *rd;
+	json_t *chunks;             /* [[hash, size], ...] still to send from idx */
+	size_t idx;
 	int started, done;
 };
 
@@ -46,7 +49,9 @@ static struct frame blob_marker;
 
 static void download_free(struct blob_download *d)
 {
-	store_blob_reader_close(d->rd);
+	store_reader_close(d->rd);
+	json_decref(d->chunks);
+	free(d->what);
 	json_decref(d->id);
 	free(d->db_path);
 	free(d);
@@ -162,14 +167,14 @@ void conn_start_sync(struct conn *c, struct sync_cursor *cur, void (*ended)(void
 	push(c, NULL);
 }
 
-void conn_start_blob(struct conn *c, json_t *id, const char *hash, const char *db_path)
+void conn_start_blob(struct conn *c, json_t *id, const char *what, const char *db_path)
 {
 	struct blob_download *d;
 	if (c->closed || c->close_code)
 		return;
 	d = xcalloc(1, sizeof(*d));
 	d->id = id ? json_incref(id) : NULL;
-	snprintf(d->hash, sizeof(d->hash), "%s", hash);
+	d->what = xstrdup(what);
 	d->db_path = xstrdup(db_path);
 	if (!c->downloads)
 		c->blob_progress_us = util_mono_us();
@@ -181,45 +186,101 @@ void conn_start_blob(struct conn *c, json_t *id, const char *hash, const char *d
 	push(c, BLOB_MARK);
 }
 
-/* The next frame of the download at the head: its ok (or error), then its
- * bytes. Sets d->done with the last one. */
+/* The ok of a download: chunk sizes looked up (chunk.get), or the blob's
+ * list read; an error frame (and d->done) when something is missing. */
+static struct frame *download_ok(struct conn *c, struct blob_download *d)
+{
+	const char *what = "blob.get", *code = "unavailable";
+	char msg[200];
+	json_t *o = NULL;
+	int64_t size = 0;
+	int rc = store_reader_open(d->db_path, &d->rd);
+
+	if (strncmp(d->what, "c:", 2) != 0) {
+		if (rc == SQLITE_OK)
+			rc = store_reader_blob(d->rd, d->what, &size, &d->chunks);
+		if (rc == SQLITE_OK)
+			o = json_pack("{ss sI}", "hash", d->what, "size", (json_int_t)size);
+		snprintf(msg, sizeof(msg), "blob.get: %s %s", rc == SQLITE_NOTFOUND ?
+			 "no blob with hash" : "cannot read blob", d->what);
+	} else {
+		json_t *hashes = json_array(), *sizes = json_array();
+		what = "chunk.get";
+		d->chunks = json_array();
+		for (const char *h = d->what + 2; rc == SQLITE_OK && *h; h += 64) {
+			char one[65];
+			memcpy(one, h, 64);
+			one[64] = 0;
+			rc = store_reader_chunk_size(d->rd, one, &size);
+			if (rc == SQLITE_OK) {
+				json_array_append_new(d->chunks, json_pack("[sI]", one, (json_int_t)size));
+				json_array_append_new(hashes, json_string(one));
+				json_array_append_new(sizes, json_integer(size));
+			}
+			snprintf(msg, sizeof(msg), "chunk.get: %s %s", rc == SQLITE_NOTFOUND ?
+				 "no chunk with hash" : "cannot read chunk", one);
+		}
+		o = json_pack("{so so}", "hashes", hashes, "sizes", sizes);
+	}
+	if (rc != SQLITE_OK) {
+		if (rc == SQLITE_NOTFOUND)
+			code = "not_found";
+		else
+			log_error("Cannot start %s for connection %llu: %s", what,
+				  (unsigned long long)c->id, sqlite3_errstr(rc));
+		json_decref(o);
+		d->done = 1;
+		return envelope_error(d->id, code, msg, NULL);
+	}
+	struct frame *f = envelope_ok(d->id, o);
+	json_decref(o);
+	f->type = MT_OK;
+	d->done = json_array_size(d->chunks) == 0;
+	return f;
+}
+
+struct fill {
+	struct frame *f;
+	size_t want;
+};
+
+static void fill_frame(void *arg, const void *data, size_t len)
+{
+	struct fill *x = arg;
+	if (len != x->want)
+		return; /* not the size its list says: the caller sees f == NULL */
+	x->f = frame_new_binary(len);
+	memcpy(frame_data(x->f), data, len);
+}
+
+/* The next frame of the download at the head: its ok (or error), then one
+ * frame per chunk, each read in a read transaction of its own. Sets d->done
+ * with the last one. NULL: the chunk cannot be read (the connection closes). */
 static struct frame *blob_next(struct conn *c)
 {
 	struct blob_download *d = c->downloads;
-	struct frame *f;
+	json_t *e;
+	struct fill x = {NULL, 0};
 	int rc;
 
 	if (!d->started) {
 		d->started = 1;
-		rc = store_blob_reader_open(d->db_path, NULL, d->hash, &d->rd, &d->size);
-		if (rc != SQLITE_OK) {
-			char msg[160];
-			d->done = 1;
-			snprintf(msg, sizeof(msg), "blob.get: %s %s", rc == SQLITE_NOTFOUND ?
-				 "no blob with hash" : "cannot read blob", d->hash);
-			return envelope_error(d->id, rc == SQLITE_NOTFOUND ? "not_found"
-					      : "unavailable", msg, NULL);
-		}
-		json_t *o = json_pack("{ss sI}", "hash", d->hash, "size", (json_int_t)d->size);
-		f = envelope_ok(d->id, o);
-		json_decref(o);
-		f->type = MT_OK;
-		d->done = d->size == 0;
-		return f;
+		return download_ok(c, d);
 	}
-	size_t n = d->size - d->off < CONN_BLOB_FRAME ? (size_t)(d->size - d->off)
-						      : CONN_BLOB_FRAME;
-	f = frame_new_binary(n);
-	rc = store_blob_reader_read(d->rd, frame_data(f), (int)n, d->off);
-	if (rc != SQLITE_OK) {
-		log_error("Cannot read blob %s for connection %llu: %s", d->hash,
-			  (unsigned long long)c->id, sqlite3_errstr(rc));
-		frame_unref(f);
+	e = json_array_get(d->chunks, d->idx);
+	x.want = (size_t)json_integer_value(json_array_get(e, 1));
+	rc = store_reader_chunk(d->rd, json_string_value(json_array_get(e, 0)), fill_frame, &x);
+	if (rc != SQLITE_OK || !x.f) {
+		log_error("Cannot read chunk %s for connection %llu: %s",
+			  json_string_value(json_array_get(e, 0)), (unsigned long long)c->id,
+			  rc == SQLITE_OK ? "wrong size" : rc == SQLITE_NOTFOUND ?
+			  "collected meanwhile" : sqlite3_errstr(rc));
+		frame_unref(x.f);
 		return NULL;
 	}
-	d->off += (int64_t)n;
-	d->done = d->off == d->size;
-	return f;
+	d->idx++;
+	d->done = d->idx == json_array_size(d->chunks);
+	return x.f;
 }
 
 void conn_hold(struct conn *c)
@@ -267,10 +328,24 @@ struct frame *conn_peek(struct conn *c)
 		return NULL;
 	f = c->q[c->qhead];
 	if (f == BLOB_MARK) {
-		if (!c->blob_frame && !(c->blob_frame = blob_next(c))) {
+		if (c->blob_frame)
+			return c->blob_frame;
+		if (!(c->blob_frame = blob_next(c))) {
 			conn_close_now(c, 1011, "blob read failed", NULL);
 			return NULL;
 		}
+		/* Download bytes count in the queue like any other frame. */
+		if (c->qbytes && c->qbytes + c->blob_frame->len >
+				 (size_t)c->srv->cfg->max_client_queue_bytes) {
+			log_warning("Connection %llu (user=%s session=%s) is lagging: %zu bytes "
+				    "unsent and a download's next %zu; closing it (4429)",
+				    (unsigned long long)c->id, c->user[0] ? c->user : "-",
+				    c->session_name, c->qbytes, c->blob_frame->len);
+			c->srv->metrics.lagging++;
+			conn_close_now(c, 4429, "lagging", "lagging");
+			return NULL;
+		}
+		c->qbytes += c->blob_frame->len;
 		return c->blob_frame;
 	}
 	if (f)
@@ -293,6 +368,7 @@ void conn_pop(struct conn *c)
 	struct frame *f = c->q[c->qhead];
 	if (f == BLOB_MARK) {
 		struct blob_download *d = c->downloads;
+		c->qbytes -= c->blob_frame->len;
 		frame_unref(c->blob_frame);
 		c->blob_frame = NULL;
 		c->blob_progress_us = util_mono_us();

@@ -64,12 +64,17 @@ struct conn {
 	char user[65];              /* the hello's user, for the log */
 	int hello_seen;
 	int rx_blob;                /* the binary frame being read feeds the upload */
+	int rx_hold;                /* CONN_RX_* bits: the socket is not read while set */
 	const char *leave_reason;   /* why the client leaves when the socket closes */
 	int64_t opened_us, last_rx_us, last_ping_us;
 	double tokens;              /* rate limit bucket */
 	int64_t tokens_us;
 	struct conn *next_closed;
 };
+
+/* Why a connection's socket is not read (conn.rx_hold; srv->rx_flow applies it). */
+#define CONN_RX_BUDGET 1            /* its upload wrote this pass's share of chunks */
+#define CONN_RX_VERIFY 2            /* its blob.end waits for the whole hash */
 
 struct conn *conn_new(struct server *srv, const char *session_name, void *net);
 void conn_free(struct conn *c);
@@ -83,11 +88,11 @@ void conn_start_sync(struct conn *c, struct sync_cursor *cur, void (*ended)(void
 void conn_hold(struct conn *c);
 /* Fills the oldest hold with f (stolen). */
 void conn_release_hold(struct conn *c, struct frame *f);
-/* Queues the download of blob `hash` (blob.get; id borrowed): its ok and
- * then its bytes as binary frames of at most CONN_BLOB_FRAME bytes, read a
- * frame at a time from a read transaction of its own on db_path. */
-#define CONN_BLOB_FRAME (1024 * 1024)
-void conn_start_blob(struct conn *c, json_t *id, const char *hash, const char *db_path);
+/* Queues a download (id borrowed): `what` is a blob hash (blob.get: its
+ * ok, then its bytes as one binary frame per chunk) or "c:" followed by
+ * chunk hashes (chunk.get: its ok, then one binary frame per chunk), read a
+ * chunk at a time from db_path. */
+void conn_start_blob(struct conn *c, json_t *id, const char *what, const char *db_path);
 /* Closes after everything queued so far is written. */
 void conn_close(struct conn *c, int code, const char *reason);
 /* Closes without writing what is still queued. */

@@ -340,7 +340,7 @@ void server_flush(struct server *srv)
 		/* A flush can queue more (a kick's leave): flush that too, so
 		 * nothing waits for the next event of the loop. */
 		for (int k = 0; k < 4 && (s->npending || store_in_transaction(s->store) ||
-					  s->batch_failed); k++)
+					  s->batch_failed || (k == 0 && s->blob_busy)); k++)
 			session_flush(s);
 		syncs += s->syncs_open;
 	}

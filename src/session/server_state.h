@@ -45,6 +45,10 @@ struct server {
 	 * for; its result goes here when set (server_save_done, which acts on
 	 * SESSION_GONE), else straight to session_save_done. */
 	void (*save_done)(struct server *srv, struct backup_job *job);
+	/* The network layer's hook: read c's socket or not, as c->rx_hold says. */
+	void (*rx_flow)(struct conn *c);
+	int busy;                    /* bounded work is left (blob hashing, collection):
+				      * the loop runs another pass without waiting */
 };
 
 #endif

@@ -193,10 +193,13 @@ static const struct handler handlers[] = {
 	{"admin.kick", do_admin_kick, 1, 1},
 	{"admin.reset", do_admin_reset, 0, 1},
 	{"admin.restore", do_admin_restore, 0, 1},
-	{"blob.put", do_blob_put, 0, 0},
+	{"blob.put", do_blob_put, 1, 0},
 	{"blob.end", do_blob_end, 1, 0},
 	{"blob.get", do_blob_get, 0, 0},
 	{"blob.has", do_blob_has, 0, 0},
+	{"blob.chunks", do_blob_chunks, 0, 0},
+	{"chunk.get", do_chunk_get, 0, 0},
+	{"chunk.has", do_chunk_has, 0, 0},
 };
 
 int session_known_type(const char *type)
@@ -446,12 +449,13 @@ void session_drop_everyone(struct session *s, int code, const char *why)
 
 static struct frame *welcome_frame(struct session *s, struct client *cl)
 {
-	json_t *o = json_pack("{ss ss ss ss ss sI sb ss s{ss ss sI}}", "type", "welcome",
+	json_t *o = json_pack("{ss ss ss ss ss sI sb ss s{ss ss ss sI}}", "type", "welcome",
 			      "session", s->name, "user", cl->name,
 			      "role", cl->admin ? "admin" : "user", "epoch", s->epoch,
 			      "seq", (json_int_t)s->seq, "initialized", s->initialized,
 			      "resume", cl->resume_delta ? "delta" : "full",
 			      "server", "name", "sessiond", "version", SESSIOND_VERSION,
+			      "protocol", SESSIOND_PROTOCOL,
 			      "max_message_bytes", (json_int_t)s->srv->cfg->max_message_bytes);
 	struct frame *f;
 	if (cl->hello_id)
@@ -539,6 +543,7 @@ void session_flush(struct session *s)
 	int failed = 0;
 	size_t i, n;
 
+	blob_pass(s);
 	if (store_in_transaction(s->store) || s->batch_failed) {
 		int64_t t0 = util_mono_us();
 		int rc;
@@ -643,6 +648,7 @@ void session_flush(struct session *s)
 	if (s->npending > n)
 		memmove(s->pending, s->pending + n, (s->npending - n) * sizeof(*s->pending));
 	s->npending -= n;
+	blob_pass_done(s);
 }
 
 static int load_meta(struct session *s, char *err, size_t errlen)
@@ -790,6 +796,7 @@ void session_free(struct session *s)
 	}
 	save_waiters_free(s);
 	store_close(s->store);
+	free(s->gc);
 	free(s->pending);
 	free(s->failed_why);
 	free(s->name);

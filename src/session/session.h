@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 struct backup_job;
+struct store_gc;
 struct blob_upload;
 struct conn;
 struct frame;
@@ -33,6 +34,9 @@ struct store;
 #define SESSION_HISTORY_KEEP 100000
 /* WAL frames (pages) past which the saver thread is asked for a checkpoint. */
 #define SESSION_WAL_CHECKPOINT_FRAMES 2000
+/* While a blob upload is open: the WAL may grow to this many frames (1 GiB
+ * of 4 KiB pages) before a checkpoint copies it (session_saves.c). */
+#define SESSION_WAL_UPLOAD_FRAMES 262144
 
 struct client {
 	struct client *next;
@@ -49,6 +53,8 @@ struct client {
 	json_t *hello_id;            /* the hello's id, echoed in welcome */
 	struct blob_upload *upload;  /* the open blob upload, or NULL */
 	int kicked;                  /* an admin.kick of it was accepted in this batch */
+	int blob_drop;               /* an upload failed: its binary frames still in
+				      * flight are dropped until the next text frame */
 };
 
 /* What the batch queued, delivered in this order by session_flush. */
@@ -142,6 +148,12 @@ struct session {
 	int64_t last_save_ms;
 	char last_backup[96];
 	int64_t last_backup_bytes;
+
+	/* Blobs (session_blobs.c) */
+	int64_t pass_bytes;          /* chunk bytes written in this loop pass */
+	int blob_busy;               /* blob_pass has work left: flush next pass too */
+	struct store_gc *gc;         /* the collection round running, or NULL */
+	double gc_before;            /* its clock: collect what is older */
 };
 
 /* Sizes on disk, as admin.stats, the HTTP API and /metrics report them. */
@@ -149,6 +161,7 @@ struct session_sizes {
 	int64_t db_bytes, wal_bytes;
 	int backups;
 	int64_t blobs, blob_bytes;
+	int64_t chunks, chunk_bytes;
 };
 
 /* Opens (creating it if needed) the session NAME under DATA_DIR, with a new
@@ -181,6 +194,10 @@ int session_release_orphan_locks(struct session *s);
 void session_blob_data(struct session *s, struct client *cl, const void *data, size_t len);
 /* 1 when cl (may be NULL) has a blob upload open. */
 int session_blob_upload_open(const struct client *cl);
+/* 1 when cl's binary frames are dropped quietly (a failed upload's). */
+int session_blob_dropping(const struct client *cl);
+/* cl (may be NULL) sent a text frame: binary frames count again. */
+void session_blob_text(struct client *cl);
 
 /* Requests a save named reason (coalesced with a running one). */
 void session_save(struct session *s, const char *reason);

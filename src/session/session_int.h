@@ -117,13 +117,23 @@ int do_blob_put(struct req *r);
 int do_blob_end(struct req *r);
 int do_blob_get(struct req *r);
 int do_blob_has(struct req *r);
-/* Drops cl's open upload and its parts (in the batch). */
+int do_blob_chunks(struct req *r);
+int do_chunk_get(struct req *r);
+int do_chunk_has(struct req *r);
+/* Drops cl's open upload (the member leaves; its completed chunks stay). */
 void blob_upload_abort(struct session *s, struct client *cl);
 void blob_upload_free(struct client *cl);
-/* At open: drops the parts of uploads an earlier run left. */
+/* At open: removes the uploads file 1.1 kept beside the database. */
 int session_blobs_open(struct session *s);
-/* Deletes unnamed blobs past the grace time; before every save. */
+/* 1 when a member of s has a blob upload open. */
+int session_blob_uploads_open(const struct session *s);
+/* Starts a collection round (its first steps at once); before every save. */
 int blob_gc(struct session *s);
+/* Each loop pass, before the commit: hashes held chunks of open uploads
+ * and answers the blob.end waiting for them, runs a collection step. */
+void blob_pass(struct session *s);
+/* After the commit: connections paused by the pass's write budget read again. */
+void blob_pass_done(struct session *s);
 
 /* session_saves.c: a save requested from the batch (P_SAVE); waiter may be
  * NULL (nobody to answer). */

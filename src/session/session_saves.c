@@ -328,6 +328,7 @@ int session_save_done(struct session *s, struct backup_job *job)
 void session_checkpoint_if_needed(struct session *s)
 {
 	struct backup_job *job;
+	int uploading = session_blob_uploads_open(s);
 	/* Not while a reset, restore or delete waits for its save: a
 	 * checkpoint queued behind that save could still hold its read-write
 	 * connection to the old session.db while the restore swaps the files,
@@ -338,10 +339,16 @@ void session_checkpoint_if_needed(struct session *s)
 	if (s->checkpoint_running || s->resetting || !s->srv->saver ||
 	    store_wal_frames(s->store) < SESSION_WAL_CHECKPOINT_FRAMES)
 		return;
+	if (uploading && store_wal_frames(s->store) < SESSION_WAL_UPLOAD_FRAMES)
+		return;
 	job = backup_job_new(s->name, s->dir, "checkpoint", s->srv->cfg->max_backups);
 	job->checkpoint_only = 1;
-	job->wal_reset = s->syncs_open == 0;
 	job->owner = s;
+	/* A RESTART makes the next commit sync the new WAL header: while a
+	 * blob upload streams chunks into the WAL, that sync (behind tens of
+	 * MB of fresh writes) would stall every ack of the session, so the WAL
+	 * is only copied (PASSIVE) until the uploads end. */
+	job->wal_reset = s->syncs_open == 0 && !uploading;
 	s->checkpoint_running = 1;
 	saver_submit(s->srv->saver, job);
 }
@@ -364,6 +371,7 @@ void session_sizes(const struct session *s, struct session_sizes *out)
 	out->backups = backup_list(path, &names);
 	backup_list_free(names, out->backups);
 	store_blob_totals(s->store, &out->blobs, &out->blob_bytes);
+	store_chunk_totals(s->store, &out->chunks, &out->chunk_bytes);
 }
 
 json_t *session_stats_json(struct session *s)
@@ -386,6 +394,8 @@ json_t *session_stats_json(struct session *s)
 				 "backup", s->last_backup, "bytes", (json_int_t)s->last_backup_bytes);
 	json_object_set_new(o, "blob_count", json_integer(z.blobs));
 	json_object_set_new(o, "blob_bytes", json_integer(z.blob_bytes));
+	json_object_set_new(o, "chunk_count", json_integer(z.chunks));
+	json_object_set_new(o, "chunk_bytes", json_integer(z.chunk_bytes));
 	json_object_set_new(o, "last_save", last);
 	json_object_set_new(o, "save_running", json_boolean(s->save_running));
 	json_object_set_new(o, "loaded", json_true());

@@ -16,12 +16,11 @@
  *   The saver thread checkpoints instead (server_cron asks it to when the
  *   WAL holds more than SESSION_WAL_CHECKPOINT_FRAMES, as the WAL hook
  *   counts after each commit; every save checkpoints too).
- * - Blobs and the uploads database attached as `up` are in store_blobs.c
- *   (the same module; store_int.h is what the two files share). The SQL of
- *   their prepared statements is in the table below with the rest.
+ * - Blobs and chunks are in store_blobs.c (the same module; store_int.h is
+ *   what the two files share), with their own prepared statements.
  * - secure_delete is FAST (Debian builds SQLite with it ON): deleted rows
  *   are still wiped from b-tree pages, but the overflow pages of a dropped
- *   blob or upload part go to the freelist without being rewritten with
+ *   chunk go to the freelist without being rewritten with
  *   zeros, which would write every byte of a deleted blob again (and copy it
  *   into the SAVEPOINT's journal in memory).
  * - Migrations are compiled in (embed_sql.c); each runs in its own
@@ -96,13 +95,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_NODE_BLOBS] = "SELECT hash FROM node_blobs WHERE uuid = ?1 ORDER BY position",
 	[ST_NODE_BLOBS_DEL] = "DELETE FROM node_blobs WHERE uuid = ?1",
 	[ST_NODE_BLOBS_ADD] = "INSERT INTO node_blobs (uuid, position, hash) VALUES (?1, ?2, ?3)",
-	[ST_BLOB_HAS] = "SELECT size FROM blobs WHERE hash = ?1",
-	[ST_BLOB_PART_ADD] = "INSERT INTO up.blob_parts (upload, data) VALUES (?1, ?2)",
-	[ST_BLOB_PARTS] = "SELECT id, length(data) FROM up.blob_parts WHERE upload = ?1 "
-			  "ORDER BY id",
-	[ST_BLOB_PARTS_DROP] = "DELETE FROM up.blob_parts WHERE upload = ?1",
-	[ST_BLOB_INSERT] = "INSERT INTO blobs (hash, size, created_at, created_by, data) "
-			   "VALUES (?1, ?2, ?3, ?4, zeroblob(?2))",
 };
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
@@ -212,8 +204,11 @@ int store_migrate(sqlite3 *db, char *err, size_t errlen)
 		const struct migration *m = &store_migrations[i];
 		char bump[64], e[512];
 		rc = exec(db, "BEGIN IMMEDIATE", e, sizeof(e));
+		e[0] = 0;
 		if (rc == SQLITE_OK)
 			rc = exec(db, m->sql, e, sizeof(e));
+		if (rc == SQLITE_OK)
+			rc = store_migration_finish(db, m->version, e, sizeof(e));
 		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", m->version);
 		if (rc == SQLITE_OK)
 			rc = exec(db, bump, e, sizeof(e));
@@ -320,9 +315,6 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 	rc = store_migrate(s->db, err, errlen);
 	if (rc != SQLITE_OK)
 		goto fail;
-	rc = store_i_attach_uploads(s, path, err, errlen);
-	if (rc != SQLITE_OK)
-		goto fail;
 	sqlite3_wal_hook(s->db, wal_hook, s);
 	rc = init_meta(s);
 	if (rc != SQLITE_OK) {
@@ -342,6 +334,7 @@ void store_close(struct store *s)
 		return;
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->stmts[i]);
+	store_i_blobs_close(s);
 	if (s->in_txn)
 		exec(s->db, "ROLLBACK", NULL, 0);
 	sqlite3_close(s->db);
@@ -837,6 +830,10 @@ int store_db_counts(sqlite3 *db, struct store_counts *c)
 		rc = count(db, "SELECT count(*) FROM blobs", &c->blobs);
 	if (rc == SQLITE_OK)
 		rc = count(db, "SELECT coalesce(sum(size), 0) FROM blobs", &c->blob_bytes);
+	if (rc == SQLITE_OK)
+		rc = count(db, "SELECT count(*) FROM chunks", &c->chunks);
+	if (rc == SQLITE_OK)
+		rc = count(db, "SELECT coalesce(sum(size), 0) FROM chunks", &c->chunk_bytes);
 	if (rc == SQLITE_OK)
 		rc = count(db, "SELECT count(*) FROM tasks WHERE deleted = 0", &c->tasks);
 	if (rc == SQLITE_OK)

@@ -19,6 +19,10 @@ struct migration {
 };
 extern const struct migration store_migrations[];
 extern const int store_migration_count;
+/* The part of migration `version` written in C, run right after its SQL in
+ * the same transaction (0005 cuts 1.1 blobs into chunks); SQLITE_OK for a
+ * migration that has none. */
+int store_migration_finish(sqlite3 *db, int version, char *err, size_t errlen);
 
 struct store;
 
@@ -53,6 +57,7 @@ struct task_row {
 struct store_counts {
 	int64_t nodes, tasks, chat, users;
 	int64_t blobs, blob_bytes;
+	int64_t chunks, chunk_bytes;
 };
 
 /* Opens (creating if needed) and migrates. sync_full selects
@@ -133,47 +138,68 @@ int store_purge_tombstones(struct store *s, int64_t upto);
 /* Empties nodes, tasks and chat (admin reset). */
 int store_clear_content(struct store *s);
 
-/* Blobs (protocol section 11). An upload's bytes are kept as parts (rows of
- * up.blob_parts in the attached uploads database, one per call of
- * store_blob_part_add) until store_blob_commit turns them into one row of
- * `blobs`; nothing in `blobs` shows an upload
- * before that. Blobs are read back with a reader, a bounded amount at a
- * time: no function here holds a whole blob in memory. */
-#define STORE_BLOB_CHUNK (1024 * 1024)
+/* Blobs (protocol 1.2, section 11) as content-addressed chunks: `chunks`
+ * (one row per distinct piece of 1..STORE_CHUNK_MAX bytes), `blobs` (one
+ * row per complete blob, no bytes) and `blob_chunks` (a blob's chunks in
+ * order). No function here holds more than one chunk in memory. */
+#define STORE_CHUNK_MAX (1024 * 1024)
+#define STORE_HASH_HEX 65   /* 64 lowercase hex digits and the terminator */
+/* Lowercase hex SHA-256 of data. */
+void store_sha256_hex(const void *data, size_t len, char out[STORE_HASH_HEX]);
+/* Called with bytes that are valid during the call only. */
+typedef void (*store_bytes_fn)(void *arg, const void *data, size_t len);
 /* The hashes a live node names, in order, as a new array. */
 int store_node_get_blobs(struct store *s, const char *uuid, json_t **out);
+/* Replaces them; the blobs the node named before get touched_at = now. */
 int store_node_set_blobs(struct store *s, const char *uuid, json_t *hashes);
 /* SQLITE_OK (size set when not NULL) or SQLITE_NOTFOUND. */
 int store_blob_has(struct store *s, const char *hash, int64_t *size);
-int store_blob_part_add(struct store *s, int64_t upload, const void *data, size_t len);
-/* Forgets an upload's parts (a failed or abandoned upload). */
-int store_blob_parts_drop(struct store *s, int64_t upload);
-/* Forgets every upload's parts; *dropped (may be NULL) counts the uploads,
- * with those an earlier run left in the uploads file (dropped at open). */
-int store_blob_parts_clear(struct store *s, int64_t *dropped);
-/* Makes the parts of upload the blob `hash` of `size` bytes (copied with
- * incremental blob I/O), then drops the parts. SQLITE_CONSTRAINT: the blob
- * exists already (parts dropped, nothing changed); SQLITE_MISMATCH: the
- * parts do not hold exactly size bytes (parts dropped, no blob). */
-int store_blob_commit(struct store *s, int64_t upload, const char *hash, int64_t size,
-		      const char *user, double now);
-/* How many blobs, and their bytes. */
+int store_chunk_has(struct store *s, const char *hash, int64_t *size);
+/* Writes a chunk unless it is held already (its hash is trusted: the caller
+ * checked it). len 1..STORE_CHUNK_MAX. */
+int store_chunk_put(struct store *s, const char *hash, const void *data, size_t len, double now);
+/* fn(arg, bytes) with chunk hash's bytes; SQLITE_NOTFOUND when absent. */
+int store_chunk_read(struct store *s, const char *hash, store_bytes_fn fn, void *arg);
+/* Moves blob hash's collection clock (touched_at) to now if later. */
+int store_blob_touch(struct store *s, const char *hash, double now);
+/* Makes blob hash of `size` bytes from its n chunks (held already, in
+ * order). SQLITE_CONSTRAINT: the blob exists already (nothing changed);
+ * SQLITE_MISMATCH: a chunk is not held (roll back to a savepoint). */
+int store_blob_insert(struct store *s, const char *hash, int64_t size, const char *user,
+		      double now, const char *const *chunks, int n);
+/* A blob's size and its chunks as a new array [[hash, size], ...];
+ * SQLITE_NOTFOUND when there is no such blob. */
+int store_blob_chunks(struct store *s, const char *hash, int64_t *size, json_t **out);
+/* How many blobs (chunks), and their bytes (the distinct chunks' sizes). */
 int store_blob_totals(struct store *s, int64_t *count, int64_t *bytes);
+int store_chunk_totals(struct store *s, int64_t *count, int64_t *bytes);
 /* Every blob as [{"hash","size","created_at","created_by"}], oldest first. */
 int store_blob_list(struct store *s, json_t **out);
-/* Deletes the blobs no node names that were uploaded at or before `before`;
- * *n and *bytes say how many and how large. */
-int store_blob_gc(struct store *s, double before, int64_t *n, int64_t *bytes);
 
-struct store_blob_reader;
-/* Opens the blob `hash` for reading: on its own read-only connection to
- * db_path (a read transaction held until close, so the blob stays as it was
- * even if it is collected meanwhile) when s is NULL, else on s's
- * connection. SQLITE_NOTFOUND when there is no such blob. */
-int store_blob_reader_open(const char *db_path, struct store *s, const char *hash,
-			   struct store_blob_reader **out, int64_t *size);
-/* Reads n bytes at offset (within the blob). */
-int store_blob_reader_read(struct store_blob_reader *r, void *buf, int n, int64_t offset);
-void store_blob_reader_close(struct store_blob_reader *r);
+/* Collection in bounded steps: a zeroed struct store_gc starts a round;
+ * each store_gc_step examines at most `rows` rows (blobs first, then
+ * chunks) and deletes the blobs no node names whose touched_at <= before,
+ * then the chunks no blob contains created at or before `before` for which
+ * keep(arg, hash) (may be NULL) is 0. done is set at the end of the round. */
+struct store_gc {
+	int64_t blob_cursor, chunk_cursor;
+	int blobs_done, done;
+	int64_t blobs, blob_bytes, chunks, chunk_bytes;   /* deleted so far */
+};
+typedef int (*store_gc_keep_fn)(void *arg, const char *chunk);
+int store_gc_step(struct store *s, struct store_gc *g, double before, int rows,
+		  store_gc_keep_fn keep, void *arg);
+
+/* A download's reader: a read-only connection of its own to db_path,
+ * autocommit, so each call is its own short read transaction. */
+struct store_reader;
+int store_reader_open(const char *db_path, struct store_reader **out);
+/* Blob hash's size and chunk list (new array [[hash, size], ...]);
+ * SQLITE_NOTFOUND when there is no such blob. */
+int store_reader_blob(struct store_reader *r, const char *hash, int64_t *size, json_t **out);
+int store_reader_chunk_size(struct store_reader *r, const char *hash, int64_t *size);
+/* fn(arg, bytes) with one chunk's bytes; SQLITE_NOTFOUND when absent. */
+int store_reader_chunk(struct store_reader *r, const char *hash, store_bytes_fn fn, void *arg);
+void store_reader_close(struct store_reader *r);
 
 #endif

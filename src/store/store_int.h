@@ -18,7 +18,6 @@ enum stmt_id {
 	ST_CHAT_INSERT, ST_CHAT_HISTORY, ST_CHAT_TRIM,
 	ST_USER_TOUCH, ST_USER_META, ST_USERS, ST_USER_GET,
 	ST_NODE_BLOBS, ST_NODE_BLOBS_DEL, ST_NODE_BLOBS_ADD,
-	ST_BLOB_HAS, ST_BLOB_PART_ADD, ST_BLOB_PARTS, ST_BLOB_PARTS_DROP, ST_BLOB_INSERT,
 	ST_COUNT
 };
 
@@ -27,7 +26,7 @@ struct store {
 	sqlite3_stmt *stmts[ST_COUNT];
 	int in_txn;
 	int wal_frames;     /* frames in the WAL after the last commit */
-	int64_t dropped_uploads; /* uploads an earlier run left (attach_uploads) */
+	sqlite3_stmt *bstmts[16]; /* store_blobs.c's own statements */
 };
 
 /* store.c: prepared once, lazily (NULL if it cannot be prepared). */
@@ -46,7 +45,10 @@ int store_i_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 /* The one integer a query returns. */
 int store_i_count(sqlite3 *db, const char *sql, int64_t *out);
 
-/* store_blobs.c: attaches the uploads database `up` (empty) at open. */
-int store_i_attach_uploads(struct store *s, const char *path, char *err, size_t errlen);
+/* store_blobs.c: finalizes its statements (at close). */
+void store_i_blobs_close(struct store *s);
+/* store_blobs.c: migration 0005's C part: cuts each row of blobs_v11 into
+ * chunks, then drops that table (inside the migration's transaction). */
+int store_i_migrate_chunks(sqlite3 *db, char *err, size_t errlen);
 
 #endif

@@ -89,9 +89,16 @@ def db_rows(srv, sql, session="test", file="session.db"):
     return out
 
 
-def upload_parts(srv, session="test"):
-    """Parts of uploads in progress, in the session's uploads database."""
-    return db_rows(srv, "SELECT count(*) FROM blob_parts", session, "session.db-uploads")
+def chunk_rows(srv, session="test"):
+    """How many chunks the session's database holds."""
+    return db_rows(srv, "SELECT count(*) FROM chunks", session)
+
+
+def blob_from_db(db, h):
+    """Blob h's bytes as an operator reads them with sqlite3 (README)."""
+    return b"".join(d for (d,) in db.execute(
+        "SELECT c.data FROM blob_chunks bc JOIN chunks c ON c.hash = bc.chunk "
+        "WHERE bc.blob = ? ORDER BY bc.n", (h,)))
 
 
 class BlobCase(ServerTestCase):
@@ -130,10 +137,12 @@ class RoundTripTest(BlobCase):
                 self.assertEqual(len(sizes), -(-len(data) // FRAME))
         r = await must(c, "blob.has", hashes=[sha(d) for _, d, _ in cases] + ["0" * 64])
         self.assertEqual(r["have"], [sha(d) for _, d, _ in cases])
-        # One row per blob, as an operator sees it.
-        self.assertEqual(db_rows(srv, "SELECT count(*), sum(length(data)) = sum(size) FROM blobs"),
-                         "4|1")
-        self.assertEqual(upload_parts(srv), "0")
+        # One row per blob, their bytes in chunks of at most 1 MiB.
+        self.assertEqual(db_rows(srv, "SELECT count(*) FROM blobs"), "4")
+        self.assertEqual(db_rows(srv, "SELECT max(length(data)) FROM chunks"), str(MIB))
+        with sqlite3.connect(os.path.join(srv.session_dir("test"), "session.db")) as db:
+            for _, data, _ in cases:
+                self.assertEqual(blob_from_db(db, sha(data)), data)
 
     async def test_dedupe_have_true_and_nothing_to_send(self):
         srv = self.start()
@@ -200,7 +209,6 @@ class ErrorTest(BlobCase):
     async def nothing_kept(self, srv, c, h):
         r = await must(c, "blob.has", hashes=[h])
         self.assertEqual(r["have"], [])
-        self.assertEqual(upload_parts(srv), "0")
         self.assertEqual(db_rows(srv, f"SELECT count(*) FROM blobs WHERE hash = '{h}'"), "0")
 
     async def test_binary_frame_without_upload(self):
@@ -276,7 +284,7 @@ class ErrorTest(BlobCase):
             self.assertOk(r)
             self.assertEqual(r["size"], len(data))
         self.assertEqual(db_rows(srv, "SELECT count(*) FROM blobs"), "1")
-        self.assertEqual(upload_parts(srv), "0")
+        self.assertEqual(chunk_rows(srv), "3")  # each chunk once
         ok, got, _ = await download(self, b, h)
         self.assertEqual(sha(got), h)
 
@@ -315,14 +323,15 @@ class ErrorTest(BlobCase):
         await must(c, "blob.put", hash=sha(data), size=len(data))
         await c.send_binary(data[:2 * MIB + 1000])
         await c.ok("ping")
-        # The first 2 MiB are in the database as parts, not as a blob.
-        self.assertEqual(upload_parts(srv), "2")
+        # The first 2 MiB are in the database as chunks, not as a blob.
+        self.assertEqual(chunk_rows(srv), "2")
         self.assertEqual(db_rows(srv, "SELECT count(*) FROM blobs"), "0")
         mark = log_mark(srv)
         await c.close()
-        await await_log(srv, "Blob upload abandoned", start=mark)
+        await await_log(srv, "Blob upload interrupted", start=mark)
         b = await self.user(srv, "bob")
         await self.nothing_kept(srv, b, sha(data))
+        self.assertEqual(chunk_rows(srv), "2")  # kept for a resumed upload
 
 
 # ======================================================================
@@ -335,19 +344,15 @@ class DurabilityTest(BlobCase):
         await must(c, "blob.put", hash=sha(second), size=len(second))
         await c.send_binary(second[:3 * MIB - 5])
         await c.ok("ping")
-        self.assertEqual(upload_parts(srv), "2")
+        self.assertEqual(chunk_rows(srv), "4")  # first's 2, second's 2 complete
         srv.kill9()
         srv.restart()
         await await_log(srv, "sessiond ready")
         c = await self.user(srv, "alice")
         r = await must(c, "blob.has", hashes=[sha(first), sha(second)])
         self.assertEqual(r["have"], [sha(first)])
-        await await_log(srv, "Dropped 1 unfinished blob upload")
-        self.assertEqual(upload_parts(srv), "0")
         self.assertEqual(db_rows(srv, "SELECT count(*) FROM blobs"), "1")
-        # The uploads database starts empty again: it does not keep its size.
-        self.assertLess(os.path.getsize(os.path.join(srv.session_dir("test"),
-                                                     "session.db-uploads")), 1024 * 1024)
+        self.assertEqual(chunk_rows(srv), "4")
         ok, got, _ = await download(self, c, sha(first))
         self.assertEqual(sha(got), sha(first))
 
@@ -390,7 +395,7 @@ class NodeBlobsTest(BlobCase):
         # The backup holds the blob, byte for byte.
         backup = os.path.join(backups_dir(srv, "test"), save["backup"])
         with sqlite3.connect(backup) as db:
-            (stored,) = db.execute("SELECT data FROM blobs WHERE hash = ?", (h,)).fetchone()
+            stored = blob_from_db(db, h)
         self.assertEqual(sha(stored), h)
         # The blob survives the save (a named blob is never collected).
         ok, got, _ = await download(self, a, h)
@@ -469,12 +474,15 @@ class ReportingTest(BlobCase):
             self.assertOk((await upload(a, blob_of(n, 20 + i)))[1])
         stats = await must(a, "admin.stats")
         self.assertEqual((stats["blob_count"], stats["blob_bytes"]), (2, 3345))
+        self.assertEqual((stats["chunk_count"], stats["chunk_bytes"]), (2, 3345))
         status, body = http_get_admin(srv, "/api/sessions/test")
         self.assertEqual(status, 200, body)
         api = json.loads(body)
         self.assertEqual((api["blob_count"], api["blob_bytes"]), (2, 3345))
+        self.assertEqual((api["chunk_count"], api["chunk_bytes"]), (2, 3345))
         metrics = srv.http_get("/metrics")[2].decode()
         self.assertIn('sessiond_blob_bytes{session="test"} 3345', metrics)
+        self.assertIn('sessiond_chunk_bytes{session="test"} 3345', metrics)
 
 
 def http_get_admin(srv, path):

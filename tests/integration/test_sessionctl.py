@@ -21,7 +21,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from ctl_support import (CtlCase, ctl, ctl_json, no_temp_files,  # noqa: E402
+from ctl_support import (CtlCase, ctl, ctl_json, ctl_path, no_temp_files,  # noqa: E402
                          one_error_line, rows)
 from harness import pipeline                                           # noqa: E402
 from support import backups_dir, corrupt_zero_pages, must  # noqa: E402
@@ -148,26 +148,26 @@ class VerifyProblemsTest(CtlCase):
         one_error_line(self, err, "newer")
 
     def test_blob_hash_and_size(self):
+        import hashlib
         p = self.copy()
         good = bytes(range(256)) * 10
-        import hashlib
         h = hashlib.sha256(good).hexdigest()
-        self.edit(p, "CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, size INTEGER "
-                     "NOT NULL, data BLOB NOT NULL, created_at REAL NOT NULL, created_by TEXT);")
         con = sqlite3.connect(p)
-        con.execute("DELETE FROM blobs")
-        con.execute("INSERT INTO blobs (hash, size, data, created_at, created_by) "
-                    "VALUES (?, ?, ?, 0, 'a')", (h, len(good), good))
-        con.execute("INSERT INTO blobs (hash, size, data, created_at, created_by) "
-                    "VALUES (?, ?, ?, 0, 'a')", ("0" * 64, 3, b"abc"))
-        con.execute("INSERT INTO blobs (hash, size, data, created_at, created_by) "
-                    "VALUES (?, ?, ?, 0, 'a')", ("1" * 64, 9, b"abc"))
+        con.execute("INSERT INTO chunks VALUES (?, ?, 0, ?)", (h, len(good), good))
+        con.execute("INSERT INTO chunks VALUES (?, 3, 0, ?)", ("2" * 64, b"abc"))
+        # A blob whose name is not the hash of its chunks, one whose size
+        # is not theirs, and a chunk whose bytes are not its name.
+        con.execute("INSERT INTO blobs VALUES (?, ?, 0, 'a', 0)", ("0" * 64, len(good)))
+        con.execute("INSERT INTO blob_chunks VALUES (?, 0, ?)", ("0" * 64, h))
+        con.execute("INSERT INTO blobs VALUES (?, 9, 0, 'a', 0)", (h,))
+        con.execute("INSERT INTO blob_chunks VALUES (?, 0, ?)", (h, h))
         con.commit()
         con.close()
         probs = self.problems(p)
-        self.assertEqual(len(probs), 2, probs)
+        self.assertEqual(len(probs), 3, probs)
+        self.assertTrue(any(x.startswith("chunk " + "2" * 64) and "hash to" in x for x in probs))
         self.assertTrue(any(x.startswith("blob " + "0" * 64) and "hash to" in x for x in probs))
-        self.assertTrue(any(x.startswith("blob " + "1" * 64) and "size" in x for x in probs))
+        self.assertTrue(any(("blob " + h) in x and "size says 9" in x for x in probs))
 
     def test_corrupt_file(self):
         p = self.copy()
@@ -574,17 +574,21 @@ class BlobExportTest(CtlCase):
         tables = {t for (t,) in rows(b, "SELECT name FROM sqlite_master WHERE type='table'")}
         if "blobs" not in tables:
             self.skipTest("this schema has no blobs table yet")
-        cols = [r[1] for r in rows(b, "PRAGMA table_info(blobs)")]
         p = self.path("with-blobs.db")
         shutil.copy(b, p)
         blobs = [os.urandom(n) for n in (0, 1, 1000, 3 * 1024 * 1024 + 7)]
+        blobs.append(blobs[3][:2 * 1024 * 1024] + b"!")  # shares two chunks
         con = sqlite3.connect(p)
         for data in blobs:
-            row = {"hash": hashlib.sha256(data).hexdigest(), "size": len(data), "data": data,
-                   "created_at": 1736695945.25, "created_by": "alice"}
-            use = [k for k in cols if k in row]
-            con.execute(f"INSERT INTO blobs ({', '.join(use)}) VALUES "
-                        f"({', '.join('?' for _ in use)})", [row[k] for k in use])
+            h = hashlib.sha256(data).hexdigest()
+            con.execute("INSERT INTO blobs VALUES (?, ?, 1736695945.25, 'alice', "
+                        "1736695945.25)", (h, len(data)))
+            for n, i in enumerate(range(0, len(data), 1024 * 1024)):
+                piece = data[i:i + 1024 * 1024]
+                ch = hashlib.sha256(piece).hexdigest()
+                con.execute("INSERT OR IGNORE INTO chunks VALUES (?, ?, 1736695945.25, ?)",
+                            (ch, len(piece), piece))
+                con.execute("INSERT INTO blob_chunks VALUES (?, ?, ?)", (h, n, ch))
         if "node_blobs" in tables:
             ncols = [r[1] for r in rows(b, "PRAGMA table_info(node_blobs)")]
             h = hashlib.sha256(blobs[2]).hexdigest()
@@ -598,7 +602,11 @@ class BlobExportTest(CtlCase):
         rc, e1, err = ctl("export", p)
         self.assertEqual(rc, 0, err)
         doc = json.loads(e1)
-        got = {x["hash"]: base64.b64decode(x["data"]) for x in doc["tables"]["blobs"]}
+        chunks = {x["hash"]: base64.b64decode(x["data"]) for x in doc["tables"]["chunks"]}
+        self.assertEqual(len(chunks), 7)  # 1, 1000, 3 MiB + 7 (4), "!" (its 2 MiB shared)
+        got = {x["hash"]: b"".join(chunks[y["chunk"]] for y in sorted(
+            (y for y in doc["tables"]["blob_chunks"] if y["blob"] == x["hash"]),
+            key=lambda y: y["n"])) for x in doc["tables"]["blobs"]}
         self.assertEqual(sorted(got.values(), key=len), sorted(blobs, key=len))
         f = self.path("e.json")
         with open(f, "w") as fh:
@@ -608,7 +616,76 @@ class BlobExportTest(CtlCase):
         self.assertEqual(ctl_json("info", srv.session_dir("copy"))["blobs"], len(blobs))
         self.assertEqual(ctl("verify", srv.session_dir("copy"))[0], 0)
         no_blobs = json.loads(ctl("export", p, "--no-blobs")[1])
-        self.assertNotIn("blobs", no_blobs["tables"])
+        for t in ("blobs", "chunks", "blob_chunks"):
+            self.assertNotIn(t, no_blobs["tables"])
+
+class BlobCommandTest(CtlCase):
+    """sessionctl blob, and chunks through backup, diff and verify, on
+    blobs uploaded over the protocol (1.2 chunks shared by two blobs)."""
+
+    async def test_blob_to_file_and_stdout_from_live_and_backup(self):
+        import hashlib
+        import subprocess
+        from test_chunks import upload_chunked
+        srv = self.server()
+        c = await self.populate(srv)
+        a = os.urandom(3 * 1024 * 1024 + 5)
+        b = a[:2 * 1024 * 1024] + b"changed tail"
+        ha, hb = hashlib.sha256(a).hexdigest(), hashlib.sha256(b).hexdigest()
+        for data in (a, b):
+            self.assertEqual((await upload_chunked(c, data, size=1024 * 1024))[1]["type"], "ok")
+        first = os.path.join(backups_dir(srv, "test"), await self.save(c))
+        d = srv.session_dir("test")
+        out = self.path("a.bin")
+        rc, text, err = ctl("blob", d, ha, out)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("SHA-256 checked", text)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), a)
+        p = subprocess.run([ctl_path(), "blob", first, hb], capture_output=True, timeout=60)
+        self.assertEqual((p.returncode, p.stdout), (0, b))
+        # A consistent copy carries the chunks: each shared one once.
+        rc, copy, err = ctl("backup", d, self.path())
+        self.assertEqual(rc, 0, err)
+        copy = copy.strip()
+        self.assertEqual(rows(copy, "SELECT count(*), sum(size) FROM chunks"),
+                         [(5, len(a) + len(b"changed tail"))])
+        self.assertEqual(ctl("verify", copy)[0], 0)
+        # Unknown hash: usage error, no file; a damaged chunk: exit 1, no file.
+        rc, _, err = ctl("blob", d, "0" * 64, self.path("none.bin"))
+        self.assertEqual(rc, 2)
+        self.assertIn("no blob", err)
+        self.assertFalse(os.path.exists(self.path("none.bin")))
+        con = sqlite3.connect(copy)
+        con.execute("UPDATE chunks SET data = zeroblob(12) WHERE size = 12")
+        con.commit()
+        con.close()
+        rc, _, err = ctl("blob", copy, hb, self.path("b.bin"))
+        self.assertEqual(rc, 1)
+        self.assertIn("damaged", err)
+        self.assertFalse(os.path.exists(self.path("b.bin")))
+        probs = ctl("verify", copy, "--json")
+        self.assertEqual(probs[0], 1)
+        self.assertIn("chunk", probs[1])
+
+    async def test_diff_names_blobs_added(self):
+        import hashlib
+        from test_chunks import upload_chunked
+        srv = self.server()
+        c = await self.populate(srv)
+        before = os.path.join(backups_dir(srv, "test"), await self.save(c))
+        data = os.urandom(2000)
+        self.assertEqual((await upload_chunked(c, data))[1]["type"], "ok")
+        rc, text, err = ctl("diff", before, srv.session_dir("test"))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("blobs: 1 added, 0 removed", text)
+        self.assertIn("chunks: 1 added (2000 bytes), 0 removed (0 bytes)", text)
+        o = ctl_json("diff", before, srv.session_dir("test"))
+        self.assertEqual([x["hash"] for x in o["blobs"]["added"]],
+                         [hashlib.sha256(data).hexdigest()])
+        self.assertEqual(o["chunks"], {"added": {"count": 1, "bytes": 2000},
+                                       "removed": {"count": 0, "bytes": 0}})
+
 
 if __name__ == "__main__":
     unittest.main()

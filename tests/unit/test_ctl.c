@@ -132,22 +132,47 @@ static void test_info_and_verify(void **state)
 
 static void test_verify_blobs(void **state)
 {
-	char *d = tu_mkdtemp(), db[4300], err[CTL_ERRLEN], sql[512], h[65];
+	char *d = tu_mkdtemp(), db[4300], err[CTL_ERRLEN], sql[1024], h[65], hx[65], hy[65];
 	json_t *problems;
 	(void)state;
 	make_session(d, "s", 1);
 	snprintf(db, sizeof(db), "%s/s/session.db", d);
-	exec_on(db, "CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, size INTEGER NOT "
-		"NULL, data BLOB NOT NULL, created_at REAL NOT NULL, created_by TEXT)");
 	ctl_sha256_hex("abc", 3, h);
 	assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-	snprintf(sql, sizeof(sql), "DELETE FROM blobs; INSERT INTO blobs (hash, size, data, "
-		 "created_at, created_by) VALUES ('%s', 3, CAST('abc' AS BLOB), 0, 'a'), "
-		 "('%064d', 3, CAST('abd' AS BLOB), 0, 'a')", h, 0);
+	ctl_sha256_hex("ab", 2, hx);
+	ctl_sha256_hex("c", 1, hy);
+	/* Blob abc = chunks ab + c: sound. */
+	snprintf(sql, sizeof(sql), "INSERT INTO chunks VALUES ('%s', 2, 0, CAST('ab' AS BLOB)), "
+		 "('%s', 1, 0, CAST('c' AS BLOB)); INSERT INTO blobs VALUES ('%s', 3, 0, 'a', 0); "
+		 "INSERT INTO blob_chunks VALUES ('%s', 0, '%s'), ('%s', 1, '%s')", hx, hy, h, h, hx,
+		 h, hy);
+	exec_on(db, sql);
+	assert_int_equal(ctl_verify(db, &problems, err, sizeof(err)), CTL_OK);
+	assert_int_equal(json_array_size(problems), 0);
+	json_decref(problems);
+	/* sessionctl blob: its chunks in order, checked. */
+	{
+		char out[4400], *got;
+		size_t len = 0;
+		int64_t size = 0;
+		snprintf(out, sizeof(out), "%s/abc.bin", d);
+		assert_int_equal(ctl_blob(db, h, out, &size, err, sizeof(err)), CTL_OK);
+		assert_int_equal(size, 3);
+		got = tu_read_file(out, &len);
+		assert_int_equal(len, 3);
+		assert_memory_equal(got, "abc", 3);
+		free(got);
+		assert_int_equal(ctl_blob(db, hx, out, &size, err, sizeof(err)), CTL_ERROR);
+		assert_non_null(strstr(err, "no blob"));
+	}
+	/* A chunk whose bytes changed: the chunk and its blob are named. */
+	snprintf(sql, sizeof(sql), "UPDATE chunks SET data = CAST('ad' AS BLOB) WHERE hash = '%s'",
+		 hx);
 	exec_on(db, sql);
 	assert_int_equal(ctl_verify(db, &problems, err, sizeof(err)), CTL_FAILED);
-	assert_int_equal(json_array_size(problems), 1);
-	assert_non_null(strstr(json_string_value(json_array_get(problems, 0)), "hash to"));
+	assert_int_equal(json_array_size(problems), 2);
+	assert_non_null(strstr(json_string_value(json_array_get(problems, 0)), "chunk"));
+	assert_non_null(strstr(json_string_value(json_array_get(problems, 1)), "hash to"));
 	json_decref(problems);
 	tu_rmtree(d);
 	free(d);

@@ -4,6 +4,14 @@
  * WAL it left is checkpointed for --post seconds while that client goes on
  * writing, then the blob is downloaded.
  *
+ * After the download, protocol 1.2 (chunks): the same size uploaded again
+ * as a new blob with a 256 KiB cut listed in blob.put (every chunk missing);
+ * then a blob of min(--mb, 64) MiB with that cut, 1% of it changed in one
+ * place and put again (the bytes sent over its size: only the changed
+ * chunks go); then a new blob of that size whose upload is cut at half by a
+ * dropped connection and put again on a new one (the bytes of the second
+ * put over the size).
+ *
  * The uploader is not an lws connection but a raw_ws.c socket on a thread
  * of its own; the writer stays on the lws loop thread, so its latencies are
  * measured as in the other scenarios.
@@ -28,11 +36,176 @@ struct blob_job {
 	double post;
 	/* out (written by the thread, read after `done`) */
 	uint64_t t0, t_sent, t1, t2, t3;
+	uint64_t t4, t5;              /* the chunked upload */
+	double reput_ratio, resume_ratio; /* < 0: not measured */
+	int chunked;                  /* the server speaks 1.2 */
 	uint64_t got;
 	int failed;
 	char why[300];
 	atomic_int phase; /* 1 uploaded, 2 downloading, 3 done */
 };
+
+#define CUT (256 * 1024)
+
+/* Sends obj (stolen) as a text frame; adds its bytes to *count. */
+static int send_json_count(struct raw_ws *r, json_t *obj, uint64_t *count)
+{
+	char *text = json_dumps(obj, JSON_COMPACT);
+	int rc = text ? raw_send(r, 1, (const unsigned char *)text, strlen(text)) : BENCH_ERR;
+
+	if (text)
+		*count += strlen(text);
+	free(text);
+	json_decref(obj);
+	return rc;
+}
+
+static void hex_sha256(const unsigned char *p, size_t n, char *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+
+	EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
+	for (unsigned i = 0; i < len; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* One 1.2 upload of data with a CUT cut on r: blob.put listing the chunks,
+ * the missing ones, blob.end. *sent gets every payload byte sent (text and
+ * binary); *missing how many chunks were asked for. `stop` (bytes, 0: none):
+ * stop after sending that much of the missing bytes, then a ping to see
+ * them written, and return without blob.end. */
+static int put_chunked(struct raw_ws *r, int64_t id, const unsigned char *data, size_t size,
+		       size_t stop, uint64_t *sent, size_t *missing, uint64_t *t_start, char *why,
+		       size_t whylen)
+{
+	char hash[2 * EVP_MAX_MD_SIZE + 1], h[2 * EVP_MAX_MD_SIZE + 1], *reply = NULL;
+	json_t *chunks = json_array(), *msg = NULL, *m, *e;
+	uint64_t bin = 0, done = 0;
+	size_t i;
+	int rc = BENCH_ERR;
+
+	hex_sha256(data, size, hash);
+	for (size_t off = 0; off < size; off += CUT) {
+		size_t n = size - off < CUT ? size - off : CUT;
+		hex_sha256(data + off, n, h);
+		json_array_append_new(chunks, json_pack("[s I]", h, (json_int_t)n));
+	}
+	if (t_start) /* the client's own hashing is not the server's time */
+		*t_start = now_ns();
+	if (send_json_count(r, json_pack("{s:s s:I s:s s:I s:o}", "type", "blob.put", "id",
+					 (json_int_t)id, "hash", hash, "size", (json_int_t)size,
+					 "chunks", chunks), sent) ||
+	    raw_reply(r, id, &reply, &bin)) {
+		snprintf(why, whylen, "connection lost");
+		return BENCH_ERR;
+	}
+	msg = json_loads(reply, 0, NULL);
+	m = json_object_get(msg, "missing");
+	if (json_is_true(json_object_get(msg, "have"))) {
+		*missing = 0; /* held already (the base of the re-put, at small sizes) */
+		rc = BENCH_OK;
+		goto out;
+	}
+	if (!json_is_array(m)) {
+		snprintf(why, whylen, "blob.put with chunks: %.200s", reply);
+		rc = strstr(reply, "bad_request") ? BENCH_UNSUPPORTED : BENCH_ERR;
+		goto out;
+	}
+	*missing = json_array_size(m);
+	json_array_foreach(m, i, e) {
+		size_t off = (size_t)json_integer_value(e) * CUT;
+		size_t n = size - off < CUT ? size - off : CUT;
+		if (stop && done + n > stop)
+			n = stop - done;
+		if (n && raw_send(r, 2, data + off, n))
+			goto lost;
+		*sent += n;
+		done += n;
+		if (stop && done >= stop)
+			break;
+	}
+	free(reply);
+	reply = NULL;
+	if (stop) {
+		if (send_json_count(r, json_pack("{s:s s:I}", "type", "ping", "id",
+						 (json_int_t)id + 1), sent) ||
+		    raw_reply(r, id + 1, &reply, &bin))
+			goto lost;
+		rc = BENCH_OK;
+		goto out;
+	}
+	if (send_json_count(r, json_pack("{s:s s:I s:s}", "type", "blob.end", "id",
+					 (json_int_t)id + 1, "hash", hash), sent) ||
+	    raw_reply(r, id + 1, &reply, &bin))
+		goto lost;
+	if (!strstr(reply, "\"type\":\"ok\"")) {
+		snprintf(why, whylen, "blob.end (chunked): %.200s", reply);
+		goto out;
+	}
+	rc = BENCH_OK;
+	goto out;
+lost:
+	snprintf(why, whylen, "connection lost");
+out:
+	free(reply);
+	json_decref(msg);
+	return rc;
+}
+
+/* The 1.2 part (see the header), after the 1.1 upload and download. */
+static int chunked_phases(struct blob_job *j, struct raw_ws *r)
+{
+	size_t small = j->size < (64u << 20) ? j->size : (64u << 20), missing = 0;
+	uint64_t sent = 0;
+	uint32_t x = 88172645u;
+	struct raw_ws r2;
+	int rc;
+
+	/* A new blob of the same size: other bytes. */
+	for (size_t i = 0; i + 4 <= j->size; i += 4) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		memcpy(j->data + i, &x, 4);
+	}
+	rc = put_chunked(r, 10, j->data, j->size, 0, &sent, &missing, &j->t4, j->why,
+			 sizeof(j->why));
+	j->t5 = now_ns();
+	if (rc)
+		return rc;
+	j->chunked = 1;
+	/* Its first `small` bytes as a blob of their own (every chunk held),
+	 * then 1% of it changed in one place, put again. */
+	rc = put_chunked(r, 20, j->data, small, 0, &sent, &missing, NULL, j->why, sizeof(j->why));
+	if (rc)
+		return rc;
+	for (size_t i = small / 2; i < small / 2 + small / 100; i++)
+		j->data[i] ^= 0x5a;
+	sent = 0;
+	rc = put_chunked(r, 30, j->data, small, 0, &sent, &missing, NULL, j->why, sizeof(j->why));
+	if (rc)
+		return rc;
+	j->reput_ratio = (double)sent / (double)small;
+	/* A new blob whose upload is cut at half by a dropped connection. */
+	for (size_t i = 0; i < small; i++)
+		j->data[i] ^= 0xa5;
+	if (raw_open(&r2, j->host, j->port, j->session, "dropped")) {
+		snprintf(j->why, sizeof(j->why), "raw connection: %s", strerror(errno));
+		return BENCH_ERR;
+	}
+	rc = put_chunked(&r2, 40, j->data, small, small / 2, &sent, &missing, NULL, j->why,
+			 sizeof(j->why));
+	raw_close(&r2);
+	if (rc)
+		return rc;
+	sent = 0;
+	rc = put_chunked(r, 50, j->data, small, 0, &sent, &missing, NULL, j->why, sizeof(j->why));
+	if (rc)
+		return rc;
+	j->resume_ratio = (double)sent / (double)small;
+	return BENCH_OK;
+}
 
 static void *blob_thread(void *arg)
 {
@@ -98,6 +271,10 @@ static void *blob_thread(void *arg)
 	j->t3 = now_ns();
 	j->got = bin;
 	free(reply);
+	reply = NULL;
+	j->reput_ratio = j->resume_ratio = -1;
+	if (chunked_phases(j, &r) != BENCH_OK)
+		note("blob: the chunked uploads (protocol 1.2) failed: %s", j->why);
 	raw_close(&r);
 	atomic_store(&j->phase, 3);
 	return NULL;
@@ -246,6 +423,19 @@ int run_blob(struct bench *b, struct opts *o)
 	result("blob_mb", (double)job.size / 1e6, 1);
 	result("blob_put_mb_per_s", (double)job.size / 1e6 / ns_to_s(job.t1 - job.t0), 1);
 	result("blob_get_mb_per_s", (double)job.size / 1e6 / ns_to_s(job.t3 - job.t2), 1);
+	if (job.chunked)
+		result("blob_put_chunked_mb_per_s", (double)job.size / 1e6 / ns_to_s(job.t5 - job.t4),
+		       1);
+	else
+		result_null("blob_put_chunked_mb_per_s");
+	if (job.reput_ratio >= 0)
+		result("blob_reput_wire_ratio", job.reput_ratio, 4);
+	else
+		result_null("blob_reput_wire_ratio");
+	if (job.resume_ratio >= 0)
+		result("blob_resume_wire_ratio", job.resume_ratio, 4);
+	else
+		result_null("blob_resume_wire_ratio");
 	if (o->pid)
 		result("blob_put_rss_mib", (double)(bw.rss_peak_kib - rss0) / 1024.0, 1);
 	else
@@ -267,6 +457,9 @@ out:
 	}
 	if (rc) {
 		result_null("blob_put_mb_per_s");
+		result_null("blob_put_chunked_mb_per_s");
+		result_null("blob_reput_wire_ratio");
+		result_null("blob_resume_wire_ratio");
 		result_null("blob_get_mb_per_s");
 		result_null("blob_put_rss_mib");
 		result_null("blob_put_other_p99_ms");
