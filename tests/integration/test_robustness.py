@@ -187,7 +187,10 @@ class LaggingJoinTest(ServerTestCase):
     async def test_join_that_reads_no_sync_is_closed_as_lagging(self):
         srv = self.server(["--timeout", "3", "--save-interval", "0", "--rate-limit", "0"])
         a, _, _, _ = await self.joined(srv, "alice")
-        await create_many(a, "n", 20000, {"b": "x" * 500}, chunk=2000)
+        # Chunks of 500: a pipeline of creates is answered well within the
+        # 3 s TIMEOUT even on a loaded machine (the client is silent while it
+        # waits, and a silent client is closed 4408).
+        await create_many(a, "n", 20000, {"b": "x" * 500}, chunk=500)
 
         slow = await raw_connect(srv, rcvbuf=16384)
         self._clients.append(slow)
