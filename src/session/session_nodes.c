@@ -214,6 +214,9 @@ int do_node_update(struct req *r)
 	c.seq = r->s->seq + 1;
 	c.updated_by = r->cl->name;
 	c.updated_at = util_now();
+	/* More than one statement: they need the request's SAVEPOINT. */
+	if ((q.deps || q.blobs) && (rc = req_savepoint(r)) != SQLITE_OK)
+		goto out;
 	rc = store_node_change(r->s->store, h, &c);
 	if (rc == SQLITE_OK && q.deps)
 		rc = store_node_set_deps(r->s->store, q.uuid, q.deps);
