@@ -129,47 +129,50 @@ static void update_reply(struct req *r, const char *uuid, int64_t version, int64
 	reply_ok_sbuf(r, &b);
 }
 
-/* The node.update event, written as text: the request's own data, patch,
- * deps and kind, spliced in as JSON text. */
-static struct frame *update_event(const char *uuid, const struct node_change *c,
-				  const char *deps, const char *blobs)
+/* The node.update event, written as text (frame_add_json) before the
+ * change is stored: c's data and patch then point into it, so the text
+ * SQLite stores and the text watchers receive are one copy. */
+static void update_event(struct sbuf *b, const char *uuid, struct node_change *c,
+			 const struct node_update_req *q)
 {
-	struct sbuf b;
-	struct frame *f;
-	frame_sbuf_init(&b, 256 + c->data_len + c->patch_len + (deps ? strlen(deps) : 0) +
-			    (blobs ? strlen(blobs) : 0));
-	sbuf_addstr(&b, "{\"type\":\"node\",\"op\":\"update\",\"uuid\":");
-	sbuf_add_json_str(&b, uuid, strlen(uuid));
-	sbuf_addstr(&b, ",\"version\":");
-	sbuf_add_int(&b, c->version);
-	sbuf_addstr(&b, ",\"seq\":");
-	sbuf_add_int(&b, c->seq);
-	sbuf_addstr(&b, ",\"updated_by\":");
-	sbuf_add_json_str(&b, c->updated_by, strlen(c->updated_by));
-	if (c->data) {
-		sbuf_addstr(&b, ",\"data\":");
-		sbuf_add(&b, c->data, c->data_len);
+	size_t data_at = 0, patch_at = 0;
+	frame_sbuf_init(b, 512);
+	sbuf_addstr(b, "{\"type\":\"node\",\"op\":\"update\",\"uuid\":");
+	sbuf_add_json_str(b, uuid, strlen(uuid));
+	sbuf_addstr(b, ",\"version\":");
+	sbuf_add_int(b, c->version);
+	sbuf_addstr(b, ",\"seq\":");
+	sbuf_add_int(b, c->seq);
+	sbuf_addstr(b, ",\"updated_by\":");
+	sbuf_add_json_str(b, c->updated_by, strlen(c->updated_by));
+	if (q->data) {
+		sbuf_addstr(b, ",\"data\":");
+		data_at = b->len;
+		frame_add_json(b, q->data);
+		c->data_len = b->len - data_at;
 	}
-	if (c->patch) {
-		sbuf_addstr(&b, ",\"patch\":");
-		sbuf_add(&b, c->patch, c->patch_len);
+	if (q->patch) {
+		sbuf_addstr(b, ",\"patch\":");
+		patch_at = b->len;
+		frame_add_json(b, q->patch);
+		c->patch_len = b->len - patch_at;
 	}
-	if (deps) {
-		sbuf_addstr(&b, ",\"deps\":");
-		sbuf_addstr(&b, deps);
+	if (q->deps) {
+		sbuf_addstr(b, ",\"deps\":");
+		frame_add_json(b, q->deps);
 	}
-	if (c->kind) {
-		sbuf_addstr(&b, ",\"kind\":");
-		sbuf_add_json_str(&b, c->kind, strlen(c->kind));
+	if (q->kind) {
+		sbuf_addstr(b, ",\"kind\":");
+		sbuf_add_json_str(b, q->kind, strlen(q->kind));
 	}
-	if (blobs) {
-		sbuf_addstr(&b, ",\"blobs\":");
-		sbuf_addstr(&b, blobs);
+	if (q->blobs) {
+		sbuf_addstr(b, ",\"blobs\":");
+		frame_add_json(b, q->blobs);
 	}
-	sbuf_addc(&b, '}');
-	f = frame_from_sbuf(&b);
-	f->type = MT_NODE;
-	return f;
+	sbuf_addc(b, '}');
+	/* The buffer has stopped moving. */
+	c->data = q->data ? b->p + data_at : NULL;
+	c->patch = q->patch ? b->p + patch_at : NULL;
 }
 
 /* node.update is the hot path of a session (every edit of every artist):
@@ -181,8 +184,9 @@ int do_node_update(struct req *r)
 	struct node_update_req q;
 	struct node_change c = {0};
 	struct node_head *h;
+	struct sbuf ev;
+	struct frame *f;
 	char msg[VALIDATE_MSG];
-	char *data = NULL, *patch = NULL, *deps = NULL, *blobs = NULL;
 	int rc = SQLITE_OK;
 
 	if (validate_node_update(r->msg, &q, msg)) {
@@ -199,40 +203,31 @@ int do_node_update(struct req *r)
 			  (long long)q.version);
 		return SQLITE_OK;
 	}
-	if (q.data) {
-		c.data = data = json_dumps(q.data, JSON_COMPACT);
-		c.data_len = strlen(data);
-	}
-	if (q.patch) {
-		c.patch = patch = json_dumps(q.patch, JSON_COMPACT);
-		c.patch_len = strlen(patch);
-	}
-	deps = q.deps ? json_dumps(q.deps, JSON_COMPACT) : NULL;
-	blobs = q.blobs ? json_dumps(q.blobs, JSON_COMPACT) : NULL;
 	c.kind = q.kind;
 	c.version = h->version + 1;
 	c.seq = r->s->seq + 1;
 	c.updated_by = r->cl->name;
 	c.updated_at = util_now();
+	update_event(&ev, q.uuid, &c, &q);
 	/* More than one statement: they need the request's SAVEPOINT. */
-	if ((q.deps || q.blobs) && (rc = req_savepoint(r)) != SQLITE_OK)
-		goto out;
-	rc = store_node_change(r->s->store, h, &c);
+	if (q.deps || q.blobs)
+		rc = req_savepoint(r);
+	if (rc == SQLITE_OK)
+		rc = store_node_change(r->s->store, h, &c);
 	if (rc == SQLITE_OK && q.deps)
 		rc = store_node_set_deps(r->s->store, q.uuid, q.deps);
 	if (rc == SQLITE_OK && q.blobs)
 		rc = store_node_set_blobs(r->s->store, q.uuid, q.blobs);
-	if (rc != SQLITE_OK)
-		goto out;
+	if (rc != SQLITE_OK) {
+		sbuf_free(&ev);
+		return rc;
+	}
 	r->s->seq = c.seq;
 	update_reply(r, q.uuid, c.version, c.seq);
-	emit_event_frame(r->s, r->conn, update_event(q.uuid, &c, deps, blobs), c.seq);
-out:
-	free(data);
-	free(patch);
-	free(deps);
-	free(blobs);
-	return rc;
+	f = frame_from_sbuf(&ev);
+	f->type = MT_NODE;
+	emit_event_frame(r->s, r->conn, f, c.seq);
+	return SQLITE_OK;
 }
 
 /* The prologue of node.delete, node.lock and node.unlock: the request's
