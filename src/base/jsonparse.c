@@ -176,12 +176,26 @@ static int escape(struct jp *j)
 /* The string whose opening quote is at j->p: *s and *len point into the
  * input (no escape) or into the scratch buffer, valid until the next
  * string or number. */
+/* Bytes a string holds as they are: printable ASCII but '"' and '\\'. */
+#define P16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+static const unsigned char plain[256] = {
+	[0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x22 '"' */
+	P16, P16, /* 0x30..0x4f */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x5c '\\' */
+	P16, P16, /* 0x60..0x7f */
+};
+#undef P16
+
 static int string(struct jp *j, const char **s, size_t *len)
 {
 	const unsigned char *from = ++j->p;
 	int copied = 0;
 	while (j->p < j->end) {
 		unsigned c = *j->p;
+		if (plain[c]) {
+			j->p++;
+			continue;
+		}
 		if (c == '"') {
 			if (copied) {
 				sbuf_add(&j->scratch, from, (size_t)(j->p - from));
@@ -208,8 +222,6 @@ static int string(struct jp *j, const char **s, size_t *len)
 		} else if (c < 0x20) {
 			fail(j, "control character in a string");
 			return -1;
-		} else if (c < 0x80) {
-			j->p++;
 		} else {
 			size_t n = utf8_len(j->p, j->end);
 			if (!n) {

@@ -156,6 +156,13 @@ static void test_edge_cases(void **state)
 		same(t, (size_t)depth * 2);
 		free(t);
 	}
+	/* Every byte alone in a string, and after a backslash. */
+	for (int c = 0; c < 256; c++) {
+		char t[8] = {'[', '"', (char)c, '"', ']'};
+		char e[8] = {'[', '"', '\\', (char)c, '"', ']'};
+		same(t, 5);
+		same(e, 6);
+	}
 	/* A NUL byte inside and after the text. */
 	same("{\"a\":\"x\0y\"}", 11);
 	same("{}\0", 3);
