@@ -53,7 +53,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	 * their row by the rowid it holds (the uuid and deleted are checked). */
 	[ST_NODE_PEEK] = "SELECT rowid, owner, version, seq, deleted FROM nodes WHERE uuid = ?1",
 	[ST_NODE_CHANGE] = "UPDATE nodes SET kind = coalesce(?3, kind), data = CASE WHEN ?5 IS NULL "
-			   "THEN coalesce(?4, data) ELSE json_patch(coalesce(?4, data), ?5) END, "
+			   "THEN coalesce(?4, data) ELSE merge_patch(coalesce(?4, data), ?5) END, "
 			   "version = ?6, seq = ?7, updated_by = ?8, updated_at = ?9 "
 			   "WHERE rowid = ?1 AND uuid = ?2 AND deleted = 0",
 	[ST_NODE_OWNER] = "UPDATE nodes SET owner = ?3, seq = ?4 "
@@ -66,9 +66,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 			   "updated_by = excluded.updated_by, updated_at = excluded.updated_at, "
 			   "deleted = 0 WHERE deleted = 1",
 	/* ?3 NULL keeps the data; ?9 is an RFC 7386 merge patch applied by
-	 * SQLite's json_patch(), so the hot path never parses stored data. */
+	 * merge_patch() (store_patch.c), so the hot path never parses data. */
 	[ST_NODE_UPDATE] = "UPDATE nodes SET kind = ?2, data = CASE WHEN ?9 IS NULL THEN "
-			   "coalesce(?3, data) ELSE json_patch(coalesce(?3, data), ?9) END, "
+			   "coalesce(?3, data) ELSE merge_patch(coalesce(?3, data), ?9) END, "
 			   "owner = ?4, version = ?5, seq = ?6, updated_by = ?7, updated_at = ?8 "
 			   "WHERE uuid = ?1 AND deleted = 0",
 	[ST_NODE_DEPS_DEL] = "DELETE FROM node_deps WHERE uuid = ?1",
@@ -308,6 +308,7 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 0);
+	store_i_functions(s->db); /* merge_patch(): a failure shows at prepare */
 	/* A database newer than this binary is refused before anything (even
 	 * the journal mode) is written to it. */
 	rc = sqlite3_exec(s->db, "PRAGMA busy_timeout = 5000", NULL, NULL, NULL);

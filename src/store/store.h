@@ -118,6 +118,12 @@ int store_node_change(struct store *s, struct node_head *h, const struct node_ch
 /* Sets the owner (NULL: common) and seq of the node of head h; updates h. */
 int store_node_set_owner(struct store *s, struct node_head *h, const char *owner,
 			 int64_t seq);
+/* RFC 7386: the object text target (NULL: {}) merged with the object text
+ * patch, appended to out as minified JSON text; -1 if either is malformed
+ * (store_patch.c; node changes apply it as the SQL function merge_patch). */
+struct sbuf;
+int store_merge_patch(const char *target, size_t tn, const char *patch, size_t pn,
+		      struct sbuf *out);
 /* Heads held in memory (for tests and stats). */
 size_t store_heads_count(struct store *s);
 int store_node_get_deps(struct store *s, const char *uuid, json_t **out);

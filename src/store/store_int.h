@@ -61,6 +61,9 @@ void store_i_heads_drop(struct store *s, const char *uuid);
 void store_i_heads_clear(struct store *s);
 void store_i_heads_free(struct store *s);
 
+/* store_patch.c: registers merge_patch(target, patch) on db. */
+int store_i_functions(sqlite3 *db);
+
 /* store_blobs.c: attaches the uploads database `up` (empty) at open. */
 int store_i_attach_uploads(struct store *s, const char *path, char *err, size_t errlen);
 
