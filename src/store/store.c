@@ -2,9 +2,9 @@
  *
  * Design notes
  * - The database is the only copy of the scene graph: the server keeps no
- *   in-memory mirror that could disagree with it after a failed commit.
- *   Reads go through SQLite's page cache, which is fast enough for the hot
- *   path (one primary-key lookup per request) and keeps memory flat.
+ *   in-memory mirror that could disagree with it after a failed commit. The
+ *   one copy (store_heads.c: owner, version, seq of live nodes) is forgotten
+ *   whenever SQLite may have undone something; other reads use the cache.
  * - The network thread owns this connection. Statements are prepared once,
  *   lazily, with SQLITE_PREPARE_PERSISTENT, and reset right after every use:
  *   a statement left running would block checkpoints and VACUUM INTO on the
