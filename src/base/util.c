@@ -236,6 +236,13 @@ void sbuf_add_real(struct sbuf *b, double v)
 	sbuf_add(b, tmp, (size_t)n);
 }
 
+/* Bytes that need an escape in a JSON string: controls, '"' and '\\'. */
+static const unsigned char json_esc[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	['"'] = 1, ['\\'] = 1,
+};
+
 void sbuf_add_json_str(struct sbuf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -244,7 +251,7 @@ void sbuf_add_json_str(struct sbuf *b, const char *s, size_t len)
 	sbuf_addc(b, '"');
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (!json_esc[c])
 			continue;
 		sbuf_add(b, s + start, i - start);
 		start = i + 1;

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "conn.h"
 #include "frame.h"
+#include "jsonparse.h"
 #include "log.h"
 #include "protocol.h"
 #include "envelope.h"
@@ -78,7 +79,8 @@ void protocol_auth_failed(struct server *srv, const char *addr)
 static void handle_hello(struct conn *c, const char *data, size_t len, int binary)
 {
 	struct config *cfg = c->srv->cfg;
-	json_t *msg = binary ? NULL : json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
+	char jerr[128];
+	json_t *msg = binary ? NULL : jsonparse(data, len, jerr, sizeof(jerr), NULL);
 	json_t *id = json_object_get(msg, "id");
 	const char *type = json_string_value(json_object_get(msg, "type"));
 	struct hello_req h;
@@ -162,7 +164,8 @@ out:
 
 void protocol_receive(struct conn *c, const char *data, size_t len, int binary)
 {
-	json_error_t jerr;
+	char jerr[128];
+	size_t jpos;
 	json_t *msg, *id;
 	const char *type;
 	char text[300];
@@ -194,11 +197,10 @@ void protocol_receive(struct conn *c, const char *data, size_t len, int binary)
 		      "text frames, one JSON object each; blob bytes follow a blob.put");
 		return;
 	}
-	msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	msg = jsonparse(data, len, jerr, sizeof(jerr), &jpos);
 	if (!msg) {
 		c->srv->metrics.msgs_in[MT_OTHER]++;
-		snprintf(text, sizeof(text), "invalid JSON: %s (at byte %d)", jerr.text,
-			 jerr.position);
+		snprintf(text, sizeof(text), "invalid JSON: %s (at byte %zu)", jerr, jpos);
 		reply(c, NULL, "bad_request", text);
 		return;
 	}

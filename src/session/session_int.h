@@ -26,7 +26,13 @@ struct req {
 	json_t *msg;
 	json_t *id;
 	int answered;
+	int savepoint;  /* a SAVEPOINT of the batch is open for this request */
 };
+
+/* session.c: opens the request's SAVEPOINT, for a handler of a request that
+ * runs more than one write statement (the handlers marked W_ONE open it
+ * only then; a single SQL statement is atomic on its own). */
+int req_savepoint(struct req *r);
 
 /* session.c: the pending list. Each returns the entry it added, which stays
  * valid until the next entry is added. */

@@ -35,14 +35,9 @@ json_t *node_json(const struct node_row *n, json_t *data)
 	return o;
 }
 
-static int node_load(struct req *r, const char *uuid, struct node_row *n, int with_data)
+/* Answers not_found or a storage error unless rc is SQLITE_OK. */
+static int node_missing(struct req *r, const char *uuid, int rc)
 {
-	int rc = with_data ? store_node_get(r->s->store, uuid, n)
-			   : store_node_head(r->s->store, uuid, n);
-	if (rc == SQLITE_OK && n->deleted) {
-		node_row_free(n);
-		rc = SQLITE_NOTFOUND;
-	}
 	if (rc == SQLITE_NOTFOUND)
 		reply_err(r, "not_found", NULL, "%s: no node with uuid \"%s\"", r->type, uuid);
 	else if (rc != SQLITE_OK)
@@ -51,11 +46,17 @@ static int node_load(struct req *r, const char *uuid, struct node_row *n, int wi
 	return rc;
 }
 
-static int may_change(struct req *r, const struct node_row *n)
+/* The head of the live node uuid (store_node_head: from memory). */
+static int head_load(struct req *r, const char *uuid, struct node_head **h)
 {
-	if (n->owner && strcmp(n->owner, r->cl->name) != 0) {
-		reply_err(r, "forbidden", json_pack("{ss}", "owner", n->owner),
-			  "%s: node \"%s\" is locked by %s", r->type, n->uuid, n->owner);
+	return node_missing(r, uuid, store_node_head(r->s->store, uuid, h));
+}
+
+static int may_change(struct req *r, const struct node_head *h)
+{
+	if (h->owner && strcmp(h->owner, r->cl->name) != 0) {
+		reply_err(r, "forbidden", json_pack("{ss}", "owner", h->owner),
+			  "%s: node \"%s\" is locked by %s", r->type, h->uuid, h->owner);
 		return 0;
 	}
 	return 1;
@@ -115,128 +116,125 @@ int do_node_create(struct req *r)
 }
 
 /* The ok of node.update, written as text. */
-static void update_reply(struct req *r, const struct node_row *n)
+static void update_reply(struct req *r, const char *uuid, int64_t version, int64_t seq)
 {
 	struct sbuf b;
 	envelope_ok_text(&b, r->id, 128);
 	sbuf_addstr(&b, ",\"uuid\":");
-	sbuf_add_json_str(&b, n->uuid, strlen(n->uuid));
+	sbuf_add_json_str(&b, uuid, strlen(uuid));
 	sbuf_addstr(&b, ",\"version\":");
-	sbuf_add_int(&b, n->version);
+	sbuf_add_int(&b, version);
 	sbuf_addstr(&b, ",\"seq\":");
-	sbuf_add_int(&b, n->seq);
+	sbuf_add_int(&b, seq);
 	reply_ok_sbuf(r, &b);
 }
 
-/* The node.update event, written as text: the request's own data, patch,
- * deps and kind, spliced in as JSON text. */
-static struct frame *update_event(const struct node_row *n, const char *user, const char *data,
-				  const char *patch, const char *deps, const char *kind,
-				  const char *blobs)
+/* The node.update event, written as text (frame_add_json) before the
+ * change is stored: c's data and patch then point into it, so the text
+ * SQLite stores and the text watchers receive are one copy. */
+static void update_event(struct sbuf *b, const char *uuid, struct node_change *c,
+			 const struct node_update_req *q)
 {
-	struct sbuf b;
-	struct frame *f;
-	frame_sbuf_init(&b, 256 + (data ? strlen(data) : 0) + (patch ? strlen(patch) : 0) +
-			    (deps ? strlen(deps) : 0) + (blobs ? strlen(blobs) : 0));
-	sbuf_addstr(&b, "{\"type\":\"node\",\"op\":\"update\",\"uuid\":");
-	sbuf_add_json_str(&b, n->uuid, strlen(n->uuid));
-	sbuf_addstr(&b, ",\"version\":");
-	sbuf_add_int(&b, n->version);
-	sbuf_addstr(&b, ",\"seq\":");
-	sbuf_add_int(&b, n->seq);
-	sbuf_addstr(&b, ",\"updated_by\":");
-	sbuf_add_json_str(&b, user, strlen(user));
-	if (data) {
-		sbuf_addstr(&b, ",\"data\":");
-		sbuf_addstr(&b, data);
+	size_t data_at = 0, patch_at = 0;
+	frame_sbuf_init(b, 512);
+	sbuf_addstr(b, "{\"type\":\"node\",\"op\":\"update\",\"uuid\":");
+	sbuf_add_json_str(b, uuid, strlen(uuid));
+	sbuf_addstr(b, ",\"version\":");
+	sbuf_add_int(b, c->version);
+	sbuf_addstr(b, ",\"seq\":");
+	sbuf_add_int(b, c->seq);
+	sbuf_addstr(b, ",\"updated_by\":");
+	sbuf_add_json_str(b, c->updated_by, strlen(c->updated_by));
+	if (q->data) {
+		sbuf_addstr(b, ",\"data\":");
+		data_at = b->len;
+		frame_add_json(b, q->data);
+		c->data_len = b->len - data_at;
 	}
-	if (patch) {
-		sbuf_addstr(&b, ",\"patch\":");
-		sbuf_addstr(&b, patch);
+	if (q->patch) {
+		sbuf_addstr(b, ",\"patch\":");
+		patch_at = b->len;
+		frame_add_json(b, q->patch);
+		c->patch_len = b->len - patch_at;
 	}
-	if (deps) {
-		sbuf_addstr(&b, ",\"deps\":");
-		sbuf_addstr(&b, deps);
+	if (q->deps) {
+		sbuf_addstr(b, ",\"deps\":");
+		frame_add_json(b, q->deps);
 	}
-	if (kind) {
-		sbuf_addstr(&b, ",\"kind\":");
-		sbuf_add_json_str(&b, kind, strlen(kind));
+	if (q->kind) {
+		sbuf_addstr(b, ",\"kind\":");
+		sbuf_add_json_str(b, q->kind, strlen(q->kind));
 	}
-	if (blobs) {
-		sbuf_addstr(&b, ",\"blobs\":");
-		sbuf_addstr(&b, blobs);
+	if (q->blobs) {
+		sbuf_addstr(b, ",\"blobs\":");
+		frame_add_json(b, q->blobs);
 	}
-	sbuf_addc(&b, '}');
-	f = frame_from_sbuf(&b);
-	f->type = MT_NODE;
-	return f;
+	sbuf_addc(b, '}');
+	/* The buffer has stopped moving. */
+	c->data = q->data ? b->p + data_at : NULL;
+	c->patch = q->patch ? b->p + patch_at : NULL;
 }
 
-/* node.update is the hot path of a session (every edit of every artist),
- * so its reply and event are written as text directly and the stored data
- * is never parsed here: SQLite applies the merge patch. */
+/* node.update is the hot path of a session (every edit of every artist):
+ * its checks read the node's head from memory (store_node_head), its reply
+ * and event are written as text directly, and the stored data is never
+ * parsed here: SQLite applies the merge patch. */
 int do_node_update(struct req *r)
 {
 	struct node_update_req q;
-	struct node_row n;
+	struct node_change c = {0};
+	struct node_head *h;
+	struct sbuf ev;
+	struct frame *f;
 	char msg[VALIDATE_MSG];
-	char *data = NULL, *patch = NULL, *deps = NULL, *blobs = NULL;
 	int rc = SQLITE_OK;
 
 	if (validate_node_update(r->msg, &q, msg)) {
 		reply_err(r, "bad_request", NULL, "%s", msg);
 		return SQLITE_OK;
 	}
-	if (node_load(r, q.uuid, &n, 0) != SQLITE_OK)
+	if (head_load(r, q.uuid, &h) != SQLITE_OK)
 		return SQLITE_OK; /* answered */
-	if (!may_change(r, &n))
-		goto out;
-	if (q.has_version && q.version != n.version) {
-		reply_err(r, "conflict", json_pack("{sI}", "version", (json_int_t)n.version),
-			  "node.update: version is %lld, not %lld", (long long)n.version,
+	if (!may_change(r, h))
+		return SQLITE_OK;
+	if (q.has_version && q.version != h->version) {
+		reply_err(r, "conflict", json_pack("{sI}", "version", (json_int_t)h->version),
+			  "node.update: version is %lld, not %lld", (long long)h->version,
 			  (long long)q.version);
-		goto out;
+		return SQLITE_OK;
 	}
-	data = q.data ? json_dumps(q.data, JSON_COMPACT) : NULL;
-	patch = q.patch ? json_dumps(q.patch, JSON_COMPACT) : NULL;
-	deps = q.deps ? json_dumps(q.deps, JSON_COMPACT) : NULL;
-	blobs = q.blobs ? json_dumps(q.blobs, JSON_COMPACT) : NULL;
-	free(n.data);
-	n.data = data; /* NULL: keep the stored data (and apply patch) */
-	if (q.kind) {
-		free(n.kind);
-		n.kind = xstrdup(q.kind);
-	}
-	n.version++;
-	n.seq = r->s->seq + 1;
-	free(n.updated_by);
-	n.updated_by = xstrdup(r->cl->name);
-	n.updated_at = util_now();
-	rc = store_node_update(r->s->store, &n, patch);
+	c.kind = q.kind;
+	c.version = h->version + 1;
+	c.seq = r->s->seq + 1;
+	c.updated_by = r->cl->name;
+	c.updated_at = util_now();
+	update_event(&ev, q.uuid, &c, &q);
+	/* More than one statement: they need the request's SAVEPOINT. */
+	if (q.deps || q.blobs)
+		rc = req_savepoint(r);
+	if (rc == SQLITE_OK)
+		rc = store_node_change(r->s->store, h, &c);
 	if (rc == SQLITE_OK && q.deps)
-		rc = store_node_set_deps(r->s->store, n.uuid, q.deps);
+		rc = store_node_set_deps(r->s->store, q.uuid, q.deps);
 	if (rc == SQLITE_OK && q.blobs)
-		rc = store_node_set_blobs(r->s->store, n.uuid, q.blobs);
-	if (rc != SQLITE_OK)
-		goto out;
-	r->s->seq = n.seq;
-	update_reply(r, &n);
-	emit_event_frame(r->s, r->conn, update_event(&n, r->cl->name, data, patch, deps, q.kind,
-						      blobs),
-			 n.seq);
-out:
-	free(patch);
-	free(deps);
-	free(blobs);
-	node_row_free(&n); /* frees data */
-	return rc;
+		rc = store_node_set_blobs(r->s->store, q.uuid, q.blobs);
+	if (rc != SQLITE_OK) {
+		sbuf_free(&ev);
+		return rc;
+	}
+	r->s->seq = c.seq;
+	update_reply(r, q.uuid, c.version, c.seq);
+	f = frame_from_sbuf(&ev);
+	f->type = MT_NODE;
+	emit_event_frame(r->s, r->conn, f, c.seq);
+	return SQLITE_OK;
 }
 
-/* The prologue of node.delete, node.lock, node.unlock and node.get: the
- * request's uuid (and, for lock and unlock, force) and the live node it
- * names. Returns 0 with *n loaded, or -1 after answering the request. */
-static int node_ref_load(struct req *r, struct node_ref_req *q, struct node_row *n,
-			 int with_data, int takes_force)
+/* The prologue of node.delete, node.lock and node.unlock: the request's
+ * uuid (and, for lock and unlock, force) and the head of the live node it
+ * names. Returns 0 with *h set, or -1 after answering the request. */
+static int node_ref_load(struct req *r, struct node_ref_req *q, struct node_head **h,
+			 int takes_force)
 {
 	char msg[VALIDATE_MSG];
 	if (validate_node_ref(r->type, r->msg, q, msg)) {
@@ -247,81 +245,74 @@ static int node_ref_load(struct req *r, struct node_ref_req *q, struct node_row 
 		reply_err(r, "forbidden", NULL, "%s: force is for admins", r->type);
 		return -1;
 	}
-	return node_load(r, q->uuid, n, with_data) == SQLITE_OK ? 0 : -1;
+	return head_load(r, q->uuid, h) == SQLITE_OK ? 0 : -1;
 }
 
 int do_node_delete(struct req *r)
 {
 	struct node_ref_req q;
-	struct node_row n;
+	struct node_head *h;
 	int64_t seq;
 	int rc = SQLITE_OK;
 
-	if (node_ref_load(r, &q, &n, 0, 0))
+	if (node_ref_load(r, &q, &h, 0))
 		return SQLITE_OK;
-	if (may_change(r, &n)) {
+	if (may_change(r, h)) {
 		seq = r->s->seq + 1;
-		rc = store_node_tombstone(r->s->store, n.uuid, seq, r->cl->name, util_now());
+		rc = store_node_tombstone(r->s->store, q.uuid, seq, r->cl->name, util_now());
+		/* h is gone with the node's head */
 		if (rc == SQLITE_OK) {
 			r->s->seq = seq;
-			reply_ok(r, json_pack("{ss sI}", "uuid", n.uuid, "seq", (json_int_t)seq));
+			reply_ok(r, json_pack("{ss sI}", "uuid", q.uuid, "seq", (json_int_t)seq));
 			emit_event(r->s, r->conn, json_pack("{ss ss ss sI}", "type", "node", "op",
-							    "delete", "uuid", n.uuid, "seq",
+							    "delete", "uuid", q.uuid, "seq",
 							    (json_int_t)seq), seq);
 		}
 	}
-	node_row_free(&n);
 	return rc;
 }
 
-/* Sets the owner of n (loaded) and emits the owner event. */
-static int set_owner(struct session *s, struct conn *from, struct node_row *n,
+/* Sets the owner of the node of head h and emits the owner event. */
+static int set_owner(struct session *s, struct conn *from, struct node_head *h,
 		     const char *owner)
 {
-	int rc;
-	char *old = n->owner;
-	n->owner = (char *)owner;
-	n->seq = s->seq + 1;
-	free(n->data);
-	n->data = NULL; /* keep the stored data */
-	rc = store_node_update(s->store, n, NULL);
-	n->owner = old;
+	int64_t seq = s->seq + 1;
+	int rc = store_node_set_owner(s->store, h, owner, seq);
 	if (rc != SQLITE_OK)
 		return rc;
-	s->seq = n->seq;
+	s->seq = seq;
 	emit_event(s, from, json_pack("{ss ss ss so sI}", "type", "node", "op", "owner",
-				      "uuid", n->uuid, "owner", json_str_or_null(owner),
-				      "seq", (json_int_t)n->seq), n->seq);
+				      "uuid", h->uuid, "owner", json_str_or_null(owner),
+				      "seq", (json_int_t)seq), seq);
 	return SQLITE_OK;
 }
 
 static int node_lock(struct req *r, int lock)
 {
 	struct node_ref_req q;
-	struct node_row n;
+	struct node_head *h;
 	const char *me = r->cl->name;
 	const char *want = lock ? me : NULL;
 	int rc = SQLITE_OK;
 
-	if (node_ref_load(r, &q, &n, 0, 1))
+	if (node_ref_load(r, &q, &h, 1))
 		return SQLITE_OK;
-	if ((lock && n.owner && strcmp(n.owner, me) == 0) || (!lock && !n.owner)) {
+	if ((lock && h->owner && strcmp(h->owner, me) == 0) || (!lock && !h->owner)) {
 		/* Nothing changes: ok with the current seq, no event. */
-		reply_ok(r, json_pack("{ss so sI}", "uuid", n.uuid, "owner", json_str_or_null(n.owner),
-				      "seq", (json_int_t)n.seq));
-	} else if (n.owner && strcmp(n.owner, me) != 0 && !q.force) {
-		reply_err(r, "forbidden", json_pack("{ss}", "owner", n.owner),
-			  "%s: node \"%s\" is locked by %s", r->type, n.uuid, n.owner);
+		reply_ok(r, json_pack("{ss so sI}", "uuid", q.uuid, "owner",
+				      json_str_or_null(h->owner), "seq", (json_int_t)h->seq));
+	} else if (h->owner && strcmp(h->owner, me) != 0 && !q.force) {
+		reply_err(r, "forbidden", json_pack("{ss}", "owner", h->owner),
+			  "%s: node \"%s\" is locked by %s", r->type, q.uuid, h->owner);
 	} else {
-		if (q.force && n.owner && strcmp(n.owner, me) != 0)
+		if (q.force && h->owner && strcmp(h->owner, me) != 0)
 			log_info("Admin %s forced %s of node %s held by %s (session=%s)", me,
-				 lock ? "lock" : "unlock", n.uuid, n.owner, r->s->name);
-		rc = set_owner(r->s, r->conn, &n, want);
+				 lock ? "lock" : "unlock", q.uuid, h->owner, r->s->name);
+		rc = set_owner(r->s, r->conn, h, want);
 		if (rc == SQLITE_OK)
-			reply_ok(r, json_pack("{ss so sI}", "uuid", n.uuid, "owner",
+			reply_ok(r, json_pack("{ss so sI}", "uuid", q.uuid, "owner",
 					      json_str_or_null(want), "seq", (json_int_t)r->s->seq));
 	}
-	node_row_free(&n);
 	return rc;
 }
 
@@ -332,11 +323,21 @@ int do_node_get(struct req *r)
 {
 	struct node_ref_req q;
 	struct node_row n;
+	char msg[VALIDATE_MSG];
 	json_t *data;
 	int rc;
 
-	if (node_ref_load(r, &q, &n, 1, 0))
+	if (validate_node_ref(r->type, r->msg, &q, msg)) {
+		reply_err(r, "bad_request", NULL, "%s", msg);
 		return SQLITE_OK;
+	}
+	rc = store_node_get(r->s->store, q.uuid, &n);
+	if (rc == SQLITE_OK && n.deleted) {
+		node_row_free(&n);
+		rc = SQLITE_NOTFOUND;
+	}
+	if (node_missing(r, q.uuid, rc) != SQLITE_OK)
+		return SQLITE_OK; /* answered */
 	rc = store_node_get_deps(r->s->store, n.uuid, &n.deps);
 	if (rc == SQLITE_OK)
 		rc = store_node_get_blobs(r->s->store, n.uuid, &n.blobs);
@@ -355,13 +356,12 @@ int release_locks(struct session *s, const char *user)
 	size_t i;
 	int rc = store_nodes_owned_by(s->store, user, &owned);
 	json_array_foreach(owned, i, u) {
-		struct node_row n;
+		struct node_head *h;
 		if (rc != SQLITE_OK)
 			break;
-		rc = store_node_get(s->store, json_string_value(u), &n);
+		rc = store_node_head(s->store, json_string_value(u), &h);
 		if (rc == SQLITE_OK)
-			rc = set_owner(s, NULL, &n, NULL);
-		node_row_free(&n);
+			rc = set_owner(s, NULL, h, NULL);
 	}
 	json_decref(owned);
 	return rc;

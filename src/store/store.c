@@ -2,9 +2,9 @@
  *
  * Design notes
  * - The database is the only copy of the scene graph: the server keeps no
- *   in-memory mirror that could disagree with it after a failed commit.
- *   Reads go through SQLite's page cache, which is fast enough for the hot
- *   path (one primary-key lookup per request) and keeps memory flat.
+ *   in-memory mirror that could disagree with it after a failed commit. The
+ *   one copy (store_heads.c: owner, version, seq of live nodes) is forgotten
+ *   whenever SQLite may have undone something; other reads use the cache.
  * - The network thread owns this connection. Statements are prepared once,
  *   lazily, with SQLITE_PREPARE_PERSISTENT, and reset right after every use:
  *   a statement left running would block checkpoints and VACUUM INTO on the
@@ -48,8 +48,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 			"ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 	[ST_NODE_GET] = "SELECT uuid, kind, data, owner, version, seq, updated_by, updated_at, "
 			"deleted FROM nodes WHERE uuid = ?1",
-	[ST_NODE_HEAD] = "SELECT uuid, kind, NULL, owner, version, seq, updated_by, updated_at, "
-			 "deleted FROM nodes WHERE uuid = ?1",
+	/* store_heads.c: the head of a node, and the two changes that find
+	 * their row by the rowid it holds (the uuid and deleted are checked). */
+	[ST_NODE_PEEK] = "SELECT rowid, owner, version, seq, deleted FROM nodes WHERE uuid = ?1",
+	[ST_NODE_CHANGE] = "UPDATE nodes SET kind = coalesce(?3, kind), data = CASE WHEN ?5 IS NULL "
+			   "THEN coalesce(?4, data) ELSE merge_patch(coalesce(?4, data), ?5) END, "
+			   "version = ?6, seq = ?7, updated_by = ?8, updated_at = ?9 "
+			   "WHERE rowid = ?1 AND uuid = ?2 AND deleted = 0",
+	[ST_NODE_OWNER] = "UPDATE nodes SET owner = ?3, seq = ?4 "
+			  "WHERE rowid = ?1 AND uuid = ?2 AND deleted = 0",
 	[ST_NODE_DEPS] = "SELECT dep FROM node_deps WHERE uuid = ?1 ORDER BY position",
 	[ST_NODE_INSERT] = "INSERT INTO nodes (uuid, kind, data, owner, version, seq, updated_by, "
 			   "updated_at, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0) "
@@ -58,9 +65,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 			   "updated_by = excluded.updated_by, updated_at = excluded.updated_at, "
 			   "deleted = 0 WHERE deleted = 1",
 	/* ?3 NULL keeps the data; ?9 is an RFC 7386 merge patch applied by
-	 * SQLite's json_patch(), so the hot path never parses stored data. */
+	 * merge_patch() (store_patch.c), so the hot path never parses data. */
 	[ST_NODE_UPDATE] = "UPDATE nodes SET kind = ?2, data = CASE WHEN ?9 IS NULL THEN "
-			   "coalesce(?3, data) ELSE json_patch(coalesce(?3, data), ?9) END, "
+			   "coalesce(?3, data) ELSE merge_patch(coalesce(?3, data), ?9) END, "
 			   "owner = ?4, version = ?5, seq = ?6, updated_by = ?7, updated_at = ?8 "
 			   "WHERE uuid = ?1 AND deleted = 0",
 	[ST_NODE_DEPS_DEL] = "DELETE FROM node_deps WHERE uuid = ?1",
@@ -296,6 +303,7 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 0);
+	store_i_functions(s->db); /* merge_patch(): a failure shows at prepare */
 	/* A database newer than this binary is refused before anything (even
 	 * the journal mode) is written to it. */
 	rc = sqlite3_exec(s->db, "PRAGMA busy_timeout = 5000", NULL, NULL, NULL);
@@ -338,6 +346,7 @@ void store_close(struct store *s)
 	if (s->in_txn)
 		exec(s->db, "ROLLBACK", NULL, 0);
 	sqlite3_close(s->db);
+	store_i_heads_free(s);
 	free(s);
 }
 
@@ -356,6 +365,8 @@ int store_commit(struct store *s)
 	int rc = run(stmt(s, ST_COMMIT));
 	if (rc == SQLITE_OK || sqlite3_get_autocommit(s->db))
 		s->in_txn = 0;
+	if (rc != SQLITE_OK)
+		store_i_heads_clear(s);
 	return rc;
 }
 
@@ -364,6 +375,7 @@ void store_rollback(struct store *s)
 	if (!sqlite3_get_autocommit(s->db))
 		run(stmt(s, ST_ROLLBACK));
 	s->in_txn = 0;
+	store_i_heads_clear(s);
 }
 
 int store_in_transaction(struct store *s) { return s->in_txn; }
@@ -376,6 +388,7 @@ void store_rollback_to(struct store *s)
 {
 	run(stmt(s, ST_ROLLBACK_TO));
 	run(stmt(s, ST_RELEASE));
+	store_i_heads_clear(s);
 }
 
 static int meta_get(struct store *s, const char *key, sqlite3_stmt **out)
@@ -439,9 +452,9 @@ int store_meta_set_text(struct store *s, const char *key, const char *v)
 	return run(st);
 }
 
-static int node_get(struct store *s, enum stmt_id id, const char *uuid, struct node_row *n)
+int store_node_get(struct store *s, const char *uuid, struct node_row *n)
 {
-	sqlite3_stmt *st = stmt(s, id);
+	sqlite3_stmt *st = stmt(s, ST_NODE_GET);
 	int rc;
 	memset(n, 0, sizeof(*n));
 	if (!st)
@@ -464,16 +477,6 @@ static int node_get(struct store *s, enum stmt_id id, const char *uuid, struct n
 	}
 	finish(st);
 	return rc;
-}
-
-int store_node_get(struct store *s, const char *uuid, struct node_row *n)
-{
-	return node_get(s, ST_NODE_GET, uuid, n);
-}
-
-int store_node_head(struct store *s, const char *uuid, struct node_row *n)
-{
-	return node_get(s, ST_NODE_HEAD, uuid, n);
 }
 
 int store_i_strings(struct store *s, enum stmt_id id, const char *key, json_t **out)
@@ -515,13 +518,25 @@ static int run_one_change(struct store *s, sqlite3_stmt *st, int missing_rc)
 	return rc;
 }
 
+/* A write of node uuid's row: its head in memory is forgotten, and all of
+ * them if the write failed (SQLite may have undone more). */
+static int node_write(struct store *s, sqlite3_stmt *st, const char *uuid, int missing_rc)
+{
+	int rc = run_one_change(s, st, missing_rc);
+	if (rc == SQLITE_OK || rc == missing_rc)
+		store_i_heads_drop(s, uuid);
+	else
+		store_i_heads_clear(s);
+	return rc;
+}
+
 int store_node_insert(struct store *s, const struct node_row *n)
 {
 	sqlite3_stmt *st = stmt(s, ST_NODE_INSERT);
 	if (!st)
 		return SQLITE_ERROR;
 	bind_node(st, n);
-	return run_one_change(s, st, SQLITE_CONSTRAINT);
+	return node_write(s, st, n->uuid, SQLITE_CONSTRAINT);
 }
 
 int store_node_update(struct store *s, const struct node_row *n, const char *patch)
@@ -531,7 +546,7 @@ int store_node_update(struct store *s, const struct node_row *n, const char *pat
 		return SQLITE_ERROR;
 	bind_node(st, n);
 	bind_text(st, 9, patch);
-	return run_one_change(s, st, SQLITE_NOTFOUND);
+	return node_write(s, st, n->uuid, SQLITE_NOTFOUND);
 }
 
 int store_i_set_list(struct store *s, enum stmt_id del_id, enum stmt_id add_id,
@@ -572,7 +587,7 @@ int store_node_tombstone(struct store *s, const char *uuid, int64_t seq, const c
 	sqlite3_bind_int64(st, 2, seq);
 	bind_text(st, 3, user);
 	sqlite3_bind_double(st, 4, ts);
-	rc = run_one_change(s, st, SQLITE_NOTFOUND);
+	rc = node_write(s, st, uuid, SQLITE_NOTFOUND);
 	if (rc == SQLITE_OK)
 		rc = store_node_set_deps(s, uuid, NULL);
 	if (rc == SQLITE_OK)
@@ -868,11 +883,13 @@ int store_purge_tombstones(struct store *s, int64_t upto)
 	snprintf(sql, sizeof(sql), "DELETE FROM nodes WHERE deleted = 1 AND seq <= %lld; "
 		 "DELETE FROM tasks WHERE deleted = 1 AND seq <= %lld;",
 		 (long long)upto, (long long)upto);
+	store_i_heads_clear(s); /* only live nodes are held: for certainty */
 	return exec(s->db, sql, NULL, 0);
 }
 
 int store_clear_content(struct store *s)
 {
+	store_i_heads_clear(s);
 	return exec(s->db, "DELETE FROM node_deps; DELETE FROM node_blobs; DELETE FROM nodes; "
 		    "DELETE FROM tasks; DELETE FROM chat;", NULL, 0);
 }

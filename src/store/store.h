@@ -91,8 +91,46 @@ int store_meta_set_int(struct store *s, const char *key, int64_t v);
 int store_meta_set_text(struct store *s, const char *key, const char *v);
 
 int store_node_get(struct store *s, const char *uuid, struct node_row *out);
-/* The same without data (left NULL): what a change needs to check. */
-int store_node_head(struct store *s, const char *uuid, struct node_row *n);
+
+/* What a change of a live node checks, answered from memory (store_heads.c
+ * keeps it exact under every write of this store). Owned by the store:
+ * valid until the next call that writes a node. */
+struct node_head {
+	const char *uuid;
+	int64_t rowid;
+	char *owner;         /* NULL: common */
+	int64_t version;
+	int64_t seq;
+};
+/* The head of live node uuid; SQLITE_NOTFOUND for none or a tombstone. */
+int store_node_head(struct store *s, const char *uuid, struct node_head **out);
+/* One change of the node of head h (from store_node_head). data (a JSON
+ * object's text, data_len bytes) replaces the stored data, NULL keeps it;
+ * patch is then merged into it as an RFC 7386 merge patch. kind NULL keeps
+ * the kind; the owner is left alone. Updates h. */
+struct node_change {
+	const char *kind;
+	const char *data;
+	size_t data_len;
+	const char *patch;
+	size_t patch_len;
+	int64_t version;
+	int64_t seq;
+	const char *updated_by;
+	double updated_at;
+};
+int store_node_change(struct store *s, struct node_head *h, const struct node_change *c);
+/* Sets the owner (NULL: common) and seq of the node of head h; updates h. */
+int store_node_set_owner(struct store *s, struct node_head *h, const char *owner,
+			 int64_t seq);
+/* RFC 7386: the object text target (NULL: {}) merged with the object text
+ * patch, appended to out as minified JSON text; -1 if either is malformed
+ * (store_patch.c; node changes apply it as the SQL function merge_patch). */
+struct sbuf;
+int store_merge_patch(const char *target, size_t tn, const char *patch, size_t pn,
+		      struct sbuf *out);
+/* Heads held in memory (for tests and stats). */
+size_t store_heads_count(struct store *s);
 int store_node_get_deps(struct store *s, const char *uuid, json_t **out);
 /* Inserts a new node, or revives a tombstone of the same uuid. */
 int store_node_insert(struct store *s, const struct node_row *n);

@@ -12,7 +12,7 @@
 enum stmt_id {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
 	ST_META_GET, ST_META_SET,
-	ST_NODE_GET, ST_NODE_HEAD, ST_NODE_DEPS, ST_NODE_INSERT, ST_NODE_UPDATE, ST_NODE_DEPS_DEL,
+	ST_NODE_GET, ST_NODE_PEEK, ST_NODE_CHANGE, ST_NODE_OWNER, ST_NODE_DEPS, ST_NODE_INSERT, ST_NODE_UPDATE, ST_NODE_DEPS_DEL,
 	ST_NODE_DEPS_ADD, ST_NODE_TOMB, ST_NODES_OWNED,
 	ST_TASK_INSERT, ST_TASK_GET, ST_TASK_UPDATE, ST_TASK_TOMB,
 	ST_CHAT_INSERT, ST_CHAT_HISTORY, ST_CHAT_TRIM,
@@ -21,8 +21,17 @@ enum stmt_id {
 	ST_COUNT
 };
 
+/* store_heads.c: the heads of live nodes, a chained hash table. */
+struct head_entry;
+struct store_heads {
+	struct head_entry **buckets;
+	size_t nbuckets; /* a power of two, or 0 */
+	size_t n;
+};
+
 struct store {
 	sqlite3 *db;
+	struct store_heads heads;
 	sqlite3_stmt *stmts[ST_COUNT];
 	int in_txn;
 	int wal_frames;     /* frames in the WAL after the last commit */
@@ -50,5 +59,14 @@ void store_i_blobs_close(struct store *s);
 /* store_blobs.c: migration 0005's C part: cuts each row of blobs_v11 into
  * chunks, then drops that table (inside the migration's transaction). */
 int store_i_migrate_chunks(sqlite3 *db, char *err, size_t errlen);
+
+/* store_heads.c: forgets one node's head, or all of them (after anything
+ * SQLite may have undone). */
+void store_i_heads_drop(struct store *s, const char *uuid);
+void store_i_heads_clear(struct store *s);
+void store_i_heads_free(struct store *s);
+
+/* store_patch.c: registers merge_patch(target, patch) on db. */
+int store_i_functions(sqlite3 *db);
 
 #endif

@@ -133,6 +133,84 @@ static void test_disk_full_mid_batch(void **state)
 	assert_true(next_seq > max_seq);
 }
 
+/* node.update runs without a SAVEPOINT (one statement) and checks versions
+ * against the heads the store keeps in memory: a full disk in the middle of
+ * a batch of updates must leave every answer true to the database, and the
+ * version checks that follow must see what the database holds. */
+static void test_updates_disk_full_mid_batch(void **state)
+{
+	struct fake *f = fake_new(NULL);
+	struct conn *a = join(f, "alice");
+	sqlite3 *db = store_db(fake_session(f, "default")->store);
+	char *pad = malloc(200001);
+	json_t *o, *big;
+	int acked[4];
+	int64_t version = 0;
+	(void)state;
+	send_raw(a, "{\"type\":\"node.create\",\"id\":1,\"uuid\":\"u1\",\"kind\":\"K\",\"data\":{}}");
+	send_raw(a, "{\"type\":\"node.create\",\"id\":2,\"uuid\":\"u2\",\"kind\":\"K\",\"data\":{}}");
+	server_flush(&f->srv);
+	json_decref(expect_ok(a, 1));
+	json_decref(expect_ok(a, 2));
+	memset(pad, 'x', 200000);
+	pad[200000] = 0;
+	big = json_pack("{ss si ss s{ss}}", "type", "node.update", "id", 2, "uuid", "u2", "data",
+			"b", pad);
+	free(pad);
+	pad = json_dumps(big, JSON_COMPACT);
+	json_decref(big);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA max_page_count = 1", NULL, NULL, NULL), SQLITE_OK);
+	send_raw(a, "{\"type\":\"node.update\",\"id\":1,\"uuid\":\"u1\",\"patch\":{\"v\":1}}");
+	send_raw(a, pad);
+	send_raw(a, "{\"type\":\"node.update\",\"id\":3,\"uuid\":\"u1\",\"patch\":{\"w\":1}}");
+	free(pad);
+	server_flush(&f->srv);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA max_page_count = 1073741823", NULL, NULL, NULL),
+			 SQLITE_OK);
+	for (int id = 1; id <= 3; id++) {
+		o = recv_one(a);
+		assert_non_null(o);
+		assert_int_equal(jint(o, "re"), id);
+		acked[id] = strcmp(jstr(o, "type"), "ok") == 0;
+		if (!acked[id])
+			assert_string_equal(jstr(o, "code"), "unavailable");
+		json_decref(o);
+	}
+	assert_false(acked[2]);
+	/* What u1 holds is exactly what was acknowledged. */
+	send_raw(a, "{\"type\":\"node.get\",\"id\":10,\"uuid\":\"u1\"}");
+	send_raw(a, "{\"type\":\"node.get\",\"id\":11,\"uuid\":\"u2\"}");
+	server_flush(&f->srv);
+	o = expect_ok(a, 10);
+	{
+		json_t *n = json_object_get(o, "node"), *data = json_object_get(n, "data");
+		version = jint(n, "version");
+		assert_int_equal(version, 1 + acked[1] + acked[3]);
+		assert_int_equal(json_object_get(data, "v") != NULL, acked[1]);
+		assert_int_equal(json_object_get(data, "w") != NULL, acked[3]);
+	}
+	json_decref(o);
+	o = expect_ok(a, 11);
+	assert_int_equal(jint(json_object_get(o, "node"), "version"), 1);
+	json_decref(o);
+	/* The version checks agree with the database. */
+	sendf(a, "{\"type\":\"node.update\",\"id\":12,\"uuid\":\"u1\",\"version\":%lld,"
+		 "\"patch\":{\"x\":1}}", (long long)version + 1);
+	sendf(a, "{\"type\":\"node.update\",\"id\":13,\"uuid\":\"u1\",\"version\":%lld,"
+		 "\"patch\":{\"x\":2}}", (long long)version);
+	send_raw(a, "{\"type\":\"node.update\",\"id\":14,\"uuid\":\"u2\",\"version\":1,"
+		    "\"patch\":{\"y\":1}}");
+	server_flush(&f->srv);
+	expect_error(a, "conflict", 12);
+	o = expect_ok(a, 13);
+	assert_int_equal(jint(o, "version"), version + 1);
+	json_decref(o);
+	o = expect_ok(a, 14);
+	assert_int_equal(jint(o, "version"), 2);
+	json_decref(o);
+	fake_free(f);
+}
+
 static void test_restart_keeps_state(void **state)
 {
 	struct fake *f = fake_new(NULL);
@@ -250,6 +328,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_disk_full_is_unavailable),
 		cmocka_unit_test(test_disk_full_mid_batch),
+		cmocka_unit_test(test_updates_disk_full_mid_batch),
 		cmocka_unit_test(test_restart_keeps_state),
 		cmocka_unit_test(test_start_restores_corrupt_session),
 		cmocka_unit_test(test_newer_schema_skips_that_session),

@@ -116,6 +116,9 @@ struct job {
 	char prefix[24];
 	size_t data_bytes;  /* JSON size of a created node's data */
 	int stamp;          /* put "t": send time (ns) into the patch */
+	int64_t data_every; /* updates: every Nth replaces the data (0: patches only) */
+	int lockstep;       /* send `window` requests, then wait for every reply */
+	int64_t burst_left; /* lockstep: requests of the current burst still to send */
 	int stopped;
 };
 
@@ -210,7 +213,10 @@ struct opts {
 	const char *sqlite_dir;
 	long pid;
 	int64_t nodes, ops, window, conns, runs;
-	int64_t writers, watchers;
+	int64_t writers, watchers; /* watchers: fanout 60 (-1 given), write none */
+	int64_t data_every;  /* write: every Nth update replaces the data */
+	int lockstep;        /* write: updates in bursts of --window, each waiting
+			      * for the replies of the one before */
 	size_t data_bytes;
 	double seconds, warmup, rate, pre, post, timeout, max_seconds;
 	double latency_rate; /* fanout: writes/s of the latency phase (0: half the max) */

@@ -102,9 +102,23 @@ static size_t make_create(struct bench *b, struct conn *c, int64_t id, int64_t n
 				id, c->job.prefix, node, (int)blob, b->blob + off);
 }
 
-static size_t make_update(struct conn *c, int64_t id, int64_t node, uint64_t now, char *buf,
-			  size_t cap)
+static size_t make_update(struct bench *b, struct conn *c, int64_t id, int64_t node,
+			  uint64_t now, char *buf, size_t cap)
 {
+	if (c->job.data_every > 0 && c->job.sent % c->job.data_every == c->job.data_every - 1) {
+		/* A whole new data object of about data_bytes, like a create's. */
+		size_t overhead = 24, blob, off;
+
+		blob = c->job.data_bytes > overhead ? c->job.data_bytes - overhead : 1;
+		if (blob > b->blob_len / 2)
+			blob = b->blob_len / 2;
+		off = (size_t)((node + c->job.sent) * 7919) % (b->blob_len - blob);
+		return (size_t)snprintf(buf, cap,
+					"{\"type\":\"node.update\",\"id\":%" PRId64
+					",\"uuid\":\"%s%07" PRId64 "\",\"data\":{\"n\":%" PRId64
+					",\"blob\":\"%.*s\"}}",
+					id, c->job.prefix, node, c->job.sent, (int)blob, b->blob + off);
+	}
 	if (c->job.stamp)
 		return (size_t)snprintf(buf, cap,
 					"{\"type\":\"node.update\",\"id\":%" PRId64
@@ -128,6 +142,8 @@ static int job_ready(const struct conn *c, uint64_t now)
 		return 0;
 	if (conn_inflight(c) >= j->window || conn_inflight(c) >= (1 << BENCH_RING_BITS) - 1)
 		return 0;
+	if (j->lockstep && !j->burst_left && conn_inflight(c) > 0)
+		return 0;
 	if (j->rate > 0 && (double)j->sent >= ns_to_s(now - j->pace_start) * j->rate)
 		return 0;
 	return 1;
@@ -143,12 +159,14 @@ static size_t job_next(struct conn *c, uint64_t now)
 
 	if (!job_ready(c, now))
 		return 0;
+	if (c->job.lockstep && !c->job.burst_left--)
+		c->job.burst_left = c->job.window - 1; /* a new burst */
 	id = c->next_id++;
 	node = (c->job.first_node + c->job.sent) % c->job.nodes;
 	if (c->job.kind == JOB_CREATE)
 		n = make_create(b, c, id, node, buf, b->gencap);
 	else
-		n = make_update(c, id, node, now, buf, b->gencap);
+		n = make_update(b, c, id, node, now, buf, b->gencap);
 	if (n >= b->gencap)
 		return 0;
 	c->sent_ns[id & ((1 << BENCH_RING_BITS) - 1)] = now;

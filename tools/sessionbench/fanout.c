@@ -54,7 +54,7 @@ int run_fanout(struct bench *b, struct opts *o)
 	struct conn_set set = { NULL, 0 };
 	struct fanout_state fs;
 	struct fanout_drain drain;
-	int64_t total = o->writers + o->watchers, i, oks0, oks1, errors = 0;
+	int64_t total, i, oks0, oks1, errors = 0;
 	uint64_t d0, d1, t0, t1, deliv0;
 	double deliveries_s = -1, ops_s, half_rate, cpu0, cpu_srv0, cpu_s, cpu_srv;
 	double p50 = -1, p99 = -1;
@@ -62,6 +62,9 @@ int run_fanout(struct bench *b, struct opts *o)
 	int rc;
 
 	memset(&fs, 0, sizeof(fs));
+	if (o->watchers < 0)
+		o->watchers = 60;
+	total = o->writers + o->watchers;
 	if (o->writers < 1 || total < 2) {
 		note("needs a writer and one other connection");
 		return BENCH_ERR;

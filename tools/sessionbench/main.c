@@ -16,6 +16,7 @@ static void usage(FILE *f)
 		"Load generator for sessiond; tools/bench runs it. Prints key=value lines.\n"
 		"scenarios:\n"
 		"  write     --nodes --data-bytes --ops --window --max-seconds [--sqlite-dir D]\n"
+		"            [--data-every N] [--watchers W] [--lockstep]\n"
 		"  fanout    --writers --watchers --nodes --window --seconds --warmup\n"
 		"            [--latency-rate R: writes/s of the latency phase, default half the max]\n"
 		"  join      --nodes --data-bytes --runs\n"
@@ -57,7 +58,7 @@ int main(int argc, char **argv)
 	o.conns = 1000;
 	o.runs = 3;
 	o.writers = 4;
-	o.watchers = 60;
+	o.watchers = -1; /* fanout: 60; write: none */
 	o.seconds = 5;
 	o.warmup = 1;
 	o.rate = 2000;

@@ -48,6 +48,10 @@ int parse_opts(int argc, char **argv, struct opts *o)
 			o->verbose = 1;
 			continue;
 		}
+		if (!strcmp(k, "--lockstep")) {
+			o->lockstep = 1;
+			continue;
+		}
 		if (!v) {
 			fprintf(stderr, "sessionbench: %s needs a value\n", k);
 			return -1;
@@ -65,7 +69,7 @@ int parse_opts(int argc, char **argv, struct opts *o)
 			 !strcmp(k, "--ops") || !strcmp(k, "--window") || !strcmp(k, "--conns") ||
 			 !strcmp(k, "--runs") || !strcmp(k, "--writers") ||
 			 !strcmp(k, "--watchers") || !strcmp(k, "--data-bytes") ||
-			 !strcmp(k, "--t0-ns")) {
+			 !strcmp(k, "--data-every") || !strcmp(k, "--t0-ns")) {
 			if (parse_i64(v, &n)) {
 				fprintf(stderr, "sessionbench: %s: not a count: %s\n", k, v);
 				return -1;
@@ -90,6 +94,8 @@ int parse_opts(int argc, char **argv, struct opts *o)
 				o->watchers = n;
 			else if (!strcmp(k, "--data-bytes"))
 				o->data_bytes = (size_t)n;
+			else if (!strcmp(k, "--data-every"))
+				o->data_every = n;
 			else
 				o->t0_realtime = (uint64_t)n;
 		} else if (!strcmp(k, "--seconds") || !strcmp(k, "--warmup") ||

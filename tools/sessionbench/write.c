@@ -136,10 +136,21 @@ out:
 
 /* ------------------------------------------------------------ the scenario */
 
+static int deliveries_done(struct bench *b, void *arg)
+{
+	return b->deliveries >= *(const uint64_t *)arg;
+}
+
 /*
  * write: one client creates `nodes` nodes, then sends `ops` node.update
- * patches with `window` in flight. ops/s counts ok replies from the first
- * update sent to the last reply.
+ * patches with `window` in flight (with --data-every N, every Nth update
+ * replaces the data instead; with --lockstep, `window` updates are sent
+ * at once and the next burst waits for all their replies, which makes the
+ * server's batches the same from run to run). ops/s counts ok replies from
+ * the first update sent to the last reply. With --watchers W, W more
+ * clients join the session first and the scenario ends only once each has
+ * received every event (tools/bench's cpu scenario: a fixed amount of
+ * work, all of it delivered).
  */
 int run_write(struct bench *b, struct opts *o)
 {
@@ -147,7 +158,8 @@ int run_write(struct bench *b, struct opts *o)
 	struct lat_vec lat = { NULL, 0, 0, 0 };
 	struct conn *c;
 	double sqlite_ops = -1, ops_s = -1, cpu0, cpu_srv0, cpu_s, cpu_srv;
-	uint64_t t0, t1;
+	int64_t watchers = o->watchers > 0 ? o->watchers : 0, i;
+	uint64_t t0, t1, expect;
 	int64_t oks0;
 	int rc;
 
@@ -155,12 +167,25 @@ int run_write(struct bench *b, struct opts *o)
 		sqlite_ops = sqlite_baseline(o->sqlite_dir, o->nodes, o->ops, o->data_bytes);
 		result("sqlite_batched_ops_per_s", sqlite_ops, 0);
 	}
-	if (set_alloc(&set, 1) || !(set.v[0] = conn_new(b, o->session, "writer", 0)))
+	if (set_alloc(&set, (size_t)(1 + watchers)) ||
+	    !(set.v[0] = conn_new(b, o->session, "writer", 0)))
 		return BENCH_ERR;
+	for (i = 1; i <= watchers; i++) {
+		char user[40];
+
+		snprintf(user, sizeof(user), "watcher%" PRId64, i - 1);
+		if (!(set.v[i] = conn_new(b, o->session, user, 0))) {
+			rc = BENCH_ERR;
+			goto out;
+		}
+	}
 	c = set.v[0];
 	rc = set_connect(b, &set, o->timeout);
 	if (!rc)
 		rc = populate(b, c, "w", o->nodes, o->data_bytes, o->window, o->timeout);
+	expect = (uint64_t)(watchers * o->nodes);
+	if (!rc && watchers)
+		rc = bench_wait(b, deliveries_done, &expect, o->timeout, "create events");
 	if (rc)
 		goto out;
 
@@ -171,6 +196,9 @@ int run_write(struct bench *b, struct opts *o)
 	t0 = now_ns();
 	if ((rc = job_start(c, JOB_UPDATE, "w", o->nodes, o->ops, o->window, 0, 0)))
 		goto out;
+	c->job.data_every = o->data_every;
+	c->job.data_bytes = o->data_bytes;
+	c->job.lockstep = o->lockstep;
 	rc = bench_wait(b, all_replied, &set, o->max_seconds, "updates");
 	if (rc == BENCH_TIMEOUT) {
 		/* Slow (e.g. SYNC=full): stop sending, report what got through. */
@@ -179,6 +207,9 @@ int run_write(struct bench *b, struct opts *o)
 		     o->max_seconds, c->job.sent, o->ops);
 		rc = bench_wait(b, all_replied, &set, o->timeout, "last replies");
 	}
+	expect += (uint64_t)(watchers * (c->oks - oks0));
+	if (!rc && watchers)
+		rc = bench_wait(b, deliveries_done, &expect, o->timeout, "update events");
 	if (rc)
 		goto out;
 	t1 = now_ns();
