@@ -34,7 +34,7 @@ import uuid as uuidlib
 import bpy
 
 from . import client as sclient
-from .translators import KINDS, MODULES, UUID_PROP
+from .translators import KINDS, MODULES, UUID_PROP, module_of, why_not_shared
 
 RATE = 30.0                 # node.update per second per node, at most
 SCAN_INTERVAL = 1.0 / 60.0  # between scans when pumped continuously
@@ -84,8 +84,8 @@ class Context:
 
     # -- references -------------------------------------------------------
     def ref(self, idblock):
-        if idblock is None:
-            return ""
+        if idblock is None or why_not_shared(idblock) is not None:
+            return ""           # not shared: no uuid, no dep
         u = uuid_of(idblock)
         if u is None:
             if self.bridge is not None and not self.bridge.tracking(idblock):
@@ -182,11 +182,9 @@ def round_floats(v, places=4):
 def local_ids():
     """(uuid or None, module, id) of every replicated local datablock."""
     for m in MODULES:
-        skip = getattr(m, "skip", None)
         for idb in getattr(bpy.data, m.COLLECTION):
-            if idb.library is not None or (skip is not None and skip(idb)):
-                continue
-            yield uuid_of(idb), m, idb
+            if why_not_shared(idb, m) is None:
+                yield uuid_of(idb), m, idb
 
 
 def scene_digest():
@@ -578,6 +576,10 @@ class Bridge:
         if idb is None:
             idb = m.construct(data, ctx)
             if idb is None:
+                # Not buildable yet (an object whose data has not arrived):
+                # never built as something else; it waits for what it needs.
+                for d in ctx.missing:
+                    self.parked_dep.setdefault(d, set()).add(u)
                 return
             idb[UUID_PROP] = u
             self.ids[u] = idb
@@ -747,10 +749,7 @@ class Bridge:
 
 
 def _module(idb):
-    for m in MODULES:
-        if isinstance(idb, getattr(bpy.types, m.KIND)):
-            return m
-    return None
+    return module_of(idb)
 
 
 _RANK = {m.KIND: i for i, m in enumerate(MODULES)}

@@ -18,21 +18,92 @@ The context object gives: ref(id) -> uuid (recorded as a dep), resolve(uuid)
 local file or None (not yet downloaded), ref_hash(reference).
 
 Adding a kind means adding one module and one line below.
+
+What is not shared is never touched: a datablock of a kind without a
+module (or that `skip` rejects, or linked from a library) gets no uuid
+and is no dep; an object whose data is such a kind is not shared at all;
+a reference to it is left out of dumps, and loading data that does not
+name it leaves the local pointer as it is (see `shared` and common.py).
 """
 
 from . import (bl_action, bl_camera, bl_collection, bl_image, bl_light, bl_material, bl_mesh,
-               bl_object, bl_scene, bl_world)
+               bl_nodegroup, bl_object, bl_scene, bl_world)
 
 # Apply order for a full load: what is used before what uses it.
-MODULES = [bl_image, bl_action, bl_material, bl_world, bl_mesh, bl_camera, bl_light,
+MODULES = [bl_image, bl_action, bl_nodegroup, bl_material, bl_world, bl_mesh, bl_camera, bl_light,
            bl_object, bl_collection, bl_scene]
 KINDS = {m.KIND: m for m in MODULES}
 UUID_PROP = "sessiond_uuid"
 
 
+def module_of(idblock):
+    """The translator module for a datablock's type, or None."""
+    types = __import__("bpy").types
+    for m in MODULES:
+        if isinstance(idblock, getattr(types, m.KIND)):
+            return m
+    return None
+
+
 def kind_of(idblock):
     """The registry's kind for a datablock, or None if it is not replicated."""
-    for m in MODULES:
-        if isinstance(idblock, getattr(__import__("bpy").types, m.KIND)):
-            return m.KIND
+    m = module_of(idblock)
+    return m.KIND if m is not None else None
+
+
+def why_not_shared(idblock, m=None):
+    """None when the datablock is shared, else the reason in words. `m`:
+    its module when the caller knows it."""
+    if idblock is None:
+        return "nothing"
+    try:
+        if idblock.library is not None:
+            return "linked from a library"
+        if getattr(idblock, "is_embedded_data", False):
+            return "part of another datablock"
+    except ReferenceError:
+        return "removed"
+    if m is None:
+        m = module_of(idblock)
+    if m is None:
+        return "%s is not a shared kind" % type(idblock).__name__
+    skip = getattr(m, "skip", None)
+    if skip is not None and skip(idblock):
+        return getattr(m, "SKIP_REASON", "not data")
+    data = getattr(idblock, "data", None) if m.KIND == "Object" else None
+    if data is not None and why_not_shared(data) is not None:
+        return "its data is a %s, not a shared kind" % type(data).__name__
     return None
+
+
+def shared(idblock):
+    return why_not_shared(idblock) is None
+
+
+def leave_out(kind):
+    """Stop sharing a kind (for pipelines that keep one local, and for the
+    tests of what is not shared). Call before connecting."""
+    m = KINDS.pop(kind, None)
+    if m is not None:
+        MODULES.remove(m)
+
+
+# Every datablock collection of bpy.data that can hold scene content, for
+# the list of what is not shared.
+ALL_COLLECTIONS = ("actions", "armatures", "cameras", "collections", "curves", "fonts",
+                   "grease_pencils", "images", "lattices", "lightprobes", "lights", "masks",
+                   "materials", "meshes", "metaballs", "movieclips", "node_groups", "objects",
+                   "particles", "pointclouds", "scenes", "sounds", "speakers", "texts",
+                   "textures", "volumes", "worlds", "hair_curves")
+
+
+def not_shared():
+    """[(collection, name, reason)] of the local datablocks not shared."""
+    out = []
+    data = __import__("bpy").data
+    for coll in ALL_COLLECTIONS:
+        for idb in getattr(data, coll, ()):
+            why = why_not_shared(idb)
+            if why is not None:
+                out.append((coll, idb.name, why))
+    return out

@@ -2,7 +2,7 @@
 
 import bpy
 
-from .common import rna_dump, rna_load
+from .common import rna_dump, rna_load, shared
 
 KIND = "Collection"
 COLLECTION = "collections"
@@ -10,15 +10,16 @@ FIELDS = ("name", "hide_viewport", "hide_render", "hide_select", "color_tag")
 
 
 def dump_links(coll, ctx):
-    return {"objects": [ctx.ref(o) for o in coll.objects],
-            "children": [ctx.ref(c) for c in coll.children]}
+    """Shared objects and children only (what is not shared stays local)."""
+    return {"objects": [u for u in (ctx.ref(o) for o in coll.objects) if u],
+            "children": [u for u in (ctx.ref(c) for c in coll.children) if u]}
 
 
 def load_links(coll, data, ctx):
     want = [ctx.resolve(u) for u in data.get("objects", ())]
     want = [o for o in want if o is not None]
     for o in list(coll.objects):
-        if o not in want:
+        if o not in want and shared(o):
             coll.objects.unlink(o)
     for o in want:
         if o.name not in coll.objects:
@@ -26,7 +27,7 @@ def load_links(coll, data, ctx):
     kids = [ctx.resolve(u) for u in data.get("children", ())]
     kids = [c for c in kids if c is not None]
     for c in list(coll.children):
-        if c not in kids:
+        if c not in kids and shared(c):
             coll.children.unlink(c)
     for c in kids:
         if c.name not in coll.children:

@@ -15,7 +15,7 @@ import hashlib
 
 import bpy
 
-from .common import pack_arrays, unpack_arrays
+from .common import keep_local, pack_arrays, unpack_arrays
 
 KIND = "Mesh"
 COLLECTION = "meshes"
@@ -92,7 +92,10 @@ def load(me, data, ctx):
     else:
         _load_geometry(me, geo)
     mats = [ctx.resolve(u) if u else None for u in data.get("materials", ())]
-    if list(me.materials) != mats:
+    cur = list(me.materials)
+    # A slot holding a material that is not shared keeps it.
+    mats = [cur[i] if i < len(cur) and keep_local(cur[i], m) else m for i, m in enumerate(mats)]
+    if cur != mats:
         me.materials.clear()
         for m in mats:
             me.materials.append(m)

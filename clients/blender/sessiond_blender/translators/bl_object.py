@@ -1,10 +1,18 @@
 """Object: transform, parent, visibility (including H in the current view
 layer), modifiers and their settings,
-material slots, its data (mesh, camera, light) and its action."""
+material slots, its data (mesh, camera, light) and its action.
+
+An object whose data is a kind that is not shared is not shared either
+(translators.why_not_shared). A received object is only built once its
+data is here and never as another type (no Empty standing in for a Curve),
+and nothing received changes the type of an existing object. A parent, a
+modifier's object or a slot's material that is not shared is left as it
+is by what is received (the sender could not name it).
+"""
 
 import bpy
 
-from .common import rna_dump, rna_load
+from .common import keep_local, rna_dump, rna_load
 
 KIND = "Object"
 COLLECTION = "objects"
@@ -44,21 +52,27 @@ def dump(obj, ctx):
     return d
 
 
-def recreate(obj, data):
-    return obj.type != data.get("type", obj.type)
-
-
 def construct(data, ctx):
+    typ = data.get("type", "EMPTY")
     od = ctx.resolve(data["data"]) if data.get("data") else None
-    return bpy.data.objects.new(data.get("name", "Object"), od)
+    if od is None and typ != "EMPTY":
+        return None     # its data is not here (yet): ctx.missing says what
+    obj = bpy.data.objects.new(data.get("name", "Object"), od)
+    if obj.type != typ:
+        bpy.data.objects.remove(obj)
+        return None
+    return obj
 
 
 def load(obj, data, ctx):
     od = ctx.resolve(data["data"]) if data.get("data") else None
     if od is not None and obj.data != od:
-        obj.data = od
+        try:
+            obj.data = od
+        except (TypeError, RuntimeError, ValueError):
+            pass        # another type of data: the object's type never changes
     parent = ctx.resolve(data["parent"]) if data.get("parent") else None
-    if obj.parent != parent:
+    if obj.parent != parent and not keep_local(obj.parent, parent):
         obj.parent = parent
     rna_load(obj, {k: v for k, v in data.items() if k in FIELDS}, ctx,
              order=("rotation_mode",), clear=False)
@@ -79,7 +93,7 @@ def load(obj, data, ctx):
             s.link = sd.get("link", "DATA")
         if s.link == "OBJECT":
             mat = ctx.resolve(sd["material"]) if sd.get("material") else None
-            if s.material != mat:
+            if s.material != mat and not keep_local(s.material, mat):
                 s.material = mat
     action = ctx.resolve(data["action"]) if data.get("action") else None
     ad = obj.animation_data

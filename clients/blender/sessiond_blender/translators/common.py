@@ -21,6 +21,24 @@ SKIP = {"rna_type", "name_full", "is_evaluated", "original", "users", "tag",
 SIMPLE = ("BOOLEAN", "INT", "FLOAT", "STRING", "ENUM")
 
 
+def shared(idb):
+    """The datablock is shared (translators.why_not_shared)."""
+    from . import why_not_shared     # the registry imports this module
+    return why_not_shared(idb) is None
+
+
+def keep_local(current, incoming):
+    """A pointer loaded from received data keeps its local value when the
+    data does not name a datablock and the local one is not shared: the
+    sender could not name it, so the absence says nothing."""
+    if incoming is not None or current is None:
+        return False
+    try:
+        return isinstance(current, bpy.types.ID) and not shared(current)
+    except ReferenceError:
+        return False
+
+
 def _value(p, v):
     if p.type == "ENUM":
         return sorted(v) if p.is_enum_flag else v
@@ -92,7 +110,8 @@ def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
         try:
             if p.type == "POINTER":
                 target = ctx.resolve(v) if v else None
-                if getattr(struct, k) != target:
+                cur = getattr(struct, k)
+                if cur != target and not keep_local(cur, target):
                     setattr(struct, k, target)
             elif p.type == "ENUM" and p.is_enum_flag:
                 setattr(struct, k, set(v))
@@ -109,7 +128,8 @@ def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
                 and k not in SKIP and not k.startswith("bl_")
                 and isinstance(getattr(p, "fixed_type", None), bpy.types.ID)):
             try:
-                if getattr(struct, k) is not None:
+                cur = getattr(struct, k)
+                if cur is not None and not keep_local(cur, None):
                     setattr(struct, k, None)
             except (AttributeError, TypeError, RuntimeError):
                 pass
@@ -167,41 +187,83 @@ def _socket_value(s):
     return v
 
 
-def dump_tree(tree, ctx):
-    nodes = []
-    for n in tree.nodes:
-        inputs = {}
-        for s in n.inputs:
-            if hasattr(s, "default_value"):
-                v = _socket_value(s)
-                if v is not None:
-                    inputs[s.identifier] = v
-        d = {"name": n.name, "type": n.bl_idname,
-             "location": [float(n.location[0]), float(n.location[1])],
-             "props": rna_dump(n, ctx, exclude=NODE_BASE), "inputs": inputs}
-        if n.label:
-            d["label"] = n.label
-        nodes.append(d)
-    links = [[l.from_node.name, l.from_socket.identifier, l.to_node.name, l.to_socket.identifier]
-             for l in tree.links]
-    return {"nodes": nodes, "links": links}
+def _by_index(node):
+    """A node whose sockets come from a node group's interface (a group
+    node, Group Input, Group Output): its socket identifiers are made by
+    Blender per tree and differ between two Blenders, so such sockets are
+    named by position, "#0", "#1", ... So is a reroute's (its one socket
+    is "input" in files made by older Blenders, "Input" in new ones)."""
+    return hasattr(node, "node_tree") or node.bl_idname in ("NodeGroupInput", "NodeGroupOutput",
+                                                            "NodeReroute")
 
 
-def _find(sockets, ident):
+def _sid(node, sockets, s):
+    if _by_index(node):
+        for i, x in enumerate(sockets):
+            if x == s:
+                return "#%d" % i
+    return s.identifier
+
+
+def _find_sid(node, sockets, ident):
+    if ident.startswith("#") and _by_index(node):
+        try:
+            return sockets[int(ident[1:])]
+        except (ValueError, IndexError):
+            return None
     for s in sockets:
         if s.identifier == ident:
             return s
     return None
 
 
+def _link_key(l):
+    return [l.from_node.name, _sid(l.from_node, l.from_node.outputs, l.from_socket),
+            l.to_node.name, _sid(l.to_node, l.to_node.inputs, l.to_socket)]
+
+
+def _holds_unshared(node):
+    """The node uses a datablock that is not shared (a group node whose
+    group is not): received data cannot describe it, so it is kept."""
+    nt = getattr(node, "node_tree", None)
+    return nt is not None and not shared(nt)
+
+
+def dump_tree(tree, ctx):
+    nodes = []
+    for n in tree.nodes:
+        inputs = {}
+        # A reroute's socket takes the type of what it is linked to: no value.
+        for s in (n.inputs if n.bl_idname != "NodeReroute" else ()):
+            if hasattr(s, "default_value"):
+                v = _socket_value(s)
+                if v is not None:
+                    inputs[_sid(n, n.inputs, s)] = v
+        d = {"name": n.name, "type": n.bl_idname,
+             "location": [float(n.location[0]), float(n.location[1])],
+             "props": rna_dump(n, ctx, exclude=NODE_BASE), "inputs": inputs}
+        if n.label:
+            d["label"] = n.label
+        nodes.append(d)
+    return {"nodes": nodes, "links": [_link_key(l) for l in tree.links]}
+
+
 def load_tree(tree, data, ctx):
     want = [(n["name"], n["type"]) for n in data.get("nodes", ())]
     have = [(n.name, n.bl_idname) for n in tree.nodes]
+    kept = {n.name for n in tree.nodes if _holds_unshared(n)}
     if want != have:
-        tree.nodes.clear()
+        if not kept:
+            tree.nodes.clear()
+        else:
+            wanted = set(want)
+            for n in list(tree.nodes):
+                if (n.name, n.bl_idname) not in wanted and n.name not in kept:
+                    tree.nodes.remove(n)
         for name, typ in want:
-            node = tree.nodes.new(typ)
-            node.name = name
+            if tree.nodes.get(name) is None:
+                node = tree.nodes.new(typ)
+                node.name = name
     for nd in data.get("nodes", ()):
         node = tree.nodes.get(nd["name"])
         if node is None:
@@ -210,7 +272,7 @@ def load_tree(tree, data, ctx):
         node.label = nd.get("label", "")
         rna_load(node, nd.get("props", {}), ctx, exclude=NODE_BASE)
         for ident, v in nd.get("inputs", {}).items():
-            s = _find(node.inputs, ident)
+            s = _find_sid(node, node.inputs, ident)
             if s is not None and hasattr(s, "default_value"):
                 try:
                     if _socket_value(s) != v:
@@ -218,14 +280,23 @@ def load_tree(tree, data, ctx):
                 except (TypeError, ValueError, AttributeError):
                     pass
     want_links = data.get("links", [])
-    have_links = [[l.from_node.name, l.from_socket.identifier, l.to_node.name, l.to_socket.identifier]
-                  for l in tree.links]
-    if want_links != have_links:
+    if want_links == [_link_key(l) for l in tree.links]:
+        return
+    # Links to a kept node stay: the data cannot describe them.
+    if not kept:
         tree.links.clear()
-        for fn, fs, tn, ts in want_links:
-            a, b = tree.nodes.get(fn), tree.nodes.get(tn)
-            if a is None or b is None:
-                continue
-            sa, sb = _find(a.outputs, fs), _find(b.inputs, ts)
-            if sa is not None and sb is not None:
-                tree.links.new(sa, sb)
+    for l in list(tree.links):
+        if (_link_key(l) not in want_links and l.from_node.name not in kept
+                and l.to_node.name not in kept):
+            tree.links.remove(l)
+    have_links = [_link_key(l) for l in tree.links]
+    for key in want_links:
+        if key in have_links:
+            continue
+        fn, fs, tn, ts = key
+        a, b = tree.nodes.get(fn), tree.nodes.get(tn)
+        if a is None or b is None:
+            continue
+        sa, sb = _find_sid(a, a.outputs, fs), _find_sid(b, b.inputs, ts)
+        if sa is not None and sb is not None:
+            tree.links.new(sa, sb)
