@@ -1,0 +1,188 @@
+"""In-Blender: a digest of everything a datablock holds, independent of
+what the add-on shares. RNA is walked generically: every property of the
+datablock (read-only ones too, so an object's type and its data's kind
+count), the structs it owns (render settings, modifiers, node trees with
+their nodes, sockets and links, constraints, F-curves, ...), its custom
+properties (the add-on's own uuid left out) and, for meshes, a hash of the
+geometry arrays. Another datablock is named by its type and name, so a
+cut pointer (a group node losing its tree) or a kind swapped (a Curve
+object becoming an Empty) changes the digest.
+
+digests() -> {"collection/name": (hex, structure)} for every local
+datablock in bpy.data; diff(a, b) names the first paths that differ.
+"""
+
+import array
+import hashlib
+import json
+
+import bpy
+
+UUID_PROP = "sessiond_uuid"
+# Bookkeeping and evaluation state, not content.
+SKIP = {"rna_type", "bl_rna", "users", "is_evaluated", "original", "session_uid", "tag",
+        "is_runtime_data", "preview", "name_full", "is_library_indirect", "use_extra_user",
+        "library_weak_reference", "override_library", "is_missing", "select", "select_head",
+        "select_tail", "select_control_point", "select_left_handle", "select_right_handle",
+        "is_editmode", "bound_box", "matrix_world", "dimensions", "is_dirty", "bindcode",
+        "is_float", "has_data", "is_active", "active_material_index", "is_updated",
+        "is_updated_data", "show_expanded", "mode", "is_in_editmode", "is_embedded_data",
+        "depsgraph", "frame_current_final", "is_nla_tweakmode", "statistics", "keying_sets_all",
+        "cursor", "tool_settings", "is_dirty", "packed_files", "filepath_raw", "size",
+        "resolution", "users_collection", "users_scene", "matrix_local", "matrix_basis",
+        "is_multi_input", "link_limit", "is_linked", "is_unavailable", "dirty", "is_hidden",
+        "active", "active_index", "is_active_output", "internal_links", "texture_mapping",
+        "is_property_group"}
+MAX_DEPTH = 7
+MAX_ITEMS = 512
+PLACES = 4
+
+
+def _num(v):
+    if isinstance(v, float):
+        r = round(v, PLACES)
+        return 0.0 if r == 0 else r
+    return v
+
+
+def _simple(v):
+    if isinstance(v, (bool, int, str)) or v is None:
+        return v
+    if isinstance(v, float):
+        return _num(v)
+    if isinstance(v, set):
+        return sorted(v)
+    try:
+        return [_simple(x) for x in v]
+    except TypeError:
+        return repr(v)
+
+
+def _idref(v):
+    return ["ID", type(v).__name__, v.name]
+
+
+def _has_name(s):
+    return "name" in s.bl_rna.properties
+
+
+def walk(s, depth=0):
+    """A JSON-able structure of RNA struct s."""
+    out = {}
+    for p in s.bl_rna.properties:
+        k = p.identifier
+        if k in SKIP or k.startswith("bl_"):
+            continue
+        try:
+            v = getattr(s, k)
+        except (AttributeError, RuntimeError, TypeError, ValueError):
+            continue
+        if p.type in ("BOOLEAN", "INT", "FLOAT", "STRING", "ENUM"):
+            out[k] = _simple(v)
+        elif p.type == "POINTER":
+            if v is None:
+                out[k] = None
+            elif isinstance(v, bpy.types.ID):
+                # An embedded tree (a material's, a world's) belongs to it.
+                if getattr(v, "is_embedded_data", False) and depth < MAX_DEPTH:
+                    out[k] = walk(v, depth + 1)
+                else:
+                    out[k] = _idref(v)
+            elif _has_name(v) or depth >= MAX_DEPTH:
+                # A named struct reached by pointer (a link's node, a
+                # bone's parent) is a reference, not owned.
+                out[k] = ["ref", type(v).__name__, getattr(v, "name", "")]
+            else:
+                out[k] = walk(v, depth + 1)
+        elif p.type == "COLLECTION":
+            n = len(v)
+            if n > MAX_ITEMS or depth >= MAX_DEPTH:
+                out[k] = ["len", n]
+                continue
+            items = []
+            for x in v:
+                if x is None:
+                    items.append(None)
+                elif isinstance(x, bpy.types.ID):
+                    items.append(_idref(x))
+                else:
+                    items.append(walk(x, depth + 1))
+            out[k] = items
+    return out
+
+
+def _mesh_arrays(me):
+    h = hashlib.sha256()
+    for coll, prop, tc, width in ((me.vertices, "co", "f", 3), (me.edges, "vertices", "i", 2),
+                                  (me.polygons, "loop_start", "i", 1),
+                                  (me.polygons, "material_index", "i", 1),
+                                  (me.loops, "vertex_index", "i", 1)):
+        a = array.array(tc, [0]) * (len(coll) * width)
+        if len(coll):
+            coll.foreach_get(prop, a)
+        if tc == "f":
+            a = array.array("f", [round(x, PLACES) for x in a])
+        h.update(a.tobytes())
+    for layer in me.uv_layers:
+        a = array.array("f", [0.0]) * (len(me.loops) * 2)
+        if len(me.loops):
+            layer.data.foreach_get("uv", a)
+        h.update(array.array("f", [round(x, PLACES) for x in a]).tobytes())
+    return h.hexdigest()
+
+
+def id_structure(idb):
+    d = walk(idb)
+    d["__type"] = type(idb).__name__
+    props = {}
+    for k in idb.keys():
+        if k == UUID_PROP:
+            continue
+        try:
+            props[k] = _simple(idb[k].to_dict() if hasattr(idb[k], "to_dict") else idb[k])
+        except Exception:
+            props[k] = repr(idb[k])
+    d["__props"] = props
+    if isinstance(idb, bpy.types.Mesh):
+        d["__geometry"] = _mesh_arrays(idb)
+    return d
+
+
+# Scene content (tool settings such as brushes and palettes left out).
+COLLECTIONS = ("actions", "armatures", "cameras", "collections", "curves", "fonts",
+               "grease_pencils", "images", "lattices", "lights", "lightprobes", "masks",
+               "materials", "meshes", "metaballs", "movieclips", "node_groups", "objects",
+               "particles", "pointclouds", "scenes", "sounds", "speakers", "texts", "textures",
+               "volumes", "worlds", "hair_curves")
+
+
+def digests():
+    out = {}
+    for coll in COLLECTIONS:
+        for idb in getattr(bpy.data, coll, ()):
+            if idb.library is not None:
+                continue
+            st = id_structure(idb)
+            text = json.dumps(st, sort_keys=True, separators=(",", ":"), default=repr)
+            out["%s/%s" % (coll, idb.name)] = (hashlib.sha256(text.encode()).hexdigest(), st)
+    return out
+
+
+def diff(a, b, path="", limit=4):
+    """Up to `limit` paths where structures a and b differ, with values."""
+    found = []
+
+    def rec(x, y, p):
+        if len(found) >= limit or x == y:
+            return
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y)):
+                rec(x.get(k, "<absent>"), y.get(k, "<absent>"), p + "." + k)
+        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+            for i, (u, v) in enumerate(zip(x, y)):
+                rec(u, v, "%s[%d]" % (p, i))
+        else:
+            sx, sy = json.dumps(x, default=repr), json.dumps(y, default=repr)
+            found.append("%s: %s -> %s" % (p, sx[:120], sy[:120]))
+    rec(a, b, path)
+    return found

@@ -1,0 +1,183 @@
+"""Run inside Blender, driven by test_real_scenes.py:
+`bl_real.py -- ROLE PORT SESSION CACHE SCENE`.
+
+SCENE is "every-kind" (a scene built here with Blender's own operators:
+a Curve, a Text, a rigify meta-rig or an Armature, a Metaball, a Lattice,
+a mesh with a geometry-nodes modifier, a material using a node group), or
+the path of a .blend file Blender ships.
+
+Role a opens or builds the scene, takes a per-datablock digest of
+everything it holds (bl_digest.py), publishes it into an empty session,
+waits for B's "b:joined" (B flushed everything it sent before saying it),
+flushes, and takes the digest again: RESULT published and RESULT after.
+Role b joins from an empty file and prints its digests: RESULT joined.
+"""
+
+import os
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scene_util  # noqa: E402  (puts the add-on on sys.path)
+from scene_util import done  # noqa: E402
+
+import bpy  # noqa: E402
+import bl_digest  # noqa: E402
+import sessiond_blender as sb  # noqa: E402
+
+T = 120.0
+
+
+def shipped(which):
+    """The path of a .blend file Blender ships, or "" when this Blender
+    does not ship it (materials_library_vx left the bundled add-ons in 4.2)."""
+    rel = {"sample_materials": "addons/materials_library_vx/sample_materials.blend",
+           "2D_Animation": "startup/bl_app_templates_system/2D_Animation/startup.blend"}[which]
+    p = os.path.join(bpy.utils.system_resource("SCRIPTS"), rel)
+    return p if os.path.exists(p) else ""
+
+
+def build_every_kind():
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.mesh.primitive_cube_add(location=(0, 0, 0))
+    cube = bpy.context.active_object
+    bpy.ops.curve.primitive_bezier_curve_add(location=(2, 0, 0))
+    bpy.ops.object.text_add(location=(4, 0, 0))
+    bpy.context.active_object.data.body = "sessiond"
+    rig = None
+    try:
+        import addon_utils
+        addon_utils.enable("rigify", default_set=True)
+        bpy.ops.object.armature_human_metarig_add()
+        bpy.context.active_object.location = (6, 0, 0)
+        rig = "metarig"
+    except Exception:
+        bpy.ops.object.armature_add(location=(6, 0, 0))
+        rig = "armature"
+    bpy.ops.object.metaball_add(type="BALL", location=(8, 0, 0))
+    bpy.ops.object.add(type="LATTICE", location=(10, 0, 0))
+    bpy.ops.mesh.primitive_uv_sphere_add(location=(0, 3, 0))
+    sphere = bpy.context.active_object
+    # Geometry nodes: a modifier using a node group that moves the points.
+    bpy.ops.object.modifier_add(type="NODES")
+    gn = bpy.data.node_groups.new("Lift", "GeometryNodeTree")
+    gin = gn.nodes.new("NodeGroupInput")
+    gout = gn.nodes.new("NodeGroupOutput")
+    gn.inputs.new("NodeSocketGeometry", "Geometry")
+    gn.outputs.new("NodeSocketGeometry", "Geometry")
+    setpos = gn.nodes.new("GeometryNodeSetPosition")
+    setpos.inputs["Offset"].default_value = (0.0, 0.0, 0.5)
+    gn.links.new(gin.outputs[0], setpos.inputs["Geometry"])
+    gn.links.new(setpos.outputs[0], gout.inputs[0])
+    sphere.modifiers[-1].node_group = gn
+    # A material whose tree uses a shader node group.
+    group = bpy.data.node_groups.new("Tint", "ShaderNodeTree")
+    group.inputs.new("NodeSocketColor", "Color")
+    group.outputs.new("NodeSocketColor", "Color")
+    g_in, g_out = group.nodes.new("NodeGroupInput"), group.nodes.new("NodeGroupOutput")
+    mix = group.nodes.new("ShaderNodeMixRGB")
+    mix.inputs["Color2"].default_value = (0.8, 0.2, 0.1, 1.0)
+    group.links.new(g_in.outputs[0], mix.inputs["Color1"])
+    group.links.new(mix.outputs[0], g_out.inputs[0])
+    mat = bpy.data.materials.new("Tinted")
+    mat.use_nodes = True
+    gnode = mat.node_tree.nodes.new("ShaderNodeGroup")
+    gnode.node_tree = group
+    gnode.name = "Tint"
+    bsdf = mat.node_tree.nodes["Principled BSDF"]
+    mat.node_tree.links.new(gnode.outputs[0], bsdf.inputs["Base Color"])
+    cube.data.materials.append(mat)
+    return rig
+
+
+def open_scene(which):
+    if which == "every-kind":
+        build_every_kind()
+    else:
+        bpy.ops.wm.open_mainfile(filepath=which, load_ui=False)
+
+
+def digest_table():
+    d = bl_digest.digests()
+    return {k: v[0] for k, v in d.items()}, d
+
+
+def addon_items(s):
+    """The add-on's own dump of each shared datablock, hashed, by name."""
+    import hashlib
+    import json
+    out = {}
+    for kind, _, data in s.digest()[2]:
+        text = json.dumps(data, sort_keys=True)
+        out["%s/%s" % (kind, data.get("name"))] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return out
+
+
+def shared_file(cache):
+    """A's digest structures, where B (same test directory) reads them."""
+    return os.path.join(os.path.dirname(os.path.abspath(cache)), "a-before.json")
+
+
+def role_a(port, session, cache, which):
+    import json
+    open_scene(which)
+    before_hex, before = digest_table()
+    with open(shared_file(cache), "w") as f:
+        json.dump({k: v[1] for k, v in before.items()}, f, default=repr)
+    t0 = time.monotonic()
+    s = sb.connect("127.0.0.1", port, session, "artist-a", cache_dir=cache, timeout=T)
+    publish_s = time.monotonic() - t0
+    done("published", publish_s=publish_s, count=len(before), digests=before_hex,
+         not_shared=s.not_shared())
+    s.wait_until(lambda: any(m["text"] == "b:joined" for m in s.chat), T)
+    s.flush()
+    after_hex, after = digest_table()
+    changed = {}
+    for k in sorted(set(before) | set(after)):
+        if k not in after:
+            changed[k] = ["removed"]
+        elif k not in before:
+            changed[k] = ["added"]
+        elif before[k][0] != after[k][0]:
+            changed[k] = bl_digest.diff(before[k][1], after[k][1])
+    done("after", changed=changed, digests=after_hex, addon_digest=s.digest()[0],
+         addon_items=addon_items(s))
+    s.disconnect()
+
+
+def role_b(port, session, cache, which):
+    bpy.ops.wm.read_homefile(use_empty=True)
+    t0 = time.monotonic()
+    s = sb.connect("127.0.0.1", port, session, "artist-b", cache_dir=cache, timeout=T)
+    join_s = time.monotonic() - t0
+    s.flush()
+    import json
+    hexes, mine = digest_table()
+    with open(shared_file(cache)) as f:
+        theirs = json.load(f)
+    # Round-tripped through JSON like A's, so both sides compare alike.
+    mine = {k: json.loads(json.dumps(v[1], default=repr)) for k, v in mine.items()}
+    differ = {k: bl_digest.diff(theirs[k], mine[k], limit=3) if k in mine else ["absent"]
+              for k in theirs if mine.get(k) != theirs[k]}
+    done("joined", join_s=join_s, digests=hexes, addon_digest=s.digest()[0],
+         addon_items=addon_items(s), differ=differ)
+    s.send_chat("b:joined")
+    s.disconnect()
+
+
+def main():
+    role, port, session, cache, which = scene_util.args()[:5]
+    if which in ("sample_materials", "2D_Animation"):
+        which = shipped(which)
+    try:
+        {"a": role_a, "b": role_b}[role](int(port), session, cache, which)
+    except Exception:
+        traceback.print_exc()
+        done("error", trace=traceback.format_exc())
+        sys.stdout.flush()
+        os._exit(1)
+    sys.stdout.flush()
+
+
+main()
