@@ -1,7 +1,9 @@
 """Run inside Blender, driven by test_real_scenes.py:
 `bl_real.py -- ROLE PORT SESSION CACHE SCENE`.
 
-SCENE is "every-kind" (a scene built here with Blender's own operators:
+SCENE is "left-out" (Blender's default scene with Light left out of the
+kinds on both sides: translators.leave_out; B also sends the Cube's node
+as an Empty without data, which A must not follow), "every-kind" (a scene built here with Blender's own operators:
 a Curve, a Text, a rigify meta-rig or an Armature, a Metaball, a Lattice,
 a mesh with a geometry-nodes modifier, a material using a node group), or
 the path of a .blend file Blender ships.
@@ -92,7 +94,11 @@ def build_every_kind():
 
 
 def open_scene(which):
-    if which == "every-kind":
+    if which == "left-out":
+        bpy.ops.wm.read_homefile(use_empty=False)       # Cube, Camera, Light
+        for o in bpy.data.objects:
+            o.select_set(False)     # a selected object is locked: B edits the Cube
+    elif which == "every-kind":
         build_every_kind()
     else:
         bpy.ops.wm.open_mainfile(filepath=which, load_ui=False)
@@ -128,8 +134,11 @@ def role_a(port, session, cache, which):
     t0 = time.monotonic()
     s = sb.connect("127.0.0.1", port, session, "artist-a", cache_dir=cache, timeout=T)
     publish_s = time.monotonic() - t0
+    light = bpy.data.objects.get("Light")
     done("published", publish_s=publish_s, count=len(before), digests=before_hex,
-         not_shared=s.not_shared())
+         not_shared=s.not_shared(),
+         light_uuids=[s.uuid_of(light), s.uuid_of(light.data)] if light else None,
+         node_kinds=sorted(n["kind"] for n in s.client.nodes.values()))
     s.wait_until(lambda: any(m["text"] == "b:joined" for m in s.chat), T)
     s.flush()
     after_hex, after = digest_table()
@@ -160,14 +169,24 @@ def role_b(port, session, cache, which):
     mine = {k: json.loads(json.dumps(v[1], default=repr)) for k, v in mine.items()}
     differ = {k: bl_digest.diff(theirs[k], mine[k], limit=3) if k in mine else ["absent"]
               for k in theirs if mine.get(k) != theirs[k]}
+    if which == "left-out":
+        # A client that says the Cube is an Empty without data: nothing
+        # received ever changes the type of an existing object.
+        s.client.call("node.update", uuid=s.uuid_of(bpy.data.objects["Cube"]),
+                      patch={"type": "EMPTY", "data": None})
     done("joined", join_s=join_s, digests=hexes, addon_digest=s.digest()[0],
-         addon_items=addon_items(s), differ=differ)
+         addon_items=addon_items(s), differ=differ,
+         objects=sorted(o.name for o in bpy.data.objects),
+         node_kinds=sorted(n["kind"] for n in s.client.nodes.values()))
     s.send_chat("b:joined")
     s.disconnect()
 
 
 def main():
     role, port, session, cache, which = scene_util.args()[:5]
+    if which == "left-out":
+        from sessiond_blender import translators
+        translators.leave_out("Light")
     if which in ("sample_materials", "2D_Animation"):
         which = shipped(which)
     try:

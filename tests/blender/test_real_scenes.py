@@ -88,6 +88,23 @@ class RealScenesTest(unittest.TestCase):
         self.assertEqual(joined["addon_digest"], after["addon_digest"])
         return pub, joined, equal_b
 
+    def test_a_kind_left_out_is_never_touched(self):
+        """Light left out of the kinds on both sides: the Light object and
+        its data get no uuid, are no node, do not reach B, are listed as
+        not shared, and stay as they were on A, also when another client
+        says the Cube is an Empty."""
+        pub, joined, equal_b = self.round_trip("left-out")
+        self.assertEqual(pub["light_uuids"], [None, None])
+        self.assertEqual(pub["node_kinds"], ["Camera", "Collection", "Material", "Material",
+                                             "Mesh", "Object", "Object", "Scene", "World"])
+        self.assertIn(["lights", "Light", "PointLight is not a shared kind"], pub["not_shared"])
+        self.assertIn(["objects", "Light", "its data is a PointLight, not a shared kind"],
+                      pub["not_shared"])
+        self.assertEqual(joined["objects"], ["Camera", "Cube"])
+        self.assertEqual(joined["node_kinds"], pub["node_kinds"])
+        # The Cube node says EMPTY now: A's Cube is still the mesh it was
+        # (round_trip compared every datablock of A).
+
     def test_every_kind_scene(self):
         pub, joined, equal_b = self.round_trip("every-kind")
         self.assertGreaterEqual(pub["count"], 19)

@@ -98,6 +98,12 @@ class AddonTest(unittest.TestCase):
             self.assertIn("panel-user  #0080ff  online", shown)
             self.assertTrue(any(t.startswith("#1 Bevel the cube (Cube)") for t in shown), shown)
             self.assertIn("panel-user: line 3", shown)
+            # What is not shared, and why: in the panel and from the API.
+            self.assertIn("objects Blob: its data is a MetaBall, not a shared kind", shown)
+            self.assertIn("metaballs Blob: MetaBall is not a shared kind", shown)
+            self.assertIn(["objects", "Blob", "its data is a MetaBall, not a shared kind"],
+                          r["not_shared"])
+            self.assertIsNone(r["blob_uuid"])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
