@@ -32,7 +32,14 @@ SKIP = {"rna_type", "bl_rna", "users", "is_evaluated", "original", "session_uid"
         "resolution", "users_collection", "users_scene", "matrix_local", "matrix_basis",
         "is_multi_input", "link_limit", "is_linked", "is_unavailable", "dirty", "is_hidden",
         "active", "active_index", "is_active_output", "internal_links", "texture_mapping",
-        "is_property_group"}
+        "is_property_group",
+        # UI list positions; socket identifiers, which Blender makes per tree
+        # for node groups' interfaces (and their group nodes) and which
+        # cannot be set.
+        "active_input", "active_output", "identifier",
+        # Where the node editor's view of a tree is; a collapsed node's
+        # width, which Blender computes.
+        "view_center", "width_hidden"}
 MAX_DEPTH = 7
 MAX_ITEMS = 512
 PLACES = 4
@@ -69,16 +76,22 @@ def _has_name(s):
 def walk(s, depth=0):
     """A JSON-able structure of RNA struct s."""
     out = {}
+    reroute = isinstance(s, bpy.types.NodeReroute)
     for p in s.bl_rna.properties:
         k = p.identifier
         if k in SKIP or k.startswith("bl_"):
             continue
+        if reroute and k in ("inputs", "outputs"):
+            continue    # a reroute's socket: typed by its links, its value unused
         try:
             v = getattr(s, k)
         except (AttributeError, RuntimeError, TypeError, ValueError):
             continue
         if p.type in ("BOOLEAN", "INT", "FLOAT", "STRING", "ENUM"):
             out[k] = _simple(v)
+            if k == "width" and isinstance(s, bpy.types.Node):
+                # As drawn: older files may hold a width outside the limits.
+                out[k] = _num(float(min(max(v, s.bl_width_min), s.bl_width_max)))
         elif p.type == "POINTER":
             if v is None:
                 out[k] = None
@@ -135,9 +148,10 @@ def id_structure(idb):
     d = walk(idb)
     d["__type"] = type(idb).__name__
     props = {}
+    registered = idb.bl_rna.properties
     for k in idb.keys():
-        if k == UUID_PROP:
-            continue
+        if k == UUID_PROP or k in registered:
+            continue    # registered settings (Cycles') are walked as RNA above
         try:
             props[k] = _simple(idb[k].to_dict() if hasattr(idb[k], "to_dict") else idb[k])
         except Exception:
@@ -162,6 +176,8 @@ def digests():
         for idb in getattr(bpy.data, coll, ()):
             if idb.library is not None:
                 continue
+            if isinstance(idb, bpy.types.Image) and idb.type in ("RENDER_RESULT", "COMPOSITING"):
+                continue    # what the last render showed, not scene content
             st = id_structure(idb)
             text = json.dumps(st, sort_keys=True, separators=(",", ":"), default=repr)
             out["%s/%s" % (coll, idb.name)] = (hashlib.sha256(text.encode()).hexdigest(), st)

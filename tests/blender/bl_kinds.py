@@ -25,6 +25,35 @@ def main():
     extra.frame_end = 99
     big = scene_util.grid_mesh("Big", 110)
     assert len(big.vertices) > bl_mesh.LARGE
+    # A shader node group used by a material kept by a fake user, with a
+    # color ramp, a curve mapping, a frame and a muted node; custom
+    # properties.
+    group = bpy.data.node_groups.new("Tint", "ShaderNodeTree")
+    group.inputs.new("NodeSocketColor", "Color")
+    group.inputs.new("NodeSocketFloat", "Amount").max_value = 2.0
+    group.outputs.new("NodeSocketColor", "Color")
+    g_in, g_out = group.nodes.new("NodeGroupInput"), group.nodes.new("NodeGroupOutput")
+    ramp = group.nodes.new("ShaderNodeValToRGB")
+    ramp.color_ramp.elements.new(0.4).color = (1.0, 0.5, 0.0, 1.0)
+    group.links.new(g_in.outputs[1], ramp.inputs[0])
+    group.links.new(ramp.outputs[0], g_out.inputs[0])
+    lib = bpy.data.materials.new("Library")
+    lib.use_fake_user = True
+    lib.use_nodes = True
+    tree = lib.node_tree
+    frame = tree.nodes.new("NodeFrame")
+    frame.label = "Tinting"
+    gnode = tree.nodes.new("ShaderNodeGroup")
+    gnode.node_tree = group
+    gnode.parent = frame
+    gnode.inputs[1].default_value = 1.5
+    curves = tree.nodes.new("ShaderNodeRGBCurve")
+    curves.mapping.curves[3].points.new(0.3, 0.7)
+    curves.mute = True
+    tree.links.new(gnode.outputs[0], curves.inputs["Color"])
+    tree.links.new(curves.outputs[0], tree.nodes["Principled BSDF"].inputs["Base Color"])
+    lib["category"] = "Paint"
+    bpy.data.meshes["Ground"]["lod"] = {"levels": [1, 2, 4], "name": "ground"}
     ids = {}
     store = {}
     cache = tempfile.mkdtemp(prefix="sessiond-kinds-")

@@ -105,17 +105,35 @@ class RealScenesTest(unittest.TestCase):
         # The Cube node says EMPTY now: A's Cube is still the mesh it was
         # (round_trip compared every datablock of A).
 
+    def assertAllEqualOnB(self, pub, equal_b, prefixes):
+        want = sorted(k for k in pub["digests"] if k.startswith(prefixes))
+        self.assertEqual([k for k in want if k not in equal_b], [])
+        return want
+
     def test_every_kind_scene(self):
         pub, joined, equal_b = self.round_trip("every-kind")
         self.assertGreaterEqual(pub["count"], 19)
+        # The material with a group node and the geometry-nodes group
+        # arrive whole (the Sphere's mesh has Blender-made attributes).
+        self.assertEqual(self.assertAllEqualOnB(pub, equal_b, ("materials/", "node_groups/")),
+                         ["materials/Tinted", "node_groups/Lift", "node_groups/Tint"])
+        self.assertIn(["objects", "BezierCurve", "its data is a Curve, not a shared kind"],
+                      pub["not_shared"])
 
     def test_sample_materials(self):
         pub, joined, equal_b = self.round_trip("sample_materials")
-        self.assertGreaterEqual(pub["count"], 70)
+        self.assertGreaterEqual(pub["count"], 69)
+        # Every material (kept by a fake user, not used by any object) and
+        # every node group, as a whole.
+        self.assertEqual(len(self.assertAllEqualOnB(pub, equal_b, ("materials/", "node_groups/",
+                                                                   "images/", "worlds/"))), 67)
 
     def test_2d_animation_template(self):
         pub, joined, equal_b = self.round_trip("2D_Animation")
-        self.assertGreaterEqual(pub["count"], 13)
+        self.assertGreaterEqual(pub["count"], 12)
+        # Its Grease Pencil materials arrive whole (the Grease Pencil object
+        # is not shared yet).
+        self.assertEqual(len(self.assertAllEqualOnB(pub, equal_b, ("materials/",))), 4)
 
 
 if __name__ == "__main__":

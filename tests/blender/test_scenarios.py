@@ -54,7 +54,7 @@ class KindsTest(unittest.TestCase):
         self.assertEqual(b.wait(), 0, b.log())
         self.assertEqual(r["failures"], [])
         for kind in ("Object", "Mesh", "Material", "Image", "Collection", "Camera", "Light",
-                     "World", "Scene", "Action"):
+                     "World", "Scene", "Action", "NodeTree"):
             self.assertGreater(r["checked"].get(kind, 0), 0, kind)
         self.assertTrue(r["big_is_blob"], "a mesh above 10,000 vertices is packed arrays")
 

@@ -36,6 +36,27 @@ KINDS = {m.KIND: m for m in MODULES}
 UUID_PROP = "sessiond_uuid"
 
 
+def _with_common(m):
+    """Every kind also shares what every datablock has (common.dump_common:
+    fake user, custom properties): added around the module's own code."""
+    from . import common
+    dump, load, fp = m.dump, m.load, getattr(m, "fingerprint", None)
+
+    def dump_all(idb, ctx):
+        return common.dump_common(idb, dump(idb, ctx))
+
+    def load_all(idb, data, ctx):
+        load(idb, data, ctx)
+        common.load_common(idb, data)
+    m.dump, m.load = dump_all, load_all
+    if fp is not None:
+        m.fingerprint = lambda idb: (fp(idb), common.fingerprint_common(idb))
+
+
+for _m in MODULES:
+    _with_common(_m)
+
+
 def module_of(idblock):
     """The translator module for a datablock's type, or None."""
     types = __import__("bpy").types
