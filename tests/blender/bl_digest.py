@@ -77,9 +77,21 @@ def walk(s, depth=0):
     """A JSON-able structure of RNA struct s."""
     out = {}
     reroute = isinstance(s, bpy.types.NodeReroute)
+    # Computed by Blender: an automatic texture space; the NURBS settings
+    # of a bezier spline (unused, clamped when set).
+    skip = ()
+    if getattr(s, "use_auto_texspace", False):
+        skip = ("texspace_location", "texspace_size")
+    elif isinstance(s, bpy.types.Spline):
+        if s.type == "BEZIER":
+            skip = ("order_u", "order_v", "point_count_u", "point_count_v")
+        if not isinstance(s.id_data, bpy.types.SurfaceCurve):
+            skip += ("order_v", "point_count_v")     # a curve has no V direction
     for p in s.bl_rna.properties:
         k = p.identifier
         if k in SKIP or k.startswith("bl_"):
+            continue
+        if k in skip:
             continue
         if reroute and k in ("inputs", "outputs"):
             continue    # a reroute's socket: typed by its links, its value unused

@@ -53,6 +53,24 @@ def main():
     tree.links.new(gnode.outputs[0], curves.inputs["Color"])
     tree.links.new(curves.outputs[0], tree.nodes["Principled BSDF"].inputs["Base Color"])
     lib["category"] = "Paint"
+    # Curves: a bezier curve with a bevel, a NURBS path, a text.
+    cu = bpy.data.curves.new("Wire", "CURVE")
+    cu.dimensions, cu.bevel_depth = "3D", 0.05
+    sp = cu.splines.new("BEZIER")
+    sp.bezier_points.add(2)
+    for i, p in enumerate(sp.bezier_points):
+        p.co = (i, i * i, 0.5 * i)
+        p.handle_left_type = p.handle_right_type = "AUTO"
+    nurbs = cu.splines.new("NURBS")
+    nurbs.points.add(3)
+    nurbs.points.foreach_set("co", [0, 0, 0, 1, 1, 0, 0, 1, 2, 1, 0, 0.5, 3, 0, 1, 1])
+    nurbs.order_u, nurbs.use_endpoint_u = 3, True
+    txt = bpy.data.curves.new("Title", "FONT")
+    txt.body, txt.size = "Hello", 2.0
+    txt.body_format[1].use_italic = True
+    for data in (cu, txt):
+        o = bpy.data.objects.new(data.name, data)
+        bpy.context.scene.collection.objects.link(o)
     bpy.data.meshes["Ground"]["lod"] = {"levels": [1, 2, 4], "name": "ground"}
     ids = {}
     store = {}

@@ -45,8 +45,14 @@ def build_every_kind():
     bpy.ops.mesh.primitive_cube_add(location=(0, 0, 0))
     cube = bpy.context.active_object
     bpy.ops.curve.primitive_bezier_curve_add(location=(2, 0, 0))
+    bpy.context.active_object.data.bevel_depth = 0.1
+    bpy.ops.curve.primitive_nurbs_path_add(location=(2, 2, 0))
     bpy.ops.object.text_add(location=(4, 0, 0))
-    bpy.context.active_object.data.body = "sessiond"
+    text = bpy.context.active_object.data
+    text.body = "sessiond"
+    text.extrude = 0.05
+    text.body_format[0].use_bold = True
+    text.body_format[1].material_index = 0
     rig = None
     try:
         import addon_utils

@@ -112,12 +112,18 @@ class RealScenesTest(unittest.TestCase):
 
     def test_every_kind_scene(self):
         pub, joined, equal_b = self.round_trip("every-kind")
-        self.assertGreaterEqual(pub["count"], 19)
-        # The material with a group node and the geometry-nodes group
-        # arrive whole (the Sphere's mesh has Blender-made attributes).
-        self.assertEqual(self.assertAllEqualOnB(pub, equal_b, ("materials/", "node_groups/")),
-                         ["materials/Tinted", "node_groups/Lift", "node_groups/Tint"])
-        self.assertIn(["objects", "BezierCurve", "its data is a Curve, not a shared kind"],
+        self.assertGreaterEqual(pub["count"], 21)
+        # The material with a group node, the geometry-nodes group, the
+        # curve and the text arrive whole (the meshes have Blender-made
+        # attributes, the scene's settings are not all shared yet).
+        self.assertEqual(self.assertAllEqualOnB(pub, equal_b, ("materials/", "node_groups/",
+                                                               "curves/")),
+                         ["curves/BezierCurve", "curves/NurbsPath", "curves/Text",
+                          "materials/Tinted",
+                          "node_groups/Lift", "node_groups/Tint"])
+        for name in ("BezierCurve", "NurbsPath", "Text", "Cube", "Sphere"):
+            self.assertIn("objects/" + name, equal_b)
+        self.assertIn(["objects", "Mball", "its data is a MetaBall, not a shared kind"],
                       pub["not_shared"])
 
     def test_sample_materials(self):

@@ -54,7 +54,7 @@ class KindsTest(unittest.TestCase):
         self.assertEqual(b.wait(), 0, b.log())
         self.assertEqual(r["failures"], [])
         for kind in ("Object", "Mesh", "Material", "Image", "Collection", "Camera", "Light",
-                     "World", "Scene", "Action", "NodeTree"):
+                     "World", "Scene", "Action", "NodeTree", "Curve"):
             self.assertGreater(r["checked"].get(kind, 0), 0, kind)
         self.assertTrue(r["big_is_blob"], "a mesh above 10,000 vertices is packed arrays")
 
