@@ -71,6 +71,27 @@ def main():
     for data in (cu, txt):
         o = bpy.data.objects.new(data.name, data)
         bpy.context.scene.collection.objects.link(o)
+    # An armature (two bones, one connected) whose object has a posed,
+    # constrained bone with a custom property, and an object constraint.
+    arm = bpy.data.armatures.new("Rig")
+    rig = bpy.data.objects.new("Rig", arm)
+    bpy.context.scene.collection.objects.link(rig)
+    bpy.context.view_layer.objects.active = rig
+    bpy.ops.object.mode_set(mode="EDIT")
+    root = arm.edit_bones.new("root")
+    root.head, root.tail, root.roll = (0, 0, 0), (0, 0, 1), 0.25
+    arm_bone = arm.edit_bones.new("arm")
+    arm_bone.head, arm_bone.tail = (0, 0, 1), (0, 1, 2)
+    arm_bone.parent, arm_bone.use_connect = root, True
+    bpy.ops.object.mode_set(mode="OBJECT")
+    arm.bones["arm"].use_deform = False
+    pb = rig.pose.bones["arm"]
+    pb.rotation_mode = "XYZ"
+    pb.rotation_euler = (0.2, 0.0, 0.4)
+    pb["twist"] = 0.5
+    pb.constraints.new("COPY_ROTATION").target = bpy.data.objects["Ground"]
+    c = bpy.data.objects["Camera"].constraints.new("TRACK_TO")
+    c.target, c.track_axis = rig, "TRACK_NEGATIVE_Z"
     bpy.data.meshes["Ground"]["lod"] = {"levels": [1, 2, 4], "name": "ground"}
     ids = {}
     store = {}
@@ -81,7 +102,7 @@ def main():
             ctx.ref(idb)
     for u, m, idb in bridge.local_ids():
         ids[u] = idb
-    failures, checked = [], {}
+    failures, checked, seconds = [], {}, {}
     # Users before what they use: removing a mesh removes its objects.
     for m in reversed(MODULES):
         for idb in list(getattr(bpy.data, m.COLLECTION)):
@@ -101,8 +122,13 @@ def main():
                 new[UUID_PROP] = u
                 ids[u] = new
                 m.load(new, first, ctx)
+                if getattr(m, "LOAD_AFTER_LINK", False):
+                    # As the bridge does: linked, then loaded again.
+                    bpy.context.scene.collection.objects.link(new)
+                    m.load(new, first, ctx)
                 ctx.reset()
                 second = m.dump(new, ctx)
+                seconds[(m.KIND, name)] = second
                 if bridge.round_floats(first, 5) != bridge.round_floats(second, 5):
                     diff = {k: (first.get(k), second.get(k)) for k in set(first) | set(second)
                             if first.get(k) != second.get(k)}
@@ -115,8 +141,17 @@ def main():
         if me.name == "Big":
             ctx.reset()
             big_dump = bl_mesh.dump(me, ctx)
+    # What the rebuilt rig holds (so the equal dumps above are not empty).
+    rig, rig_arm = seconds[("Object", "Rig")], seconds[("Armature", "Rig")]
+    pose = {b["name"]: b for b in rig.get("pose", [])}
     scene_util.done("kinds", checked=checked, failures=failures,
-                    big_is_blob=bool(big_dump and "blob" in big_dump["geometry"]))
+                    big_is_blob=bool(big_dump and "blob" in big_dump["geometry"]),
+                    rig={"bones": [[b["name"], b.get("parent"), b["connect"]] for b in rig_arm["bones"]],
+                         "euler": [round(x, 4) for x in pose["arm"]["rotation_euler"]],
+                         "custom": pose["arm"].get("custom"),
+                         "constraints": [c["type"] for c in pose["arm"].get("constraints", [])],
+                         "camera": [c["type"] for c in
+                                    seconds[("Object", "Camera")].get("constraints", [])]})
 
 
 main()

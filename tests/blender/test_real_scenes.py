@@ -114,14 +114,15 @@ class RealScenesTest(unittest.TestCase):
         pub, joined, equal_b = self.round_trip("every-kind")
         self.assertGreaterEqual(pub["count"], 21)
         # The material with a group node, the geometry-nodes group, the
-        # curve and the text arrive whole (the meshes have Blender-made
-        # attributes, the scene's settings are not all shared yet).
+        # curves, the text and the meta-rig (bones, pose, Rigify's
+        # settings) arrive whole (the meshes have Blender-made attributes,
+        # the scene's settings are not all shared yet).
         self.assertEqual(self.assertAllEqualOnB(pub, equal_b, ("materials/", "node_groups/",
-                                                               "curves/")),
-                         ["curves/BezierCurve", "curves/NurbsPath", "curves/Text",
-                          "materials/Tinted",
+                                                               "curves/", "armatures/")),
+                         ["armatures/metarig", "curves/BezierCurve", "curves/NurbsPath",
+                          "curves/Text", "materials/Tinted",
                           "node_groups/Lift", "node_groups/Tint"])
-        for name in ("BezierCurve", "NurbsPath", "Text", "Cube", "Sphere"):
+        for name in ("BezierCurve", "NurbsPath", "Text", "Cube", "Sphere", "metarig"):
             self.assertIn("objects/" + name, equal_b)
         self.assertIn(["objects", "Mball", "its data is a MetaBall, not a shared kind"],
                       pub["not_shared"])

@@ -54,9 +54,12 @@ class KindsTest(unittest.TestCase):
         self.assertEqual(b.wait(), 0, b.log())
         self.assertEqual(r["failures"], [])
         for kind in ("Object", "Mesh", "Material", "Image", "Collection", "Camera", "Light",
-                     "World", "Scene", "Action", "NodeTree", "Curve"):
+                     "World", "Scene", "Action", "NodeTree", "Curve", "Armature"):
             self.assertGreater(r["checked"].get(kind, 0), 0, kind)
         self.assertTrue(r["big_is_blob"], "a mesh above 10,000 vertices is packed arrays")
+        self.assertEqual(r["rig"], {"bones": [["root", None, False], ["arm", "root", True]],
+                                    "euler": [0.2, 0.0, 0.4], "custom": {"twist": 0.5},
+                                    "constraints": ["COPY_ROTATION"], "camera": ["TRACK_TO"]})
 
 
 @unittest.skipUnless(blender_path(), "blender is not installed (tools/setup.sh installs it for the tests)")

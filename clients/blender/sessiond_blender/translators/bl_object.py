@@ -1,6 +1,9 @@
 """Object: transform, parent, visibility (including H in the current view
 layer), modifiers and their settings,
-material slots, its data (mesh, camera, light) and its action.
+material slots, its data (mesh, camera, light, curve, armature), its
+action, its constraints, and for an armature its pose (each pose bone's
+transform, custom shape, custom and add-on properties such as Rigify's,
+constraints).
 
 An object whose data is a kind that is not shared is not shared either
 (translators.why_not_shared). A received object is only built once its
@@ -12,7 +15,7 @@ is by what is received (the sender could not name it).
 
 import bpy
 
-from .common import keep_local, rna_dump, rna_load
+from .common import custom_props, keep_local, load_custom, rna_dump, rna_load
 
 KIND = "Object"
 COLLECTION = "objects"
@@ -21,7 +24,7 @@ FIELDS = ("name", "location", "rotation_mode", "rotation_euler", "rotation_quate
           "rotation_axis_angle", "scale", "delta_location", "delta_rotation_euler", "delta_scale",
           "hide_viewport", "hide_render", "hide_select", "display_type", "show_name",
           "show_wire", "show_in_front", "color", "empty_display_type", "empty_display_size",
-          "parent_type", "matrix_parent_inverse", "pass_index")
+          "parent_type", "parent_bone", "matrix_parent_inverse", "pass_index")
 
 
 def dump(obj, ctx):
@@ -49,7 +52,62 @@ def dump(obj, ctx):
     ad = obj.animation_data
     if ad is not None and ad.action is not None:
         d["action"] = ctx.ref(ad.action)
+    if len(obj.constraints):
+        d["constraints"] = _dump_constraints(obj.constraints, ctx)
+    if obj.type == "ARMATURE" and obj.pose is not None:
+        d["pose"] = [_dump_pose_bone(pb, ctx) for pb in obj.pose.bones]
     return d
+
+
+POSE = ("location", "rotation_mode", "rotation_quaternion", "rotation_euler",
+        "rotation_axis_angle", "scale", "custom_shape", "custom_shape_scale_xyz",
+        "custom_shape_translation", "custom_shape_rotation_euler", "use_custom_shape_bone_size",
+        "ik_stretch", "lock_location", "lock_rotation", "lock_rotation_w", "lock_scale")
+
+
+def _dump_constraints(cons, ctx):
+    return [{"name": c.name, "type": c.type,
+             "props": rna_dump(c, ctx, exclude=("name", "active", "is_valid"))} for c in cons]
+
+
+def _load_constraints(cons, items, ctx):
+    if [(c.name, c.type) for c in cons] != [(i["name"], i["type"]) for i in items]:
+        for c in list(cons):
+            cons.remove(c)          # pose bones' constraints have no clear()
+        for i in items:
+            cons.new(i["type"]).name = i["name"]
+    for c, i in zip(cons, items):
+        rna_load(c, i.get("props", {}), ctx, exclude=("name", "active", "is_valid"))
+
+
+def _dump_pose_bone(pb, ctx):
+    d = rna_dump(pb, ctx, include=POSE)
+    d["name"] = pb.name
+    props = custom_props(pb)
+    if props:
+        d["custom"] = props
+    if len(pb.constraints):
+        d["constraints"] = _dump_constraints(pb.constraints, ctx)
+    return d
+
+
+def _load_pose(obj, items, ctx):
+    if obj.pose is None:
+        bpy.context.view_layer.update()     # the pose is built by an evaluation
+    if obj.pose is None:
+        ctx.pending()
+        return
+    for i in items:
+        pb = obj.pose.bones.get(i["name"])
+        if pb is None:
+            continue
+        rna_load(pb, {k: v for k, v in i.items() if k in POSE}, ctx,
+                 order=("rotation_mode",), clear=False)
+        cs = ctx.resolve(i["custom_shape"]) if i.get("custom_shape") else None
+        if pb.custom_shape != cs and not keep_local(pb.custom_shape, cs):
+            pb.custom_shape = cs
+        load_custom(pb, i.get("custom", {}))
+        _load_constraints(pb.constraints, i.get("constraints", []), ctx)
 
 
 def construct(data, ctx):
@@ -104,3 +162,6 @@ def load(obj, data, ctx):
             ad.action = action
     elif ad is not None and ad.action is not None:
         ad.action = None
+    _load_constraints(obj.constraints, data.get("constraints", []), ctx)
+    if obj.type == "ARMATURE" and "pose" in data:
+        _load_pose(obj, data["pose"], ctx)

@@ -166,12 +166,12 @@ def _jsonable(v):
 
 
 def custom_props(idb):
-    """The datablock's custom properties that JSON can hold (not the
-    uuid, not the settings add-ons register, such as Cycles')."""
+    """The custom properties of a datablock (or a pose bone) that JSON can
+    hold, the settings add-ons register included (Cycles', Rigify's: they
+    are stored the same way); not the uuid."""
     out = {}
-    registered = idb.bl_rna.properties
     for k in idb.keys():
-        if k == UUID_PROP or k == "_RNA_UI" or k in registered:
+        if k == UUID_PROP or k == "_RNA_UI":
             continue
         v = _jsonable(idb[k])
         if v is not None:
@@ -193,7 +193,10 @@ def dump_common(idb, d):
 def load_common(idb, data):
     if idb.use_fake_user != bool(data.get("fake_user")):
         idb.use_fake_user = bool(data.get("fake_user"))
-    want = data.get("custom", {})
+    load_custom(idb, data.get("custom", {}))
+
+
+def load_custom(idb, want):
     have = custom_props(idb)
     for k in have:
         if k not in want:
