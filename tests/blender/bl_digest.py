@@ -120,6 +120,10 @@ def walk(s, depth=0):
             else:
                 out[k] = walk(v, depth + 1)
         elif p.type == "COLLECTION":
+            if k in ("attributes", "vertex_colors", "color_attributes") and \
+                    isinstance(s, bpy.types.Mesh):
+                # Selection is kept as internal attributes: not content.
+                v = [a for a in v if not a.name.startswith(".select")]
             n = len(v)
             if n > MAX_ITEMS or depth >= MAX_DEPTH:
                 out[k] = ["len", n]

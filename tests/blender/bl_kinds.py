@@ -90,6 +90,18 @@ def main():
     pb.rotation_euler = (0.2, 0.0, 0.4)
     pb["twist"] = 0.5
     pb.constraints.new("COPY_ROTATION").target = bpy.data.objects["Ground"]
+    # A lattice with a moved point, a metaball with two elements, a script.
+    lat = bpy.data.lattices.new("Cage")
+    lat.points_u, lat.interpolation_type_v = 3, "KEY_LINEAR"
+    lat.points[1].co_deform = (0.1, 0.6, -0.2)
+    mb = bpy.data.metaballs.new("Blobs")
+    mb.resolution = 0.3
+    e = mb.elements.new(type="CAPSULE")
+    e.co, e.size_x, e.use_negative = (1, 0, 0), 0.8, True
+    mb.elements.new(type="BALL").radius = 1.5
+    for data in (lat, mb):
+        bpy.context.scene.collection.objects.link(bpy.data.objects.new(data.name, data))
+    bpy.data.texts.new("notes.txt").from_string("light from the left\nno rim\n")
     c = bpy.data.objects["Camera"].constraints.new("TRACK_TO")
     c.target, c.track_axis = rig, "TRACK_NEGATIVE_Z"
     bpy.data.meshes["Ground"]["lod"] = {"levels": [1, 2, 4], "name": "ground"}

@@ -118,14 +118,18 @@ class RealScenesTest(unittest.TestCase):
         # settings) arrive whole (the meshes have Blender-made attributes,
         # the scene's settings are not all shared yet).
         self.assertEqual(self.assertAllEqualOnB(pub, equal_b, ("materials/", "node_groups/",
-                                                               "curves/", "armatures/")),
+                                                               "curves/", "armatures/",
+                                                               "lattices/", "metaballs/")),
                          ["armatures/metarig", "curves/BezierCurve", "curves/NurbsPath",
-                          "curves/Text", "materials/Tinted",
+                          "curves/Text", "lattices/Lattice", "materials/Tinted", "metaballs/Mball",
                           "node_groups/Lift", "node_groups/Tint"])
-        for name in ("BezierCurve", "NurbsPath", "Text", "Cube", "Sphere", "metarig"):
+        for name in ("BezierCurve", "NurbsPath", "Text", "Cube", "Sphere", "metarig", "Lattice",
+                     "Mball"):
             self.assertIn("objects/" + name, equal_b)
-        self.assertIn(["objects", "Mball", "its data is a MetaBall, not a shared kind"],
-                      pub["not_shared"])
+        # Every datablock of the scene, as a whole.
+        self.assertEqual(sorted(set(pub["digests"]) - set(equal_b)), [])
+        self.assertEqual(pub["not_shared"], [["fonts", "Bfont Regular",
+                                              "VectorFont is not a shared kind"]])
 
     def test_sample_materials(self):
         pub, joined, equal_b = self.round_trip("sample_materials")

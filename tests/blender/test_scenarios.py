@@ -54,7 +54,8 @@ class KindsTest(unittest.TestCase):
         self.assertEqual(b.wait(), 0, b.log())
         self.assertEqual(r["failures"], [])
         for kind in ("Object", "Mesh", "Material", "Image", "Collection", "Camera", "Light",
-                     "World", "Scene", "Action", "NodeTree", "Curve", "Armature"):
+                     "World", "Scene", "Action", "NodeTree", "Curve", "Armature", "Lattice",
+                     "MetaBall", "Text"):
             self.assertGreater(r["checked"].get(kind, 0), 0, kind)
         self.assertTrue(r["big_is_blob"], "a mesh above 10,000 vertices is packed arrays")
         self.assertEqual(r["rig"], {"bones": [["root", None, False], ["arm", "root", True]],
@@ -102,9 +103,9 @@ class AddonTest(unittest.TestCase):
             self.assertTrue(any(t.startswith("#1 Bevel the cube (Cube)") for t in shown), shown)
             self.assertIn("panel-user: line 3", shown)
             # What is not shared, and why: in the panel and from the API.
-            self.assertIn("objects Blob: its data is a MetaBall, not a shared kind", shown)
-            self.assertIn("metaballs Blob: MetaBall is not a shared kind", shown)
-            self.assertIn(["objects", "Blob", "its data is a MetaBall, not a shared kind"],
+            self.assertIn("objects Blob: its data is a Speaker, not a shared kind", shown)
+            self.assertIn("speakers Blob: Speaker is not a shared kind", shown)
+            self.assertIn(["objects", "Blob", "its data is a Speaker, not a shared kind"],
                           r["not_shared"])
             self.assertIsNone(r["blob_uuid"])
         finally:

@@ -4,8 +4,8 @@ and the material list.
 Geometry is a set of flat arrays (read and written with foreach_get/set):
 co (3 floats per vertex), edges (2 ints per edge), loop_start and
 loop_total (per face), loop_vert (vertex of each face corner),
-material_index (per face), smooth (per face, 0/1), uv.NAME (2 floats per
-corner). Up to LARGE vertices they are JSON lists in `geometry`; above it
+material_index (per face), smooth (per face, 0/1), loop_edge (edge of each
+face corner), uv.NAME (2 floats per corner). Up to LARGE vertices they are JSON lists in `geometry`; above it
 they travel as one blob of packed little-endian arrays and `geometry`
 holds {"blob": reference, "layout": [[name, typecode, count], ...]}.
 """
@@ -36,6 +36,7 @@ def arrays(me):
            ("loop_start", _get(me.polygons, "loop_start", "i", nf)),
            ("loop_total", _get(me.polygons, "loop_total", "i", nf)),
            ("loop_vert", _get(me.loops, "vertex_index", "i", nl)),
+           ("loop_edge", _get(me.loops, "edge_index", "i", nl)),
            ("material_index", _get(me.polygons, "material_index", "i", nf)),
            ("smooth", _get(me.polygons, "use_smooth", "b", nf))]
     for layer in me.uv_layers:
@@ -120,6 +121,8 @@ def _load_geometry(me, g):
             me.edges.foreach_set("vertices", g["edges"])
         if nl:
             me.loops.foreach_set("vertex_index", g["loop_vert"])
+            if "loop_edge" in g:
+                me.loops.foreach_set("edge_index", g["loop_edge"])
         if nf:
             me.polygons.foreach_set("loop_start", g["loop_start"])
             try:
@@ -129,7 +132,10 @@ def _load_geometry(me, g):
     if nv:
         me.vertices.foreach_set("co", g["co"])
     if nf:
-        me.polygons.foreach_set("material_index", g["material_index"])
+        # All zero is also what a mesh without the attribute means: writing
+        # it would add a material_index attribute the sender does not have.
+        if any(g["material_index"]) or "material_index" in me.attributes:
+            me.polygons.foreach_set("material_index", g["material_index"])
         me.polygons.foreach_set("use_smooth", g["smooth"])
     uv_names = [k[3:] for k in g if k.startswith("uv.")]
     for layer in list(me.uv_layers):
