@@ -39,7 +39,9 @@ SKIP = {"rna_type", "bl_rna", "users", "is_evaluated", "original", "session_uid"
         "active_input", "active_output", "identifier",
         # Where the node editor's view of a tree is; a collapsed node's
         # width, which Blender computes.
-        "view_center", "width_hidden"}
+        "view_center", "width_hidden",
+        # The outliner's active collection.
+        "active_layer_collection"}
 MAX_DEPTH = 7
 MAX_ITEMS = 512
 PLACES = 4

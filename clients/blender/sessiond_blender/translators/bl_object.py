@@ -20,15 +20,18 @@ from .common import custom_props, keep_local, load_custom, rna_dump, rna_load
 KIND = "Object"
 COLLECTION = "objects"
 LOAD_AFTER_LINK = True          # hide_set() needs the object in the view layer
-FIELDS = ("name", "location", "rotation_mode", "rotation_euler", "rotation_quaternion",
-          "rotation_axis_angle", "scale", "delta_location", "delta_rotation_euler", "delta_scale",
-          "hide_viewport", "hide_render", "hide_select", "display_type", "show_name",
-          "show_wire", "show_in_front", "color", "empty_display_type", "empty_display_size",
-          "parent_type", "parent_bone", "matrix_parent_inverse", "pass_index")
+# Every writable setting of the object is shared (transform, visibility,
+# display, instancing, empty image, line art usage, ...) except these:
+# set apart below, derived from others, or UI state.
+EXCLUDE = ("data", "parent", "matrix_world", "matrix_basis", "matrix_local", "active_material",
+           "active_material_index", "active_shape_key_index", "mode", "dimensions")
+SPECIAL = ("type", "hide", "data", "parent", "modifiers", "material_slots", "action",
+           "constraints", "pose", "lineart", "fake_user", "custom")
 
 
 def dump(obj, ctx):
-    d = rna_dump(obj, ctx, include=FIELDS)
+    d = rna_dump(obj, ctx, exclude=EXCLUDE)
+    d["lineart"] = rna_dump(obj.lineart, ctx)
     d["type"] = obj.type
     # Hidden in the viewport with H: a view layer setting, the current one's.
     try:
@@ -132,8 +135,10 @@ def load(obj, data, ctx):
     parent = ctx.resolve(data["parent"]) if data.get("parent") else None
     if obj.parent != parent and not keep_local(obj.parent, parent):
         obj.parent = parent
-    rna_load(obj, {k: v for k, v in data.items() if k in FIELDS}, ctx,
-             order=("rotation_mode",), clear=False)
+    rna_load(obj, {k: v for k, v in data.items() if k not in SPECIAL}, ctx,
+             order=("rotation_mode",), exclude=EXCLUDE)
+    if "lineart" in data:
+        rna_load(obj.lineart, data["lineart"], ctx)
     try:
         if obj.hide_get() != bool(data.get("hide")):
             obj.hide_set(bool(data.get("hide")))
