@@ -40,8 +40,10 @@ SKIP = {"rna_type", "bl_rna", "users", "is_evaluated", "original", "session_uid"
         # Where the node editor's view of a tree is; a collapsed node's
         # width, which Blender computes.
         "view_center", "width_hidden",
-        # The outliner's active collection.
-        "active_layer_collection"}
+        # The outliner's active collection; the mode a Grease Pencil object
+        # was left in.
+        "active_layer_collection", "is_stroke_paint_mode", "is_stroke_sculpt_mode",
+        "is_stroke_weight_mode", "is_stroke_vertex_mode"}
 MAX_DEPTH = 7
 MAX_ITEMS = 512
 PLACES = 4

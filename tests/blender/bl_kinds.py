@@ -101,6 +101,19 @@ def main():
     mb.elements.new(type="BALL").radius = 1.5
     for data in (lat, mb):
         bpy.context.scene.collection.objects.link(bpy.data.objects.new(data.name, data))
+    # A Grease Pencil drawing: two layers, a stroke of three points.
+    gpd = bpy.data.grease_pencils.new("Sketch")
+    gpd.materials.append(lib)
+    ink = gpd.layers.new("Ink")
+    ink.opacity, ink.tint_factor = 0.8, 0.25
+    stroke = ink.frames.new(1).strokes.new()
+    stroke.points.add(3)
+    stroke.points.foreach_set("co", [0, 0, 0, 1, 0, 0.5, 2, 1, 0])
+    stroke.points.foreach_set("pressure", [1.0, 0.5, 0.2])
+    stroke.line_width, stroke.use_cyclic = 30, True
+    stroke.points.update()      # as drawing does: bounds, fill triangles and UVs
+    gpd.layers.new("Notes").frames.new(5).keyframe_type = "BREAKDOWN"
+    bpy.context.scene.collection.objects.link(bpy.data.objects.new("Sketch", gpd))
     bpy.data.texts.new("notes.txt").from_string("light from the left\nno rim\n")
     c = bpy.data.objects["Camera"].constraints.new("TRACK_TO")
     c.target, c.track_axis = rig, "TRACK_NEGATIVE_Z"

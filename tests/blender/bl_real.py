@@ -65,6 +65,7 @@ def build_every_kind():
         rig = "armature"
     bpy.ops.object.metaball_add(type="BALL", location=(8, 0, 0))
     bpy.ops.object.add(type="LATTICE", location=(10, 0, 0))
+    bpy.ops.object.gpencil_add(type="STROKE", location=(12, 0, 0))
     bpy.ops.mesh.primitive_uv_sphere_add(location=(0, 3, 0))
     sphere = bpy.context.active_object
     # Geometry nodes: a modifier using a node group that moves the points.
