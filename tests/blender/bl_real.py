@@ -129,7 +129,9 @@ def addon_items(s):
 
 def shared_file(cache):
     """A's digest structures, where B (same test directory) reads them."""
-    return os.path.join(os.path.dirname(os.path.abspath(cache)), "a-before.json")
+    d = os.path.dirname(os.path.abspath(cache))
+    os.makedirs(d, exist_ok=True)
+    return os.path.join(d, "a-before.json")
 
 
 def role_a(port, session, cache, which):
