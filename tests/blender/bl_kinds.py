@@ -29,9 +29,9 @@ def main():
     # color ramp, a curve mapping, a frame and a muted node; custom
     # properties.
     group = bpy.data.node_groups.new("Tint", "ShaderNodeTree")
-    group.inputs.new("NodeSocketColor", "Color")
-    group.inputs.new("NodeSocketFloat", "Amount").max_value = 2.0
-    group.outputs.new("NodeSocketColor", "Color")
+    scene_util.group_socket(group, "INPUT", "NodeSocketColor", "Color")
+    scene_util.group_socket(group, "INPUT", "NodeSocketFloat", "Amount").max_value = 2.0
+    scene_util.group_socket(group, "OUTPUT", "NodeSocketColor", "Color")
     g_in, g_out = group.nodes.new("NodeGroupInput"), group.nodes.new("NodeGroupOutput")
     ramp = group.nodes.new("ShaderNodeValToRGB")
     ramp.color_ramp.elements.new(0.4).color = (1.0, 0.5, 0.0, 1.0)
@@ -101,19 +101,21 @@ def main():
     mb.elements.new(type="BALL").radius = 1.5
     for data in (lat, mb):
         bpy.context.scene.collection.objects.link(bpy.data.objects.new(data.name, data))
-    # A Grease Pencil drawing: two layers, a stroke of three points.
-    gpd = bpy.data.grease_pencils.new("Sketch")
-    gpd.materials.append(lib)
-    ink = gpd.layers.new("Ink")
-    ink.opacity, ink.tint_factor = 0.8, 0.25
-    stroke = ink.frames.new(1).strokes.new()
-    stroke.points.add(3)
-    stroke.points.foreach_set("co", [0, 0, 0, 1, 0, 0.5, 2, 1, 0])
-    stroke.points.foreach_set("pressure", [1.0, 0.5, 0.2])
-    stroke.line_width, stroke.use_cyclic = 30, True
-    stroke.points.update()      # as drawing does: bounds, fill triangles and UVs
-    gpd.layers.new("Notes").frames.new(5).keyframe_type = "BREAKDOWN"
-    bpy.context.scene.collection.objects.link(bpy.data.objects.new("Sketch", gpd))
+    # A Grease Pencil drawing (Blender 3.x's, until 4.2): two layers, a
+    # stroke of three points.
+    if hasattr(bpy.types, "GPencilLayer"):
+        gpd = bpy.data.grease_pencils.new("Sketch")
+        gpd.materials.append(lib)
+        ink = gpd.layers.new("Ink")
+        ink.opacity, ink.tint_factor = 0.8, 0.25
+        stroke = ink.frames.new(1).strokes.new()
+        stroke.points.add(3)
+        stroke.points.foreach_set("co", [0, 0, 0, 1, 0, 0.5, 2, 1, 0])
+        stroke.points.foreach_set("pressure", [1.0, 0.5, 0.2])
+        stroke.line_width, stroke.use_cyclic = 30, True
+        stroke.points.update()      # as drawing does: bounds, fill triangles and UVs
+        gpd.layers.new("Notes").frames.new(5).keyframe_type = "BREAKDOWN"
+        bpy.context.scene.collection.objects.link(bpy.data.objects.new("Sketch", gpd))
     bpy.data.texts.new("notes.txt").from_string("light from the left\nno rim\n")
     c = bpy.data.objects["Camera"].constraints.new("TRACK_TO")
     c.target, c.track_axis = rig, "TRACK_NEGATIVE_Z"
@@ -170,6 +172,7 @@ def main():
     rig, rig_arm = seconds[("Object", "Rig")], seconds[("Armature", "Rig")]
     pose = {b["name"]: b for b in rig.get("pose", [])}
     scene_util.done("kinds", checked=checked, failures=failures,
+                    gpencil_v2=hasattr(bpy.types, "GPencilLayer"),
                     big_is_blob=bool(big_dump and "blob" in big_dump["geometry"]),
                     rig={"bones": [[b["name"], b.get("parent"), b["connect"]] for b in rig_arm["bones"]],
                          "euler": [round(x, 4) for x in pose["arm"]["rotation_euler"]],

@@ -65,7 +65,8 @@ def build_every_kind():
         rig = "armature"
     bpy.ops.object.metaball_add(type="BALL", location=(8, 0, 0))
     bpy.ops.object.add(type="LATTICE", location=(10, 0, 0))
-    bpy.ops.object.gpencil_add(type="STROKE", location=(12, 0, 0))
+    if hasattr(bpy.ops.object, "gpencil_add"):      # Grease Pencil v2 (until 4.2)
+        bpy.ops.object.gpencil_add(type="STROKE", location=(12, 0, 0))
     bpy.ops.mesh.primitive_uv_sphere_add(location=(0, 3, 0))
     sphere = bpy.context.active_object
     # Geometry nodes: a modifier using a node group that moves the points.
@@ -73,8 +74,8 @@ def build_every_kind():
     gn = bpy.data.node_groups.new("Lift", "GeometryNodeTree")
     gin = gn.nodes.new("NodeGroupInput")
     gout = gn.nodes.new("NodeGroupOutput")
-    gn.inputs.new("NodeSocketGeometry", "Geometry")
-    gn.outputs.new("NodeSocketGeometry", "Geometry")
+    scene_util.group_socket(gn, "INPUT", "NodeSocketGeometry", "Geometry")
+    scene_util.group_socket(gn, "OUTPUT", "NodeSocketGeometry", "Geometry")
     setpos = gn.nodes.new("GeometryNodeSetPosition")
     setpos.inputs["Offset"].default_value = (0.0, 0.0, 0.5)
     gn.links.new(gin.outputs[0], setpos.inputs["Geometry"])
@@ -82,8 +83,8 @@ def build_every_kind():
     sphere.modifiers[-1].node_group = gn
     # A material whose tree uses a shader node group.
     group = bpy.data.node_groups.new("Tint", "ShaderNodeTree")
-    group.inputs.new("NodeSocketColor", "Color")
-    group.outputs.new("NodeSocketColor", "Color")
+    scene_util.group_socket(group, "INPUT", "NodeSocketColor", "Color")
+    scene_util.group_socket(group, "OUTPUT", "NodeSocketColor", "Color")
     g_in, g_out = group.nodes.new("NodeGroupInput"), group.nodes.new("NodeGroupOutput")
     mix = group.nodes.new("ShaderNodeMixRGB")
     mix.inputs["Color2"].default_value = (0.8, 0.2, 0.1, 1.0)

@@ -55,7 +55,7 @@ class KindsTest(unittest.TestCase):
         self.assertEqual(r["failures"], [])
         for kind in ("Object", "Mesh", "Material", "Image", "Collection", "Camera", "Light",
                      "World", "Scene", "Action", "NodeTree", "Curve", "Armature", "Lattice",
-                     "MetaBall", "Text", "GreasePencil"):
+                     "MetaBall", "Text") + (("GreasePencil",) if r["gpencil_v2"] else ()):
             self.assertGreater(r["checked"].get(kind, 0), 0, kind)
         self.assertTrue(r["big_is_blob"], "a mesh above 10,000 vertices is packed arrays")
         self.assertEqual(r["rig"], {"bones": [["root", None, False], ["arm", "root", True]],

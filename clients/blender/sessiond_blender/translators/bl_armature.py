@@ -6,8 +6,11 @@ Bones are made through edit bones, which need an object in edit mode: a
 temporary object is linked to the scene for that and removed after. An
 armature being edited here (edit mode) is not rebuilt under the artist's
 hands: the change waits until edit mode is left.
-Pose bones (pose transforms, constraints, custom shapes) belong to the
-object and are not shared yet.
+Pose bones (pose transforms, constraints, custom shapes, custom
+properties) belong to the object: bl_object shares them.
+Blender 4.0 replaced bone layers (`layers`, 32 booleans) with bone
+collections (`armature.collections`), which are not shared yet: the
+generic settings dump simply has no `layers` there.
 """
 
 import bpy

@@ -1,6 +1,7 @@
-"""Grease Pencil as Blender 3.x has it (bpy.types.GreasePencil; Blender
-4.3 replaced it with Grease Pencil v3, a different type, which this
-module does not handle: it is then not shared): the data's settings, its
+"""Grease Pencil as Blender 3.x has it (bpy.types.GreasePencil with
+GPencilLayer layers; Grease Pencil v3, Blender 4.3's new type which 5.0
+names GreasePencil, has other layers and is not handled here: `skip`
+leaves it unshared, so it is never touched): the data's settings, its
 materials, its layers (settings, parent as uuid, transform), their frames
 (frame number, keyframe type) and each frame's strokes (settings, and the
 points' position, pressure, strength, vertex colour and UV values).
@@ -21,6 +22,14 @@ LAYER_EXCLUDE = ("info", "select")
 STROKE_EXCLUDE = ("select", "select_index")
 POINT = (("co", 3), ("pressure", 1), ("strength", 1), ("vertex_color", 4), ("uv_factor", 1),
          ("uv_rotation", 1), ("uv_fill", 2))
+
+
+SKIP_REASON = "Grease Pencil v3 is not shared yet"
+
+
+def skip(gpd):
+    layers = gpd.bl_rna.properties.get("layers")
+    return layers is None or layers.fixed_type.identifier != "GPencilLayer"
 
 
 def _get(points, prop, width):
