@@ -67,6 +67,7 @@ def build_every_kind():
     bpy.ops.object.add(type="LATTICE", location=(10, 0, 0))
     if hasattr(bpy.ops.object, "gpencil_add"):      # Grease Pencil v2 (until 4.2)
         bpy.ops.object.gpencil_add(type="STROKE", location=(12, 0, 0))
+        bpy.ops.object.mode_set(mode="OBJECT")
     bpy.ops.mesh.primitive_uv_sphere_add(location=(0, 3, 0))
     sphere = bpy.context.active_object
     # Geometry nodes: a modifier using a node group that moves the points.
@@ -99,6 +100,79 @@ def build_every_kind():
     mat.node_tree.links.new(gnode.outputs[0], bsdf.inputs["Base Color"])
     cube.data.materials.append(mat)
     return rig
+
+
+def _r(v):
+    return [round(float(x), 4) for x in v] if hasattr(v, "__len__") else round(float(v), 4)
+
+
+def _gp_stroke():
+    gp = bpy.data.grease_pencils.get("Stroke")
+    for layer in gp.layers if gp else ():
+        for fr in layer.frames:
+            if len(fr.strokes):
+                return fr.strokes[0]
+    return None
+
+
+def edited_values():
+    """What the edits below touch, as this Blender holds it."""
+    d = bpy.data
+    tint = [n for n in d.node_groups["Tint"].nodes if n.bl_idname == "ShaderNodeMixRGB"][0]
+    lift = [n for n in d.node_groups["Lift"].nodes if n.bl_idname == "GeometryNodeSetPosition"][0]
+    tree = d.materials["Tinted"].node_tree
+    ramps = [n for n in tree.nodes if n.bl_idname == "ShaderNodeValToRGB"]
+    spine = d.objects["metarig"].pose.bones["spine"]
+    stroke = _gp_stroke()
+    return {"tint": _r(tint.inputs["Color2"].default_value),
+            "lift": _r(lift.inputs["Offset"].default_value),
+            "roughness": _r(tree.nodes["Principled BSDF"].inputs["Roughness"].default_value),
+            "ramp": [_r(e.position) for e in ramps[0].color_ramp.elements] if ramps else None,
+            "bezier": _r(d.curves["BezierCurve"].splines[0].bezier_points[0].co),
+            "body": d.curves["Text"].body,
+            "italic": d.curves["Text"].body_format[2].use_italic,
+            "spine_tail": _r(d.armatures["metarig"].bones["spine"].tail_local),
+            "spine_location": _r(spine.location),
+            "spine_rigify_type": spine.get("rigify_type", getattr(spine, "rigify_type", None)),
+            "lattice": _r(d.lattices["Lattice"].points[0].co_deform),
+            "mball": _r(d.metaballs["Mball"].elements[0].radius),
+            "pressure": _r(stroke.points[0].pressure) if stroke else None,
+            "gp_opacity": _r(d.grease_pencils["Stroke"].layers[0].opacity)
+            if d.grease_pencils.get("Stroke") else None}
+
+
+def edit_b():
+    """Edits made in the joining Blender, one or more per kind."""
+    d = bpy.data
+    [n for n in d.node_groups["Tint"].nodes
+     if n.bl_idname == "ShaderNodeMixRGB"][0].inputs["Color2"].default_value = (0.1, 0.9, 0.1, 1)
+    d.materials["Tinted"].node_tree.nodes["Principled BSDF"].inputs["Roughness"].default_value = 0.8
+    d.curves["BezierCurve"].splines[0].bezier_points[0].co = (-2.0, 0.5, 0.0)
+    d.curves["Text"].body = "shared!"
+    rig = d.objects["metarig"]
+    bpy.context.view_layer.objects.active = rig
+    bpy.ops.object.mode_set(mode="EDIT")
+    rig.data.edit_bones["spine"].tail.z += 0.25
+    bpy.ops.object.mode_set(mode="OBJECT")
+    rig.pose.bones["spine"].location = (0.0, 0.1, 0.2)
+    d.lattices["Lattice"].points[0].co_deform = (-0.7, -0.6, -0.4)
+    d.metaballs["Mball"].elements[0].radius = 1.5
+    stroke = _gp_stroke()
+    if stroke is not None:
+        stroke.points[0].pressure = 0.3
+
+
+def edit_a():
+    """Edits made back in the publishing Blender."""
+    d = bpy.data
+    [n for n in d.node_groups["Lift"].nodes
+     if n.bl_idname == "GeometryNodeSetPosition"][0].inputs["Offset"].default_value = (0, 0, 1.5)
+    tree = d.materials["Tinted"].node_tree
+    ramp = tree.nodes.new("ShaderNodeValToRGB")
+    ramp.color_ramp.elements.new(0.3)
+    d.curves["Text"].body_format[2].use_italic = True
+    if d.grease_pencils.get("Stroke"):
+        d.grease_pencils["Stroke"].layers[0].opacity = 0.5
 
 
 def open_scene(which):
@@ -162,6 +236,17 @@ def role_a(port, session, cache, which):
             changed[k] = bl_digest.diff(before[k][1], after[k][1])
     done("after", changed=changed, digests=after_hex, addon_digest=s.digest()[0],
          addon_items=addon_items(s))
+    if which == "every-kind":
+        # Edits both ways, on a few of each kind.
+        s.wait_until(lambda: any(m["text"] == "b:edited" for m in s.chat), T)
+        s.flush()
+        done("a-saw", values=edited_values())
+        edit_a()
+        s.flush()
+        s.send_chat("a:edited")
+        s.wait_until(lambda: any(m["text"] == "b:done" for m in s.chat), T)
+        done("a-final", values=edited_values(), addon_digest=s.digest()[0],
+             addon_items=addon_items(s))
     s.disconnect()
 
 
@@ -195,6 +280,16 @@ def role_b(port, session, cache, which):
          objects=sorted(o.name for o in bpy.data.objects),
          node_kinds=sorted(n["kind"] for n in s.client.nodes.values()))
     s.send_chat("b:joined")
+    if which == "every-kind":
+        edit_b()
+        s.flush()
+        done("b-edited", values=edited_values())
+        s.send_chat("b:edited")
+        s.wait_until(lambda: any(m["text"] == "a:edited" for m in s.chat), T)
+        s.flush()
+        done("b-final", values=edited_values(), addon_digest=s.digest()[0],
+             addon_items=addon_items(s))
+        s.send_chat("b:done")
     s.disconnect()
 
 

@@ -10,7 +10,10 @@ shares), publishes into an empty session, Blender B joins from an empty
 file, and once B has said so A takes the digest again: it must be the
 same for every datablock. What the add-on shares must arrive equal (its
 own digest, equal on both sides); how many datablocks are equal as a
-whole on B is printed (not every kind is shared yet).
+whole on B is printed and asserted where every kind of the scene is
+shared. In the every-kind scene both Blenders then edit a few of each kind
+(node groups, material, curve, text, bones, pose, lattice, metaball, Grease
+Pencil), B first and A back, and end equal.
 """
 
 import os
@@ -63,9 +66,9 @@ class RealScenesTest(unittest.TestCase):
 
     def round_trip(self, scene):
         session = "real-" + scene.lower().replace("_", "-")
-        a = self.blender("a", session, scene)
+        a = self.a = self.blender("a", session, scene)
         pub = a.result("published")
-        b = self.blender("b", session, scene)
+        b = self.b = self.blender("b", session, scene)
         joined = b.result("joined")
         after = a.result("after")
         for p in (a, b):
@@ -126,6 +129,25 @@ class RealScenesTest(unittest.TestCase):
             self.assertIn(k, equal_b)
         self.assertEqual(pub["not_shared"], [["fonts", "Bfont Regular",
                                               "VectorFont is not a shared kind"]])
+        # Edits both ways: B's reach A, then A's reach B, and both end equal.
+        b_edited = self.b.result("b-edited")["values"]
+        a_saw = self.a.result("a-saw")["values"]
+        self.assertEqual(a_saw, b_edited)
+        self.assertEqual(a_saw["body"], "shared!")
+        self.assertEqual(a_saw["bezier"], [-2.0, 0.5, 0.0])
+        self.assertEqual(a_saw["mball"], 1.5)
+        self.assertEqual(a_saw["spine_rigify_type"], "spines.basic_spine")
+        self.assertEqual(a_saw["spine_location"], [0.0, 0.1, 0.2])
+        self.assertEqual(a_saw["pressure"], 0.3)
+        a_final, b_final = self.a.result("a-final"), self.b.result("b-final")
+        self.assertEqual(b_final["values"], a_final["values"])
+        self.assertEqual(b_final["values"]["lift"], [0.0, 0.0, 1.5])
+        self.assertEqual(b_final["values"]["ramp"], [0.0, 0.3, 1.0])
+        self.assertTrue(b_final["values"]["italic"])
+        self.assertEqual(b_final["values"]["gp_opacity"], 0.5)
+        self.assertEqual({k: v for k, v in b_final["addon_items"].items()
+                          if a_final["addon_items"].get(k) != v}, {})
+        self.assertEqual(b_final["addon_digest"], a_final["addon_digest"])
 
     def test_sample_materials(self):
         pub, joined, equal_b = self.round_trip("sample_materials")
