@@ -35,7 +35,9 @@ def shipped(which):
     """The path of a .blend file Blender ships, or "" when this Blender
     does not ship it (materials_library_vx left the bundled add-ons in 4.2)."""
     rel = {"sample_materials": "addons/materials_library_vx/sample_materials.blend",
-           "2D_Animation": "startup/bl_app_templates_system/2D_Animation/startup.blend"}[which]
+           "templates": "addons/materials_library_vx/templates.blend"}.get(which)
+    if rel is None:
+        rel = "startup/bl_app_templates_system/%s/startup.blend" % which
     p = os.path.join(bpy.utils.system_resource("SCRIPTS"), rel)
     return p if os.path.exists(p) else ""
 
@@ -298,7 +300,7 @@ def main():
     if which == "left-out":
         from sessiond_blender import translators
         translators.leave_out("Light")
-    if which in ("sample_materials", "2D_Animation"):
+    if which not in ("every-kind", "left-out"):
         which = shipped(which)
     try:
         {"a": role_a, "b": role_b}[role](int(port), session, cache, which)
