@@ -86,6 +86,8 @@ def walk(s, depth=0):
     skip = ()
     if getattr(s, "use_auto_texspace", False):
         skip = ("texspace_location", "texspace_size")
+    elif isinstance(s, bpy.types.ImageUser):
+        skip = ("frame_current",)   # the sequence's frame shown now: follows the scene
     elif isinstance(s, bpy.types.Spline):
         if s.type == "BEZIER":
             skip = ("order_u", "order_v", "point_count_u", "point_count_v")
@@ -104,6 +106,8 @@ def walk(s, depth=0):
         except (AttributeError, RuntimeError, TypeError, ValueError):
             continue
         if p.type in ("BOOLEAN", "INT", "FLOAT", "STRING", "ENUM"):
+            if p.type in ("INT", "FLOAT") and not getattr(p, "array_length", 0):
+                v = min(max(v, p.hard_min), p.hard_max)     # as it can be set
             out[k] = _simple(v)
             if k == "width" and isinstance(s, bpy.types.Node):
                 # As drawn: older files may hold a width outside the limits.
@@ -117,6 +121,11 @@ def walk(s, depth=0):
                     out[k] = walk(v, depth + 1)
                 else:
                     out[k] = _idref(v)
+            elif k in ("field", "collision") and not (
+                    getattr(v, "type", "") not in ("", "NONE") or getattr(v, "use", False)):
+                # No force field / collision: allocated by some files and
+                # not others, the same thing either way.
+                out[k] = None
             elif _has_name(v) or depth >= MAX_DEPTH:
                 # A named struct reached by pointer (a link's node, a
                 # bone's parent) is a reference, not owned.

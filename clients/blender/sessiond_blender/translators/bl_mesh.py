@@ -15,7 +15,12 @@ import hashlib
 
 import bpy
 
-from .common import keep_local, pack_arrays, unpack_arrays
+from .common import keep_local, pack_arrays, rna_dump, rna_load, unpack_arrays
+
+# The mesh's own settings (auto smooth, symmetry, remesh, texture space,
+# ...) travel in `settings`; not the UI's active layer indices, not an
+# automatic texture space (computed).
+SETTINGS_EXCLUDE = ("name", "texspace_location", "texspace_size", "texture_mesh")
 
 KIND = "Mesh"
 COLLECTION = "meshes"
@@ -47,13 +52,14 @@ def arrays(me):
 def fingerprint(me):
     """Counts plus a hash of the positions: a few ms for 200,000 vertices."""
     co = _get(me.vertices, "co", "f", 3 * len(me.vertices))
-    return (me.name, len(me.vertices), len(me.edges), len(me.polygons), len(me.loops),
+    return (me.name, repr(_settings(me, None)), len(me.vertices), len(me.edges), len(me.polygons), len(me.loops),
             tuple(l.name for l in me.uv_layers), tuple(m.name if m else "" for m in me.materials),
             hashlib.blake2b(co.tobytes(), digest_size=16).digest())
 
 
 def dump(me, ctx):
-    d = {"name": me.name, "materials": [ctx.ref(m) if m is not None else "" for m in me.materials]}
+    d = {"name": me.name, "materials": [ctx.ref(m) if m is not None else "" for m in me.materials],
+         "settings": _settings(me, ctx)}
     named = arrays(me)
     if len(me.vertices) > LARGE:
         blob, layout = pack_arrays(named)
@@ -67,6 +73,11 @@ def dump(me, ctx):
                 geo[name] = a.tolist()
         d["geometry"] = geo
     return d
+
+
+def _settings(me, ctx):
+    ex = SETTINGS_EXCLUDE if me.use_auto_texspace else ("name", "texture_mesh")
+    return rna_dump(me, ctx, exclude=ex)
 
 
 def construct(data, ctx):
@@ -87,6 +98,8 @@ def _geometry(data, ctx):
 def load(me, data, ctx):
     if me.name != data.get("name", me.name):
         me.name = data["name"]
+    if "settings" in data:
+        rna_load(me, data["settings"], ctx, exclude=("name",), order=("use_auto_texspace",))
     geo = _geometry(data, ctx)
     if geo is None:
         ctx.pending()           # the blob is on its way; load() runs again

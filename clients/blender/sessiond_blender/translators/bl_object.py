@@ -26,12 +26,14 @@ LOAD_AFTER_LINK = True          # hide_set() needs the object in the view layer
 EXCLUDE = ("data", "parent", "matrix_world", "matrix_basis", "matrix_local", "active_material",
            "active_material_index", "active_shape_key_index", "mode", "dimensions")
 SPECIAL = ("type", "hide", "data", "parent", "modifiers", "material_slots", "action",
-           "constraints", "pose", "lineart", "fake_user", "custom")
+           "constraints", "pose", "lineart", "motion_path", "fake_user", "custom")
 
 
 def dump(obj, ctx):
     d = rna_dump(obj, ctx, exclude=EXCLUDE)
     d["lineart"] = rna_dump(obj.lineart, ctx)
+    av = obj.animation_visualization
+    d["motion_path"] = dict(rna_dump(av, ctx), path=rna_dump(av.motion_path, ctx))
     d["type"] = obj.type
     # Hidden in the viewport with H: a view layer setting, the current one's.
     try:
@@ -139,6 +141,10 @@ def load(obj, data, ctx):
              order=("rotation_mode",), exclude=EXCLUDE)
     if "lineart" in data:
         rna_load(obj.lineart, data["lineart"], ctx)
+    if "motion_path" in data:
+        av = obj.animation_visualization
+        rna_load(av, {k: v for k, v in data["motion_path"].items() if k != "path"}, ctx)
+        rna_load(av.motion_path, data["motion_path"].get("path", {}), ctx)
     try:
         if obj.hide_get() != bool(data.get("hide")):
             obj.hide_set(bool(data.get("hide")))

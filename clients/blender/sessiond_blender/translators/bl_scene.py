@@ -25,7 +25,8 @@ EXCLUDE = ("frame_current", "use_nodes", "frame_current_final", "show_keys_from_
 SUBS = ("render", "render.image_settings", "render.image_settings.view_settings",
         "render.image_settings.display_settings", "render.bake", "render.bake.image_settings",
         "render.bake.image_settings.view_settings", "eevee", "display_settings", "view_settings",
-        "sequencer_colorspace_settings", "unit_settings")
+        "sequencer_colorspace_settings", "unit_settings", "safe_areas", "display",
+        "display.shading")
 ORDER = {"view_settings": ("view_transform",), "render": ("engine",),
          "render.image_settings": ("file_format",)}
 

@@ -62,6 +62,10 @@ def _value(p, v):
         if p.type == "BOOLEAN":
             return [bool(x) for x in flat]
         return [int(x) for x in flat]
+    if p.type in ("FLOAT", "INT"):
+        # Within the property's limits, as setting it would make it (files
+        # from older versions may hold a value outside them).
+        v = min(max(v, p.hard_min), p.hard_max)
     if p.type == "FLOAT":
         return float(v)
     return v
@@ -401,6 +405,9 @@ def dump_tree(tree, ctx):
         mapping = getattr(n, "mapping", None)
         if isinstance(mapping, bpy.types.CurveMapping):
             d["mapping"] = _dump_mapping(mapping)
+        iu = getattr(n, "image_user", None)
+        if isinstance(iu, bpy.types.ImageUser):
+            d["image_user"] = rna_dump(iu, ctx, exclude=("frame_current",))
         nodes.append(d)
     return {"nodes": nodes, "links": [_link_key(l) for l in tree.links]}
 
@@ -461,6 +468,8 @@ def load_tree(tree, data, ctx):
             _load_ramp(node.color_ramp, nd["ramp"])
         if "mapping" in nd and getattr(node, "mapping", None) is not None:
             _load_mapping(node.mapping, nd["mapping"])
+        if "image_user" in nd and getattr(node, "image_user", None) is not None:
+            rna_load(node.image_user, nd["image_user"], ctx)
         hidden = set(nd.get("hidden", ()))
         for socks in (node.inputs, node.outputs):
             for x in socks:
