@@ -119,7 +119,15 @@ def main():
     bpy.data.texts.new("notes.txt").from_string("light from the left\nno rim\n")
     c = bpy.data.objects["Camera"].constraints.new("TRACK_TO")
     c.target, c.track_axis = rig, "TRACK_NEGATIVE_Z"
-    bpy.data.meshes["Ground"]["lod"] = {"levels": [1, 2, 4], "name": "ground"}
+    ground = bpy.data.meshes["Ground"]
+    ground["lod"] = {"levels": [1, 2, 4], "name": "ground"}
+    # Per-element data beyond positions: a color attribute, a generic
+    # float attribute, seams, sharp edges, creases.
+    col = ground.color_attributes.new("Dirt", "BYTE_COLOR", "CORNER")
+    col.data.foreach_set("color", [0.5, 0.25, 0.0, 1.0] * len(col.data))
+    ground.attributes.new("wetness", "FLOAT", "POINT").data[3].value = 0.75
+    ground.edges[0].use_seam = ground.edges[1].use_edge_sharp = True
+    ground.edges[2].crease = 0.5
     ids = {}
     store = {}
     cache = tempfile.mkdtemp(prefix="sessiond-kinds-")
@@ -170,9 +178,12 @@ def main():
             big_dump = bl_mesh.dump(me, ctx)
     # What the rebuilt rig holds (so the equal dumps above are not empty).
     rig, rig_arm = seconds[("Object", "Rig")], seconds[("Armature", "Rig")]
+    geometry = seconds[("Mesh", "Ground")]["geometry"]
     pose = {b["name"]: b for b in rig.get("pose", [])}
     scene_util.done("kinds", checked=checked, failures=failures,
                     gpencil_v2=hasattr(bpy.types, "GPencilLayer"),
+                    ground_extra=sorted(k for k in geometry if k.startswith(("attr:", "edge."))),
+                    wetness=geometry["attr:POINT:FLOAT:wetness"][3],
                     big_is_blob=bool(big_dump and "blob" in big_dump["geometry"]),
                     rig={"bones": [[b["name"], b.get("parent"), b["connect"]] for b in rig_arm["bones"]],
                          "euler": [round(x, 4) for x in pose["arm"]["rotation_euler"]],

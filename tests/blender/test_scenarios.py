@@ -58,6 +58,10 @@ class KindsTest(unittest.TestCase):
                      "MetaBall", "Text") + (("GreasePencil",) if r["gpencil_v2"] else ()):
             self.assertGreater(r["checked"].get(kind, 0), 0, kind)
         self.assertTrue(r["big_is_blob"], "a mesh above 10,000 vertices is packed arrays")
+        self.assertEqual(r["ground_extra"], ["attr:CORNER:BYTE_COLOR:Dirt",
+                                             "attr:POINT:FLOAT:wetness", "edge.crease",
+                                             "edge.seam", "edge.sharp"])
+        self.assertEqual(r["wetness"], 0.75)
         self.assertEqual(r["rig"], {"bones": [["root", None, False], ["arm", "root", True]],
                                     "euler": [0.2, 0.0, 0.4], "custom": {"twist": 0.5},
                                     "constraints": ["COPY_ROTATION"], "camera": ["TRACK_TO"]})
