@@ -128,6 +128,10 @@ def main():
     ground.attributes.new("wetness", "FLOAT", "POINT").data[3].value = 0.75
     ground.edges[0].use_seam = ground.edges[1].use_edge_sharp = True
     ground.edges[2].crease = 0.5
+    ground_ob = bpy.data.objects["Ground"]
+    ground_ob.vertex_groups.new(name="left").add([0, 1, 2], 0.75, "REPLACE")
+    ground_ob.vertex_groups.new(name="right").add([3], 0.125, "REPLACE")
+    ground_ob.vertex_groups["right"].lock_weight = True
     ids = {}
     store = {}
     cache = tempfile.mkdtemp(prefix="sessiond-kinds-")
@@ -184,6 +188,7 @@ def main():
                     gpencil_v2=hasattr(bpy.types, "GPencilLayer"),
                     ground_extra=sorted(k for k in geometry if k.startswith(("attr:", "edge."))),
                     wetness=geometry["attr:POINT:FLOAT:wetness"][3],
+                    ground_groups=seconds[("Object", "Ground")].get("vertex_groups"),
                     big_is_blob=bool(big_dump and "blob" in big_dump["geometry"]),
                     rig={"bones": [[b["name"], b.get("parent"), b["connect"]] for b in rig_arm["bones"]],
                          "euler": [round(x, 4) for x in pose["arm"]["rotation_euler"]],

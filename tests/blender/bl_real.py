@@ -101,6 +101,17 @@ def build_every_kind():
     bsdf = mat.node_tree.nodes["Principled BSDF"]
     mat.node_tree.links.new(gnode.outputs[0], bsdf.inputs["Base Color"])
     cube.data.materials.append(mat)
+    # The cube is skinned to the rig: vertex groups with weights and an
+    # Armature modifier.
+    if rig == "metarig":
+        rig_ob = bpy.data.objects["metarig"]
+        spine = cube.vertex_groups.new(name="spine")
+        spine.add([0, 1, 2, 3], 1.0, "REPLACE")
+        spine.add([4, 5], 0.25, "REPLACE")
+        cube.vertex_groups.new(name="spine.001").add([6, 7], 0.5, "REPLACE")
+        cube.modifiers.new("Armature", "ARMATURE").object = rig_ob
+    for o in bpy.data.objects:
+        o.select_set(False)
     return rig
 
 

@@ -62,6 +62,9 @@ class KindsTest(unittest.TestCase):
                                              "attr:POINT:FLOAT:wetness", "edge.crease",
                                              "edge.seam", "edge.sharp"])
         self.assertEqual(r["wetness"], 0.75)
+        self.assertEqual(r["ground_groups"], [
+            {"name": "left", "lock_weight": False, "indices": [0, 1, 2], "weights": [0.75] * 3},
+            {"name": "right", "lock_weight": True, "indices": [3], "weights": [0.125]}])
         self.assertEqual(r["rig"], {"bones": [["root", None, False], ["arm", "root", True]],
                                     "euler": [0.2, 0.0, 0.4], "custom": {"twist": 0.5},
                                     "constraints": ["COPY_ROTATION"], "camera": ["TRACK_TO"]})

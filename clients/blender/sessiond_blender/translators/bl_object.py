@@ -1,7 +1,8 @@
 """Object: transform, parent, visibility (including H in the current view
 layer), modifiers and their settings,
 material slots, its data (mesh, camera, light, curve, armature), its
-action, its constraints, and for an armature its pose (each pose bone's
+action, its constraints, its vertex groups with their weights, and for an
+armature its pose (each pose bone's
 transform, custom shape, custom and add-on properties such as Rigify's,
 constraints).
 
@@ -26,7 +27,8 @@ LOAD_AFTER_LINK = True          # hide_set() needs the object in the view layer
 EXCLUDE = ("data", "parent", "matrix_world", "matrix_basis", "matrix_local", "active_material",
            "active_material_index", "active_shape_key_index", "mode", "dimensions")
 SPECIAL = ("type", "hide", "data", "parent", "modifiers", "material_slots", "action",
-           "constraints", "pose", "lineart", "motion_path", "fake_user", "custom")
+           "constraints", "pose", "lineart", "motion_path", "vertex_groups", "fake_user",
+           "custom")
 
 
 def dump(obj, ctx):
@@ -61,7 +63,59 @@ def dump(obj, ctx):
         d["constraints"] = _dump_constraints(obj.constraints, ctx)
     if obj.type == "ARMATURE" and obj.pose is not None:
         d["pose"] = [_dump_pose_bone(pb, ctx) for pb in obj.pose.bones]
+    if len(obj.vertex_groups):
+        d["vertex_groups"] = _vertex_groups(obj)
     return d
+
+
+# Vertex weights are read one vertex at a time: they are read again only
+# when the object is where weights change (weight paint, edit mode) or its
+# mesh or groups changed, else the last reading is used.
+_weights = {}
+
+
+def _vertex_groups(obj):
+    me = obj.data if obj.type == "MESH" else None
+    groups = [{"name": g.name, "lock_weight": g.lock_weight} for g in obj.vertex_groups]
+    if me is None:
+        return groups
+    key = (obj.name, me.name, len(me.vertices), tuple(g["name"] for g in groups))
+    cached = _weights.get(obj.as_pointer())
+    if cached is None or cached[0] != key or obj.mode in ("WEIGHT_PAINT", "EDIT") or \
+            me.is_editmode:
+        per = [([], []) for _ in groups]
+        for v in me.vertices:
+            for e in v.groups:
+                if e.group < len(per):
+                    per[e.group][0].append(v.index)
+                    per[e.group][1].append(round(e.weight, 6))
+        cached = (key, per)
+        _weights[obj.as_pointer()] = cached
+    for g, (idx, w) in zip(groups, cached[1]):
+        g["indices"], g["weights"] = idx, w
+    return groups
+
+
+def _load_vertex_groups(obj, want):
+    vgs = obj.vertex_groups
+    if [g.name for g in vgs] != [w["name"] for w in want]:
+        vgs.clear()
+        for w in want:
+            vgs.new(name=w["name"])
+    have = _vertex_groups(obj) if obj.type == "MESH" else []
+    for vg, w, h in zip(vgs, want, have or [{}] * len(want)):
+        if vg.lock_weight != w.get("lock_weight", False):
+            vg.lock_weight = w.get("lock_weight", False)
+        if obj.type != "MESH" or (h.get("indices") == w.get("indices")
+                                  and h.get("weights") == w.get("weights")):
+            continue
+        vg.remove(list(range(len(obj.data.vertices))))
+        by_weight = {}
+        for i, x in zip(w.get("indices", ()), w.get("weights", ())):
+            by_weight.setdefault(x, []).append(i)
+        for x, idx in by_weight.items():
+            vg.add(idx, x, "REPLACE")
+    _weights.pop(obj.as_pointer(), None)
 
 
 POSE = ("location", "rotation_mode", "rotation_quaternion", "rotation_euler",
@@ -176,3 +230,5 @@ def load(obj, data, ctx):
     _load_constraints(obj.constraints, data.get("constraints", []), ctx)
     if obj.type == "ARMATURE" and "pose" in data:
         _load_pose(obj, data["pose"], ctx)
+    if data.get("vertex_groups") or len(obj.vertex_groups):
+        _load_vertex_groups(obj, data.get("vertex_groups", []))
