@@ -128,6 +128,17 @@ def main():
     ground.attributes.new("wetness", "FLOAT", "POINT").data[3].value = 0.75
     ground.edges[0].use_seam = ground.edges[1].use_edge_sharp = True
     ground.edges[2].crease = 0.5
+    mover = bpy.data.objects["Mover"]
+    mover.shape_key_add(name="Basis", from_mix=False)
+    opened = mover.shape_key_add(name="Open", from_mix=False)
+    opened.data[6].co = (1.5, 1.5, 1.5)
+    opened.value, opened.vertex_group = 0.3, "left"
+    opened.keyframe_insert("value", frame=12)
+    fc = mover.data.shape_keys.animation_data.action.fcurves[0]
+    fc.keyframe_points[0].easing, fc.keyframe_points[0].interpolation = "EASE_IN", "ELASTIC"
+    fc.keyframe_points[0].amplitude, fc.keyframe_points[0].type = 1.5, "BREAKDOWN"
+    fc.extrapolation = "LINEAR"
+    fc.modifiers.new("NOISE").strength = 0.25
     ground_ob = bpy.data.objects["Ground"]
     ground_ob.vertex_groups.new(name="left").add([0, 1, 2], 0.75, "REPLACE")
     ground_ob.vertex_groups.new(name="right").add([3], 0.125, "REPLACE")
@@ -189,6 +200,10 @@ def main():
                     ground_extra=sorted(k for k in geometry if k.startswith(("attr:", "edge."))),
                     wetness=geometry["attr:POINT:FLOAT:wetness"][3],
                     ground_groups=seconds[("Object", "Ground")].get("vertex_groups"),
+                    shape_keys=[[b["name"], b["relative_key"], round(b["value"], 1)] for b in
+                                seconds[("Mesh", "CubeMesh")]["shape_keys"]["blocks"]],
+                    key_animated="action" in seconds[("Mesh", "CubeMesh")]["shape_keys"],
+                    open_co=seconds[("Mesh", "CubeMesh")]["geometry"]["key.Open"][18:21],
                     big_is_blob=bool(big_dump and "blob" in big_dump["geometry"]),
                     rig={"bones": [[b["name"], b.get("parent"), b["connect"]] for b in rig_arm["bones"]],
                          "euler": [round(x, 4) for x in pose["arm"]["rotation_euler"]],

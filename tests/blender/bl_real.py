@@ -110,6 +110,13 @@ def build_every_kind():
         spine.add([4, 5], 0.25, "REPLACE")
         cube.vertex_groups.new(name="spine.001").add([6, 7], 0.5, "REPLACE")
         cube.modifiers.new("Armature", "ARMATURE").object = rig_ob
+    # Shape keys: a basis and a relative key, its value animated.
+    cube.shape_key_add(name="Basis", from_mix=False)
+    bulge = cube.shape_key_add(name="Bulge", from_mix=False)
+    bulge.data[0].co = (-1.5, -1.5, -1.5)
+    bulge.slider_max = 2.0
+    bulge.value = 0.5
+    bulge.keyframe_insert("value", frame=1)
     for o in bpy.data.objects:
         o.select_set(False)
     return rig

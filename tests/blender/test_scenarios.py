@@ -62,6 +62,9 @@ class KindsTest(unittest.TestCase):
                                              "attr:POINT:FLOAT:wetness", "edge.crease",
                                              "edge.seam", "edge.sharp"])
         self.assertEqual(r["wetness"], 0.75)
+        self.assertEqual(r["shape_keys"], [["Basis", "Basis", 0.0], ["Open", "Basis", 0.3]])
+        self.assertTrue(r["key_animated"])
+        self.assertEqual(r["open_co"], [1.5, 1.5, 1.5])
         self.assertEqual(r["ground_groups"], [
             {"name": "left", "lock_weight": False, "indices": [0, 1, 2], "weights": [0.75] * 3},
             {"name": "right", "lock_weight": True, "indices": [3], "weights": [0.125]}])
