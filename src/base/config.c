@@ -74,7 +74,13 @@ static const struct option_def options[] = {
 	{"SYNC", "sync", OPT_ENUM, OFF(sync), "normal", 0, 0, syncs, 0,
 	 "SQLite synchronous mode: normal or full"},
 	{"MAX_CONNECTIONS", "max-connections", OPT_INT, OFF(max_connections), "1024", 1, 1000000,
-	 NULL, 0, "connections accepted at once (past it: HTTP 503)"},
+	 NULL, 0, "WebSocket connections accepted at once (past it: HTTP 503)"},
+	{"MAX_IDLE_CONNECTIONS", "max-idle-connections", OPT_INT, OFF(max_idle_connections),
+	 "256", 1, 100000, NULL, 0, "connections that are neither a WebSocket nor waiting for "
+	 "an answer (silent, half-sent, keep-alive); past it the oldest is dropped"},
+	{"MAX_IDLE_PER_ADDRESS", "max-idle-per-address", OPT_INT, OFF(max_idle_per_address),
+	 "32", 1, 100000, NULL, 0, "the same per client address (IPv6: per /64); past it that "
+	 "address's oldest is dropped"},
 	{"MAX_CLIENT_QUEUE_BYTES", "max-client-queue-bytes", OPT_INT, OFF(max_client_queue_bytes),
 	 "67108864", 65536, LONG_MAX, NULL, 0,
 	 "unsent bytes per connection before it is closed (4429)"},

@@ -24,6 +24,8 @@ struct config {
 	long chat_keep;
 	char *sync;
 	long max_connections;
+	long max_idle_connections;
+	long max_idle_per_address;
 	long max_client_queue_bytes;
 	long rate_limit;
 	long max_blob_bytes;

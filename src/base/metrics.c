@@ -203,6 +203,9 @@ char *metrics_render(const struct metrics *m, uint64_t connections,
 		m->timeouts);
 	counter(&b, "sessiond_rejected_connections_total",
 		"Upgrades refused at MAX_CONNECTIONS (HTTP 503).", m->rejected_connections);
+	counter(&b, "sessiond_idle_connections_dropped_total",
+		"Connections that were neither a WebSocket nor waiting for an answer, closed "
+		"to stay within MAX_IDLE_CONNECTIONS and MAX_IDLE_PER_ADDRESS.", m->idle_dropped);
 	counter(&b, "sessiond_auth_failures_total",
 		"hello passwords and admin bearer tokens refused (wrong, or during a lock-out).",
 		m->auth_failures);

@@ -56,6 +56,7 @@ struct metrics {
 	uint64_t rate_limited;
 	uint64_t timeouts;
 	uint64_t rejected_connections;
+	uint64_t idle_dropped;       /* MAX_IDLE_CONNECTIONS / MAX_IDLE_PER_ADDRESS */
 	uint64_t blobs_collected;
 	uint64_t auth_failures;
 	uint64_t origin_refused;

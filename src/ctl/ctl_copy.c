@@ -1,4 +1,6 @@
 /* ctl_copy.c - sessionctl's write side: backup, offline restore, delete.
+ * It stands on ctl_db.c (open, verify) and ctl_lock.c (the data
+ * directory's lock).
  *
  * Design notes
  * - Nothing half-written is ever left where a reader would take it for
@@ -15,7 +17,7 @@
  *   database was installed from a backup, whatever route it took.
  * - Restore and delete change a session's files, so they run only with the
  *   server stopped: they take the server's own flock on
- *   DATA_DIR/.sessiond.lock for their whole run, which also keeps a server
+ *   DATA_DIR/.sessiond.lock (ctl_lock.c) for their whole run, which also keeps a server
  *   from starting meanwhile. Nothing is ever deleted: the replaced database
  *   is moved aside, a deleted session moves to DATA_DIR/.deleted/. */
 #include <errno.h>
@@ -57,41 +59,6 @@ void ctl_tmp_guard(const char *path)
 		installed = 1;
 	}
 	snprintf(guarded, sizeof(guarded), "%s", path ? path : "");
-}
-
-int ctl_server_running(const char *data_dir)
-{
-	char path[CTL_PATH + 32];
-	int fd, held;
-	snprintf(path, sizeof(path), "%s/.sessiond.lock", data_dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	/* A shared lock is refused only while a server holds its exclusive
-	 * one; it is dropped at once. */
-	held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-	close(fd);
-	return held;
-}
-
-int ctl_lock_data_dir(const char *data_dir, const char *instead, int *fd, char *err,
-		      size_t errlen)
-{
-	char path[CTL_PATH + 32];
-	snprintf(path, sizeof(path), "%s/.sessiond.lock", data_dir);
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (*fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return CTL_ERROR;
-	}
-	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
-		snprintf(err, errlen, "a server is running on %s; stop it first, or %s", data_dir,
-			 instead);
-		close(*fd);
-		*fd = -1;
-		return CTL_ERROR;
-	}
-	return CTL_OK;
 }
 
 /* The directory part and the last part of a path, without touching it. */
@@ -229,8 +196,28 @@ static void session_name_of(const char *path, const char *db, char *name, size_t
 	snprintf(name, len, "%s", b);
 }
 
-int ctl_backup(const char *path, const char *dest, char *written, size_t wlen, char *err,
-	       size_t errlen)
+/* 1 when dir, or a directory above it, holds a session.db: a session
+ * directory (or its backups/), whose files belong to the server. */
+static int inside_session_dir(const char *dir)
+{
+	char p[CTL_PATH], f[CTL_PATH + 16];
+	struct stat st;
+	if (!realpath(dir, p))
+		return 0;
+	for (;;) {
+		char *slash;
+		snprintf(f, sizeof(f), "%s/session.db", strcmp(p, "/") == 0 ? "" : p);
+		if (stat(f, &st) == 0)
+			return 1;
+		slash = strrchr(p, '/');
+		if (!slash || slash == p)
+			return 0;
+		*slash = 0;
+	}
+}
+
+int ctl_backup(const char *path, const char *dest, int force, char *written, size_t wlen,
+	       char *err, size_t errlen)
 {
 	char db[CTL_PATH], name[256], final[CTL_PATH], dir[CTL_PATH], base[CTL_PATH];
 	char tmp[CTL_PATH + 64], stamp[16];
@@ -259,6 +246,18 @@ int ctl_backup(const char *path, const char *dest, char *written, size_t wlen, c
 	split_path(final, dir, sizeof(dir), base, sizeof(base));
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "%s: no such directory", dir);
+		sqlite3_close(src);
+		return CTL_ERROR;
+	}
+	if (inside_session_dir(dir)) {
+		snprintf(err, errlen, "%s is inside a session directory (its files belong to the "
+			 "server); write the copy somewhere else", final);
+		sqlite3_close(src);
+		return CTL_ERROR;
+	}
+	if (!force && lstat(final, &st) == 0) {
+		snprintf(err, errlen, "%s exists; give --force to replace it, or a directory",
+			 final);
 		sqlite3_close(src);
 		return CTL_ERROR;
 	}

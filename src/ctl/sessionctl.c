@@ -30,8 +30,10 @@ static const char usage_text[] =
 	"                                  backups (DATA_DIR: $DATA_DIR or ./data)\n"
 	"  info PATH                       one session directory, session.db or backup file\n"
 	"  verify PATH                     integrity, schema, deps, blob hashes (exit 1: problems)\n"
-	"  backup PATH DEST                consistent copy of a live session; DEST a file or a\n"
-	"                                  directory (NAME-YYYYMMDD-HHMMSS.db); prints the path\n"
+	"  backup PATH DEST [--force]      consistent copy of a live session; DEST a new file\n"
+	"                                  (--force: replace one) or a directory\n"
+	"                                  (NAME-YYYYMMDD-HHMMSS.db); never inside a session\n"
+	"                                  directory; prints the path\n"
 	"  restore SESSION_DIR BACKUP      server stopped: install BACKUP with a new epoch, the\n"
 	"                                  current database moved aside\n"
 	"  export PATH [--no-blobs]        the whole session as JSON on stdout\n"
@@ -47,6 +49,7 @@ struct args {
 	int npos;
 	int json;
 	int no_blobs;
+	int force;
 };
 
 static int fail(int code, const char *msg)
@@ -211,7 +214,7 @@ static int cmd_verify(struct args *a)
 static int cmd_backup(struct args *a)
 {
 	char err[CTL_ERRLEN], path[CTL_PATH];
-	int r = ctl_backup(a->pos[0], a->pos[1], path, sizeof(path), err, sizeof(err));
+	int r = ctl_backup(a->pos[0], a->pos[1], a->force, path, sizeof(path), err, sizeof(err));
 	if (r != CTL_OK)
 		return fail(r, err);
 	if (a->json) {
@@ -392,6 +395,8 @@ int main(int argc, char **argv)
 			a.json = 1;
 		} else if (strcmp(s, "--no-blobs") == 0) {
 			a.no_blobs = 1;
+		} else if (strcmp(s, "--force") == 0) {
+			a.force = 1;
 		} else if (s[0] == '-' && s[1]) {
 			snprintf(msg, sizeof(msg), "unknown option \"%s\" (see --help)", s);
 			return fail(CTL_ERROR, msg);
@@ -422,5 +427,7 @@ int main(int argc, char **argv)
 	}
 	if (a.no_blobs && strcmp(c->name, "export") != 0)
 		return fail(CTL_ERROR, "--no-blobs belongs to export");
+	if (a.force && strcmp(c->name, "backup") != 0)
+		return fail(CTL_ERROR, "--force belongs to backup");
 	return c->run(&a);
 }

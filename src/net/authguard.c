@@ -10,14 +10,18 @@
  *
  * The table is fixed (AUTHGUARD_SLOTS, a linear scan; hellos and admin
  * requests are rare next to the messages of joined clients), so a flood of
- * addresses cannot grow memory: when it is full, the slot whose window
- * ended earliest is reused, never a locked one while an unlocked one is
- * left. The clock is the caller's, so the tests need not wait. */
+ * addresses cannot grow memory: when it is full, the unlocked slot whose
+ * window began earliest is reused, and only when every slot is locked the
+ * one whose lock-out ends first (never simply the first slot: that would
+ * let one address be unlocked again and again). IPv6 addresses count per
+ * /64 (connguard_addr_group), the block one host is given and can rotate
+ * through. The clock is the caller's, so the tests need not wait. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "authguard.h"
+#include "connguard.h"
 #include "util.h"
 
 struct slot {
@@ -54,18 +58,25 @@ static struct slot *find(struct authguard *g, const char *addr)
 	return NULL;
 }
 
-int authguard_locked(struct authguard *g, const char *addr, int64_t now_us)
+int authguard_locked(struct authguard *g, const char *peer, int64_t now_us)
 {
-	struct slot *s = g ? find(g, addr) : NULL;
+	char addr[48];
+	struct slot *s;
+	if (!g)
+		return 0;
+	connguard_addr_group(peer, addr, sizeof(addr));
+	s = find(g, addr);
 	return s && now_us < s->locked_until_us;
 }
 
-int authguard_fail(struct authguard *g, const char *addr, int64_t now_us)
+int authguard_fail(struct authguard *g, const char *peer, int64_t now_us)
 {
 	struct slot *s, *victim = NULL;
+	char addr[48];
 
 	if (!g)
 		return 0;
+	connguard_addr_group(peer, addr, sizeof(addr));
 	s = find(g, addr);
 	if (s && now_us < s->locked_until_us)
 		return 0;
@@ -80,8 +91,14 @@ int authguard_fail(struct authguard *g, const char *addr, int64_t now_us)
 			if (!victim || c->window_start_us < victim->window_start_us)
 				victim = c;
 		}
+		if (!s && !victim) { /* every slot locked: the lock that ends first */
+			victim = &g->slots[0];
+			for (size_t i = 1; i < AUTHGUARD_SLOTS; i++)
+				if (g->slots[i].locked_until_us < victim->locked_until_us)
+					victim = &g->slots[i];
+		}
 		if (!s)
-			s = victim ? victim : &g->slots[0];
+			s = victim;
 		memset(s, 0, sizeof(*s));
 		snprintf(s->addr, sizeof(s->addr), "%s", addr);
 		s->window_start_us = now_us;

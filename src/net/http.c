@@ -146,6 +146,23 @@ static int api_restore(struct session *s, const char *body, size_t bodylen,
 	return 1;
 }
 
+/* POST /api/sessions/NAME/save */
+static int api_save(struct session *s, struct http_response *r, struct http_pending **pending)
+{
+	char err[256];
+	unsigned status;
+	log_info("Admin API requested a save (session=%s)", s->name);
+	*pending = xcalloc(1, sizeof(**pending));
+	status = session_save_notify(s, save_done, *pending, err, sizeof(err));
+	if (status) {
+		free(*pending);
+		*pending = NULL;
+		respond_json(r, status, json_pack("{ss ss}", "error", err, "code", "conflict"));
+		return 0;
+	}
+	return 1;
+}
+
 /* DELETE /api/sessions/NAME */
 static int api_delete(struct session *s, struct http_response *r,
 		      struct http_pending **pending)
@@ -163,43 +180,66 @@ static int api_delete(struct session *s, struct http_response *r,
 	return 1;
 }
 
-/* The admin API: Authorization: Bearer ADMIN_PASSWORD. */
-static int api(struct server *srv, const char *method, const char *path, const char *auth,
-	       const char *peer, const char *body, size_t bodylen,
-	       struct http_response *r, struct http_pending **pending)
+/* 1 when method is one of allow (a list as the Allow header spells it,
+ * "GET, HEAD"); else r is a 405 carrying that Allow header. HEAD is
+ * answered wherever GET is. */
+static int method_ok(struct http_response *r, const char *method, const char *allow)
 {
-	char name[80];
-	const char *rest;
-	struct session *s;
-	size_t n;
+	size_t n = strlen(method);
+	for (const char *p = allow; (p = strstr(p, method)); p += n)
+		if ((p == allow || p[-1] == ' ') && (p[n] == ',' || p[n] == 0))
+			return 1;
+	respond_error(r, 405, "method not allowed");
+	snprintf(r->headers, sizeof(r->headers), "allow: %s\n", allow);
+	return 0;
+}
 
+int http_check_auth(struct server *srv, const char *method, const char *path,
+		    const char *auth, const char *peer, struct http_response *r)
+{
+	if (strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0)
+		return 0;
 	if (!*srv->cfg->admin_password) {
 		respond_error(r, 404, "the admin API is disabled: set ADMIN_PASSWORD");
-		return 0;
+		return 1;
 	}
 	if (!*auth) {
 		respond_error(r, 401, "missing Authorization: Bearer ADMIN_PASSWORD");
 		r->www_authenticate = "Bearer realm=\"sessiond\"";
-		return 0;
+		return 1;
 	}
 	if (protocol_auth_locked(srv, peer)) {
 		log_debug("Admin API: refused %s %s from %s: locked out", method, path, peer);
 		respond_error(r, 403, "too many failed passwords from this address; try again later");
-		return 0;
+		return 1;
 	}
 	if (strncasecmp(auth, "Bearer ", 7) != 0 || !util_secret_equal(auth + 7,
 								   srv->cfg->admin_password)) {
 		log_warning("Admin API: wrong credentials for %s %s from %s", method, path, peer);
 		protocol_auth_failed(srv, peer);
 		respond_error(r, 403, "wrong admin password");
-		return 0;
+		return 1;
 	}
+	return 0;
+}
+
+/* The admin API: Authorization: Bearer ADMIN_PASSWORD. */
+static int api(struct server *srv, const char *method, const char *path, const char *auth,
+	       const char *peer, const char *body, size_t bodylen,
+	       struct http_response *r, struct http_pending **pending)
+{
+	char name[80], err[512];
+	const char *rest;
+	struct session *s;
+	json_t *o;
+	size_t n;
+
+	if (http_check_auth(srv, method, path, auth, peer, r))
+		return 0;
 	if (strcmp(path, "/api/sessions") == 0 || strcmp(path, "/api/sessions/") == 0) {
-		json_t *list;
-		if (strcmp(method, "GET") != 0)
-			goto method;
-		list = server_sessions_json(srv);
-		respond_json(r, 200, json_pack("{so}", "sessions", list));
+		if (method_ok(r, method, "GET, HEAD"))
+			respond_json(r, 200, json_pack("{so}", "sessions",
+						       server_sessions_json(srv)));
 		return 0;
 	}
 	if (strncmp(path, "/api/sessions/", 14) != 0)
@@ -210,44 +250,51 @@ static int api(struct server *srv, const char *method, const char *path, const c
 		goto notfound;
 	memcpy(name, path + 14, n);
 	name[n] = 0;
-	s = server_session(srv, name, 0, NULL, 0);
-	if (!s) {
+	if (!server_session_exists(srv, name)) {
 		respond_error(r, 404, "no such session");
 		return 0;
 	}
 	if (!rest || strcmp(rest, "/") == 0) {
-		if (strcmp(method, "DELETE") == 0)
-			return api_delete(s, r, pending);
-		if (strcmp(method, "GET") != 0)
-			goto method;
-		respond_json(r, 200, session_stats_json(s));
+		if (!method_ok(r, method, "GET, HEAD, DELETE"))
+			return 0;
+		if (strcmp(method, "DELETE") != 0) {
+			/* Read from disk when the session is closed: looking
+			 * does not open it again. */
+			o = server_session_json(srv, name);
+			if (o)
+				respond_json(r, 200, o);
+			else
+				respond_error(r, 404, "no such session");
+			return 0;
+		}
+	} else if (strcmp(rest, "/backups") == 0) {
+		if (!method_ok(r, method, "GET, HEAD"))
+			return 0;
+		o = server_backups_json(srv, name);
+		if (o)
+			respond_json(r, 200, json_pack("{ss so}", "session", name, "backups", o));
+		else
+			respond_error(r, 404, "no such session");
+		return 0;
+	} else if (strcmp(rest, "/save") == 0 || strcmp(rest, "/restore") == 0) {
+		if (!method_ok(r, method, "POST"))
+			return 0;
+	} else {
+		goto notfound;
+	}
+	/* What changes the session opens it. */
+	s = server_session(srv, name, 0, err, sizeof(err));
+	if (!s) {
+		respond_json(r, 503, json_pack("{ss ss}", "error", err, "code", "unavailable"));
 		return 0;
 	}
-	if (strcmp(rest, "/backups") == 0) {
-		if (strcmp(method, "GET") != 0)
-			goto method;
-		respond_json(r, 200, json_pack("{ss so}", "session", s->name, "backups",
-					       session_backups_json(s)));
-		return 0;
-	}
-	if (strcmp(rest, "/save") == 0) {
-		if (strcmp(method, "POST") != 0)
-			goto method;
-		log_info("Admin API requested a save (session=%s)", s->name);
-		*pending = xcalloc(1, sizeof(**pending));
-		session_save_notify(s, save_done, *pending);
-		return 1;
-	}
-	if (strcmp(rest, "/restore") == 0) {
-		if (strcmp(method, "POST") != 0)
-			goto method;
-		return api_restore(s, body, bodylen, r, pending);
-	}
+	if (!rest || strcmp(rest, "/") == 0)
+		return api_delete(s, r, pending);
+	if (strcmp(rest, "/save") == 0)
+		return api_save(s, r, pending);
+	return api_restore(s, body, bodylen, r, pending);
 notfound:
 	respond_error(r, 404, "no such endpoint");
-	return 0;
-method:
-	respond_error(r, 405, "method not allowed");
 	return 0;
 }
 
@@ -262,12 +309,16 @@ int http_handle_body(struct server *srv, const char *method, const char *path,
 		     struct http_response *r, struct http_pending **pending)
 {
 	*pending = NULL;
-	if (strcmp(path, "/healthz") == 0 && strcmp(method, "GET") == 0) {
-		healthz(srv, r);
+	if (strcmp(method, "HEAD") == 0)
+		method = "GET"; /* the network layer leaves the body out */
+	if (strcmp(path, "/healthz") == 0) {
+		if (method_ok(r, method, "GET, HEAD"))
+			healthz(srv, r);
 		return 0;
 	}
-	if (strcmp(path, "/metrics") == 0 && strcmp(method, "GET") == 0) {
-		metrics(srv, r);
+	if (strcmp(path, "/metrics") == 0) {
+		if (method_ok(r, method, "GET, HEAD"))
+			metrics(srv, r);
 		return 0;
 	}
 	if (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0)

@@ -1,5 +1,7 @@
 /* http.h - plain HTTP on the server's port: /healthz, /metrics and the
- * admin API. Decides what to answer; net.c writes it. */
+ * admin API. Decides what to answer; net.c writes it. A method a route does
+ * not take gets 405 with an Allow header; HEAD is answered as GET (the
+ * network layer leaves the body out). */
 #ifndef SESSIOND_HTTP_H
 #define SESSIOND_HTTP_H
 
@@ -30,7 +32,13 @@ int http_handle(struct server *srv, const char *method, const char *path, const 
 int http_handle_body(struct server *srv, const char *method, const char *path,
 		     const char *auth, const char *peer, const char *body, size_t bodylen,
 		     struct http_response *r, struct http_pending **pending);
-/* Largest request body read (past it: 413). */
+/* The admin API's credentials for a request to path: 0 when path needs
+ * none or they are right, else 1 with *r the refusal (404 no
+ * ADMIN_PASSWORD, 401, 403). A wrong password counts towards the
+ * lock-out. Checked before anything about the request's body. */
+int http_check_auth(struct server *srv, const char *method, const char *path,
+		    const char *auth, const char *peer, struct http_response *r);
+/* Largest request body read (past it: 413, once the credentials passed). */
 #define HTTP_MAX_BODY 65536
 void http_set_waker(void (*waker)(void *net));
 void http_pending_attach(struct http_pending *p, void *net);

@@ -22,7 +22,12 @@
  * message's buffer grows to what it holds (doubling, capped at the limit),
  * never past the limit; every incoming fragment counts as activity, so a
  * slow upload is not taken for silence. The listener binds exactly the
- * address listener.c resolved, and is checked to have done so. */
+ * address listener.c resolved, and is checked to have done so. A connection
+ * that is not a WebSocket and not waiting for an answer (silent, half-sent,
+ * idle keep-alive) is tracked by connguard.c from its accept: past
+ * MAX_IDLE_PER_ADDRESS or MAX_IDLE_CONNECTIONS the oldest such one is
+ * closed, so sockets held open without a request cannot use up the file
+ * descriptors /healthz and real clients need. */
 #include <libwebsockets.h>
 #include <signal.h>
 #include <string.h>
@@ -30,6 +35,7 @@
 #include "authguard.h"
 #include "config.h"
 #include "conn.h"
+#include "connguard.h"
 #include "frame.h"
 #include "http.h"
 #include "listener.h"
@@ -58,6 +64,8 @@ struct pss {
 	struct frame *body;         /* HTTP: response body to write */
 	struct http_pending *pending; /* HTTP: reply that waits (admin API) */
 	struct http_req *req;       /* HTTP: a request waiting for its body */
+	int head;                   /* HTTP: a HEAD request: headers only */
+	int close_after;            /* HTTP: close once the answer is out */
 };
 
 /* A POST with a body: what http_handle_body needs once it is read. */
@@ -88,6 +96,28 @@ static struct server *server;
 static int serving_tls;
 static volatile sig_atomic_t stop_requested;
 static lws_sorted_usec_list_t cron_sul;
+static struct connguard *guard;
+
+/* A new connection: within the idle caps, the oldest idle one goes. */
+static void guard_accept(struct lws *wsi)
+{
+	char peer[48] = "";
+	const char *why = "";
+	struct lws *victim;
+
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	victim = connguard_add(guard, wsi, peer, util_mono_us(), &why);
+	if (!victim)
+		return;
+	server->metrics.idle_dropped++;
+	log_debug("A connection from %s is past MAX_IDLE_%s: %s", peer,
+		  strcmp(why, "total") == 0 ? "CONNECTIONS" : "PER_ADDRESS", victim == wsi ?
+		  "closed it (every other one waits for an answer)" : "closed the oldest idle one");
+	/* Another connection is closed at once (its descriptor is what the
+	 * new one needs); the one being accepted only once this returns. */
+	lws_set_timeout(victim, PENDING_TIMEOUT_USER_OK,
+			victim == wsi ? LWS_TO_KILL_ASYNC : LWS_TO_KILL_SYNC);
+}
 
 static void wake(struct conn *c)
 {
@@ -155,7 +185,7 @@ static int http_send(struct lws *wsi, struct pss *pss, unsigned status, const ch
 		goto fail;
 	if (lws_finalize_write_http_header(wsi, start, &p, end))
 		goto fail;
-	pss->body = body;
+	pss->body = body; /* for HEAD: only its length was sent */
 	lws_callback_on_writable(wsi);
 	return 0;
 fail:
@@ -178,6 +208,7 @@ static int http_dispatch(struct lws *wsi, struct pss *pss, const char *method,
 		return http_reply(wsi, pss, &r);
 	/* Deferred: http_pending_done() calls us back when it is ready. */
 	http_pending_attach(pss->pending, wsi);
+	connguard_busy(guard, wsi, 1, util_mono_us()); /* not idle: never dropped */
 	return 0;
 }
 
@@ -353,6 +384,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	int bad;
 
 	switch (reason) {
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		guard_accept(wsi);
+		break;
+
+	case LWS_CALLBACK_WSI_DESTROY:
+		connguard_remove(guard, wsi);
+		break;
+
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
 			return reject_upgrade(wsi, 400, "bad request path");
@@ -377,6 +416,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0 ||
 		    !(name = session_from_path(path, &bad)))
 			return -1;
+		connguard_remove(guard, wsi); /* a WebSocket: MAX_CONNECTIONS counts it */
 		memset(pss, 0, sizeof(*pss));
 		pss->conn = conn_new(server, name, wsi);
 		lws_get_peer_simple(wsi, pss->conn->peer, sizeof(pss->conn->peer));
@@ -498,11 +538,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		const char *method = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) ? "GET"
 				   : lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) ? "POST"
 				   : lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI) ? "DELETE"
-				   : "OTHER"; /* PUT, HEAD...: 405 on known routes */
+				   : lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) ? "HEAD"
+				   : lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) ? "PUT"
+				   : lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) ? "PATCH"
+				   : lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) ? "OPTIONS"
+				   : "OTHER"; /* 405 on known routes */
 		static const char forbidden[] = "{\"error\":\"origin not allowed (ALLOWED_ORIGINS)\","
 						"\"code\":\"forbidden\"}";
 		char *host;
 		memset(pss, 0, sizeof(*pss));
+		pss->head = strcmp(method, "HEAD") == 0;
 		if (!origin_ok(wsi))
 			return http_send(wsi, pss, 403, "application/json", NULL, "",
 					 frame_new(forbidden, sizeof(forbidden) - 1));
@@ -515,6 +560,27 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		/* As long as the client sent it: a long ADMIN_PASSWORD must match. */
 		auth = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
 		lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+		if (strcmp(method, "POST") == 0 && !*clen &&
+		    lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)) {
+			/* A body of unknown length (chunked): RFC 9110 lets a
+			 * server ask for a Content-Length instead (credentials
+			 * first, as for 413). */
+			if (!http_check_auth(server, method, (const char *)in, auth ? auth : "",
+					     peer, &r)) {
+				json_t *o = json_pack("{ss ss}", "error", "send the body with a "
+						      "Content-Length (chunked bodies are not read)",
+						      "code", "length_required");
+				memset(&r, 0, sizeof(r));
+				r.status = 411;
+				r.content_type = "application/json";
+				r.body = frame_from_json(o);
+				json_decref(o);
+			}
+			free(auth);
+			/* The body's bytes must not be read as a request. */
+			pss->close_after = 1;
+			return http_reply(wsi, pss, &r);
+		}
 		if (strcmp(method, "POST") == 0 && atol(clen) > 0) {
 			/* Answered once the body is in (HTTP_BODY_COMPLETION). */
 			pss->req = xcalloc(1, sizeof(*pss->req));
@@ -546,14 +612,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			break;
 		pss->req = NULL;
 		if (q->too_large) {
+			/* Credentials first: who may not use the route learns
+			 * nothing about its limits. */
 			struct http_response r;
-			json_t *o = json_pack("{ss ss}", "error", "request body too large",
-					      "code", "too_large");
 			memset(&r, 0, sizeof(r));
-			r.status = 413;
-			r.content_type = "application/json";
-			r.body = frame_from_json(o);
-			json_decref(o);
+			if (!http_check_auth(server, "POST", q->path, q->auth ? q->auth : "",
+					     q->peer, &r)) {
+				json_t *o = json_pack("{ss ss}", "error", "request body too large",
+						      "code", "too_large");
+				r.status = 413;
+				r.content_type = "application/json";
+				r.body = frame_from_json(o);
+				json_decref(o);
+			}
 			rc = http_reply(wsi, pss, &r);
 		} else {
 			rc = http_dispatch(wsi, pss, "POST", q->path, q->auth ? q->auth : "", q->peer,
@@ -575,15 +646,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		}
 		if (!pss->body)
 			break;
-		if (lws_write(wsi, (unsigned char *)frame_data(pss->body), pss->body->len,
-			      LWS_WRITE_HTTP_FINAL) < (int)pss->body->len) {
+		if (!pss->head && lws_write(wsi, (unsigned char *)frame_data(pss->body),
+					    pss->body->len, LWS_WRITE_HTTP_FINAL) <
+				  (int)pss->body->len) {
 			frame_unref(pss->body);
 			pss->body = NULL;
 			return -1;
 		}
 		frame_unref(pss->body);
 		pss->body = NULL;
-		if (lws_http_transaction_completed(wsi))
+		/* Answered: idle again (keep-alive), aging from now. */
+		connguard_busy(guard, wsi, 0, util_mono_us());
+		if (pss->close_after || lws_http_transaction_completed(wsi))
 			return -1;
 		break;
 
@@ -697,8 +771,13 @@ int net_run(struct server *srv, const struct listen_addr *addr)
 		info.ssl_cert_filepath = srv->cfg->tls_cert;
 		info.ssl_private_key_filepath = srv->cfg->tls_key;
 	}
-	info.fd_limit_per_thread = (unsigned)srv->cfg->max_connections + 64;
-	info.max_http_header_pool = 256;
+	/* WebSockets, idle connections, those being answered, the listener. */
+	info.fd_limit_per_thread = (unsigned)(srv->cfg->max_connections +
+					      srv->cfg->max_idle_connections) + 64;
+	/* A connection holds a header buffer until its request is in: one for
+	 * every idle connection the cap allows, and room for real requests. */
+	info.max_http_header_pool = (unsigned short)(srv->cfg->max_idle_connections > 4000 ? 4096
+						     : srv->cfg->max_idle_connections + 96);
 	/* What one read takes from a socket per loop pass: a blob upload
 	 * arrives 256 KiB per pass instead of 64 (one buffer for the thread). */
 	info.pt_serv_buf_size = 256 * 1024;
@@ -722,6 +801,8 @@ int net_run(struct server *srv, const struct listen_addr *addr)
 		return -2;
 	}
 	srv->auth_guard = authguard_new(srv->cfg->auth_lockout * 1000000LL);
+	guard = connguard_new((size_t)srv->cfg->max_idle_per_address,
+			      (size_t)srv->cfg->max_idle_connections);
 	srv->saver = saver_start(saver_notify, NULL);
 	lws_sul_schedule(context, 0, &cron_sul, cron, LWS_US_PER_SEC);
 	log_info("Auto-save %s (interval: %lds, max backups: %ld)",
@@ -756,5 +837,7 @@ int net_run(struct server *srv, const struct listen_addr *addr)
 	server_flush(srv);
 	authguard_free(srv->auth_guard);
 	srv->auth_guard = NULL;
+	connguard_free(guard);
+	guard = NULL;
 	return 0;
 }

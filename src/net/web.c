@@ -85,7 +85,8 @@ int web_handle(const char *method, const char *path, const char *host, struct ht
 	    strncmp(path, "/web/", 5) != 0)
 		return 0;
 	memset(r, 0, sizeof(*r));
-	f = strcmp(method, "GET") == 0 ? web_find(path) : NULL;
+	/* HEAD is answered as GET; the network layer leaves the body out. */
+	f = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ? web_find(path) : NULL;
 	if (f) {
 		r->status = 200;
 		type = web_content_type(f->path);
@@ -104,8 +105,8 @@ int web_handle(const char *method, const char *path, const char *host, struct ht
 		     "content-security-policy: %s\n"
 		     "x-content-type-options: nosniff\n"
 		     "cache-control: no-cache\n"
-		     "referrer-policy: no-referrer\n",
-		     csp);
+		     "referrer-policy: no-referrer\n%s",
+		     csp, r->status == 405 ? "allow: GET, HEAD\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(r->headers)) /* cannot happen: csp is bounded */
 		r->headers[0] = 0;
 	return 1;

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "retention.h"
 #include "server.h"
 #include "session.h"
 #include "store.h"
@@ -48,6 +49,8 @@ int server_session_exists(const struct server *srv, const char *name)
 	return is_session_dir(srv->cfg->data_dir, name);
 }
 
+static void mark_failed(struct server *srv, const char *name, const char *err);
+
 static int failed_at_start(const struct server *srv, const char *name)
 {
 	for (size_t i = 0; i < srv->nfailed; i++)
@@ -68,8 +71,8 @@ struct session *server_session_open(struct server *srv, const char *name, int cr
 	if (s)
 		return s;
 	if (failed_at_start(srv, name)) {
-		snprintf(err, errlen, "session %s could not be opened at start (see the log)",
-			 name);
+		snprintf(err, errlen, "session %s cannot be opened (see the log); it is out of "
+			 "service until the server restarts", name);
 		return NULL;
 	}
 	exists = server_session_exists(srv, name);
@@ -98,6 +101,55 @@ struct session *server_session_open(struct server *srv, const char *name, int cr
 	return s;
 }
 
+/* A session on disk that is not loaded, described without opening it: its
+ * size, and its last save as session_metadata.json records it. */
+static json_t *closed_session_json(struct server *srv, const char *name)
+{
+	char path[4400];
+	json_t *meta, *last = json_null();
+	const char *reason, *backup;
+
+	snprintf(path, sizeof(path), "%s/%s/session_metadata.json", srv->cfg->data_dir, name);
+	meta = json_load_file(path, 0, NULL);
+	reason = json_string_value(json_object_get(meta, "reason"));
+	backup = json_string_value(json_object_get(meta, "backup"));
+	if (json_is_number(json_object_get(meta, "timestamp")) && reason && backup) {
+		snprintf(path, sizeof(path), "%s/%s/backups/%s", srv->cfg->data_dir, name, backup);
+		last = json_pack("{sf ss ss sI}", "time",
+				 json_number_value(json_object_get(meta, "timestamp")),
+				 "reason", reason, "backup", backup,
+				 "bytes", (json_int_t)util_file_size(path));
+	}
+	json_decref(meta);
+	snprintf(path, sizeof(path), "%s/%s/session.db", srv->cfg->data_dir, name);
+	return json_pack("{ss sb sb sI so}", "session", name, "loaded", 0, "failed",
+			 failed_at_start(srv, name), "db_bytes", (json_int_t)util_file_size(path),
+			 "last_save", last);
+}
+
+json_t *server_session_json(struct server *srv, const char *name)
+{
+	struct session *s = find_session(srv, name);
+	if (s)
+		return session_stats_json(s);
+	if (!is_session_dir(srv->cfg->data_dir, name))
+		return NULL;
+	return closed_session_json(srv, name);
+}
+
+json_t *server_backups_json(struct server *srv, const char *name)
+{
+	char bdir[4400];
+	json_t *list;
+	if (!find_session(srv, name) && !is_session_dir(srv->cfg->data_dir, name))
+		return NULL;
+	snprintf(bdir, sizeof(bdir), "%s/%s/backups", srv->cfg->data_dir, name);
+	list = backup_list_json(bdir);
+	retention_annotate(list, srv->cfg->max_backups, srv->cfg->backup_keep_hourly,
+			   srv->cfg->backup_keep_daily);
+	return list;
+}
+
 json_t *server_sessions_json(struct server *srv)
 {
 	json_t *list = json_array();
@@ -106,14 +158,9 @@ json_t *server_sessions_json(struct server *srv)
 	for (struct session *s = srv->sessions; s; s = s->next)
 		json_array_append_new(list, session_stats_json(s));
 	while (d && (e = readdir(d))) {
-		char path[4400];
 		if (find_session(srv, e->d_name) || !is_session_dir(srv->cfg->data_dir, e->d_name))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s/session.db", srv->cfg->data_dir, e->d_name);
-		json_array_append_new(list, json_pack("{ss sb sb sI}", "session", e->d_name,
-						      "loaded", 0, "failed",
-						      failed_at_start(srv, e->d_name),
-						      "db_bytes", (json_int_t)util_file_size(path)));
+		json_array_append_new(list, closed_session_json(srv, e->d_name));
 	}
 	if (d)
 		closedir(d);
@@ -170,8 +217,9 @@ static int is_session_dir(const char *data_dir, const char *name)
  * reported by /healthz as degraded. */
 static void mark_failed(struct server *srv, const char *name, const char *err)
 {
-	log_error("SESSION %s CANNOT BE OPENED: %s. It is left untouched and not served; the "
-		  "other sessions are. Fix it (sessionctl verify) and restart.", name, err);
+	log_error("SESSION %s CANNOT BE OPENED: %s. It is left as it is on disk and not "
+		  "served; the other sessions are. Fix it (sessionctl verify) and restart.", name,
+		  err);
 	srv->failed = xrealloc(srv->failed, (srv->nfailed + 1) * sizeof(*srv->failed));
 	srv->failed[srv->nfailed++] = xstrdup(name);
 }
@@ -228,7 +276,8 @@ void server_init(struct server *srv, struct config *cfg)
 	metrics_init(&srv->metrics);
 }
 
-void server_forget_session(struct server *srv, struct session *s)
+/* Takes a deleted session out of the table (see struct server). */
+static void forget_session(struct server *srv, struct session *s)
 {
 	if (srv->sessions_on_disk)
 		srv->sessions_on_disk--; /* its directory is in .deleted/ now */
@@ -239,6 +288,28 @@ void server_forget_session(struct server *srv, struct session *s)
 			break;
 		}
 	}
+	s->next = srv->deleted;
+	srv->deleted = s;
+}
+
+/* A session whose database could not be opened again (after a failed
+ * restore or delete): logged loudly, its members closed (1011), taken out
+ * of the table and refused like one that failed at start (hellos get
+ * unavailable, /healthz says degraded) until the server restarts. The
+ * other sessions are not affected. */
+static void session_failed(struct server *srv, struct session *s, const char *err)
+{
+	mark_failed(srv, s->name, err);
+	s->deleted = 1; /* no save may start: there is no database */
+	session_drop_everyone(s, 1011, "storage unavailable");
+	for (struct session **pp = &srv->sessions; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			srv->nsessions--;
+			break;
+		}
+	}
+	/* Connections closing later still name it: kept until exit. */
 	s->next = srv->deleted;
 	srv->deleted = s;
 }
@@ -287,9 +358,28 @@ void server_flush(struct server *srv)
 	}
 }
 
+/* The session a finished job belongs to: by pointer, so that a result
+ * that ends after its session was deleted (or taken out of service) never
+ * lands on a new session of the same name; *gone is then set. Jobs
+ * without an owner (the final save) are matched by name. */
+static struct session *job_session(struct server *srv, const struct backup_job *job,
+				   struct session **gone)
+{
+	*gone = NULL;
+	if (!job->owner)
+		return find_session(srv, job->session);
+	for (struct session *s = srv->sessions; s; s = s->next)
+		if (s == job->owner)
+			return s;
+	for (struct session *s = srv->deleted; s; s = s->next)
+		if (s == job->owner)
+			*gone = s;
+	return NULL;
+}
+
 void server_save_done(struct server *srv, struct backup_job *job)
 {
-	struct session *s = find_session(srv, job->session);
+	struct session *gone, *s = job_session(srv, job, &gone);
 	struct metrics *m = &srv->metrics;
 	enum save_kind kind = metrics_save_kind(job->reason);
 
@@ -308,10 +398,46 @@ void server_save_done(struct server *srv, struct backup_job *job)
 		m->saves_failed[kind]++;
 		m->backup_failures++;
 	}
-	if (s)
-		session_save_done(s, job);
-	else
+	if (gone) {
+		/* Nothing to answer: its waiters were answered when it went. */
+		if (job->checkpoint_only)
+			gone->checkpoint_running = 0;
+		else
+			gone->save_running = 0;
+	}
+	if (!s) {
 		backup_job_free(job);
+		return;
+	}
+	switch (session_save_done(s, job)) {
+	case SESSION_GONE:
+		forget_session(srv, s);
+		break;
+	case SESSION_FAILED:
+		session_failed(srv, s, s->failed_why ? s->failed_why : "no database");
+		break;
+	default:
+		break;
+	}
+}
+
+/* Deleted (or failed) sessions are freed once nothing refers to them: no
+ * job of theirs runs and no connection names them. */
+static void free_gone_sessions(struct server *srv)
+{
+	struct session **pp = &srv->deleted;
+	while (*pp) {
+		struct session *s = *pp;
+		int used = s->save_running || s->checkpoint_running || s->syncs_open;
+		for (struct conn *c = srv->conns; c && !used; c = c->next)
+			used = c->session == s;
+		if (used) {
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		session_free(s);
+	}
 }
 
 /* 1 when nothing refers to s any more: no member, no connection that
@@ -360,6 +486,7 @@ void server_cron(struct server *srv, double now)
 	long every = srv->cfg->save_interval;
 
 	close_idle_sessions(srv, now);
+	free_gone_sessions(srv);
 
 	for (struct session *s = srv->sessions; s; s = s->next) {
 		session_checkpoint_if_needed(s);

@@ -26,11 +26,17 @@ struct session *server_session_open(struct server *srv, const char *name, int cr
 /* The same without the code. */
 struct session *server_session(struct server *srv, const char *name, int create,
 			       char *err, size_t errlen);
-/* Takes a deleted session out of the table (see struct server). */
-void server_forget_session(struct server *srv, struct session *s);
 /* Every session under DATA_DIR: the open ones as session_stats_json
- * ("loaded": true), the others as {"session","loaded":false,"failed","db_bytes"}. */
+ * ("loaded": true), the others, without opening them, as
+ * {"session","loaded":false,"failed","db_bytes","last_save"} (last_save
+ * from session_metadata.json, or null). */
 json_t *server_sessions_json(struct server *srv);
+/* One session as the list shows it; NULL when there is no such session. A
+ * session closed while idle stays closed. */
+json_t *server_session_json(struct server *srv, const char *name);
+/* A session's backups as admin.backups lists them, read from disk (a
+ * closed session stays closed); NULL when there is no such session. */
+json_t *server_backups_json(struct server *srv, const char *name);
 /* 1 when DATA_DIR/name is a session directory. */
 int server_session_exists(const struct server *srv, const char *name);
 /* Commits every open batch and delivers what it produced. */

@@ -12,6 +12,7 @@
 
 #include "metrics.h"
 
+struct backup_job;
 struct config;
 struct conn;
 struct saver;
@@ -21,8 +22,9 @@ struct server {
 	struct config *cfg;
 	struct session *sessions;    /* open (loaded) sessions */
 	size_t nsessions;
-	/* Deleted sessions (DELETE /api/sessions/NAME), database closed: kept
-	 * until exit because closed connections may still point at them. */
+	/* Deleted sessions (DELETE /api/sessions/NAME) and sessions taken out
+	 * of service, database closed: kept while a connection or a job still
+	 * refers to them, freed by the cron after that. */
 	struct session *deleted;
 	size_t sessions_on_disk;     /* open or closed while idle (MAX_SESSIONS) */
 	char **failed;               /* sessions that could not be opened at start */
@@ -39,6 +41,10 @@ struct server {
 	struct authguard *auth_guard; /* failed passwords per address (NULL: none kept) */
 	/* The network layer's hook: ask for a writable callback on c. */
 	void (*wake)(struct conn *c);
+	/* Without a saver thread (unit tests) a save runs where it is asked
+	 * for; its result goes here when set (server_save_done, which acts on
+	 * SESSION_GONE), else straight to session_save_done. */
+	void (*save_done)(struct server *srv, struct backup_job *job);
 };
 
 #endif

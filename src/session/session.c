@@ -419,6 +419,28 @@ void session_leave(struct session *s, struct client *cl, const char *reason)
 	client_free(cl);
 }
 
+void session_drop_everyone(struct session *s, int code, const char *why)
+{
+	for (struct conn *c = s->srv->conns; c; c = c->next) {
+		struct client *cl = c->client;
+		if (c->session != s)
+			continue;
+		if (cl) {
+			struct client **pp;
+			for (pp = &s->clients; *pp; pp = &(*pp)->next) {
+				if (*pp == cl) {
+					*pp = cl->next;
+					s->nclients--;
+					break;
+				}
+			}
+			c->client = NULL;
+			client_free(cl);
+		}
+		conn_close(c, code, why);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Flush: commit the batch, then deliver                               */
 
@@ -579,6 +601,8 @@ void session_flush(struct session *s)
 			break;
 		case P_KICK:
 			/* Only once the batch (and the admin's ok) has committed. */
+			if (failed && p.conn->client)
+				p.conn->client->kicked = 0;
 			if (!failed && p.conn->client && !p.conn->closed) {
 				if (!p.self)
 					session_leave(s, p.conn->client, "kicked");
@@ -596,9 +620,13 @@ void session_flush(struct session *s)
 				struct frame *f = envelope_error(p.re, "unavailable", msg, NULL);
 				conn_send(p.conn, f);
 				frame_unref(f);
+				if (p.wait == SAVE_RESET || p.wait == SAVE_RESTORE)
+					admin_cancel_busy(s);
 			} else {
 				/* A requester that has gone needs no answer. */
 				int gone = p.wait == SAVE_NOBODY || p.conn->closed;
+				if (gone && p.wait == SAVE_RESET)
+					admin_cancel_busy(s); /* a plain save now */
 				if (p.wait == SAVE_RESTORE)
 					restore_request(s, gone ? NULL : p.conn, p.re, p.text,
 							NULL, NULL);
@@ -763,6 +791,7 @@ void session_free(struct session *s)
 	save_waiters_free(s);
 	store_close(s->store);
 	free(s->pending);
+	free(s->failed_why);
 	free(s->name);
 	free(s->dir);
 	free(s->db_path);

@@ -48,6 +48,7 @@ struct client {
 	int64_t resume_since;
 	json_t *hello_id;            /* the hello's id, echoed in welcome */
 	struct blob_upload *upload;  /* the open blob upload, or NULL */
+	int kicked;                  /* an admin.kick of it was accepted in this batch */
 };
 
 /* What the batch queued, delivered in this order by session_flush. */
@@ -87,6 +88,16 @@ struct pending {
 
 struct save_waiter;
 
+/* What a session is busy with, from the moment the request is read until
+ * it ends: one at a time, and writes are refused meanwhile (they would be
+ * in no backup, or lost with the files). */
+enum session_busy {
+	BUSY_NONE,
+	BUSY_RESET,     /* admin.reset: its backup is being written */
+	BUSY_RESTORE,   /* admin.restore or POST .../restore: save, then swap */
+	BUSY_DELETE,    /* DELETE /api/sessions/NAME: the final save, then the move */
+};
+
 struct session {
 	struct session *next;
 	struct server *srv;
@@ -117,8 +128,9 @@ struct session {
 	int64_t saved_seq;           /* seq covered by the last save */
 	int64_t running_seq;         /* seq when the running save started */
 	int save_running;
-	int resetting;               /* admin.reset waits for its backup: no writes */
-	int deleted;                 /* moved to .deleted/: no more saves */
+	int resetting;               /* enum session_busy: set when the request is read */
+	int deleted;                 /* moved to .deleted/ (or no database): no more saves */
+	char *failed_why;            /* SESSION_FAILED: why it has no database */
 	int checkpoint_running;
 	int syncs_open;              /* joins streaming from a snapshot */
 	int save_again;
@@ -159,6 +171,9 @@ void session_reply(struct session *s, struct conn *c, struct frame *f);
 int session_known_type(const char *type);
 /* Commits the open batch and delivers what it produced. */
 void session_flush(struct session *s);
+/* The session's database is gone: closes every connection of s (code,
+ * why) and forgets its members without touching storage. */
+void session_drop_everyone(struct session *s, int code, const char *why);
 /* Releases every lock whose owner is not online. */
 int session_release_orphan_locks(struct session *s);
 
@@ -172,12 +187,16 @@ void session_save(struct session *s, const char *reason);
 /* A save whose result done(arg, job) receives when it ends (the admin HTTP
  * API's POST .../save). */
 typedef void (*session_save_cb)(void *arg, const struct backup_job *job);
-void session_save_notify(struct session *s, session_save_cb done, void *arg);
+/* Returns 0, or 409 with err set when the session is being deleted (no
+ * save could ever answer it). */
+unsigned session_save_notify(struct session *s, session_save_cb done, void *arg, char *err,
+			     size_t errlen);
 /* The online restore of backups/NAME for the admin HTTP API: a save
  * (reason restore), then the backup is verified and swapped in with a new
  * epoch and every connection is closed (4205). done(arg, status, body)
  * gets an HTTP status and a JSON body (stolen). Returns 0, or an HTTP
- * status (404 no such backup, 409 a reset or restore runs) with err set
+ * status (404 no such backup, 409 a reset, restore or delete was accepted
+ * already, even in this loop pass) with err set
  * when it cannot start; nothing is changed then. */
 typedef void (*session_restore_cb)(void *arg, unsigned status, json_t *body);
 unsigned session_restore_notify(struct session *s, const char *backup, session_restore_cb done,
@@ -185,11 +204,19 @@ unsigned session_restore_notify(struct session *s, const char *backup, session_r
 /* DELETE /api/sessions/NAME: a final save (reason delete), then every
  * connection is closed (4205) and the session directory moves to
  * DATA_DIR/.deleted/NAME-STAMP/; done gets status and body as above.
- * Returns 0, or 409 with err when a reset or restore runs. */
+ * Returns 0, or 409 with err when a reset, restore or delete was accepted
+ * already. */
 unsigned session_delete_notify(struct session *s, session_restore_cb done, void *arg,
 			       char *err, size_t errlen);
-/* The saver finished a save or a checkpoint of this session. */
-void session_save_done(struct session *s, struct backup_job *job);
+/* The saver finished a save or a checkpoint of this session. Returns
+ * SESSION_GONE when that save was a DELETE's final save and the session's
+ * directory is in .deleted/ now, SESSION_FAILED when the session's database
+ * could not be opened again (after a failed restore or delete; s->failed_why
+ * says why): the caller (the server, which owns the session table) takes it
+ * out of the table; otherwise 0. */
+#define SESSION_GONE 1
+#define SESSION_FAILED 2
+int session_save_done(struct session *s, struct backup_job *job);
 /* Asks the saver for a checkpoint when the WAL has grown. */
 void session_checkpoint_if_needed(struct session *s);
 /* 1 when something changed since the last save. */

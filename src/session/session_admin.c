@@ -12,7 +12,16 @@
  * backup is pinned, a save (reason restore) runs, then admin_finish_restore
  * verifies the backup, swaps it in (restore.c) and reopens the database,
  * which gives it a new epoch; everyone is closed as after a reset. Every
- * admin action is logged with the admin's name. */
+ * admin action is logged with the admin's name.
+ *
+ * A state change takes effect when its request is read, not when its batch
+ * is flushed: a reset, restore or delete marks the session busy
+ * (s->resetting, enum session_busy) the moment it is accepted, and a kick
+ * marks its target, so a second request read in the same loop pass (a
+ * pipelining client, another connection, the HTTP API) sees it and gets
+ * `conflict` (or `not_found` for a second kick) instead of slipping through
+ * to act on a state that is about to change. One restore at a time also
+ * means one .restore-pin. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +37,6 @@
 #include "log.h"
 #include "restore.h"
 #include "retention.h"
-#include "server.h"
 #include "config.h"
 #include "server_state.h"
 #include "session_int.h"
@@ -47,14 +55,43 @@ static int queue_save(struct req *r, const char *reason, enum save_wait wait)
 	return SQLITE_OK;
 }
 
+const char *session_busy_text(const struct session *s)
+{
+	switch (s->resetting) {
+	case BUSY_RESET: return "a reset is running";
+	case BUSY_RESTORE: return "a restore is running";
+	case BUSY_DELETE: return "the session is being deleted";
+	default: return "nothing is running";
+	}
+}
+
+void admin_cancel_busy(struct session *s)
+{
+	char pin[4400];
+	if (s->resetting == BUSY_RESTORE) {
+		snprintf(pin, sizeof(pin), "%s/.restore-pin", s->dir);
+		unlink(pin);
+	}
+	s->resetting = BUSY_NONE;
+}
+
 int do_admin_save(struct req *r)
 {
+	if (r->s->resetting == BUSY_DELETE) {
+		reply_err(r, "conflict", NULL, "admin.save: %s", session_busy_text(r->s));
+		return SQLITE_OK;
+	}
 	log_info("Admin %s requested a save (session=%s)", r->cl->name, r->s->name);
 	return queue_save(r, "admin", SAVE_REPLY);
 }
 
 int do_admin_reset(struct req *r)
 {
+	if (r->s->resetting) {
+		reply_err(r, "conflict", NULL, "admin.reset: %s", session_busy_text(r->s));
+		return SQLITE_OK;
+	}
+	r->s->resetting = BUSY_RESET; /* until admin_finish_reset, or a failed batch */
 	log_info("Admin %s requested a reset (session=%s); saving a backup first", r->cl->name,
 		 r->s->name);
 	return queue_save(r, "reset", SAVE_RESET);
@@ -99,7 +136,7 @@ int do_admin_kick(struct req *r)
 		return SQLITE_OK;
 	}
 	cl = find_client(r->s, user);
-	if (!cl) {
+	if (!cl || cl->kicked) {
 		reply_err(r, "not_found", NULL, "admin.kick: %s is not online in this session", user);
 		return SQLITE_OK;
 	}
@@ -109,6 +146,7 @@ int do_admin_kick(struct req *r)
 	 * failed commit answers the admin `unavailable` and kicks nobody. */
 	p = pending_add(r->s, P_KICK, cl->conn);
 	p->self = cl == r->cl;
+	cl->kicked = 1; /* a second kick in this pass finds nobody */
 	return SQLITE_OK;
 }
 
@@ -138,7 +176,7 @@ int do_admin_restore(struct req *r)
 		return SQLITE_OK;
 	}
 	if (r->s->resetting) {
-		reply_err(r, "conflict", NULL, "admin.restore: a reset or restore is running");
+		reply_err(r, "conflict", NULL, "admin.restore: %s", session_busy_text(r->s));
 		return SQLITE_OK;
 	}
 	if (restore_pin(r->s->dir, json_string_value(b), pin, sizeof(pin), err, sizeof(err))) {
@@ -152,6 +190,7 @@ int do_admin_restore(struct req *r)
 	p->re = r->id ? json_incref(r->id) : NULL;
 	p->wait = SAVE_RESTORE;
 	r->answered = 1;
+	r->s->resetting = BUSY_RESTORE; /* until admin_finish_restore, or a failed batch */
 	return SQLITE_OK;
 }
 
@@ -160,7 +199,7 @@ unsigned session_restore_notify(struct session *s, const char *backup, session_r
 {
 	char pin[4400];
 	if (s->resetting) {
-		snprintf(err, errlen, "a reset or restore is running");
+		snprintf(err, errlen, "%s", session_busy_text(s));
 		return 409;
 	}
 	if (restore_pin(s->dir, backup, pin, sizeof(pin), err, errlen))
@@ -172,9 +211,34 @@ unsigned session_restore_notify(struct session *s, const char *backup, session_r
 	return 0;
 }
 
-void admin_finish_restore(struct session *s, struct conn *admin, json_t *id,
-			  const struct backup_job *job, const char *backup,
-			  session_restore_cb done, void *arg)
+/* No database to serve: no save may start; the server takes the session
+ * out of service (server_session_failed) when it sees SESSION_FAILED. */
+static int lost(struct session *s, const char *why)
+{
+	s->deleted = 1;
+	free(s->failed_why);
+	s->failed_why = xstrdup(why);
+	return SESSION_FAILED;
+}
+
+/* Opens the session's database again after a failed swap: 0, or 1 with
+ * err (the answer) extended when it cannot be opened either. */
+static int reopen_or_fail(struct session *s, char *err, size_t errlen)
+{
+	char e[512];
+	size_t n = strlen(err);
+	if (session_open_db(s, 0, e, sizeof(e)) == 0)
+		return 0;
+	session_close_db(s);
+	if (n + 1 < errlen)
+		snprintf(err + n, errlen - n, "; the session cannot be opened again (%s) and is "
+			 "out of service until the server restarts", e);
+	return 1;
+}
+
+int admin_finish_restore(struct session *s, struct conn *admin, json_t *id,
+			 const struct backup_job *job, const char *backup,
+			 session_restore_cb done, void *arg)
 {
 	char pin[4400], aside[4400] = "", err[1024], e[512];
 	const char *code = "unavailable";
@@ -201,16 +265,28 @@ void admin_finish_restore(struct session *s, struct conn *admin, json_t *id,
 	session_close_db(s);
 	if (restore_install(s->dir, pin, backup, aside, sizeof(aside), e, sizeof(e)) != 0) {
 		snprintf(err, sizeof(err), "%s; nothing was restored", e);
-		if (session_open_db(s, 0, e, sizeof(e)) != 0) {
-			log_error("SESSION %s CANNOT BE REOPENED after a failed restore: %s", s->name, e);
-			abort(); /* no database: restart and let start-up recovery act */
-		}
+		if (reopen_or_fail(s, err, sizeof(err)))
+			goto lost;
 		goto fail;
 	}
 	if (session_open_db(s, 1, e, sizeof(e)) != 0) {
-		log_error("SESSION %s: the restored backup %s cannot be opened (%s); the previous "
-			  "database is kept as %s", s->name, backup, e, aside);
-		abort();
+		/* e.g. its migration cannot run (a full disk): the previous
+		 * database goes back. */
+		char u[512] = "";
+		session_close_db(s);
+		snprintf(err, sizeof(err), "the restored backup cannot be opened: %s; nothing was "
+			 "restored", e);
+		log_error("Session %s: the restored backup %s cannot be opened (%s); putting %s "
+			  "back", s->name, backup, e, aside);
+		if (restore_undo(s->dir, aside, u, sizeof(u)) != 0) {
+			snprintf(err, sizeof(err), "the restored backup cannot be opened (%s) and the "
+				 "previous database cannot be put back (%s; it is kept as %s)", e, u,
+				 aside);
+			goto lost;
+		}
+		if (reopen_or_fail(s, err, sizeof(err)))
+			goto lost;
+		goto fail;
 	}
 	unlink(pin);
 	s->saved_seq = s->seq;
@@ -230,7 +306,7 @@ void admin_finish_restore(struct session *s, struct conn *admin, json_t *id,
 		      "epoch", s->epoch, "seq", (json_int_t)s->seq);
 	close_everyone(s, frame_from_json(o), "restore");
 	json_decref(o);
-	return;
+	return 0;
 fail:
 	unlink(pin);
 	log_error("Restore failed (session=%s backup=%s): %s", s->name, backup, err);
@@ -241,13 +317,27 @@ fail:
 	}
 	if (done)
 		done(arg, status, json_pack("{ss ss}", "error", err, "code", code));
+	return 0;
+lost:
+	/* No database to serve: this session only is taken out of service
+	 * (its members closed 1011, hellos refused, /healthz degraded); the
+	 * others are served on. */
+	unlink(pin);
+	if (admin) {
+		char msg[1100];
+		snprintf(msg, sizeof(msg), "admin.restore: %s", err);
+		conn_release_hold(admin, envelope_error(id, "unavailable", msg, NULL));
+	}
+	if (done)
+		done(arg, 503, json_pack("{ss ss}", "error", err, "code", "unavailable"));
+	return lost(s, err);
 }
 
 unsigned session_delete_notify(struct session *s, session_restore_cb done, void *arg,
 			       char *err, size_t errlen)
 {
 	if (s->resetting) {
-		snprintf(err, errlen, "a reset or restore is running");
+		snprintf(err, errlen, "%s", session_busy_text(s));
 		return 409;
 	}
 	log_warning("Admin API requested the deletion of session %s; saving a final backup",
@@ -257,8 +347,8 @@ unsigned session_delete_notify(struct session *s, session_restore_cb done, void 
 	return 0;
 }
 
-void admin_finish_delete(struct session *s, const struct backup_job *job,
-			 session_restore_cb done, void *arg)
+int admin_finish_delete(struct session *s, const struct backup_job *job,
+			session_restore_cb done, void *arg)
 {
 	char trash[4200], dest[4500], stamp[16], e[512];
 	struct stat st;
@@ -271,7 +361,7 @@ void admin_finish_delete(struct session *s, const struct backup_job *job,
 			  job->error);
 		done(arg, 503, json_pack("{ss ss}", "error", "the final save failed; nothing was "
 					 "deleted", "code", "unavailable"));
-		return;
+		return 0;
 	}
 	s->deleted = 1; /* no save may start on files about to move */
 	session_flush(s);
@@ -300,12 +390,14 @@ void admin_finish_delete(struct session *s, const struct backup_job *job,
 			 strerror(errno));
 		log_error("Delete of session %s failed: %s", s->name, e);
 		s->deleted = 0;
-		if (session_open_db(s, 0, e, sizeof(e)) != 0) {
-			log_error("SESSION %s CANNOT BE REOPENED: %s", s->name, e);
-			abort();
-		}
 		done(arg, 500, json_pack("{ss ss}", "error", e, "code", "internal"));
-		return;
+		{
+			char err[1024];
+			snprintf(err, sizeof(err), "%s", e);
+			if (reopen_or_fail(s, err, sizeof(err)))
+				return lost(s, err);
+		}
+		return 0;
 	}
 	util_fsync_dir(trash);
 	util_fsync_dir(s->srv->cfg->data_dir);
@@ -313,7 +405,7 @@ void admin_finish_delete(struct session *s, const struct backup_job *job,
 		    job->backup, dest);
 	done(arg, 200, json_pack("{ss ss ss}", "session", s->name, "backup", job->backup,
 				 "moved_to", dest + strlen(s->srv->cfg->data_dir) + 1));
-	server_forget_session(s->srv, s);
+	return SESSION_GONE;
 }
 
 /* admin.reset, once its backup is written: empty the content, new epoch,

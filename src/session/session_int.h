@@ -85,6 +85,11 @@ json_t *users_json(struct session *s);
 int flush_presence(struct session *s, struct client *cl);
 
 /* session_admin.c */
+/* What the session is busy with (s->resetting), for error messages. */
+const char *session_busy_text(const struct session *s);
+/* A reset or restore accepted in a batch that did not commit: the session
+ * is no longer busy (the restore's pin goes). */
+void admin_cancel_busy(struct session *s);
 int do_admin_save(struct req *r);
 int do_admin_backups(struct req *r);
 int do_admin_stats(struct req *r);
@@ -92,14 +97,17 @@ int do_admin_kick(struct req *r);
 int do_admin_reset(struct req *r);
 int do_admin_restore(struct req *r);
 /* admin.restore once its save is written (job): verify the pinned backup,
- * swap it in, close everyone. The answer goes to admin (id) or done. */
-void admin_finish_restore(struct session *s, struct conn *admin, json_t *id,
-			  const struct backup_job *job, const char *backup,
-			  session_restore_cb done, void *arg);
-/* The session's final save (job) is written: close everyone, move the
- * directory to .deleted/, forget the session. */
-void admin_finish_delete(struct session *s, const struct backup_job *job,
+ * swap it in, close everyone. The answer goes to admin (id) or done.
+ * Returns SESSION_FAILED when the session is left without a database. */
+int admin_finish_restore(struct session *s, struct conn *admin, json_t *id,
+			 const struct backup_job *job, const char *backup,
 			 session_restore_cb done, void *arg);
+/* The session's final save (job) is written: close everyone, move the
+ * directory to .deleted/. Returns SESSION_GONE when it moved (the server
+ * then forgets the session), SESSION_FAILED when it did not and the
+ * database cannot be opened again, 0 when the session stays. */
+int admin_finish_delete(struct session *s, const struct backup_job *job,
+			session_restore_cb done, void *arg);
 /* admin.reset once its backup is written (job): empties the session. */
 void admin_finish_reset(struct session *s, struct conn *admin, json_t *id,
 			const struct backup_job *job);

@@ -98,10 +98,14 @@ static void start_save(struct session *s, const char *reason)
 	job = backup_job_new(s->name, s->dir, reason, s->srv->cfg->max_backups);
 	job->keep_hourly = s->srv->cfg->backup_keep_hourly;
 	job->keep_daily = s->srv->cfg->backup_keep_daily;
+	job->owner = s;
 	s->save_running = 1;
 	s->running_seq = s->seq;
 	if (s->srv->saver) {
 		saver_submit(s->srv->saver, job);
+	} else if (s->srv->save_done) {
+		backup_run(job);
+		s->srv->save_done(s->srv, job);
 	} else {
 		backup_run(job);
 		session_save_done(s, job);
@@ -148,7 +152,7 @@ void save_request(struct session *s, const char *reason, struct conn *waiter, js
 		w->id = id ? json_incref(id) : NULL;
 		w->wait = wait;
 		if (wait == SAVE_RESET)
-			s->resetting = 1;
+			s->resetting = BUSY_RESET;
 		add_waiter(s, w);
 		conn_hold(waiter);
 	}
@@ -165,7 +169,7 @@ void restore_request(struct session *s, struct conn *waiter, json_t *id, const c
 	w->backup = xstrdup(backup);
 	w->rdone = done;
 	w->done_arg = arg;
-	s->resetting = 1;
+	s->resetting = BUSY_RESTORE;
 	add_waiter(s, w);
 	if (waiter)
 		conn_hold(waiter);
@@ -178,18 +182,26 @@ void delete_request(struct session *s, session_restore_cb done, void *arg)
 	w->wait = SAVE_DELETE;
 	w->rdone = done;
 	w->done_arg = arg;
-	s->resetting = 1;
+	s->resetting = BUSY_DELETE;
 	add_waiter(s, w);
 	session_save(s, "delete");
 }
 
-void session_save_notify(struct session *s, session_save_cb done, void *arg)
+unsigned session_save_notify(struct session *s, session_save_cb done, void *arg, char *err,
+			     size_t errlen)
 {
-	struct save_waiter *w = xcalloc(1, sizeof(*w));
+	struct save_waiter *w;
+	if (s->resetting == BUSY_DELETE) {
+		/* No save follows the delete's: nothing would ever answer. */
+		snprintf(err, errlen, "%s", session_busy_text(s));
+		return 409;
+	}
+	w = xcalloc(1, sizeof(*w));
 	w->done = done;
 	w->done_arg = arg;
 	add_waiter(s, w);
 	session_save(s, "admin");
+	return 0;
 }
 
 void session_conn_gone(struct session *s, struct conn *c)
@@ -265,14 +277,15 @@ static void checkpoint_done(struct session *s, const struct backup_job *job)
 		store_wal_checkpointed(s->store);
 }
 
-void session_save_done(struct session *s, struct backup_job *job)
+int session_save_done(struct session *s, struct backup_job *job)
 {
 	struct save_waiter *w;
+	int after = 0;
 
 	if (job->checkpoint_only) {
 		checkpoint_done(s, job);
 		backup_job_free(job);
-		return;
+		return 0;
 	}
 	s->save_running = 0;
 	if (job->ok) {
@@ -288,10 +301,10 @@ void session_save_done(struct session *s, struct backup_job *job)
 		if (w->wait == SAVE_RESET)
 			admin_finish_reset(s, w->conn, w->id, job);
 		else if (w->wait == SAVE_RESTORE)
-			admin_finish_restore(s, w->conn, w->id, job, w->backup, w->rdone,
-					     w->done_arg);
+			after |= admin_finish_restore(s, w->conn, w->id, job, w->backup, w->rdone,
+						      w->done_arg);
 		else if (w->wait == SAVE_DELETE)
-			admin_finish_delete(s, job, w->rdone, w->done_arg);
+			after |= admin_finish_delete(s, job, w->rdone, w->done_arg);
 		else if (w->conn)
 			conn_release_hold(w->conn, save_reply(job, w->id));
 		if (w->done)
@@ -302,22 +315,33 @@ void session_save_done(struct session *s, struct backup_job *job)
 	}
 	s->waiters = s->next_waiters;
 	s->next_waiters = NULL;
+	if (s->deleted && s->waiters)
+		session_cancel_waiters(s, "the session was deleted"); /* no save follows */
 	backup_job_free(job);
 	if (s->save_again && !s->srv->shutting_down) {
 		s->save_again = 0;
 		start_save(s, s->save_again_reason);
 	}
+	return after;
 }
 
 void session_checkpoint_if_needed(struct session *s)
 {
 	struct backup_job *job;
-	if (s->checkpoint_running || !s->srv->saver ||
+	/* Not while a reset, restore or delete waits for its save: a
+	 * checkpoint queued behind that save could still hold its read-write
+	 * connection to the old session.db while the restore swaps the files,
+	 * and the last read-write connection to close deletes session.db-wal
+	 * and -shm by name, which by then are the new database's. (The
+	 * read-only snapshots of joins and blob downloads cannot take the lock
+	 * that deleting needs.) */
+	if (s->checkpoint_running || s->resetting || !s->srv->saver ||
 	    store_wal_frames(s->store) < SESSION_WAL_CHECKPOINT_FRAMES)
 		return;
 	job = backup_job_new(s->name, s->dir, "checkpoint", s->srv->cfg->max_backups);
 	job->checkpoint_only = 1;
 	job->wal_reset = s->syncs_open == 0;
+	job->owner = s;
 	s->checkpoint_running = 1;
 	saver_submit(s->srv->saver, job);
 }

@@ -22,6 +22,7 @@ struct backup_job {
 	int wal_reset;            /* try briefly to restart the WAL (no sync is reading) */
 	int checkpoint_only;      /* just fold the WAL into the database */
 	time_t now;               /* the time in the backup's name (0: now; for tests) */
+	const void *owner;        /* who asked (its session), matched when it ends */
 	int64_t order;            /* set by backup_run: 1 + the newest backup's order */
 	/* output */
 	int ok;

@@ -239,3 +239,34 @@ int restore_install(const char *dir, const char *pin, const char *name, char *as
 	}
 	return 0;
 }
+
+int restore_undo(const char *dir, const char *aside, char *err, size_t errlen)
+{
+	char db[4200], from[4400], to[4500];
+	struct stat st;
+
+	snprintf(db, sizeof(db), "%s/session.db", dir);
+	/* What is there now is a copy of a backup that stays in backups/. */
+	for (int i = 0; i < 3; i++) {
+		snprintf(to, sizeof(to), "%s%s", db, i == 0 ? "" : i == 1 ? "-wal" : "-shm");
+		if (unlink(to) != 0 && errno != ENOENT) {
+			snprintf(err, errlen, "cannot remove %s: %s", to, strerror(errno));
+			return -1;
+		}
+	}
+	if (rename(aside, db) != 0) {
+		snprintf(err, errlen, "cannot move %s back: %s", aside, strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		const char *sfx = i ? "-shm" : "-wal";
+		snprintf(from, sizeof(from), "%s%s", aside, sfx);
+		snprintf(to, sizeof(to), "%s%s", db, sfx);
+		if (stat(from, &st) == 0 && rename(from, to) != 0) {
+			snprintf(err, errlen, "cannot move %s back: %s", from, strerror(errno));
+			return -1;
+		}
+	}
+	util_fsync_dir(dir);
+	return 0;
+}

@@ -35,5 +35,9 @@ int restore_verify(const char *path, char *err, size_t errlen);
  * into place. aside gets the name used. */
 int restore_install(const char *dir, const char *pin, const char *name, char *aside,
 		    size_t asidelen, char *err, size_t errlen);
+/* With the session's database closed: undoes a restore_install whose
+ * database cannot be opened: the installed copy (and its -wal/-shm) is
+ * removed (the backup it came from stays) and `aside` moves back. */
+int restore_undo(const char *dir, const char *aside, char *err, size_t errlen);
 
 #endif

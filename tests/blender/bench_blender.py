@@ -16,10 +16,15 @@ running server (tools/bench starts it). Prints key=value lines:
                         published by Blender A's connect() into an empty
                         session, joined by Blender B's connect()
 
-Exit status 0, 1 on failure, 3 when blender is not installed (the scenario
-is skipped).
+With --release SERIES the Blenders are that release of
+tests/blender/bpy-releases as a Python module (build/bpy-SERIES), and the
+keys start with blenderSERIES (without dots: blender45_move_p99_ms, ...).
+
+Exit status 0, 1 on failure, 3 when blender (or the release) is not
+installed (the scenario is skipped).
 
 usage: bench_blender.py --port P [--moves N] [--grid N] [--texture N] [--tmpdir D]
+                        [--release SERIES]
 """
 
 import argparse
@@ -30,7 +35,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from blender_run import Blender, blender_path  # noqa: E402
+from blender_run import Blender, blender_path, bpy_dir  # noqa: E402
 
 
 def pct(values, p):
@@ -48,75 +53,86 @@ def main():
     ap.add_argument("--grid", type=int, default=448)       # 448^2 = 200,704 vertices
     ap.add_argument("--texture", type=int, default=4096)
     ap.add_argument("--tmpdir", default=None)
+    ap.add_argument("--release", default="")
     o = ap.parse_args()
-    if not blender_path():
+    series = o.release
+    key = "blender" + series.replace(".", "")
+    if series and not os.path.exists(os.path.join(bpy_dir(series), "installed")):
+        print("note=%s: Blender %s as a Python module is not installed in %s "
+              "(./tools/test installs it), scenario skipped" % (key, series, bpy_dir(series)))
+        return 3
+    if not blender_path(series):
         print("note=blender: not installed, scenario skipped")
         return 3
+
+    def out(name, fmt, v):
+        print(("%s_%s=" + fmt) % (key, name, v))
     tmp = tempfile.mkdtemp(prefix="bench-blender-", dir=o.tmpdir)
     procs = []
     try:
         args = lambda role, session: [role, o.port, session, os.path.join(tmp, role),
                                       o.moves, o.grid, o.texture]
-        m = Blender("bl_bench.py", args("mover", "move"), "mover")
+        m = Blender("bl_bench.py", args("mover", key + "-move"), "mover", series=series)
         procs.append(m)
         m.result("mover-ready", 300)   # the session is initialised: the watcher joins it
-        w = Blender("bl_bench.py", args("watcher", "move"), "watcher")
+        w = Blender("bl_bench.py", args("watcher", key + "-move"), "watcher", series=series)
         procs.append(w)
         mr, wr = m.result("mover", 300), w.result("watcher", 300)
         times, seen = mr["times"], wr["seen"]
         lat = [(seen[str(i + 1)] - t) * 1000 for i, t in enumerate(times) if str(i + 1) in seen]
-        print("blender_moves=%d" % len(times))
-        print("blender_moves_seen=%d" % len(lat))
-        print("blender_move_p50_ms=%.1f" % pct(lat, 50))
-        print("blender_move_p99_ms=%.1f" % pct(lat, 99))
-        print("blender_move_p90_ms=%.1f" % pct(lat, 90))
-        print("blender_move_max_ms=%.1f" % max(lat))
+        out("moves", "%d", len(times))
+        out("moves_seen", "%d", len(lat))
+        out("move_p50_ms", "%.1f", pct(lat, 50))
+        out("move_p99_ms", "%.1f", pct(lat, 99))
+        out("move_p90_ms", "%.1f", pct(lat, 90))
+        out("move_max_ms", "%.1f", max(lat))
         if os.environ.get("BENCH_BLENDER_VERBOSE"):
             sys.stderr.write("move latencies (ms) in order: %s\n"
                              % " ".join("%.0f" % x for x in lat))
         m.wait(60)
         w.wait(60)
 
-        b = Blender("bl_bench.py", args("big", "join"), "big")
+        b = Blender("bl_bench.py", args("big", key + "-join"), "big", series=series)
         procs.append(b)
         br = b.result("big", 600)
         b.wait(60)
-        print("blender_join_vertices=%d" % br["vertices"])
-        print("blender_join_texture=%d" % o.texture)
-        print("blender_join_png_bytes=%d" % br["png_bytes"])
-        print("blender_upload_ms=%.0f" % br["upload_ms"])
-        j = Blender("bl_bench.py", args("joiner", "join"), "joiner")
+        out("join_vertices", "%d", br["vertices"])
+        out("join_texture", "%d", o.texture)
+        out("join_png_bytes", "%d", br["png_bytes"])
+        out("upload_ms", "%.0f", br["upload_ms"])
+        j = Blender("bl_bench.py", args("joiner", key + "-join"), "joiner", series=series)
         procs.append(j)
         jr = j.result("joiner", 600)
         j.wait(60)
         if jr["digest"] != br["digest"]:
-            print("note=blender: the late joiner's scene differs from the uploader's")
+            print("note=%s: the late joiner's scene differs from the uploader's" % key)
             return 1
-        print("blender_join_ms=%.0f" % jr["join_ms"])
+        out("join_ms", "%.0f", jr["join_ms"])
         for scene in ("sample_materials", "every-kind"):
-            key = scene.replace("-", "_")
-            ra = lambda role: [role, o.port, "real-" + key, os.path.join(tmp, key, role), scene]
-            a = Blender("bl_real.py", ra("a"), key + "-a")
+            name = scene.replace("-", "_")
+            ra = lambda role: [role, o.port, key + "-real-" + name, os.path.join(tmp, name, role),
+                               scene]
+            a = Blender("bl_real.py", ra("a"), name + "-a", series=series)
             procs.append(a)
             pub = a.result("published", 300)
-            b = Blender("bl_real.py", ra("b"), key + "-b")
+            b = Blender("bl_real.py", ra("b"), name + "-b", series=series)
             procs.append(b)
             joined = b.result("joined", 300)
             after = a.result("after", 300)
             a.wait(60)
             b.wait(60)
             if after["changed"] or joined["addon_digest"] != after["addon_digest"]:
-                print("note=blender: %s changed by the join or differs in B" % scene)
+                print("note=%s: %s changed by the join or differs in B" % (key, scene))
                 return 1
-            print("blender_publish_s_%s=%.2f" % (key, pub["publish_s"]))
-            print("blender_join_s_%s=%.2f" % (key, joined["join_s"]))
-            print("blender_real_count_%s=%d" % (key, pub["count"]))
+            out("publish_s_" + name, "%.2f", pub["publish_s"])
+            out("join_s_" + name, "%.2f", joined["join_s"])
+            out("real_count_" + name, "%d", pub["count"])
         return 0
     except AssertionError as e:
         msg = str(e)
         sys.stderr.write(msg[-3000:] + "\n")
         if "too_large" in msg or "does not support blobs" in msg:
-            print("note=blender: the server has no blobs: the join scenario needs them")
+            print("note=%s: the server has no blobs: the join scenario needs them" % key)
             return 3
         return 1
     finally:

@@ -24,6 +24,10 @@ def main():
     extra = bpy.data.scenes.new("Second")
     extra.frame_end = 99
     big = scene_util.grid_mesh("Big", 110)
+    ground = bpy.data.meshes["Ground"]
+    if hasattr(ground, "use_auto_smooth"):      # before 4.1: a mesh setting
+        ground.use_auto_smooth = True
+        ground.auto_smooth_angle = 0.7
     assert len(big.vertices) > bl_mesh.LARGE
     # A shader node group used by a material kept by a fake user, with a
     # color ramp, a curve mapping, a frame and a muted node; custom

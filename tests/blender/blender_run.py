@@ -1,5 +1,13 @@
-"""Driver side helpers: start `blender -b` processes running one of the
-in-Blender scripts, and read their RESULT lines as they come."""
+"""Driver side helpers: start Blender processes running one of the
+in-Blender scripts, and read their RESULT lines as they come.
+
+Which Blender is the environment's SESSIOND_BLENDER_RELEASE (tests/meson.build
+sets it per test): unset or empty, Debian's `blender` (or $BLENDER) run as
+`blender -b --factory-startup [FILE] --python SCRIPT -- ARGS`; a release
+series such as 4.2, 4.5 or 5, Blender as a Python module (the `bpy` wheel
+tools/setup.sh installs into build/bpy-SERIES, or $SESSIOND_BPY_ROOT/bpy-SERIES)
+run as `python bpy_main.py [--open FILE] SCRIPT -- ARGS`. Test scripts do not
+choose: the same test runs in every release it is registered for."""
 
 import json
 import os
@@ -10,20 +18,63 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 
 
-def blender_path():
+def release():
+    """The release series under test: "" for Debian's blender, else "4.2"..."""
+    return os.environ.get("SESSIOND_BLENDER_RELEASE", "")
+
+
+def describe(series):
+    return "Blender %s (bpy module)" % series if series else "Debian's blender"
+
+
+def bpy_dir(series):
+    root = os.environ.get("SESSIOND_BPY_ROOT") or os.path.join(REPO, "build")
+    return os.path.join(root, "bpy-" + series)
+
+
+def blender_path(series=None):
+    """The program that runs Blender: blender's binary (None when it is not
+    installed), or the interpreter of the release's virtual environment
+    (whether or not it is there: a missing one fails the test, with why).
+    `series` defaults to release()."""
+    series = release() if series is None else series
+    if series:
+        return os.path.join(bpy_dir(series), "bin", "python")
     return os.environ.get("BLENDER") or shutil.which("blender")
 
 
-class Blender:
-    """One `blender -b --factory-startup --python SCRIPT -- ARGS` process.
-    Lines `RESULT tag json` go to a queue; every line is kept for errors."""
+def command(script, args, blend=None, series=None):
+    """The command line that runs SCRIPT (in this folder) with ARGS after
+    "--", in the release under test (or `series`), FILE.blend opened first
+    if given."""
+    path = os.path.join(HERE, script)
+    args = [str(a) for a in args]
+    series = release() if series is None else series
+    if not series:
+        return ([blender_path(""), "-b", "--factory-startup", "--python-exit-code", "1"]
+                + ([blend] if blend else []) + ["--python", path, "--"] + args)
+    python = blender_path(series)
+    if not os.path.exists(os.path.join(bpy_dir(series), "installed")):
+        raise AssertionError(
+            "Blender %s (the bpy module) is not installed in %s: ./tools/test installs it "
+            "(tools/setup.sh, sessiond_install_bpy), and says why when it cannot"
+            % (series, bpy_dir(series)))
+    return ([python, os.path.join(HERE, "bpy_main.py")] + (["--open", blend] if blend else [])
+            + [path, "--"] + args)
 
-    def __init__(self, script, args, name, env=None):
+
+class Blender:
+    """One Blender process running SCRIPT with ARGS (see command()), FILE.blend
+    opened first when `blend` is given, in the release under test or the
+    `series` given ("" for Debian's blender). Lines `RESULT tag json` go to a
+    queue; every line is kept for errors."""
+
+    def __init__(self, script, args, name, env=None, blend=None, series=None):
         self.name = name
-        cmd = [blender_path(), "-b", "--factory-startup", "--python-exit-code", "1",
-               "--python", os.path.join(HERE, script), "--"] + [str(a) for a in args]
+        cmd = command(script, args, blend, series)
         env_extra = env
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)

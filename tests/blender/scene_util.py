@@ -14,6 +14,9 @@ sys.path.insert(0, os.path.join(REPO, "clients", "blender"))
 
 import bpy  # noqa: E402
 
+if os.environ.get("SESSIOND_LINECOV"):
+    import linecov  # noqa: E402,F401  (guard_coverage.py: lines run, per version)
+
 
 def args():
     argv = sys.argv

@@ -11,8 +11,9 @@ other; A deletes an object; the server is killed with SIGKILL and restarted
 (A edits while it is down), both resume with a delta and match; a third
 Blender joining late matches.
 
-Also here: the per-kind round trip (bl_kinds.py) and the Python API's
-errors in the server's words.
+Also here: the per-kind round trip (bl_kinds.py), the Python API's
+errors in the server's words, and a .blend file opened and shared
+(bl_blendfile.py).
 """
 
 import os
@@ -71,6 +72,33 @@ class KindsTest(unittest.TestCase):
         self.assertEqual(r["rig"], {"bones": [["root", None, False], ["arm", "root", True]],
                                     "euler": [0.2, 0.0, 0.4], "custom": {"twist": 0.5},
                                     "constraints": ["COPY_ROTATION"], "camera": ["TRACK_TO"]})
+
+
+@unittest.skipUnless(blender_path(), "blender is not installed (tools/setup.sh installs it for the tests)")
+class BlendFileTest(unittest.TestCase):
+    """A .blend file opened (the launcher's `blend`: blender FILE, or
+    bpy.ops.wm.open_mainfile in a module) and shared."""
+
+    def test_open_and_share_a_blend_file(self):
+        tmp = tempfile.mkdtemp(prefix="sessiond-blend-")
+        try:
+            path = os.path.join(tmp, "scene.blend")
+            args = lambda role: [role, SERVER.port, "blendfile", os.path.join(tmp, role), path]
+            b = Blender("bl_blendfile.py", args("save"), "blender-save")
+            saved = b.result("saved")
+            self.assertEqual(b.wait(), 0, b.log())
+            share = Blender("bl_blendfile.py", args("share"), "blender-share", blend=path)
+            shared = share.result("share")
+            self.assertEqual(shared["file"], path)
+            self.assertEqual(shared["objects"], saved["objects"])
+            join = Blender("bl_blendfile.py", args("join"), "blender-join")
+            joined = join.result("join")
+            self.assertEqual(joined["objects"], saved["objects"])
+            self.assertEqual(joined["digest"], shared["digest"])
+            for p in (share, join):
+                self.assertEqual(p.wait(), 0, p.log())
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @unittest.skipUnless(blender_path(), "blender is not installed (tools/setup.sh installs it for the tests)")

@@ -12,8 +12,8 @@ directory) can see.  Standard library plus Debian's websockets 10.4; run with
   integer ids and buffers whatever arrives before the matching reply, so
   events are never lost; `next_event()` takes from that buffer first.
 - RawWS: a minimal hand-written WebSocket client over asyncio streams, for
-  what websockets will not send (invalid UTF-8, odd frames) and for peers
-  that stop reading.
+  what websockets will not send (invalid UTF-8, odd frames), for peers
+  that stop reading, and for pipelining (send_json_many: frames in one write).
 - ServerTestCase: IsolatedAsyncioTestCase that owns servers and clients and
   cleans them up; it fails a test whose server died on its own.
 
@@ -52,7 +52,8 @@ TIMEOUT = 10.0          # one frame / one reply
 SETTINGS = ("PORT", "HOST", "DATA_DIR", "SERVER_PASSWORD", "ADMIN_PASSWORD",
             "LOG_LEVEL", "TIMEOUT", "SAVE_INTERVAL", "MAX_BACKUPS",
             "MAX_MESSAGE_BYTES", "CHAT_HISTORY", "CHAT_KEEP", "SYNC",
-            "MAX_CONNECTIONS", "MAX_CLIENT_QUEUE_BYTES", "RATE_LIMIT",
+            "MAX_CONNECTIONS", "MAX_IDLE_CONNECTIONS", "MAX_IDLE_PER_ADDRESS",
+            "MAX_CLIENT_QUEUE_BYTES", "RATE_LIMIT",
             "BACKUP_KEEP_HOURLY", "BACKUP_KEEP_DAILY",
             "MAX_BLOB_BYTES", "BLOB_GC_GRACE",
             "MAX_SESSIONS", "CREATE_SESSIONS", "SESSION_IDLE_CLOSE",
@@ -469,6 +470,21 @@ class RawWS:
         return cls(reader, writer)
 
     def send_frame(self, opcode, payload, fin=True, rsv=0):
+        self.writer.write(self.encode_frame(opcode, payload, fin, rsv))
+
+    async def send_json_many(self, objs):
+        """Every object as a text frame, all in one TCP write (a pipelining
+        client): the server reads them in one pass of its loop."""
+        data = []
+        for o in objs:
+            payload = json.dumps(o).encode()
+            record_sent(self.sent, payload)
+            data.append(self.encode_frame(0x1, payload))
+        self.writer.write(b"".join(data))
+        await self.writer.drain()
+
+    @staticmethod
+    def encode_frame(opcode, payload, fin=True, rsv=0):
         b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
         n = len(payload)
         if n < 126:
@@ -479,7 +495,7 @@ class RawWS:
             head = struct.pack("!BBQ", b0, 0x80 | 127, n)
         mask = os.urandom(4)
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.writer.write(head + mask + masked)
+        return head + mask + masked
 
     async def send_text_bytes(self, payload):
         record_sent(self.sent, payload)

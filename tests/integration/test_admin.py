@@ -1066,5 +1066,135 @@ class AdminApiTest(ServerTestCase):
         self.assertEqual((await http_async(srv, "GET", "/metrics"))[0], 200)
 
 
+def raw_http(srv, data, timeout=TIMEOUT):
+    """Writes data (a whole request, bytes) on a new connection; returns
+    (status, headers (lower-case names), body bytes) of the answer."""
+    import socket
+    with socket.create_connection(("127.0.0.1", srv.port), timeout) as sock:
+        sock.sendall(data)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise AssertionError(f"closed without an answer: {buf!r}")
+            buf += chunk
+        head, body = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, v in
+                   (l.split(":", 1) for l in lines[1:])}
+        n = int(headers.get("content-length", "0"))
+        while len(body) < n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return int(lines[0].split()[1]), headers, body
+
+
+class HttpMethodsTest(ServerTestCase):
+    """HEAD is answered as GET without a body; a method a route does not
+    take gets 405 with Allow; a chunked body gets 411; credentials are
+    checked before the body's size."""
+    server_args = ADMIN_ARGS
+
+    async def test_head_and_405_with_allow(self):
+        srv = self.server()
+        await self.joined(srv, "alice", "alpha")
+        t = dict(token=ADMIN_PW)
+        for path, kw in (("/healthz", {}), ("/metrics", {}), ("/api/sessions", t),
+                         ("/api/sessions/alpha", t), ("/api/sessions/alpha/backups", t),
+                         ("/", {})):
+            with self.subTest(path=path):
+                st, h, b = await http_async(srv, "HEAD", path, **kw)
+                self.assertEqual(st, 200, b)
+                self.assertEqual(b, b"")
+                gst, gh, gb = await http_async(srv, "GET", path, **kw)
+                self.assertEqual(gst, 200)
+                self.assertEqual(h.get("content-type"), gh.get("content-type"))
+        for method, path, kw, allow in (
+                ("POST", "/healthz", {}, "GET, HEAD"), ("PUT", "/healthz", {}, "GET, HEAD"),
+                ("POST", "/metrics", {}, "GET, HEAD"), ("DELETE", "/metrics", {}, "GET, HEAD"),
+                ("POST", "/api/sessions", t, "GET, HEAD"),
+                ("POST", "/api/sessions/alpha", t, "GET, HEAD, DELETE"),
+                ("PATCH", "/api/sessions/alpha", t, "GET, HEAD, DELETE"),
+                ("GET", "/api/sessions/alpha/save", t, "POST"),
+                ("HEAD", "/api/sessions/alpha/restore", t, "POST"),
+                ("POST", "/api/sessions/alpha/backups", t, "GET, HEAD"),
+                ("POST", "/", {}, "GET, HEAD")):
+            with self.subTest(route=f"{method} {path}"):
+                st, h, b = await http_async(srv, method, path, **kw)
+                self.assertEqual(st, 405, b)
+                self.assertEqual(h.get("allow"), allow, h)
+        # the server still serves
+        self.assertEqual((await http_async(srv, "GET", "/healthz"))[0], 200)
+
+    async def test_chunked_restore_gets_411(self):
+        srv = self.server()
+        await self.joined(srv, "alice", "alpha")
+        body = b'{"backup":"snapshot_20260101_000000.db"}'
+        chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+        def request(auth):
+            return raw_http(srv, b"POST /api/sessions/alpha/restore HTTP/1.1\r\n"
+                            b"Host: x\r\nTransfer-Encoding: chunked\r\n" + auth +
+                            b"Content-Type: application/json\r\n\r\n" + chunked)
+
+        st, _, b = await asyncio.to_thread(request, b"Authorization: Bearer " +
+                                           ADMIN_PW.encode() + b"\r\n")
+        self.assertEqual(st, 411, b)
+        self.assertIn("Content-Length", json.loads(b)["error"])
+        st, _, b = await asyncio.to_thread(request, b"")
+        self.assertEqual(st, 401, b)
+        self.assertEqual((await http_async(srv, "GET", "/healthz"))[0], 200)
+
+    async def test_credentials_before_body_size(self):
+        srv = self.server()
+        await self.joined(srv, "alice", "alpha")
+        big = b"x" * 70000
+        for kw, want in (({}, 401), ({"token": ADMIN_PW + "x"}, 403),
+                         ({"token": ADMIN_PW}, 413)):
+            with self.subTest(kw=kw):
+                st, _, b = await http_async(srv, "POST", "/api/sessions/alpha/restore",
+                                            body=big, **kw)
+                self.assertEqual(st, want, b)
+
+
+class ClosedSessionApiTest(ServerTestCase):
+    """Looking at a session closed while idle does not open it again."""
+    server_args = ADMIN_ARGS + ("--session-idle-close", "1")
+
+    async def test_get_closed_session_answers_from_disk(self):
+        srv = self.server()
+        root, _, _, _ = await self.joined(srv, "root", "alpha", admin_password=ADMIN_PW)
+        await must(root, "node.create", uuid="a", kind="Object", data={})
+        await root.close()
+        # the idle close saves what changed, then closes the database
+        await asyncio.to_thread(srv.wait_for_log, "Session closed after", 15)
+        self.assertTrue(any("Session closed after" in l for l in srv.lines), srv.log())
+        saved = [l for l in srv.lines if "Session saved (session=alpha" in l]
+        self.assertTrue(saved, srv.log())
+        t = dict(token=ADMIN_PW)
+        mark = len(srv.lines)
+        for _ in range(2):
+            st, _, b = await http_async(srv, "GET", "/api/sessions/alpha", **t)
+            self.assertEqual(st, 200, b)
+            one = json.loads(b)
+            self.assertEqual((one["session"], one["loaded"], one["failed"]),
+                             ("alpha", False, False), one)
+            self.assertIsNotNone(one["last_save"], one)
+            self.assertIn(one["last_save"]["backup"], saved[-1])
+            self.assertIn(f"reason={one['last_save']['reason']} ", saved[-1])
+            listed = {x["session"]: x for x in json.loads(
+                (await http_async(srv, "GET", "/api/sessions", **t))[2])["sessions"]}
+            self.assertEqual(listed["alpha"], one)
+            st, _, b = await http_async(srv, "GET", "/api/sessions/alpha/backups", **t)
+            self.assertEqual(st, 200, b)
+            self.assertEqual([x["file"] for x in json.loads(b)["backups"]],
+                             [one["last_save"]["backup"]])
+        health = json.loads((await http_async(srv, "GET", "/healthz"))[2])
+        self.assertEqual(health["sessions"], 0, health)
+        self.assertFalse(any("opened again" in l for l in srv.lines[mark:]), srv.log())
+
+
 if __name__ == "__main__":
     unittest.main()

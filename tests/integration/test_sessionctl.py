@@ -270,12 +270,43 @@ class BackupTest(CtlCase):
         rc, out, err = ctl("backup", os.path.join(srv.session_dir("test"), "session.db"), f)
         self.assertEqual((rc, out.strip()), (0, f), err)
         self.assertEqual(ctl("verify", f)[0], 0)
-        self.assertEqual(ctl_json("backup", srv.session_dir("test"), f)["path"], f)
+        self.assertEqual(ctl_json("backup", srv.session_dir("test"), f, "--force")["path"], f)
         no_temp_files(self, self.tmp)
         # into a directory that does not exist: exit 2
         rc, _, err = ctl("backup", srv.session_dir("test"), self.path("no", "such.db"))
         self.assertEqual(rc, 2)
         one_error_line(self, err, "no such directory")
+
+    async def test_existing_dest_and_session_dirs_are_refused(self):
+        srv = self.server()
+        await self.save(await self.populate(srv))  # backups/ exists
+        f = self.path("keep.db")
+        with open(f, "wb") as fh:
+            fh.write(b"an operator's file")
+        rc, _, err = ctl("backup", srv.session_dir("test"), f)
+        self.assertEqual(rc, 2)
+        one_error_line(self, err, "--force")
+        with open(f, "rb") as fh:
+            self.assertEqual(fh.read(), b"an operator's file")
+        # never into a session directory, nor below it, even with --force
+        live = os.path.join(srv.session_dir("test"), "session.db")
+        for dest in (live, srv.session_dir("test"),
+                     os.path.join(srv.session_dir("test"), "backups"),
+                     os.path.join(srv.session_dir("test"), "backups", "x.db")):
+            with self.subTest(dest=dest):
+                rc, _, err = ctl("backup", srv.session_dir("test"), dest, "--force")
+                self.assertEqual(rc, 2, dest)
+                one_error_line(self, err, "inside a session directory")
+        self.assertEqual(ctl("verify", live)[0], 0)
+        self.assertFalse(os.path.exists(os.path.join(srv.session_dir("test"), "backups",
+                                                     "x.db")))
+        # --force replaces a file elsewhere, and belongs to backup only
+        rc, out, err = ctl("backup", srv.session_dir("test"), f, "--force")
+        self.assertEqual((rc, out.strip()), (0, f), err)
+        self.assertEqual(ctl("verify", f)[0], 0)
+        rc, _, err = ctl("info", f, "--force")
+        self.assertEqual(rc, 2)
+        one_error_line(self, err, "--force belongs to backup")
 
     async def test_backup_while_client_writes_holds_a_prefix(self):
         """A copy taken while a client writes steadily verifies and holds

@@ -69,6 +69,50 @@ static void test_table_is_bounded(void **state)
 	authguard_free(g);
 }
 
+/* A table full of locked addresses: a new one takes the slot of the lock
+ * that ends first, not the first slot's (whose address would otherwise be
+ * unlocked again and again). */
+static void test_full_of_locks_keeps_the_latest(void **state)
+{
+	struct authguard *g = authguard_new(60 * S);
+	char addr[48];
+	(void)state;
+	/* "late" takes the first slot, and is locked last */
+	for (int i = 0; i < AUTHGUARD_MAX_FAILURES - 1; i++)
+		authguard_fail(g, "late", i);
+	for (int i = 1; i < AUTHGUARD_SLOTS; i++) {
+		snprintf(addr, sizeof(addr), "10.0.%d.%d", i >> 8, i & 255);
+		for (int k = 0; k < AUTHGUARD_MAX_FAILURES; k++)
+			authguard_fail(g, addr, 1 * S + i);
+	}
+	assert_int_equal(authguard_fail(g, "late", 2 * S), 1);
+	authguard_fail(g, "newcomer", 3 * S);
+	assert_true(authguard_locked(g, "late", 4 * S));
+	/* the lock that ended first made room */
+	assert_false(authguard_locked(g, "10.0.0.1", 4 * S));
+	assert_true(authguard_locked(g, "10.0.0.2", 4 * S));
+	authguard_free(g);
+}
+
+/* IPv6 addresses count per /64: rotating within it gains nothing. */
+static void test_ipv6_counts_per_64(void **state)
+{
+	struct authguard *g = authguard_new(60 * S);
+	char addr[64];
+	(void)state;
+	for (int i = 0; i < AUTHGUARD_MAX_FAILURES; i++) {
+		snprintf(addr, sizeof(addr), "2001:db8:7:8:%x::%x", i + 1, i * 7 + 1);
+		assert_int_equal(authguard_fail(g, addr, i), i == AUTHGUARD_MAX_FAILURES - 1);
+	}
+	assert_true(authguard_locked(g, "2001:db8:7:8:ffff:1:2:3", S));
+	assert_false(authguard_locked(g, "2001:db8:7:9::1", S));
+	/* IPv4 addresses are not grouped */
+	for (int i = 0; i < AUTHGUARD_MAX_FAILURES; i++)
+		authguard_fail(g, "192.0.2.1", i);
+	assert_false(authguard_locked(g, "192.0.2.2", S));
+	authguard_free(g);
+}
+
 /* The hello path: the 10th wrong password locks the address, after which
  * even the right password is refused with auth_failed, until the lock-out
  * ends; and the metric counts every refusal. */
@@ -111,6 +155,8 @@ int main(void)
 		cmocka_unit_test(test_ten_failures_lock_out),
 		cmocka_unit_test(test_window_slides),
 		cmocka_unit_test(test_table_is_bounded),
+		cmocka_unit_test(test_full_of_locks_keeps_the_latest),
+		cmocka_unit_test(test_ipv6_counts_per_64),
 		cmocka_unit_test(test_hello_lockout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

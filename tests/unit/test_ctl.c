@@ -165,7 +165,7 @@ static void test_backup_restore(void **state)
 	snprintf(dir, sizeof(dir), "%s/s", d);
 	snprintf(dest, sizeof(dest), "%s/copies", d);
 	mkdir(dest, 0700);
-	assert_int_equal(ctl_backup(dir, dest, path, sizeof(path), err, sizeof(err)), CTL_OK);
+	assert_int_equal(ctl_backup(dir, dest, 0, path, sizeof(path), err, sizeof(err)), CTL_OK);
 	assert_non_null(strstr(path, "/copies/s-"));
 	assert_int_equal(ctl_info(path, &o, err, sizeof(err)), CTL_OK);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "backup"),

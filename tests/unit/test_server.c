@@ -1,8 +1,10 @@
 /* test_server.c - the server's once-a-second cron, driven with a made-up
  * clock (server_cron takes the time): a session with changes is auto-saved
  * once SAVE_INTERVAL seconds have passed and not before, a session without
- * changes is skipped, and SAVE_INTERVAL=0 turns auto-saves off. Saves run
- * synchronously here (no saver thread). */
+ * changes is skipped, and SAVE_INTERVAL=0 turns auto-saves off; a deleted
+ * session is freed once nothing refers to it, and a late result of it
+ * never reaches a new session of the same name. Saves run synchronously
+ * here (no saver thread). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -105,11 +107,57 @@ static void test_save_interval_zero_disables(void **state)
 	fake_free(f);
 }
 
+static void delete_done(void *arg, unsigned status, json_t *body)
+{
+	*(unsigned *)arg = status;
+	json_decref(body);
+}
+
+/* A deleted session is freed by the cron once nothing refers to it, and a
+ * save result of it that arrives late never lands on a new session of the
+ * same name. */
+static void test_deleted_session_is_forgotten(void **state)
+{
+	struct fake *f = fake_new(NULL);
+	struct conn *a, *b;
+	struct session *gone, *again;
+	f->srv.save_done = server_save_done; /* the delete's result reaches the table */
+	struct backup_job *late;
+	unsigned status = 0;
+	char err[256];
+	(void)state;
+
+	a = join_ex(f, "gone", "alice", "", NULL);
+	create_node(f, a, "cube");
+	disconnect(f, a);
+	gone = fake_session(f, "gone");
+	assert_int_equal(session_delete_notify(gone, delete_done, &status, err, sizeof(err)), 0);
+	server_flush(&f->srv);
+	assert_int_equal(status, 200);
+	assert_ptr_equal(f->srv.deleted, gone);
+	/* a new session of that name, then a late result of the old one */
+	b = join_ex(f, "gone", "bob", "", NULL);
+	again = fake_session(f, "gone");
+	assert_ptr_not_equal(again, gone);
+	late = backup_job_new("gone", again->dir, "auto-save", 10);
+	late->owner = gone;
+	late->ok = 1;
+	snprintf(late->backup, sizeof(late->backup), "snapshot_20260101_000000.db");
+	server_save_done(&f->srv, late);
+	assert_string_equal(again->last_backup, "");
+	/* the cron frees it: no connection, no job refers to it */
+	server_cron(&f->srv, T0);
+	assert_null(f->srv.deleted);
+	drain(b);
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_auto_save_after_the_interval),
 		cmocka_unit_test(test_save_interval_zero_disables),
+		cmocka_unit_test(test_deleted_session_is_forgotten),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

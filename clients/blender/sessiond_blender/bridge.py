@@ -78,6 +78,10 @@ class Context:
         self.missing = []           # uuids a load wanted but could not find
         self.waiting_blob = []      # hashes a load is waiting for
         self._pending = False
+        # The node's data when dumping a datablock that is already a node:
+        # what another Blender version wrote that this one has no setting
+        # for is kept from it (translators.common.keep_foreign).
+        self.prev = {}
 
     def reset(self):
         self.deps, self.blobs, self.missing, self.waiting_blob = [], [], [], []
@@ -165,6 +169,12 @@ class Context:
 
     def pending(self):
         self._pending = True
+
+    def node_data(self, u):
+        """The session's data of node `u` ({} outside the bridge)."""
+        if self.bridge is None or not u:
+            return {}
+        return self.bridge.client.nodes.get(u, {}).get("data") or {}
 
 
 def round_floats(v, places=4):
@@ -294,6 +304,7 @@ class Bridge:
             if old is not None and old[0] == fp:
                 return old[1], old[2], old[3]
         ctx = Context(self, self.ids)
+        ctx.prev = self.client.nodes.get(u, {}).get("data") or {}
         data = m.dump(idb, ctx)
         deps = [d for d in ctx.deps if d != u]
         out = (data, deps, list(ctx.blobs))

@@ -4,11 +4,15 @@ as coloured frustums with names, their selections outlined, with `gpu`.
 
 Nothing is drawn in background mode (bpy.app.background): there is no
 viewport and no GPU context.
+
+This module sits below api.py: it never imports it. register() is given a
+function that returns the active session (or None) and draws from that.
 """
 
 import bpy
 
 _handle = None
+_active = None      # set by register(): () -> the active session or None
 
 
 def local_view():
@@ -58,15 +62,17 @@ def _hex_color(c):
         return (1.0, 0.5, 0.0, 1.0)
 
 
+def _session():
+    return _active() if _active is not None else None
+
+
 def _draw():
-    from . import api
-    s = api.active()
+    s = _session()
     if s is None:
         return
     import gpu
     from gpu_extras.batch import batch_for_shader
-    shader = gpu.shader.from_builtin("3D_UNIFORM_COLOR" if bpy.app.version < (4, 0, 0)
-                                     else "UNIFORM_COLOR")
+    shader = gpu.shader.from_builtin("UNIFORM_COLOR")     # the name since 3.4
     me = s.client.user
     colors = {u.get("name"): _hex_color(u.get("color")) for u in s.users}
     # Objects locked by someone else: their bounding box in the owner's colour.
@@ -123,8 +129,7 @@ def _box_lines(ob):
 
 
 def _draw_2d():
-    from . import api
-    s = api.active()
+    s = _session()
     if s is None:
         return
     import blf
@@ -144,12 +149,14 @@ def _draw_2d():
         c = _hex_color(u.get("color"))
         blf.color(0, *c)
         blf.position(0, p.x, p.y, 0)
-        blf.size(0, 14) if bpy.app.version >= (3, 4, 0) else blf.size(0, 14, 72)
+        blf.size(0, 14)
         blf.draw(0, u.get("name", "?"))
 
 
-def register():
-    global _handle
+def register(active):
+    """Draws the others' viewports of the session active() returns."""
+    global _handle, _active
+    _active = active
     if bpy.app.background or _handle is not None:
         return
     _handle = (bpy.types.SpaceView3D.draw_handler_add(_draw, (), "WINDOW", "POST_VIEW"),
@@ -157,7 +164,8 @@ def register():
 
 
 def unregister():
-    global _handle
+    global _handle, _active
+    _active = None
     if _handle is None:
         return
     bpy.types.SpaceView3D.draw_handler_remove(_handle[0], "WINDOW")

@@ -100,6 +100,10 @@ def why_not_shared(idblock, m=None):
 
 
 def shared(idblock):
+    """Whether a datablock is one the session shares (why_not_shared: of a
+    replicated kind, not skipped, not linked; an object whose data is of a
+    kind that is not shared, such as a Grease Pencil v3 or a volume, stays
+    local)."""
     return why_not_shared(idblock) is None
 
 

@@ -2,7 +2,7 @@
 
 import bpy
 
-from .common import rna_dump, rna_load
+from .common import prev_of, rna_dump, rna_load
 
 KIND = "Camera"
 COLLECTION = "cameras"
@@ -10,8 +10,8 @@ ORDER = ("type", "sensor_fit", "lens_unit")
 
 
 def dump(cam, ctx):
-    d = rna_dump(cam, ctx, exclude=("angle", "angle_x", "angle_y"))
-    d["dof"] = rna_dump(cam.dof, ctx)
+    d = rna_dump(cam, ctx, exclude=("angle", "angle_x", "angle_y", "dof"), prev=prev_of(ctx))
+    d["dof"] = rna_dump(cam.dof, ctx, prev=prev_of(ctx, "dof"))
     return d
 
 

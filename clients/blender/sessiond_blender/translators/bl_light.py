@@ -2,14 +2,14 @@
 
 import bpy
 
-from .common import rna_dump, rna_load
+from .common import prev_of, rna_dump, rna_load
 
 KIND = "Light"
 COLLECTION = "lights"
 
 
 def dump(light, ctx):
-    return rna_dump(light, ctx)
+    return rna_dump(light, ctx, prev=prev_of(ctx))
 
 
 def construct(data, ctx):

@@ -12,6 +12,12 @@ attr:DOMAIN:TYPE:NAME (1 to 4 values per element); key.NAME, the
 positions of each shape key (whose settings are in `shape_keys`). Up to LARGE vertices they are JSON lists in `geometry`; above it
 they travel as one blob of packed little-endian arrays and `geometry`
 holds {"blob": reference, "layout": [[name, typecode, count], ...]}.
+
+Auto smooth: `auto_smooth` is the angle (radians) when it is on. Blender
+before 4.1 reads and writes it (use_auto_smooth, auto_smooth_angle); 4.1
+made it a modifier ("Smooth by Angle", a geometry node group, not shared):
+there the mesh keeps `auto_smooth` as it was and marks its edges sharp from
+that angle (set_sharp_from_angle; done again whenever the mesh arrives).
 """
 
 import array
@@ -19,16 +25,22 @@ import hashlib
 
 import bpy
 
-from .common import keep_local, pack_arrays, rna_dump, rna_load, unpack_arrays
+from .common import keep_local, pack_arrays, prev_of, rna_dump, rna_load, unpack_arrays
 
 # The mesh's own settings (auto smooth, symmetry, remesh, texture space,
 # ...) travel in `settings`; not the UI's active layer indices, not an
 # automatic texture space (computed).
-SETTINGS_EXCLUDE = ("name", "texspace_location", "texspace_size", "texture_mesh")
+# Auto smooth travels as `auto_smooth` (see above).
+SETTINGS_EXCLUDE = ("name", "texspace_location", "texspace_size", "texture_mesh",
+                    "use_auto_smooth", "auto_smooth_angle")
 
 KIND = "Mesh"
 COLLECTION = "meshes"
 LARGE = 10000
+# Blender before 4.1: auto smooth is a mesh setting.
+HAS_AUTO_SMOOTH = "use_auto_smooth" in bpy.types.Mesh.bl_rna.properties
+# Blender before 4.0: face sizes are written (read-only from 4.0).
+LOOP_TOTAL_WRITABLE = not bpy.types.MeshPolygon.bl_rna.properties["loop_total"].is_readonly
 
 
 def _get(coll, prop, tc, n):
@@ -152,7 +164,14 @@ def fingerprint(me):
         names.append(repr(dump_shape_keys(me, None)))
     return (me.name, repr(_settings(me, None)), len(me.vertices), len(me.edges),
             len(me.polygons), len(me.loops), tuple(l.name for l in me.uv_layers),
-            tuple(m.name if m else "" for m in me.materials), flags, tuple(names), h.digest())
+            tuple(m.name if m else "" for m in me.materials), flags, tuple(names), h.digest(), _auto_smooth(me))
+
+
+def _auto_smooth(me):
+    """The auto smooth angle, or None when it is off (before 4.1)."""
+    if HAS_AUTO_SMOOTH and me.use_auto_smooth:      # before 4.1
+        return float(me.auto_smooth_angle)
+    return None
 
 
 def dump(me, ctx):
@@ -161,6 +180,11 @@ def dump(me, ctx):
     sk = dump_shape_keys(me, ctx)
     if sk is not None:
         d["shape_keys"] = sk
+    if HAS_AUTO_SMOOTH:                 # before 4.1
+        if me.use_auto_smooth:
+            d["auto_smooth"] = float(me.auto_smooth_angle)
+    elif "auto_smooth" in prev_of(ctx):
+        d["auto_smooth"] = prev_of(ctx)["auto_smooth"]     # 4.1+: kept as it was
     named = arrays(me)
     if len(me.vertices) > LARGE:
         blob, layout = pack_arrays(named)
@@ -177,8 +201,9 @@ def dump(me, ctx):
 
 
 def _settings(me, ctx):
-    ex = SETTINGS_EXCLUDE if me.use_auto_texspace else ("name", "texture_mesh")
-    return rna_dump(me, ctx, exclude=ex)
+    ex = SETTINGS_EXCLUDE if me.use_auto_texspace else ("name", "texture_mesh", "use_auto_smooth",
+                                                        "auto_smooth_angle")
+    return rna_dump(me, ctx, exclude=ex, prev=prev_of(ctx, "settings") if ctx else None)
 
 
 def construct(data, ctx):
@@ -199,13 +224,22 @@ def load(me, data, ctx):
     if me.name != data.get("name", me.name):
         me.name = data["name"]
     if "settings" in data:
-        rna_load(me, data["settings"], ctx, exclude=("name",), order=("use_auto_texspace",))
+        rna_load(me, data["settings"], ctx, exclude=("name", "use_auto_smooth", "auto_smooth_angle"),
+                 order=("use_auto_texspace",))
     geo = _geometry(data, ctx)
     if geo is None:
         ctx.pending()           # the blob is on its way; load() runs again
     else:
         _load_geometry(me, geo)
         _load_shape_keys(me, data.get("shape_keys"), geo, ctx)
+    angle = data.get("auto_smooth")
+    if HAS_AUTO_SMOOTH:                 # before 4.1
+        if me.use_auto_smooth != (angle is not None):
+            me.use_auto_smooth = angle is not None
+        if angle is not None and abs(me.auto_smooth_angle - angle) > 1e-6:
+            me.auto_smooth_angle = angle
+    elif angle is not None and geo is not None:
+        me.set_sharp_from_angle(angle=angle)        # 4.1+: edges sharp from the angle
     mats = [ctx.resolve(u) if u else None for u in data.get("materials", ())]
     cur = list(me.materials)
     # A slot holding a material that is not shared keeps it.
@@ -307,10 +341,9 @@ def _load_geometry(me, g):
                 me.loops.foreach_set("edge_index", g["loop_edge"])
         if nf:
             me.polygons.foreach_set("loop_start", g["loop_start"])
-            try:
+            if LOOP_TOTAL_WRITABLE:
+                # Before 4.0; 4.0+ derives face sizes from loop_start.
                 me.polygons.foreach_set("loop_total", g["loop_total"])
-            except (AttributeError, TypeError, RuntimeError):
-                pass    # Blender 4.x derives face sizes from loop_start
     if nv:
         me.vertices.foreach_set("co", g["co"])
     if nf:

@@ -5,17 +5,34 @@ inside the group is a dep). Materials' group nodes and geometry-nodes
 modifiers reference them by uuid, so both travel whole.
 
 Compositor, texture and add-on node trees are not shared (skip).
+
+Blender 4.0 replaced tree.inputs/outputs by tree.interface, whose sockets
+have the base types (NodeSocketFloat) where 3.x has subtypes
+(NodeSocketFloatFactor): socket types are compared by their base type, and
+a 4.0+ Blender creates the base type.
 """
 
 import bpy
 
-from .common import dump_tree, load_tree
+from .common import dump_tree, load_tree, prev_of
 
 KIND = "NodeTree"
 COLLECTION = "node_groups"
 TYPES = ("ShaderNodeTree", "GeometryNodeTree")
 SKIP_REASON = "compositor, texture and add-on node groups are not shared"
 LIMITS = ("min_value", "max_value", "hide_value", "description")
+# Blender 4.0+: the node group interface.
+INTERFACE = "interface" in bpy.types.NodeTree.bl_rna.properties
+SUBTYPED = ("NodeSocketFloat", "NodeSocketInt", "NodeSocketVector")
+
+
+def _base(typ):
+    """A socket type without its 3.x subtype (NodeSocketFloatFactor ->
+    NodeSocketFloat): what 4.0+'s interface sockets are."""
+    for b in SUBTYPED:
+        if typ.startswith(b):
+            return b
+    return typ
 
 
 def skip(tree):
@@ -35,7 +52,7 @@ def _value(v):
 def _sockets(tree, out):
     """(name, socket type, interface socket) of the inputs or outputs.
     Blender 4.0 replaced tree.inputs/outputs by tree.interface."""
-    if hasattr(tree, "interface"):      # Blender 4.0+
+    if INTERFACE:                       # 4.0+
         want = "OUTPUT" if out else "INPUT"
         return [(s.name, s.socket_type, s) for s in tree.interface.items_tree
                 if getattr(s, "item_type", "") == "SOCKET" and s.in_out == want]
@@ -61,13 +78,13 @@ def _dump_sockets(tree, out):
 
 def _load_sockets(tree, items, out):
     cur = _sockets(tree, out)
-    if [(n, t) for n, t, _ in cur] != [(d["name"], d["type"]) for d in items]:
-        if hasattr(tree, "interface"):  # Blender 4.0+
+    if [(n, _base(t)) for n, t, _ in cur] != [(d["name"], _base(d["type"])) for d in items]:
+        if INTERFACE:                   # 4.0+
             for _, _, s in cur:
                 tree.interface.remove(s)
             for d in items:
                 tree.interface.new_socket(d["name"], in_out="OUTPUT" if out else "INPUT",
-                                          socket_type=d["type"])
+                                          socket_type=_base(d["type"]))
         else:
             coll = tree.outputs if out else tree.inputs
             coll.clear()
@@ -89,7 +106,7 @@ def _load_sockets(tree, items, out):
 def dump(tree, ctx):
     return {"name": tree.name, "type": tree.bl_idname,
             "inputs": _dump_sockets(tree, False), "outputs": _dump_sockets(tree, True),
-            "tree": dump_tree(tree, ctx)}
+            "tree": dump_tree(tree, ctx, prev_of(ctx, "tree"))}
 
 
 def construct(data, ctx):

@@ -1,7 +1,9 @@
 """Object: transform, parent, visibility (including H in the current view
 layer), modifiers and their settings,
 material slots, its data (mesh, camera, light, curve, armature), its
-action, its constraints, its vertex groups with their weights, and for an
+action (and, from Blender 4.4, the action's slot it is animated through:
+`action_slot`, its identifier; a Blender before 4.4 keeps it as it was),
+its constraints, its vertex groups with their weights, and for an
 armature its pose (each pose bone's
 transform, custom shape, custom and add-on properties such as Rigify's,
 constraints).
@@ -16,7 +18,10 @@ is by what is received (the sender could not name it).
 
 import bpy
 
-from .common import custom_props, keep_local, load_custom, rna_dump, rna_load
+from .common import custom_props, keep_local, load_custom, prev_of, rna_dump, rna_load
+
+# Blender 4.4+: slotted actions.
+SLOTTED = hasattr(bpy.types, "ActionSlot")
 
 KIND = "Object"
 COLLECTION = "objects"
@@ -28,14 +33,17 @@ EXCLUDE = ("data", "parent", "matrix_world", "matrix_basis", "matrix_local", "ac
            "active_material_index", "mode", "dimensions")
 SPECIAL = ("type", "hide", "data", "parent", "modifiers", "material_slots", "action",
            "constraints", "pose", "lineart", "motion_path", "vertex_groups", "fake_user",
-           "custom")
+           "custom", "action_slot")
 
 
 def dump(obj, ctx):
-    d = rna_dump(obj, ctx, exclude=EXCLUDE)
-    d["lineart"] = rna_dump(obj.lineart, ctx)
+    prev = prev_of(ctx)
+    d = rna_dump(obj, ctx, exclude=EXCLUDE + SPECIAL, prev=prev)
+    d["lineart"] = rna_dump(obj.lineart, ctx, prev=prev_of(ctx, "lineart"))
     av = obj.animation_visualization
-    d["motion_path"] = dict(rna_dump(av, ctx), path=rna_dump(av.motion_path, ctx))
+    mp = prev_of(ctx, "motion_path")
+    d["motion_path"] = dict(rna_dump(av, ctx, exclude=("path",), prev=mp),
+                            path=rna_dump(av.motion_path, ctx, prev=mp.get("path")))
     d["type"] = obj.type
     # Hidden in the viewport with H: a view layer setting, the current one's.
     try:
@@ -47,7 +55,11 @@ def dump(obj, ctx):
         d["data"] = ctx.ref(obj.data)
     if obj.parent is not None:
         d["parent"] = ctx.ref(obj.parent)
-    d["modifiers"] = [dict(name=m.name, type=m.type, props=rna_dump(m, ctx, exclude=("name",)))
+    old_mods = {(m.get("name"), m.get("type")): m.get("props") or {}
+                for m in prev.get("modifiers", ()) if isinstance(m, dict)}
+    d["modifiers"] = [dict(name=m.name, type=m.type,
+                           props=rna_dump(m, ctx, exclude=("name",),
+                                          prev=old_mods.get((m.name, m.type))))
                       for m in obj.modifiers]
     slots = []
     for s in obj.material_slots:
@@ -59,6 +71,18 @@ def dump(obj, ctx):
     ad = obj.animation_data
     if ad is not None and ad.action is not None:
         d["action"] = ctx.ref(ad.action)
+        if SLOTTED:
+            # 4.4+: the slot it is animated through.
+            if ad.action_slot is not None:
+                d["action_slot"] = ad.action_slot.identifier
+        elif prev.get("action_slot") and prev.get("action") == d["action"]:
+            d["action_slot"] = prev["action_slot"]      # a 4.4+ Blender's, kept
+    elif not SLOTTED and prev.get("action") and not _first_slot(ctx, prev):  # before 4.4
+        # Before 4.4: animated through another slot than the first, which
+        # this Blender cannot show (load() left it without the action).
+        d["action"], d["action_slot"] = prev["action"], prev["action_slot"]
+        if prev["action"] not in ctx.deps:
+            ctx.deps.append(prev["action"])
     if len(obj.constraints):
         d["constraints"] = _dump_constraints(obj.constraints, ctx)
     if obj.type == "ARMATURE" and obj.pose is not None:
@@ -66,6 +90,16 @@ def dump(obj, ctx):
     if len(obj.vertex_groups):
         d["vertex_groups"] = _vertex_groups(obj)
     return d
+
+
+def _first_slot(ctx, data):
+    """Whether the object's slot (data made by a 4.4+ Blender) is its
+    action's first: the only one a Blender before 4.4 has (its fcurves)."""
+    slot = data.get("action_slot")
+    if not slot:
+        return True
+    slots = ctx.node_data(data.get("action")).get("slots") or []
+    return not slots or slots[0].get("identifier") == slot
 
 
 # Vertex weights are read one vertex at a time: they are read again only
@@ -223,12 +257,21 @@ def load(obj, data, ctx):
             if s.material != mat and not keep_local(s.material, mat):
                 s.material = mat
     action = ctx.resolve(data["action"]) if data.get("action") else None
+    if action is not None and not SLOTTED and not _first_slot(ctx, data):    # before 4.4
+        action = None           # before 4.4: another slot's curves are not here
     ad = obj.animation_data
     if action is not None:
         if ad is None:
             ad = obj.animation_data_create()
         if ad.action != action:
             ad.action = action
+        if SLOTTED:
+            # 4.4+: the slot named in the data, else (data made before
+            # 4.4: the action has one slot) the first.
+            slot = action.slots.get(data.get("action_slot", "")) or (
+                action.slots[0] if len(action.slots) else None)
+            if slot is not None and ad.action_slot != slot:
+                ad.action_slot = slot
     elif ad is not None and ad.action is not None:
         ad.action = None
     _load_constraints(obj.constraints, data.get("constraints", []), ctx)

@@ -8,12 +8,17 @@ with the custom properties (common.dump_common), where Cycles keeps them.
 
 Not shared yet: the compositor (`use_nodes` and its tree), the sequencer's
 strips, which collections a view layer excludes or hides, Freestyle line sets.
+
+The render engine is named as Blender 3.x and 5.x name it: EEVEE is
+BLENDER_EEVEE, which Blender 4.2-4.5 call BLENDER_EEVEE_NEXT. An engine this
+Blender does not have (an add-on's) is kept as it was, and so are settings
+of another version (keys that name no property here).
 """
 
 import bpy
 
 from . import bl_collection
-from .common import keep_local, rna_dump, rna_load
+from .common import keep_local, prev_of, rna_dump, rna_load
 
 KIND = "Scene"
 COLLECTION = "scenes"
@@ -29,6 +34,11 @@ SUBS = ("render", "render.image_settings", "render.image_settings.view_settings"
         "display.shading")
 ORDER = {"view_settings": ("view_transform",), "render": ("engine",),
          "render.image_settings": ("file_format",)}
+# Kept apart from the scene's own settings in the node data.
+OWN = SUBS + ("markers", "collection", "fake_user", "custom", "view_layers")
+# Blender 4.2-4.5: EEVEE is BLENDER_EEVEE_NEXT.
+_ENGINES = {e.identifier for e in bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items}
+EEVEE_NEXT = "BLENDER_EEVEE_NEXT" in _ENGINES
 
 
 def _sub(scene, path):
@@ -41,12 +51,19 @@ def _sub(scene, path):
 
 
 def dump(scene, ctx):
-    d = rna_dump(scene, ctx, exclude=EXCLUDE)
+    prev = prev_of(ctx)
+    d = rna_dump(scene, ctx, exclude=EXCLUDE + OWN, prev=prev)
     d["frame_current"] = scene.frame_current
     for sub in SUBS:
         st = _sub(scene, sub)
         if st is not None:
-            d[sub] = rna_dump(st, ctx)
+            d[sub] = rna_dump(st, ctx, prev=prev_of(ctx, sub))
+    render = d.get("render", {})
+    if EEVEE_NEXT and render.get("engine") == "BLENDER_EEVEE_NEXT":
+        render["engine"] = "BLENDER_EEVEE"          # 4.2-4.5
+    old = prev_of(ctx, "render").get("engine")
+    if old and old != render.get("engine") and old not in _available_engines(scene):
+        render["engine"] = old      # not here: kept (this Blender shows its default)
     d["view_layers"] = [rna_dump(vl, ctx) for vl in scene.view_layers]
     d["markers"] = [[m.name, m.frame, ctx.ref(m.camera) if m.camera else ""]
                     for m in scene.timeline_markers]
@@ -59,9 +76,7 @@ def construct(data, ctx):
 
 
 def load(scene, data, ctx):
-    fields = {k: v for k, v in data.items()
-              if k not in SUBS and k not in ("markers", "collection", "fake_user", "custom",
-                                             "view_layers")}
+    fields = {k: v for k, v in data.items() if k not in OWN}
     for k in ("camera", "world"):
         fields.setdefault(k, "")
     rna_load(scene, fields, ctx, exclude=EXCLUDE, clear=False)
@@ -70,7 +85,10 @@ def load(scene, data, ctx):
     for sub in SUBS:
         st = _sub(scene, sub)
         if st is not None and sub in data:
-            rna_load(st, data[sub], ctx, order=ORDER.get(sub.rsplit(".", 1)[-1], ()))
+            want = data[sub]
+            if sub == "render" and EEVEE_NEXT and want.get("engine") == "BLENDER_EEVEE":
+                want = dict(want, engine="BLENDER_EEVEE_NEXT")     # 4.2-4.5
+            rna_load(st, want, ctx, order=ORDER.get(sub.rsplit(".", 1)[-1], ()))
     if "markers" in data:
         _load_markers(scene.timeline_markers, data["markers"], ctx)
     if data.get("view_layers"):
@@ -100,3 +118,17 @@ def _load_markers(markers, want, ctx):
         target = ctx.resolve(cam) if cam else None
         if m.camera != target and not keep_local(m.camera, target):
             m.camera = target
+
+
+def _available_engines(scene):
+    """The render engines of this Blender (built-in and add-ons')."""
+    try:
+        items = scene.render.bl_rna.properties["engine"].enum_items
+        names = {e.identifier for e in items}
+    except (AttributeError, KeyError):
+        names = set()
+    # Registered engine classes (registering gives a class its bl_rna).
+    names |= {cls.bl_idname for cls in bpy.types.RenderEngine.__subclasses__()
+              if getattr(cls, "bl_idname", None) and "bl_rna" in cls.__dict__}
+    return names | {"CYCLES", "BLENDER_WORKBENCH"} | (
+        {"BLENDER_EEVEE_NEXT", "BLENDER_EEVEE"} if EEVEE_NEXT else {"BLENDER_EEVEE"})

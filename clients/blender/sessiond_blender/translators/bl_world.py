@@ -2,7 +2,7 @@
 
 import bpy
 
-from .common import dump_tree, load_tree, rna_dump, rna_load
+from .common import dump_tree, load_tree, prev_of, rna_dump, rna_load
 
 KIND = "World"
 COLLECTION = "worlds"
@@ -11,7 +11,7 @@ COLLECTION = "worlds"
 def dump(world, ctx):
     d = rna_dump(world, ctx, include=("name", "color", "use_nodes"))
     if world.use_nodes and world.node_tree is not None:
-        d["tree"] = dump_tree(world.node_tree, ctx)
+        d["tree"] = dump_tree(world.node_tree, ctx, prev_of(ctx).get("tree"))
     return d
 
 

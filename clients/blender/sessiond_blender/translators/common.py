@@ -71,8 +71,20 @@ def _value(p, v):
     return v
 
 
-def rna_dump(struct, ctx, exclude=(), include=None):
-    """Writable simple properties and ID pointers of `struct` as a dict."""
+def _id_pointer(p):
+    """A pointer to a datablock. Whether the datablock it points at is
+    shared is asked of the datablock (ctx.ref sends nothing for one that is
+    not, keep_local never clears one): a modifier's geometry node group is
+    shared like any node group, a pointer to a kind the add-on does not
+    share is neither sent nor cleared."""
+    return isinstance(getattr(p, "fixed_type", None), bpy.types.ID)
+
+
+def rna_dump(struct, ctx, exclude=(), include=None, prev=None):
+    """Writable simple properties and ID pointers of `struct` as a dict.
+    `prev` is the node's data for this struct (made by any Blender): its
+    keys that name no property of `struct` in this Blender (settings of
+    another version) are kept as they are."""
     out = {}
     for p in struct.bl_rna.properties:
         k = p.identifier
@@ -90,13 +102,38 @@ def rna_dump(struct, ctx, exclude=(), include=None):
             if v is None:
                 continue
             out[k] = _value(p, v)
-        elif p.type == "POINTER" and isinstance(getattr(p, "fixed_type", None), bpy.types.ID):
+        elif p.type == "POINTER" and _id_pointer(p):
             v = getattr(struct, k)
             if v is not None and ctx is not None:
                 r = ctx.ref(v)
                 if r:
                     out[k] = r
+    keep_foreign(out, prev, struct, exclude, include)
     return out
+
+
+def keep_foreign(out, prev, struct, exclude=(), include=None):
+    """Copy into `out` the keys of `prev` that are no property of `struct`
+    here: another Blender version's settings, kept as that version made
+    them (a patch from here never removes them)."""
+    if not prev:
+        return out
+    props = struct.bl_rna.properties
+    for k, v in prev.items():
+        if (k not in out and k not in exclude and (include is None or k in include)
+                and props.get(k) is None):
+            out[k] = v
+    return out
+
+
+def prev_of(ctx, key=None):
+    """The node's data for this dump (ctx.prev, {} outside the bridge), or
+    the dict under `key` in it."""
+    prev = getattr(ctx, "prev", None) or {}
+    if key is None:
+        return prev
+    v = prev.get(key)
+    return v if isinstance(v, dict) else {}
 
 
 def _shape(p, v):
@@ -138,7 +175,7 @@ def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
         k = p.identifier
         if (p.type == "POINTER" and not p.is_readonly and k not in data and k not in exclude
                 and k not in SKIP and not k.startswith("bl_")
-                and isinstance(getattr(p, "fixed_type", None), bpy.types.ID)):
+                and _id_pointer(p)):
             try:
                 cur = getattr(struct, k)
                 if cur is not None and not keep_local(cur, None):
@@ -185,7 +222,10 @@ def custom_props(idb):
 
 def dump_common(idb, d):
     """What every kind shares: the fake user (a material library's
-    materials are kept by it) and custom properties."""
+    materials are kept by it) and custom properties. Replaces what a
+    kind's dump kept of the node's data (common keys are no property)."""
+    d.pop("fake_user", None)
+    d.pop("custom", None)
     if idb.use_fake_user:
         d["fake_user"] = True
     props = custom_props(idb)
@@ -280,12 +320,44 @@ def _by_index(node):
                                                             "NodeReroute")
 
 
+# Blender 4.0 renamed inputs of the Principled BSDF; the node data names
+# them as 4.0+ does, whatever the Blender. A 3.x input whose 4.0 successor
+# has another type (a tint factor became a colour) keeps its own name with
+# " (3.x)", and an input one version has no socket for is kept as it was.
+PRINCIPLED = "ShaderNodeBsdfPrincipled"
+PRINCIPLED_3X = {"Subsurface": "Subsurface Weight", "Specular": "Specular IOR Level",
+                 "Sheen": "Sheen Weight", "Clearcoat": "Coat Weight",
+                 "Clearcoat Roughness": "Coat Roughness", "Clearcoat Normal": "Coat Normal",
+                 "Transmission": "Transmission Weight", "Emission": "Emission Color",
+                 "Specular Tint": "Specular Tint (3.x)", "Sheen Tint": "Sheen Tint (3.x)"}
+# Blender before 4.0: the 3.x Principled BSDF.
+OLD_PRINCIPLED = bpy.app.version < (4, 0, 0)
+TO_NEUTRAL = PRINCIPLED_3X if OLD_PRINCIPLED else {}
+FROM_NEUTRAL = {v: k for k, v in TO_NEUTRAL.items()}
+
+
+def _neutral(node_type, ident):
+    """The node data's name for a socket of this Blender."""
+    return TO_NEUTRAL.get(ident, ident) if node_type == PRINCIPLED else ident
+
+
+def _local(node_type, name):
+    """This Blender's socket identifier for the node data's name."""
+    return FROM_NEUTRAL.get(name, name) if node_type == PRINCIPLED else name
+
+
+def _node_type_known(typ):
+    return getattr(bpy.types, typ, None) is not None
+
+
 def _sid(node, sockets, s):
+    """The node data's name for a socket: its position for a node whose
+    sockets come from an interface, else its (version-neutral) identifier."""
     if _by_index(node):
         for i, x in enumerate(sockets):
             if x == s:
                 return "#%d" % i
-    return s.identifier
+    return _neutral(node.bl_idname, s.identifier)
 
 
 def _find_sid(node, sockets, ident):
@@ -294,10 +366,23 @@ def _find_sid(node, sockets, ident):
             return sockets[int(ident[1:])]
         except (ValueError, IndexError):
             return None
+    return _find(sockets, _local(node.bl_idname, ident))
+
+
+def _find(sockets, ident):
     for s in sockets:
         if s.identifier == ident:
             return s
     return None
+
+
+def _can_link(tree, link):
+    """Whether this Blender can make a link of the node data (it has both
+    nodes and both sockets)."""
+    fn, fs, tn, ts = link
+    a, b = tree.nodes.get(fn), tree.nodes.get(tn)
+    return (a is not None and b is not None and _find_sid(a, a.outputs, fs) is not None
+            and _find_sid(b, b.inputs, ts) is not None)
 
 
 def _link_key(l):
@@ -375,14 +460,26 @@ def _width(n):
     return float(min(max(n.width, n.bl_width_min), n.bl_width_max))
 
 
-def dump_tree(tree, ctx):
+def dump_tree(tree, ctx, prev=None):
+    """The tree as node data; `prev` (the node data's tree) gives back what
+    this Blender cannot hold: nodes of a type it does not have, inputs it
+    has no socket for, node settings it has no property for, and links to
+    them."""
+    prev = prev if isinstance(prev, dict) else {}
+    old_nodes = {(n.get("name"), n.get("type")): n for n in prev.get("nodes", ())
+                 if isinstance(n, dict)}
     nodes = []
     for n in tree.nodes:
+        old = old_nodes.get((n.name, n.bl_idname), {})
+        inputs = _socket_values(n, n.inputs)
+        for k, v in (old.get("inputs") or {}).items():
+            if k not in inputs and _find_sid(n, n.inputs, k) is None:
+                inputs[k] = v       # no such socket here: another version's
         d = {"name": n.name, "type": n.bl_idname,
              "location": [float(n.location[0]), float(n.location[1])],
              "width": _width(n),
-             "props": rna_dump(n, ctx, exclude=NODE_BASE),
-             "inputs": _socket_values(n, n.inputs)}
+             "props": rna_dump(n, ctx, exclude=NODE_BASE, prev=old.get("props")),
+             "inputs": inputs}
         outputs = _socket_values(n, n.outputs)
         if outputs:
             d["outputs"] = outputs      # a Value or RGB node keeps its value here
@@ -409,7 +506,14 @@ def dump_tree(tree, ctx):
         if isinstance(iu, bpy.types.ImageUser):
             d["image_user"] = rna_dump(iu, ctx, exclude=("frame_current",))
         nodes.append(d)
-    return {"nodes": nodes, "links": [_link_key(l) for l in tree.links]}
+    nodes += [n for n in prev.get("nodes", ()) if isinstance(n, dict)
+              and not _node_type_known(n.get("type", ""))]
+    links = [_link_key(l) for l in tree.links]
+    # Links this Blender cannot make (a node or socket it does not have).
+    for link in prev.get("links", ()):
+        if link not in links and not _can_link(tree, link):
+            links.append(link)
+    return {"nodes": nodes, "links": links}
 
 
 def _load_values(node, sockets, values):
@@ -424,7 +528,8 @@ def _load_values(node, sockets, values):
 
 
 def load_tree(tree, data, ctx):
-    want = [(n["name"], n["type"]) for n in data.get("nodes", ())]
+    known = [n for n in data.get("nodes", ()) if _node_type_known(n["type"])]
+    want = [(n["name"], n["type"]) for n in known]
     have = [(n.name, n.bl_idname) for n in tree.nodes]
     kept = {n.name for n in tree.nodes if _holds_unshared(n)}
     if want != have:
@@ -440,7 +545,7 @@ def load_tree(tree, data, ctx):
                 node = tree.nodes.new(typ)
                 node.name = name
     # Frames first: a node's location is relative to its parent frame.
-    for nd in data.get("nodes", ()):
+    for nd in known:
         node = tree.nodes.get(nd["name"])
         if node is None:
             continue
@@ -450,7 +555,7 @@ def load_tree(tree, data, ctx):
                 node.parent = parent
             except (TypeError, ValueError, RuntimeError):
                 pass
-    for nd in data.get("nodes", ()):
+    for nd in known:
         node = tree.nodes.get(nd["name"])
         if node is None:
             continue
@@ -478,7 +583,7 @@ def load_tree(tree, data, ctx):
                     x.hide = h
         _load_values(node, node.inputs, nd.get("inputs", {}))
         _load_values(node, node.outputs, nd.get("outputs", {}))
-    want_links = data.get("links", [])
+    want_links = [l for l in data.get("links", []) if _can_link(tree, l)]
     if want_links == [_link_key(l) for l in tree.links]:
         return
     # Links to a kept node stay: the data cannot describe them.
