@@ -25,6 +25,9 @@ POINT = (("co", 3), ("pressure", 1), ("strength", 1), ("vertex_color", 4), ("uv_
 
 
 SKIP_REASON = "Grease Pencil v3 is not shared yet"
+# Before 5.0: bpy.data.grease_pencils holds 3.x's Grease Pencil (5.0 made it
+# v3's); 4.3-4.5 keep it for annotations, whose objects cannot use it.
+LEGACY = bpy.types.GreasePencil.bl_rna.properties["layers"].fixed_type.identifier == "GPencilLayer"
 
 
 def skip(gpd):
@@ -65,6 +68,8 @@ def dump(gpd, ctx):
 
 
 def construct(data, ctx):
+    if not LEGACY:                      # 5.0+
+        return None     # no 3.x Grease Pencil here: never built as v3's
     return bpy.data.grease_pencils.new(data.get("name", "GPencil"))
 
 
