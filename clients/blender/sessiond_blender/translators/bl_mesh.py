@@ -164,7 +164,8 @@ def fingerprint(me):
         names.append(repr(dump_shape_keys(me, None)))
     return (me.name, repr(_settings(me, None)), len(me.vertices), len(me.edges),
             len(me.polygons), len(me.loops), tuple(l.name for l in me.uv_layers),
-            tuple(m.name if m else "" for m in me.materials), flags, tuple(names), h.digest(), _auto_smooth(me))
+            tuple(m.name if m else "" for m in me.materials), flags, tuple(names), h.digest(),
+            _auto_smooth(me))
 
 
 def _auto_smooth(me):
@@ -224,7 +225,8 @@ def load(me, data, ctx):
     if me.name != data.get("name", me.name):
         me.name = data["name"]
     if "settings" in data:
-        rna_load(me, data["settings"], ctx, exclude=("name", "use_auto_smooth", "auto_smooth_angle"),
+        rna_load(me, data["settings"], ctx,
+                 exclude=("name", "use_auto_smooth", "auto_smooth_angle"),
                  order=("use_auto_texspace",))
     geo = _geometry(data, ctx)
     if geo is None:
