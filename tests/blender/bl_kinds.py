@@ -116,6 +116,16 @@ def main():
         stroke.points.update()      # as drawing does: bounds, fill triangles and UVs
         gpd.layers.new("Notes").frames.new(5).keyframe_type = "BREAKDOWN"
         bpy.context.scene.collection.objects.link(bpy.data.objects.new("Sketch", gpd))
+    # A clouds texture with a color ramp, an irradiance volume, a speaker.
+    clouds = bpy.data.textures.new("Clouds", "CLOUDS")
+    clouds.noise_scale, clouds.use_color_ramp = 0.5, True
+    clouds.color_ramp.elements.new(0.6)
+    probe = bpy.data.lightprobes.new("Bounce", "GRID")
+    probe.grid_resolution_x, probe.influence_distance = 6, 2.5
+    horn = bpy.data.speakers.new("Horn")
+    horn.volume, horn.pitch = 0.5, 1.25
+    for data in (probe, horn):
+        bpy.context.scene.collection.objects.link(bpy.data.objects.new(data.name, data))
     bpy.data.texts.new("notes.txt").from_string("light from the left\nno rim\n")
     c = bpy.data.objects["Camera"].constraints.new("TRACK_TO")
     c.target, c.track_axis = rig, "TRACK_NEGATIVE_Z"

@@ -55,7 +55,8 @@ class KindsTest(unittest.TestCase):
         self.assertEqual(r["failures"], [])
         for kind in ("Object", "Mesh", "Material", "Image", "Collection", "Camera", "Light",
                      "World", "Scene", "Action", "NodeTree", "Curve", "Armature", "Lattice",
-                     "MetaBall", "Text") + (("GreasePencil",) if r["gpencil_v2"] else ()):
+                     "MetaBall", "Text", "Texture", "LightProbe", "Speaker") + \
+                (("GreasePencil",) if r["gpencil_v2"] else ()):
             self.assertGreater(r["checked"].get(kind, 0), 0, kind)
         self.assertTrue(r["big_is_blob"], "a mesh above 10,000 vertices is packed arrays")
         self.assertEqual(r["ground_extra"], ["attr:CORNER:BYTE_COLOR:Dirt",
@@ -113,9 +114,9 @@ class AddonTest(unittest.TestCase):
             self.assertTrue(any(t.startswith("#1 Bevel the cube (Cube)") for t in shown), shown)
             self.assertIn("panel-user: line 3", shown)
             # What is not shared, and why: in the panel and from the API.
-            self.assertIn("objects Blob: its data is a Speaker, not a shared kind", shown)
-            self.assertIn("speakers Blob: Speaker is not a shared kind", shown)
-            self.assertIn(["objects", "Blob", "its data is a Speaker, not a shared kind"],
+            self.assertIn("objects Blob: its data is a Volume, not a shared kind", shown)
+            self.assertIn("volumes Blob: Volume is not a shared kind", shown)
+            self.assertIn(["objects", "Blob", "its data is a Volume, not a shared kind"],
                           r["not_shared"])
             self.assertIsNone(r["blob_uuid"])
         finally:
