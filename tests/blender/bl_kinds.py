@@ -116,6 +116,11 @@ def main():
         stroke.points.update()      # as drawing does: bounds, fill triangles and UVs
         gpd.layers.new("Notes").frames.new(5).keyframe_type = "BREAKDOWN"
         bpy.context.scene.collection.objects.link(bpy.data.objects.new("Sketch", gpd))
+    # A camera background image, a collection's instance offset, mist.
+    bg = bpy.data.cameras["Cam"].background_images.new()
+    bg.image, bg.alpha, bg.frame_method = bpy.data.images["Checker"], 0.4, "CROP"
+    bpy.data.collections["Props"].instance_offset = (1.0, 2.0, 0.5)
+    bpy.data.worlds["Sky"].mist_settings.depth = 40.0
     # A clouds texture with a color ramp, an irradiance volume, a speaker.
     clouds = bpy.data.textures.new("Clouds", "CLOUDS")
     clouds.noise_scale, clouds.use_color_ramp = 0.5, True
@@ -210,6 +215,10 @@ def main():
                     ground_extra=sorted(k for k in geometry if k.startswith(("attr:", "edge."))),
                     wetness=geometry["attr:POINT:FLOAT:wetness"][3],
                     ground_groups=seconds[("Object", "Ground")].get("vertex_groups"),
+                    camera_bg=[[round(b["alpha"], 4), b["frame_method"], bool(b.get("image"))]
+                               for b in seconds[("Camera", "Cam")]["background_images"]],
+                    props_offset=seconds[("Collection", "Props")]["instance_offset"],
+                    mist=seconds[("World", "Sky")]["mist"]["depth"],
                     shape_keys=[[b["name"], b["relative_key"], round(b["value"], 1)] for b in
                                 seconds[("Mesh", "CubeMesh")]["shape_keys"]["blocks"]],
                     key_animated="action" in seconds[("Mesh", "CubeMesh")]["shape_keys"],

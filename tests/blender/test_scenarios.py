@@ -65,6 +65,9 @@ class KindsTest(unittest.TestCase):
         self.assertEqual(r["wetness"], 0.75)
         self.assertEqual(r["shape_keys"], [["Basis", "Basis", 0.0], ["Open", "Basis", 0.3]])
         self.assertTrue(r["key_animated"])
+        self.assertEqual(r["camera_bg"], [[0.4, "CROP", True]])
+        self.assertEqual(r["props_offset"], [1.0, 2.0, 0.5])
+        self.assertEqual(r["mist"], 40.0)
         self.assertEqual(r["open_co"], [1.5, 1.5, 1.5])
         self.assertEqual(r["ground_groups"], [
             {"name": "left", "lock_weight": False, "indices": [0, 1, 2], "weights": [0.75] * 3},
