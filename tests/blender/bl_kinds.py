@@ -120,6 +120,21 @@ def main():
         stroke.points.update()      # as drawing does: bounds, fill triangles and UVs
         gpd.layers.new("Notes").frames.new(5).keyframe_type = "BREAKDOWN"
         bpy.context.scene.collection.objects.link(bpy.data.objects.new("Sketch", gpd))
+    # A camera background image, a collection's instance offset, mist.
+    bg = bpy.data.cameras["Cam"].background_images.new()
+    bg.image, bg.alpha, bg.frame_method = bpy.data.images["Checker"], 0.4, "CROP"
+    bpy.data.collections["Props"].instance_offset = (1.0, 2.0, 0.5)
+    bpy.data.worlds["Sky"].mist_settings.depth = 40.0
+    # A clouds texture with a color ramp, an irradiance volume, a speaker.
+    clouds = bpy.data.textures.new("Clouds", "CLOUDS")
+    clouds.noise_scale, clouds.use_color_ramp = 0.5, True
+    clouds.color_ramp.elements.new(0.6)
+    probe = bpy.data.lightprobes.new("Bounce", "GRID")
+    probe.grid_resolution_x, probe.influence_distance = 6, 2.5
+    horn = bpy.data.speakers.new("Horn")
+    horn.volume, horn.pitch = 0.5, 1.25
+    for data in (probe, horn):
+        bpy.context.scene.collection.objects.link(bpy.data.objects.new(data.name, data))
     bpy.data.texts.new("notes.txt").from_string("light from the left\nno rim\n")
     c = bpy.data.objects["Camera"].constraints.new("TRACK_TO")
     c.target, c.track_axis = rig, "TRACK_NEGATIVE_Z"
@@ -204,6 +219,10 @@ def main():
                     ground_extra=sorted(k for k in geometry if k.startswith(("attr:", "edge."))),
                     wetness=geometry["attr:POINT:FLOAT:wetness"][3],
                     ground_groups=seconds[("Object", "Ground")].get("vertex_groups"),
+                    camera_bg=[[round(b["alpha"], 4), b["frame_method"], bool(b.get("image"))]
+                               for b in seconds[("Camera", "Cam")]["background_images"]],
+                    props_offset=seconds[("Collection", "Props")]["instance_offset"],
+                    mist=seconds[("World", "Sky")]["mist"]["depth"],
                     shape_keys=[[b["name"], b["relative_key"], round(b["value"], 1)] for b in
                                 seconds[("Mesh", "CubeMesh")]["shape_keys"]["blocks"]],
                     key_animated="action" in seconds[("Mesh", "CubeMesh")]["shape_keys"],

@@ -257,7 +257,9 @@ def role_a(port, session, cache, which):
     done("after", changed=changed, digests=after_hex, addon_digest=s.digest()[0],
          addon_items=addon_items(s))
     if which == "every-kind":
-        # Edits both ways, on a few of each kind.
+        # Edits both ways, on a few of each kind: B's once A has checked
+        # its scene above.
+        s.send_chat("a:checked")
         s.wait_until(lambda: any(m["text"] == "b:edited" for m in s.chat), T)
         s.flush()
         done("a-saw", values=edited_values())
@@ -301,6 +303,7 @@ def role_b(port, session, cache, which):
          node_kinds=sorted(n["kind"] for n in s.client.nodes.values()))
     s.send_chat("b:joined")
     if which == "every-kind":
+        s.wait_until(lambda: any(m["text"] == "a:checked" for m in s.chat), T)
         edit_b()
         s.flush()
         done("b-edited", values=edited_values())
