@@ -129,7 +129,10 @@ def main():
     clouds = bpy.data.textures.new("Clouds", "CLOUDS")
     clouds.noise_scale, clouds.use_color_ramp = 0.5, True
     clouds.color_ramp.elements.new(0.6)
-    probe = bpy.data.lightprobes.new("Bounce", "GRID")
+    # An irradiance volume is GRID before 4.1, VOLUME from 4.1.
+    grid = "VOLUME" if "VOLUME" in {e.identifier for e in bpy.types.LightProbe.bl_rna
+                                    .properties["type"].enum_items} else "GRID"
+    probe = bpy.data.lightprobes.new("Bounce", grid)
     probe.grid_resolution_x, probe.influence_distance = 6, 2.5
     horn = bpy.data.speakers.new("Horn")
     horn.volume, horn.pitch = 0.5, 1.25
