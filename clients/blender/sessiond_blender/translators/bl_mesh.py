@@ -96,6 +96,37 @@ def dump_shape_keys(me, ctx):
 FLAGS = (("edge.seam", "edges", "use_seam", "b"), ("edge.sharp", "edges", "use_edge_sharp", "b"),
          ("edge.crease", "edges", "crease", "f"), ("edge.bevel", "edges", "bevel_weight", "f"),
          ("vert.bevel", "vertices", "bevel_weight", "f"))
+# Blender before 4.0: creases and bevel weights are edge and vertex
+# properties; 4.0+ keeps them as the attributes named here (the node data
+# names them edge.crease, ... in every version).
+WEIGHT_PROPS = "crease" in bpy.types.MeshEdge.bl_rna.properties
+FLAG_ATTR = {"edge.crease": ("crease_edge", "EDGE"), "edge.bevel": ("bevel_weight_edge", "EDGE"),
+             "vert.bevel": ("bevel_weight_vert", "POINT")}
+
+
+def _flag(me, name, coll, prop, tc):
+    """The flag's values, or None when this Blender has no place for them."""
+    c = getattr(me, coll)
+    if not len(c):
+        return None
+    if hasattr(c[0], prop):
+        return _get(c, prop, tc, len(c))
+    if not WEIGHT_PROPS and name in FLAG_ATTR:      # 4.0+
+        a = me.attributes.get(FLAG_ATTR[name][0])
+        return _get(a.data, "value", tc, len(c)) if a is not None else array.array(tc)
+    return None
+
+
+def _set_flag(me, name, coll, prop, values):
+    c = getattr(me, coll)
+    if hasattr(c[0], prop):
+        c.foreach_set(prop, values)
+    elif not WEIGHT_PROPS and name in FLAG_ATTR:    # 4.0+
+        attr, domain = FLAG_ATTR[name]
+        a = me.attributes.get(attr) or me.attributes.new(attr, "FLOAT", domain)
+        a.data.foreach_set("value", values)
+
+
 # Generic attribute data: (foreach property, values per element, typecode).
 ATTR = {"FLOAT": ("value", 1, "f"), "INT": ("value", 1, "i"), "INT8": ("value", 1, "b"),
         "BOOLEAN": ("value", 1, "b"), "FLOAT_VECTOR": ("vector", 3, "f"),
@@ -118,11 +149,8 @@ def _nonzero(a):
 def extra_arrays(me, flags=True):
     out = []
     for name, coll, prop, tc in FLAGS if flags else ():
-        c = getattr(me, coll)
-        if not len(c) or not hasattr(c[0], prop):
-            continue
-        a = _get(c, prop, tc, len(c))
-        if _nonzero(a):
+        a = _flag(me, name, coll, prop, tc)
+        if a is not None and _nonzero(a):
             out.append((name, a))
     for a in me.attributes:
         if _shared_attr(me, a):
@@ -294,12 +322,14 @@ def _load_shape_keys(me, sk, g, ctx):
 def _load_extra(me, g):
     for name, coll, prop, tc in FLAGS:
         c = getattr(me, coll)
-        if not len(c) or not hasattr(c[0], prop):
+        have = _flag(me, name, coll, prop, tc)
+        if have is None:
             continue
         if name in g:
-            c.foreach_set(prop, g[name])
-        elif _nonzero(_get(c, prop, tc, len(c))):
-            c.foreach_set(prop, array.array(tc, [0]) * len(c))     # cleared on the other side
+            if len(g[name]) == len(c):
+                _set_flag(me, name, coll, prop, g[name])
+        elif _nonzero(have):
+            _set_flag(me, name, coll, prop, array.array(tc, [0]) * len(c))  # cleared elsewhere
     want = {}
     for k in g:
         if k.startswith("attr:"):
