@@ -133,7 +133,9 @@ def main():
     grid = "VOLUME" if "VOLUME" in {e.identifier for e in bpy.types.LightProbe.bl_rna
                                     .properties["type"].enum_items} else "GRID"
     probe = bpy.data.lightprobes.new("Bounce", grid)
-    probe.grid_resolution_x, probe.influence_distance = 6, 2.5
+    # The grid's resolution is grid_resolution_x before 4.1, resolution_x from 4.1.
+    setattr(probe, "resolution_x" if hasattr(probe, "resolution_x") else "grid_resolution_x", 6)
+    probe.influence_distance = 2.5
     horn = bpy.data.speakers.new("Horn")
     horn.volume, horn.pitch = 0.5, 1.25
     for data in (probe, horn):
@@ -149,14 +151,21 @@ def main():
     col.data.foreach_set("color", [0.5, 0.25, 0.0, 1.0] * len(col.data))
     ground.attributes.new("wetness", "FLOAT", "POINT").data[3].value = 0.75
     ground.edges[0].use_seam = ground.edges[1].use_edge_sharp = True
-    ground.edges[2].crease = 0.5
+    if hasattr(ground.edges[2], "crease"):          # before 4.0
+        ground.edges[2].crease = 0.5
+    else:                                           # 4.0+: an attribute
+        ground.attributes.new("crease_edge", "FLOAT", "EDGE").data[2].value = 0.5
     mover = bpy.data.objects["Mover"]
     mover.shape_key_add(name="Basis", from_mix=False)
     opened = mover.shape_key_add(name="Open", from_mix=False)
     opened.data[6].co = (1.5, 1.5, 1.5)
     opened.value, opened.vertex_group = 0.3, "left"
     opened.keyframe_insert("value", frame=12)
-    fc = mover.data.shape_keys.animation_data.action.fcurves[0]
+    action = mover.data.shape_keys.animation_data.action
+    if hasattr(action, "fcurves"):                  # before 5.0
+        fc = action.fcurves[0]
+    else:                                           # 5.0: through the slot's channelbag
+        fc = action.layers[0].strips[0].channelbags[0].fcurves[0]
     fc.keyframe_points[0].easing, fc.keyframe_points[0].interpolation = "EASE_IN", "ELASTIC"
     fc.keyframe_points[0].amplitude, fc.keyframe_points[0].type = 1.5, "BREAKDOWN"
     fc.extrapolation = "LINEAR"
