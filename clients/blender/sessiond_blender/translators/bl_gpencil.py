@@ -24,15 +24,17 @@ POINT = (("co", 3), ("pressure", 1), ("strength", 1), ("vertex_color", 4), ("uv_
          ("uv_rotation", 1), ("uv_fill", 2))
 
 
-SKIP_REASON = "Grease Pencil v3 is not shared yet"
-# Before 5.0: bpy.data.grease_pencils holds 3.x's Grease Pencil (5.0 made it
-# v3's); 4.3-4.5 keep it for annotations, whose objects cannot use it.
-LEGACY = bpy.types.GreasePencil.bl_rna.properties["layers"].fixed_type.identifier == "GPencilLayer"
+SKIP_REASON = "Grease Pencil v3 (and the annotations of 4.3+) is not shared yet"
+# Before 4.3: bpy.data.grease_pencils holds 3.x's Grease Pencil, which
+# objects use. 4.3-4.5 keep that type for annotations only (no materials,
+# no objects); 5.0 gave its name to v3.
+_GP = bpy.types.GreasePencil.bl_rna.properties
+LEGACY = _GP["layers"].fixed_type.identifier == "GPencilLayer" and "materials" in _GP
 
 
 def skip(gpd):
     layers = gpd.bl_rna.properties.get("layers")
-    return layers is None or layers.fixed_type.identifier != "GPencilLayer"
+    return not LEGACY or layers is None or layers.fixed_type.identifier != "GPencilLayer"
 
 
 def _get(points, prop, width):
@@ -68,8 +70,8 @@ def dump(gpd, ctx):
 
 
 def construct(data, ctx):
-    if not LEGACY:                      # 5.0+
-        return None     # no 3.x Grease Pencil here: never built as v3's
+    if not LEGACY:                      # 4.3+
+        return None     # no 3.x Grease Pencil objects here: never built as another type
     return bpy.data.grease_pencils.new(data.get("name", "GPencil"))
 
 

@@ -133,8 +133,9 @@ ATTR = {"FLOAT": ("value", 1, "f"), "INT": ("value", 1, "i"), "INT8": ("value", 
         "FLOAT2": ("vector", 2, "f"), "FLOAT_COLOR": ("color", 4, "f"),
         "BYTE_COLOR": ("color", 4, "f")}
 # Attributes that the arrays above already carry (Blender 4.x names).
+# 5.0 made seams the attribute uv_seam.
 BUILTIN = {"position", "material_index", "sharp_face", "sharp_edge", "crease_edge",
-           "crease_vert", "bevel_weight_edge", "bevel_weight_vert"}
+           "crease_vert", "bevel_weight_edge", "bevel_weight_vert", "uv_seam"}
 
 
 def _shared_attr(me, a):
