@@ -14,7 +14,7 @@ import scene_util  # noqa: E402
 import bpy  # noqa: E402
 from sessiond_blender import bridge  # noqa: E402
 from sessiond_blender.translators import MODULES, UUID_PROP  # noqa: E402
-from sessiond_blender.translators import bl_mesh  # noqa: E402
+from sessiond_blender.translators import bl_gpencil, bl_mesh  # noqa: E402
 
 
 def main():
@@ -107,7 +107,7 @@ def main():
         bpy.context.scene.collection.objects.link(bpy.data.objects.new(data.name, data))
     # A Grease Pencil drawing (Blender 3.x's, until 4.2): two layers, a
     # stroke of three points.
-    if hasattr(bpy.types, "GPencilLayer"):
+    if bl_gpencil.LEGACY:
         gpd = bpy.data.grease_pencils.new("Sketch")
         gpd.materials.append(lib)
         ink = gpd.layers.new("Ink")
@@ -227,7 +227,7 @@ def main():
     geometry = seconds[("Mesh", "Ground")]["geometry"]
     pose = {b["name"]: b for b in rig.get("pose", [])}
     scene_util.done("kinds", checked=checked, failures=failures,
-                    gpencil_v2=hasattr(bpy.types, "GPencilLayer"),
+                    gpencil_v2=bl_gpencil.LEGACY,
                     ground_extra=sorted(k for k in geometry if k.startswith(("attr:", "edge."))),
                     wetness=geometry["attr:POINT:FLOAT:wetness"][3],
                     ground_groups=seconds[("Object", "Ground")].get("vertex_groups"),
@@ -237,6 +237,8 @@ def main():
                     mist=seconds[("World", "Sky")]["mist"]["depth"],
                     shape_keys=[[b["name"], b["relative_key"], round(b["value"], 1)] for b in
                                 seconds[("Mesh", "CubeMesh")]["shape_keys"]["blocks"]],
+                    basis_value=round(bpy.data.meshes["CubeMesh"].shape_keys
+                                      .key_blocks["Basis"].value, 1),
                     key_animated="action" in seconds[("Mesh", "CubeMesh")]["shape_keys"],
                     open_co=seconds[("Mesh", "CubeMesh")]["geometry"]["key.Open"][18:21],
                     big_is_blob=bool(big_dump and "blob" in big_dump["geometry"]),
