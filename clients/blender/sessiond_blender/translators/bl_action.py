@@ -172,6 +172,10 @@ def _wanted_slots(data):
     slots = data.get("slots")
     curves = data.get("fcurves", [])
     if not slots:
+        # A shape key's animation (its curves are the key blocks') has a
+        # slot for a Key (KE), as Blender's versioning gives it.
+        if curves and all(c["path"].startswith("key_blocks[") for c in curves):
+            return [("KELegacy Slot", "KEY", curves)]
         return [("OBLegacy Slot", "OBJECT", curves)] if curves else []
     out = []
     for i, s in enumerate(slots):

@@ -37,6 +37,8 @@ SETTINGS_EXCLUDE = ("name", "texspace_location", "texspace_size", "texture_mesh"
 KIND = "Mesh"
 COLLECTION = "meshes"
 LARGE = 10000
+# Blender 4.4+: slotted actions (a shape key's animation goes through a slot).
+SLOTTED = hasattr(bpy.types, "ActionSlot")
 # Blender before 4.1: auto smooth is a mesh setting.
 HAS_AUTO_SMOOTH = "use_auto_smooth" in bpy.types.Mesh.bl_rna.properties
 # Blender before 4.0: face sizes are written (read-only from 4.0).
@@ -316,6 +318,8 @@ def _load_shape_keys(me, sk, g, ctx):
         ad = key.animation_data or key.animation_data_create()
         if ad.action != action:
             ad.action = action
+        if SLOTTED and ad.action_slot is None and len(action.slots):   # 4.4+
+            ad.action_slot = action.slots[0]
     elif key.animation_data is not None and key.animation_data.action is not None:
         key.animation_data.action = None
 
