@@ -13,7 +13,7 @@ import scene_util  # noqa: E402
 
 import bpy  # noqa: E402
 from sessiond_blender import bridge  # noqa: E402
-from sessiond_blender.translators import MODULES, UUID_PROP  # noqa: E402
+from sessiond_blender.translators import MODULES, UUID_PROP, why_not_shared  # noqa: E402
 from sessiond_blender.translators import bl_gpencil, bl_mesh  # noqa: E402
 
 
@@ -138,6 +138,21 @@ def main():
     probe.influence_distance = 2.5
     horn = bpy.data.speakers.new("Horn")
     horn.volume, horn.pitch = 0.5, 1.25
+    # A font file for the text and a sound file for the speaker (blobs).
+    # (DejaVuSans.woff2 until 3.x; 4.0+ ships DejaVuSansMono.woff2 only.)
+    fonts = os.path.join(bpy.utils.system_resource("DATAFILES"), "fonts")
+    font_path = [p for p in (os.path.join(fonts, f) for f in ("DejaVuSans.woff2",
+                                                              "DejaVuSansMono.woff2"))
+                 if os.path.exists(p)][0]
+    bpy.data.curves["Title"].font = bpy.data.fonts.load(font_path)
+    wav = os.path.join(tempfile.mkdtemp(prefix="sessiond-kinds-sound-"), "beep.wav")
+    import wave
+    with wave.open(wav, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(range(256)) * 16)
+    horn.sound = bpy.data.sounds.load(wav)
     for data in (probe, horn):
         bpy.context.scene.collection.objects.link(bpy.data.objects.new(data.name, data))
     bpy.data.texts.new("notes.txt").from_string("light from the left\nno rim\n")
@@ -190,6 +205,8 @@ def main():
             if m.KIND == "Scene" and idb.name != "Second" and len(bpy.data.scenes) > 1 and \
                     idb == bpy.context.window.scene:
                 continue
+            if why_not_shared(idb, m) is not None:
+                continue        # Blender's built-in font
             name = idb.name
             u = idb[UUID_PROP]
             try:
@@ -224,6 +241,8 @@ def main():
             big_dump = bl_mesh.dump(me, ctx)
     # What the rebuilt rig holds (so the equal dumps above are not empty).
     rig, rig_arm = seconds[("Object", "Rig")], seconds[("Armature", "Rig")]
+    title = seconds[("Curve", "Title")]
+    horn_dump = seconds[("Speaker", "Horn")]
     geometry = seconds[("Mesh", "Ground")]["geometry"]
     pose = {b["name"]: b for b in rig.get("pose", [])}
     scene_util.done("kinds", checked=checked, failures=failures,
@@ -235,6 +254,8 @@ def main():
                                for b in seconds[("Camera", "Cam")]["background_images"]],
                     props_offset=seconds[("Collection", "Props")]["instance_offset"],
                     mist=seconds[("World", "Sky")]["mist"]["depth"],
+                    files=[bool(title.get("font")), bool(horn_dump.get("sound")),
+                           sorted(k for k in checked if k in ("VectorFont", "Sound"))],
                     shape_keys=[[b["name"], b["relative_key"], round(b["value"], 1)] for b in
                                 seconds[("Mesh", "CubeMesh")]["shape_keys"]["blocks"]],
                     basis_value=round(bpy.data.meshes["CubeMesh"].shape_keys

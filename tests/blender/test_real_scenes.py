@@ -135,7 +135,7 @@ class RealScenesTest(unittest.TestCase):
                   "node_groups/Tint", "objects/metarig", "objects/Sphere", "objects/Text",
                   "scenes/Scene") + (("grease_pencils/Stroke", "objects/Stroke") if gp else ()):
             self.assertIn(k, equal_b)
-        self.assertIn(["fonts", "Bfont Regular", "VectorFont is not a shared kind"],
+        self.assertIn(["fonts", "Bfont Regular", "Blender's built-in font: every Blender has it"],
                       pub["not_shared"])
         if gp:
             self.assertEqual(len(pub["not_shared"]), 1, pub["not_shared"])

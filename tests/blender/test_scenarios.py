@@ -71,6 +71,7 @@ class KindsTest(unittest.TestCase):
         self.assertEqual(r["camera_bg"], [[0.4, "CROP", True]])
         self.assertEqual(r["props_offset"], [1.0, 2.0, 0.5])
         self.assertEqual(r["mist"], 40.0)
+        self.assertEqual(r["files"], [True, True, ["Sound", "VectorFont"]])
         self.assertEqual(r["open_co"], [1.5, 1.5, 1.5])
         self.assertEqual(r["ground_groups"], [
             {"name": "left", "lock_weight": False, "indices": [0, 1, 2], "weights": [0.75] * 3},

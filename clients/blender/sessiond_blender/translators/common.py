@@ -257,6 +257,28 @@ def fingerprint_common(idb):
     return (idb.use_fake_user, repr(custom_props(idb)))
 
 
+# -- files (fonts, sounds) ------------------------------------------------------
+def file_bytes(idb):
+    """The bytes of a datablock made from a file: packed, or read from disk."""
+    pf = getattr(idb, "packed_file", None)
+    if pf is not None:
+        return pf.data
+    try:
+        with open(bpy.path.abspath(idb.filepath), "rb") as f:
+            return f.read()
+    except (OSError, ValueError):
+        return None
+
+
+def file_ref(idb, ctx):
+    """{"file": blob reference, "ext"} of the datablock's file, or {}."""
+    import os
+    data = file_bytes(idb)
+    if data is None:
+        return {}
+    return {"file": ctx.put_bytes(data), "ext": os.path.splitext(idb.filepath)[1].lower()}
+
+
 # -- packed arrays ---------------------------------------------------------
 def to_le(arr):
     """bytes of an array.array, little-endian."""
