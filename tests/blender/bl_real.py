@@ -39,8 +39,14 @@ def shipped(which):
            "templates": "addons/materials_library_vx/templates.blend"}.get(which)
     if rel is None:
         rel = "startup/bl_app_templates_system/%s/startup.blend" % which
-    p = os.path.join(bpy.utils.system_resource("SCRIPTS"), rel)
-    return p if os.path.exists(p) else ""
+    # This Blender's, else those of Debian's blender package (3.4), which
+    # newer Blenders open and convert (bpy wheels ship no add-ons, and
+    # materials_library_vx left the bundled add-ons in 4.2).
+    for scripts in (bpy.utils.system_resource("SCRIPTS"), "/usr/share/blender/scripts"):
+        p = os.path.join(scripts, rel)
+        if os.path.exists(p):
+            return p
+    return ""
 
 
 def build_every_kind():
@@ -68,9 +74,11 @@ def build_every_kind():
         rig = "armature"
     bpy.ops.object.metaball_add(type="BALL", location=(8, 0, 0))
     bpy.ops.object.add(type="LATTICE", location=(10, 0, 0))
-    if hasattr(bpy.ops.object, "gpencil_add"):      # Grease Pencil v2 (until 4.2)
+    try:                                            # Grease Pencil v2 (until 4.2)
         bpy.ops.object.gpencil_add(type="STROKE", location=(12, 0, 0))
-        bpy.ops.object.mode_set(mode="OBJECT")
+    except AttributeError:                          # 4.3+: v3 (not shared)
+        bpy.ops.object.grease_pencil_add(type="STROKE", location=(12, 0, 0))
+    bpy.ops.object.mode_set(mode="OBJECT")
     bpy.ops.mesh.primitive_uv_sphere_add(location=(0, 3, 0))
     sphere = bpy.context.active_object
     # Geometry nodes: a modifier using a node group that moves the points.
