@@ -55,7 +55,7 @@ def _with_common(m):
     dump, load, fp = m.dump, m.load, getattr(m, "fingerprint", None)
 
     def dump_all(idb, ctx):
-        return common.dump_common(idb, dump(idb, ctx))
+        return common.dump_common(idb, dump(idb, ctx), common.prev_of(ctx))
 
     def load_all(idb, data, ctx):
         load(idb, data, ctx)

@@ -228,21 +228,34 @@ def _jsonable(v):
     return None         # an ID or something JSON cannot hold: stays local
 
 
-def custom_props(idb):
+def custom_props(idb, prev=None):
     """The custom properties of a datablock (or a pose bone) that JSON can
     hold, the settings add-ons register included (Cycles', Rigify's: they
-    are stored the same way); not the uuid."""
+    are stored the same way); not the uuid. Of a group an add-on registers,
+    only the settings it has in this Blender: a file from another version
+    may hold others (Cycles' displacement_method before 4.1), which setting
+    the group elsewhere would drop; those of `prev` (the node's `custom`)
+    are kept as another version sent them."""
     out = {}
+    props = idb.bl_rna.properties
     for k in idb.keys():
         if k == UUID_PROP or k == "_RNA_UI":
             continue
         v = _jsonable(idb[k])
+        if isinstance(v, dict) and k in props:
+            group = getattr(idb, k, None)
+            if isinstance(group, bpy.types.PropertyGroup):
+                names = group.bl_rna.properties
+                v = {kk: vv for kk, vv in v.items() if kk in names}
+                old = (prev or {}).get(k)
+                if isinstance(old, dict):
+                    v.update({kk: vv for kk, vv in old.items() if kk not in names})
         if v is not None:
             out[k] = v
     return out
 
 
-def dump_common(idb, d):
+def dump_common(idb, d, prev=None):
     """What every kind shares: the fake user (a material library's
     materials are kept by it) and custom properties. Replaces what a
     kind's dump kept of the node's data (common keys are no property)."""
@@ -250,7 +263,7 @@ def dump_common(idb, d):
     d.pop("custom", None)
     if idb.use_fake_user:
         d["fake_user"] = True
-    props = custom_props(idb)
+    props = custom_props(idb, (prev or {}).get("custom"))
     if props:
         d["custom"] = props
     return d
