@@ -27,7 +27,7 @@ from scene_util import done  # noqa: E402
 import bpy  # noqa: E402
 import bl_digest  # noqa: E402
 import sessiond_blender as sb  # noqa: E402
-from sessiond_blender.translators import bl_gpencil  # noqa: E402
+from sessiond_blender.translators import bl_gpencil, why_not_shared  # noqa: E402
 
 T = 120.0
 
@@ -250,6 +250,8 @@ def role_a(port, session, cache, which):
     light = bpy.data.objects.get("Light")
     done("published", publish_s=publish_s, count=len(before), digests=before_hex,
          not_shared=s.not_shared(), gpencil_v2=bl_gpencil.LEGACY,
+         holders=sorted("collections/" + c.name for c in bpy.data.collections
+                        if any(why_not_shared(o) for o in c.objects)),
          light_uuids=[s.uuid_of(light), s.uuid_of(light.data)] if light else None,
          node_kinds=sorted(n["kind"] for n in s.client.nodes.values()))
     s.wait_until(lambda: any(m["text"] == "b:joined" for m in s.chat), T)

@@ -46,8 +46,9 @@ def tearDownModule():
 
 
 def unshared(pub):
-    """The digest keys of A's datablocks that are not shared."""
-    return {"%s/%s" % (coll, name) for coll, name, _ in pub["not_shared"]}
+    """The digest keys of A's datablocks that are not shared, and of the
+    collections holding such objects (on B they hold only the rest)."""
+    return {"%s/%s" % (coll, name) for coll, name, _ in pub["not_shared"]} | set(pub["holders"])
 
 
 @unittest.skipUnless(blender_path(), "blender is not installed (tools/setup.sh installs it for the tests)")
