@@ -20,7 +20,8 @@ KIND = "NodeTree"
 COLLECTION = "node_groups"
 TYPES = ("ShaderNodeTree", "GeometryNodeTree")
 SKIP_REASON = "compositor, texture and add-on node groups are not shared"
-LIMITS = ("min_value", "max_value", "hide_value", "description")
+# (subtype: 4.0+ interface sockets, e.g. FACTOR; 3.x has it in the type.)
+LIMITS = ("subtype", "min_value", "max_value", "hide_value", "description")
 # Blender 4.0+: the node group interface.
 INTERFACE = "interface" in bpy.types.NodeTree.bl_rna.properties
 SUBTYPED = ("NodeSocketFloat", "NodeSocketInt", "NodeSocketVector")
