@@ -9,6 +9,12 @@ running server (tools/bench starts it). Prints key=value lines:
                         returns with the scene in bpy.data (its digest is
                         checked against the uploader's)
   blender_upload_ms     the first artist's connect() that uploads that scene
+  blender_publish_s_sample_materials, blender_join_s_sample_materials,
+  blender_publish_s_every_kind, blender_join_s_every_kind
+                        real scenes (bl_real.py): materials_library_vx's
+                        sample_materials.blend and a scene holding every kind,
+                        published by Blender A's connect() into an empty
+                        session, joined by Blender B's connect()
 
 With --release SERIES the Blenders are that release of
 tests/blender/bpy-releases as a Python module (build/bpy-SERIES), and the
@@ -102,6 +108,25 @@ def main():
             print("note=%s: the late joiner's scene differs from the uploader's" % key)
             return 1
         out("join_ms", "%.0f", jr["join_ms"])
+        for scene in ("sample_materials", "every-kind"):
+            name = scene.replace("-", "_")
+            ra = lambda role: [role, o.port, key + "-real-" + name, os.path.join(tmp, name, role),
+                               scene]
+            a = Blender("bl_real.py", ra("a"), name + "-a", series=series)
+            procs.append(a)
+            pub = a.result("published", 300)
+            b = Blender("bl_real.py", ra("b"), name + "-b", series=series)
+            procs.append(b)
+            joined = b.result("joined", 300)
+            after = a.result("after", 300)
+            a.wait(60)
+            b.wait(60)
+            if after["changed"] or joined["addon_digest"] != after["addon_digest"]:
+                print("note=%s: %s changed by the join or differs in B" % (key, scene))
+                return 1
+            out("publish_s_" + name, "%.2f", pub["publish_s"])
+            out("join_s_" + name, "%.2f", joined["join_s"])
+            out("real_count_" + name, "%d", pub["count"])
         return 0
     except AssertionError as e:
         msg = str(e)

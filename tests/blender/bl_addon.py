@@ -28,6 +28,9 @@ def main():
         refused = None
     except sb.Error as e:
         refused = [e.code, str(e)]
+    # A kind that is not shared: the panel says so, and why.
+    blob = bpy.data.objects.new("Blob", bpy.data.volumes.new("Blob"))
+    bpy.context.scene.collection.objects.link(blob)
     st = bpy.context.window_manager.sessiond
     st.host, st.port, st.session, st.user = "127.0.0.1", int(port), session, "panel-user"
     st.admin_password = "adm"
@@ -75,7 +78,7 @@ def main():
             return call
     import types
     for panel in (ui.SESSIOND_PT_session, ui.SESSIOND_PT_users, ui.SESSIOND_PT_tasks,
-                  ui.SESSIOND_PT_chat, ui.SESSIOND_PT_admin):
+                  ui.SESSIOND_PT_chat, ui.SESSIOND_PT_not_shared, ui.SESSIOND_PT_admin):
         panel.draw(types.SimpleNamespace(layout=Layout()), bpy.context)
     bpy.ops.sessiond.save()
     tick_until(lambda: any(t.startswith("saved snapshot_") for _, t in s.messages), "save")
@@ -84,6 +87,7 @@ def main():
     role = s.client.role
     backups = st.backups.splitlines()
     cube_uuid = s.uuid_of(cube)
+    blob_uuid, not_shared = s.uuid_of(blob), sb.not_shared()
     bpy.ops.wm.read_homefile()          # opening another file leaves the session
     left = s.client.status
     s = api.active() or s
@@ -91,7 +95,7 @@ def main():
          refused=refused, shown=shown, history=history,
          backups=backups,
          left=left, saved=[t for _, t in s.messages if t.startswith("saved")],
-         cube=cube_uuid, color=s.client.color, colour_users=s.users,
+         cube=cube_uuid, blob_uuid=blob_uuid, not_shared=not_shared, color=s.client.color, colour_users=s.users,
          version=list(sb.bl_info["version"]))
 
 

@@ -230,7 +230,7 @@ def role_old(port, session, cache):
     sun = bpy.data.lights["Sun"]
     sun.energy = 5.0
     sun.contact_shadow_distance = 0.5           # 3.x-4.x: not in 4.5 or 5
-    seen_local = sorted(o.name for o in bpy.data.objects if o.name in ("Sketch", "Title"))
+    seen_local = sorted([o.name, o.type] for o in bpy.data.objects if o.name in ("Sketch", "Title"))
     s.flush()
     s.send_chat("old:edited")
     barrier(s, "new:edited")

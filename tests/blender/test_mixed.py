@@ -106,7 +106,7 @@ class MixedTest(unittest.TestCase):
         # Light settings only one of them has: each kept by the other.
         self.assertEqual(after["light"], [1.5, 1.5, 0.5])
         self.assertEqual(after["ground_group"], "Smooth by Angle",
-                         "a modifier's node group (not shared) stays after an edit elsewhere")
+                         "a modifier's node group stays after an edit elsewhere")
         if ov < (4, 1, 0):
             # Auto smooth, a mesh setting before 4.1: kept in the node data,
             # edges sharp from its angle in 4.1+, still on after the newer
@@ -122,7 +122,9 @@ class MixedTest(unittest.TestCase):
         if ov < (4, 0, 0):
             self.assertEqual(final["transmission_roughness"], 0.45)
         self.assertEqual(final["material"]["roughness"], 0.6)
-        self.assertEqual(final["local_only_seen"], [])
+        # The Grease Pencil v3 object stays in the newer one; a text is
+        # shared, as a text.
+        self.assertEqual(final["local_only_seen"], [["Title", "FONT"]])
         self.assertEqual(final["light"], [5.0, 0.5])
         self.assertEqual(final["resume"], "delta")
         for p in (new, old):

@@ -29,9 +29,9 @@ from .client import Error  # noqa: E402
 __all__ = ["Error"]
 
 if bpy is not None:
-    from .api import Session, active, connect  # noqa: F401
+    from .api import Session, active, connect, not_shared  # noqa: F401
 
-    __all__ += ["Session", "active", "connect"]
+    __all__ += ["Session", "active", "connect", "not_shared"]
 
     def register():
         import sys

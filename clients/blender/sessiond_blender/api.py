@@ -140,6 +140,11 @@ class Session:
         n = self.node(idblock)
         return n.get("owner") if n else None
 
+    def not_shared(self):
+        """What of the local file is not shared, and why: [(collection,
+        name, reason)] (the panel shows the same)."""
+        return not_shared()
+
     def digest(self):
         """(hex, summary, items) of the replicated scene in bpy.data."""
         return sbridge.scene_digest()
@@ -237,6 +242,14 @@ class Session:
             while self.bridge.waiting or c.blobs_busy or self.bridge.dirty:
                 self.bridge.handle_events(self._events())
                 yield
+
+
+def not_shared():
+    """[(collection, name, reason)] of the local datablocks that are not
+    shared: kinds the add-on does not share (yet), objects whose data is
+    such a kind, library data. They stay local and are never changed."""
+    from . import translators
+    return translators.not_shared()
 
 
 _listeners = []

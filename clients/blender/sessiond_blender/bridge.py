@@ -34,11 +34,12 @@ import uuid as uuidlib
 import bpy
 
 from . import client as sclient
-from .translators import KINDS, MODULES, UUID_PROP, shared
+from .translators import KINDS, MODULES, UUID_PROP, module_of, why_not_shared
 
 RATE = 30.0                 # node.update per second per node, at most
 SCAN_INTERVAL = 1.0 / 60.0  # between scans when pumped continuously
 IDLE_SCAN_INTERVAL = 0.25   # with a depsgraph watch and nothing reported
+RETRY_INTERVAL = 0.5        # between tries of a load that was put off
 
 
 def uuid_of(idblock):
@@ -72,6 +73,7 @@ class Context:
         self.store = store if store is not None else {}
         self.cache_dir = cache_dir
         self.hash_only = hash_only
+        self.failed = set()         # uuids that cannot be read (without a bridge)
         self.deps = []
         self.blobs = []
         self.missing = []           # uuids a load wanted but could not find
@@ -88,9 +90,12 @@ class Context:
 
     # -- references -------------------------------------------------------
     def ref(self, idblock):
-        if idblock is None or not shared(idblock):
-            return ""               # a datablock the session does not share
+        if idblock is None or why_not_shared(idblock) is not None:
+            return ""           # not shared: no uuid, no dep
         u = uuid_of(idblock)
+        if u is not None and (u in self.failed or
+                              (self.bridge is not None and u in self.bridge.failed)):
+            return ""           # unreadable here: not shared (the scan said why)
         if u is None:
             if self.bridge is not None and not self.bridge.tracking(idblock):
                 return ""
@@ -100,6 +105,16 @@ class Context:
         if u not in self.deps:
             self.deps.append(u)
         return u
+
+    def known(self, idblock):
+        """The session knows this datablock: received data that leaves it
+        out means it was taken out. One the session never had (not shared,
+        unreadable, or not sent yet) stays."""
+        if self.bridge is None:
+            from .translators import shared
+            return shared(idblock)
+        u = uuid_of(idblock)
+        return u is not None and u in self.bridge.client.nodes and u not in self.bridge.failed
 
     def resolve(self, u):
         if not u:
@@ -192,11 +207,9 @@ def round_floats(v, places=4):
 def local_ids():
     """(uuid or None, module, id) of every replicated local datablock."""
     for m in MODULES:
-        skip = getattr(m, "skip", None)
         for idb in getattr(bpy.data, m.COLLECTION):
-            if idb.library is not None or (skip is not None and skip(idb)):
-                continue
-            yield uuid_of(idb), m, idb
+            if why_not_shared(idb, m) is None:
+                yield uuid_of(idb), m, idb
 
 
 def scene_digest():
@@ -208,13 +221,22 @@ def scene_digest():
         if u:
             ids[u] = idb
     ctx = Context(ids=ids, hash_only=True)
-    items = []
-    summary = {}
+    dumps = []
     for u, m, idb in local_ids():
         if not u:
             continue
         ctx.reset()
-        data = round_floats(m.dump(idb, ctx))
+        try:
+            dumps.append((u, m, m.dump(idb, ctx)))
+        except Exception:
+            ctx.failed.add(u)   # not readable, so not shared (the scan says why)
+    items = []
+    summary = {}
+    for u, m, data in dumps:
+        if ctx.failed:          # dumped again without references to those
+            ctx.reset()
+            data = m.dump(ids[u], ctx)
+        data = round_floats(data)
         items.append([m.KIND, u, data])
         summary[m.KIND] = summary.get(m.KIND, 0) + 1
     items.sort(key=lambda x: (x[0], x[1]))
@@ -249,6 +271,10 @@ class Bridge:
         self.constructed = []
         self.bulk = False
         self.applied = {}           # uuid -> how many changes of others arrived
+        self.retry = set()          # uuids a load put off (an armature in edit mode)
+        self.failed = set()         # uuids of local datablocks that cannot be read
+        self.said = {}              # uuid -> the last error said about it
+        self.last_retry = 0.0
 
     def tracking(self, idblock):
         return self.active
@@ -326,6 +352,11 @@ class Bridge:
         self.local_dirty = False
         self.rate_due = float("inf")
         self.last_scan = now
+        if self.retry and now - self.last_retry > RETRY_INTERVAL and self.active:
+            self.last_retry = now
+            self.dirty |= self.retry
+            self.retry = set()
+            self.apply()
         c = self.client
         if not self.active or not c.synced:
             return
@@ -364,7 +395,13 @@ class Bridge:
                     continue
                 if u in self.dirty:
                     continue        # a server change waits to be applied
-                data, deps, blobs = self.dump(u, m, idb)
+                try:
+                    data, deps, blobs = self.dump(u, m, idb)
+                except Exception as e:  # one odd datablock must not stop the others
+                    self.failed.add(u)  # and is not shared while so (Context.ref)
+                    self._say(u, "cannot read %s %r: %s" % (m.KIND, idb.name, e))
+                    continue
+                self.failed.discard(u)
                 node = c.nodes.get(u)
                 if node is None:
                     if u in self.shadow:
@@ -435,6 +472,13 @@ class Bridge:
             self.message("%s of %s refused (%s): %s; reverted to the server's state"
                          % (r.type, self._label(u), code, r.reply.get("message", "")))
         self.revert(u)
+
+    def _say(self, u, text):
+        """Say once per datablock what went wrong (a scan runs many times a
+        second); the rest of the scene goes on."""
+        if self.said.get(u) != text:
+            self.said[u] = text
+            self.message(text)
 
     def _label(self, u):
         n = self.client.nodes.get(u)
@@ -589,17 +633,28 @@ class Bridge:
         if idb is None:
             idb = m.construct(data, ctx)
             if idb is None:
+                # Not buildable yet (an object whose data has not arrived):
+                # never built as something else; it waits for what it needs.
+                for d in ctx.missing:
+                    self.parked_dep.setdefault(d, set()).add(u)
+                for h in ctx.waiting_blob:     # a font or sound still downloading
+                    self.parked_blob.setdefault(h, set()).add(u)
                 return
             idb[UUID_PROP] = u
             self.ids[u] = idb
             self.constructed.append(u)
             for w in self.parked_dep.pop(u, ()):
                 self.dirty.add(w)
-        m.load(idb, data, ctx)
+        try:
+            m.load(idb, data, ctx)
+        except Exception as e:      # one odd node must not stop the others
+            self._say(u, "cannot apply %s %r: %s" % (m.KIND, data.get("name", u), e))
         for d in ctx.missing:
             self.parked_dep.setdefault(d, set()).add(u)
         for h in ctx.waiting_blob:
             self.parked_blob.setdefault(h, set()).add(u)
+        if ctx._pending and not ctx.waiting_blob and not ctx.missing:
+            self.retry.add(u)       # put off by the translator: tried again later
         self.fp.pop(u, None)
         complete = not (ctx.missing or ctx.waiting_blob or ctx._pending)
         fpf = getattr(m, "fingerprint", None)
@@ -758,10 +813,7 @@ class Bridge:
 
 
 def _module(idb):
-    for m in MODULES:
-        if isinstance(idb, getattr(bpy.types, m.KIND)):
-            return m
-    return None
+    return module_of(idb)
 
 
 _RANK = {m.KIND: i for i, m in enumerate(MODULES)}

@@ -43,9 +43,9 @@ def settings(context):
 class SESSIOND_OT_connect(bpy.types.Operator):
     bl_idname = "sessiond.connect"
     bl_label = "Connect"
-    bl_description = ("Join the session. If it already holds a scene, your local objects, "
-                      "meshes, materials, images, collections, cameras, lights, worlds, "
-                      "scenes and actions are replaced by it")
+    bl_description = ("Join the session. If it already holds a scene, everything of your file "
+                      "that is shared (objects, meshes, curves, armatures, materials, node "
+                      "groups, images, ...) is replaced by it; what is not shared stays local")
 
     def invoke(self, context, event):
         return context.window_manager.invoke_confirm(self, event)
@@ -294,6 +294,25 @@ class SESSIOND_PT_chat(_Panel, bpy.types.Panel):
         row.operator("sessiond.send_chat", text="", icon="PLAY")
 
 
+class SESSIOND_PT_not_shared(_Panel, bpy.types.Panel):
+    """What of this file stays local, and why (api.not_shared())."""
+    bl_label = "Not shared"
+    bl_parent_id = "SESSIOND_PT_session"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        items = api.not_shared()
+        col = self.layout.column(align=True)
+        if not items:
+            col.label(text="everything in this file is shared")
+            return
+        col.label(text="%d datablocks stay local, never changed:" % len(items))
+        for coll, name, why in items[:40]:
+            col.label(text="%s %s: %s" % (coll, name, why), icon="UNLINKED")
+        if len(items) > 40:
+            col.label(text="... and %d more" % (len(items) - 40))
+
+
 class SESSIOND_PT_admin(_Panel, bpy.types.Panel):
     bl_label = "Admin"
     bl_parent_id = "SESSIOND_PT_session"
@@ -357,7 +376,8 @@ CLASSES = (SessiondSettings, SESSIOND_OT_connect, SESSIOND_OT_disconnect, SESSIO
            SESSIOND_OT_chat_history,
            SESSIOND_OT_create_task, SESSIOND_OT_task_status, SESSIOND_OT_task_assign,
            SESSIOND_OT_kick, SESSIOND_OT_save, SESSIOND_OT_backups, SESSIOND_PT_session,
-           SESSIOND_PT_users, SESSIOND_PT_tasks, SESSIOND_PT_chat, SESSIOND_PT_admin)
+           SESSIOND_PT_users, SESSIOND_PT_tasks, SESSIOND_PT_chat, SESSIOND_PT_not_shared,
+           SESSIOND_PT_admin)
 
 
 @bpy.app.handlers.persistent

@@ -1,4 +1,7 @@
-"""Action: f-curves and their keyframes (position, interpolation, handles).
+"""Action: f-curves and their keyframes (position, interpolation, handles,
+easing, the elastic and back settings, keyframe type), each curve's
+settings (extrapolation, ...) and its modifiers, and the action's frame
+range settings.
 
 Blender 4.4 made actions slotted: one action animates several datablocks,
 each through a slot (layers -> keyframe strip -> one channelbag of f-curves
@@ -15,7 +18,15 @@ import array
 
 import bpy
 
+from .common import prev_of, rna_dump, rna_load
+
 KIND = "Action"
+# The name is set apart; frame_range is the keys' range unless the manual
+# one is used (its own settings).
+ACTION_EXCLUDE = ("name", "frame_range")
+# The curve's identity (set apart) and editor state.
+FCURVE_EXCLUDE = ("data_path", "array_index", "group", "select", "hide", "lock",
+                  "is_valid", "driver")
 COLLECTION = "actions"
 # Blender 4.4+: slotted actions.
 SLOTTED = hasattr(bpy.types, "ActionSlot")
@@ -27,7 +38,7 @@ def _floats(coll, prop, n):
     return [float(x) for x in a]
 
 
-def _dump_curves(fcurves):
+def _dump_curves(fcurves, ctx):
     curves = []
     for fc in fcurves:
         kp = fc.keyframe_points
@@ -37,7 +48,14 @@ def _dump_curves(fcurves):
              "handle_left": _floats(kp, "handle_left", n),
              "handle_right": _floats(kp, "handle_right", n),
              "interpolation": [k.interpolation for k in kp],
-             "handle_types": [[k.handle_left_type, k.handle_right_type] for k in kp]}
+             "handle_types": [[k.handle_left_type, k.handle_right_type] for k in kp],
+             "easing": [k.easing for k in kp], "type": [k.type for k in kp],
+             "amplitude": _floats(kp, "amplitude", len(kp)), "back": _floats(kp, "back", len(kp)),
+             "period": _floats(kp, "period", len(kp)),
+             "settings": rna_dump(fc, ctx, exclude=FCURVE_EXCLUDE)}
+        if len(fc.modifiers):
+            c["modifiers"] = [dict(rna_dump(m, ctx, exclude=("active", "show_expanded")),
+                                   type=m.type) for m in fc.modifiers]
         if fc.group is not None:
             c["group"] = fc.group.name
         curves.append(c)
@@ -54,9 +72,10 @@ def _channelbags(action):
 
 
 def dump(action, ctx):
-    d = {"name": action.name}
+    d = {"name": action.name,
+         "settings": rna_dump(action, ctx, exclude=ACTION_EXCLUDE, prev=prev_of(ctx, "settings"))}
     if not SLOTTED:                     # before 4.4: one set of curves
-        d["fcurves"] = _dump_curves(action.fcurves)
+        d["fcurves"] = _dump_curves(action.fcurves, ctx)
         slots = (getattr(ctx, "prev", None) or {}).get("slots")
         if slots:
             d["slots"] = slots      # made by a 4.4+ Blender: kept as it was
@@ -67,7 +86,7 @@ def dump(action, ctx):
     d["fcurves"] = []
     for i, slot in enumerate(action.slots):
         cb = bags.get(slot.handle)
-        curves = _dump_curves(cb.fcurves) if cb is not None else []
+        curves = _dump_curves(cb.fcurves, ctx) if cb is not None else []
         s = {"identifier": slot.identifier, "id_type": slot.target_id_type}
         if i == 0:
             d["fcurves"] = curves
@@ -92,7 +111,7 @@ def _have(fcurves):
              fc.group.name if fc.group else "") for fc in fcurves]
 
 
-def _load_keys(fcurves, curves):
+def _load_keys(fcurves, curves, ctx):
     for fc, c in zip(fcurves, curves):
         kp = fc.keyframe_points
         for k, t in zip(kp, c.get("handle_types", ())):
@@ -102,13 +121,36 @@ def _load_keys(fcurves, curves):
         kp.foreach_set("co", c["co"])
         kp.foreach_set("handle_left", c["handle_left"])
         kp.foreach_set("handle_right", c["handle_right"])
+        for k, e, t in zip(kp, c.get("easing", ()), c.get("type", ())):
+            if k.easing != e:
+                k.easing = e
+            if k.type != t:
+                k.type = t
+        for prop in ("amplitude", "back", "period"):
+            if prop in c and len(c[prop]) == len(kp):
+                kp.foreach_set(prop, c[prop])
+        rna_load(fc, c.get("settings", {}), ctx, exclude=FCURVE_EXCLUDE)
+        mods = c.get("modifiers", [])
+        if [m.type for m in fc.modifiers] != [m["type"] for m in mods]:
+            for m in list(fc.modifiers):
+                fc.modifiers.remove(m)
+            for m in mods:
+                fc.modifiers.new(m["type"])
+        for m, md in zip(fc.modifiers, mods):
+            rna_load(m, {k: v for k, v in md.items() if k != "type"}, ctx,
+                     exclude=("active", "show_expanded"))
 
 
 def load(action, data, ctx):
     if action.name != data.get("name", action.name):
         action.name = data["name"]
+    settings = data.get("settings", {})
+    rna_load(action, settings, ctx, exclude=ACTION_EXCLUDE)
+    # Setting the range turns the manual range on: its switch comes last.
+    if "use_frame_range" in settings and action.use_frame_range != settings["use_frame_range"]:
+        action.use_frame_range = settings["use_frame_range"]
     if SLOTTED:                         # 4.4+
-        _load_slotted(action, data)
+        _load_slotted(action, data, ctx)
         return
     curves = data.get("fcurves", [])
     if _shape(curves) != _have(action.fcurves):
@@ -120,7 +162,7 @@ def load(action, data, ctx):
             else:
                 fc = action.fcurves.new(c["path"], index=c["index"])
             fc.keyframe_points.add(len(c["co"]) // 2)
-    _load_keys(action.fcurves, curves)
+    _load_keys(action.fcurves, curves, ctx)
 
 
 def _wanted_slots(data):
@@ -130,6 +172,10 @@ def _wanted_slots(data):
     slots = data.get("slots")
     curves = data.get("fcurves", [])
     if not slots:
+        # A shape key's animation (its curves are the key blocks') has a
+        # slot for a Key (KE), as Blender's versioning gives it.
+        if curves and all(c["path"].startswith("key_blocks[") for c in curves):
+            return [("KELegacy Slot", "KEY", curves)]
         return [("OBLegacy Slot", "OBJECT", curves)] if curves else []
     out = []
     for i, s in enumerate(slots):
@@ -138,7 +184,7 @@ def _wanted_slots(data):
     return out
 
 
-def _load_slotted(action, data):
+def _load_slotted(action, data, ctx):
     """Blender 4.4+: slots, one layer with one keyframe strip, a
     channelbag per slot."""
     want = _wanted_slots(data)
@@ -173,4 +219,4 @@ def _load_slotted(action, data):
     for slot, (_, _, curves) in zip(action.slots, want):
         cb = bags.get(slot.handle)
         if cb is not None:
-            _load_keys(cb.fcurves, curves)
+            _load_keys(cb.fcurves, curves, ctx)

@@ -1,25 +1,26 @@
-"""Collection: its objects and child collections, visibility."""
+"""Collection: every writable setting (visibility, colour tag, instance
+offset, line art usage, ...), its objects and child collections."""
 
 import bpy
 
-from .common import local_only, rna_dump, rna_load
+from .common import rna_dump, rna_load
 
 KIND = "Collection"
 COLLECTION = "collections"
-FIELDS = ("name", "hide_viewport", "hide_render", "hide_select", "color_tag")
+LINKS = ("objects", "children")
 
 
 def dump_links(coll, ctx):
-    objects = [ctx.ref(o) for o in coll.objects]
-    return {"objects": [u for u in objects if u],
-            "children": [ctx.ref(c) for c in coll.children]}
+    """Shared objects and children only (what is not shared stays local)."""
+    return {"objects": [u for u in (ctx.ref(o) for o in coll.objects) if u],
+            "children": [u for u in (ctx.ref(c) for c in coll.children) if u]}
 
 
 def load_links(coll, data, ctx):
     want = [ctx.resolve(u) for u in data.get("objects", ())]
     want = [o for o in want if o is not None]
     for o in list(coll.objects):
-        if o not in want and not local_only(o):     # objects kept local stay linked
+        if o not in want and ctx.known(o):
             coll.objects.unlink(o)
     for o in want:
         if o.name not in coll.objects:
@@ -27,7 +28,7 @@ def load_links(coll, data, ctx):
     kids = [ctx.resolve(u) for u in data.get("children", ())]
     kids = [c for c in kids if c is not None]
     for c in list(coll.children):
-        if c not in kids:
+        if c not in kids and ctx.known(c):
             coll.children.unlink(c)
     for c in kids:
         if c.name not in coll.children:
@@ -38,7 +39,7 @@ def load_links(coll, data, ctx):
 
 
 def dump(coll, ctx):
-    d = rna_dump(coll, ctx, include=FIELDS)
+    d = rna_dump(coll, ctx)
     d.update(dump_links(coll, ctx))
     return d
 
@@ -48,5 +49,5 @@ def construct(data, ctx):
 
 
 def load(coll, data, ctx):
-    rna_load(coll, {k: v for k, v in data.items() if k in FIELDS}, ctx)
+    rna_load(coll, {k: v for k, v in data.items() if k not in LINKS}, ctx)
     load_links(coll, data, ctx)

@@ -19,6 +19,9 @@ GENERATED = ("generated_type", "generated_width", "generated_height", "generated
              "use_generated_float")
 
 
+SKIP_REASON = "a render result or viewer, not data"
+
+
 def skip(img):
     """Render results and viewer images are views, not data."""
     return img.source == "VIEWER" or img.type in ("RENDER_RESULT", "COMPOSITING")

@@ -1,5 +1,7 @@
-"""Material: viewport settings, how EEVEE renders its surface and shadow,
-and its shader node tree (nodes, their settings and input values, links).
+"""Material: every setting of the material (viewport, EEVEE, line art),
+Cycles' settings when Cycles is there, the Grease Pencil style of a Grease
+Pencil material, and its shader node tree (nodes, their settings and
+input values, color ramps, curve mappings, frames, links).
 
 EEVEE Next (Blender 4.2) replaced blend_method/shadow_method with
 surface_render_method (DITHERED, BLENDED) and use_transparent_shadow. The
@@ -8,6 +10,8 @@ writes its own pair and derives the other one, keeping the other
 version's value when it still agrees (BLEND <-> BLENDED, OPAQUE, CLIP and
 HASHED <-> DITHERED; shadow CLIP, HASHED <-> transparent, OPAQUE, NONE <->
 not): a 3.x alpha clip stays a clip across a 4.2 edit of something else.
+Settings of another version (keys that name no property here) are kept as
+that version sent them.
 """
 
 import bpy
@@ -16,8 +20,10 @@ from .common import dump_tree, load_tree, prev_of, rna_dump, rna_load
 
 KIND = "Material"
 COLLECTION = "materials"
-FIELDS = ("name", "use_nodes", "diffuse_color", "metallic", "roughness", "specular_intensity",
-          "use_backface_culling", "pass_index")
+# Set apart: the node tree (`tree`), the per-engine settings.
+OWN = ("tree", "cycles", "gpencil")
+# Paint and UI state, not the material.
+EXCLUDE = ("paint_active_slot", "paint_clone_slot")
 LEGACY = ("blend_method", "shadow_method")
 NEXT = ("surface_render_method", "use_transparent_shadow")
 # Blender 4.2+: EEVEE Next's material settings.
@@ -32,9 +38,9 @@ def _transparent_of(shadow):
     return shadow in ("CLIP", "HASHED")
 
 
-def dump(mat, ctx):
-    prev = prev_of(ctx)
-    d = rna_dump(mat, ctx, include=FIELDS)
+def _eevee_pair(mat, prev):
+    """Both pairs of EEVEE settings: this Blender's, and the other one
+    derived from it (the received value kept while it agrees)."""
     if EEVEE_NEXT:                      # 4.2+
         # its own pair; the 3.x pair kept while it agrees.
         render, transparent = mat.surface_render_method, bool(mat.use_transparent_shadow)
@@ -50,8 +56,19 @@ def dump(mat, ctx):
             render = _render_of(blend)
         if transparent != _transparent_of(shadow):
             transparent = _transparent_of(shadow)
-    d.update(blend_method=blend, shadow_method=shadow, surface_render_method=render,
-             use_transparent_shadow=transparent)
+    return dict(blend_method=blend, shadow_method=shadow, surface_render_method=render,
+                use_transparent_shadow=transparent)
+
+
+def dump(mat, ctx):
+    prev = prev_of(ctx)
+    d = rna_dump(mat, ctx, exclude=OWN + EXCLUDE + LEGACY + NEXT, prev=prev)
+    d.update(_eevee_pair(mat, prev))
+    cycles = getattr(mat, "cycles", None)
+    if cycles is not None:
+        d["cycles"] = rna_dump(cycles, ctx, prev=prev_of(ctx, "cycles"))
+    if mat.is_grease_pencil and mat.grease_pencil is not None:
+        d["gpencil"] = rna_dump(mat.grease_pencil, ctx, prev=prev_of(ctx, "gpencil"))
     if mat.use_nodes and mat.node_tree is not None:
         d["tree"] = dump_tree(mat.node_tree, ctx, prev.get("tree"))
     return d
@@ -62,7 +79,7 @@ def construct(data, ctx):
 
 
 def load(mat, data, ctx):
-    rna_load(mat, {k: v for k, v in data.items() if k in FIELDS}, ctx, order=("use_nodes",))
+    rna_load(mat, data, ctx, exclude=OWN + EXCLUDE + LEGACY + NEXT, order=("use_nodes",))
     if EEVEE_NEXT:                      # 4.2+
         # from the 4.2 pair, or derived from the 3.x one.
         want = {"surface_render_method": data.get("surface_render_method")
@@ -75,5 +92,12 @@ def load(mat, data, ctx):
                 "shadow_method": data.get("shadow_method")
                 or ("HASHED" if data.get("use_transparent_shadow") else "OPAQUE")}
     rna_load(mat, want, ctx, clear=False)
+    cycles = getattr(mat, "cycles", None)
+    if cycles is not None and "cycles" in data:
+        rna_load(cycles, data["cycles"], ctx)
+    if "gpencil" in data:
+        if not mat.is_grease_pencil:
+            bpy.data.materials.create_gpencil_data(mat)
+        rna_load(mat.grease_pencil, data["gpencil"], ctx)
     if "tree" in data and mat.node_tree is not None:
         load_tree(mat.node_tree, data["tree"], ctx)

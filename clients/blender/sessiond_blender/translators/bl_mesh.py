@@ -4,8 +4,12 @@ and the material list.
 Geometry is a set of flat arrays (read and written with foreach_get/set):
 co (3 floats per vertex), edges (2 ints per edge), loop_start and
 loop_total (per face), loop_vert (vertex of each face corner),
-material_index (per face), smooth (per face, 0/1), uv.NAME (2 floats per
-corner). Up to LARGE vertices they are JSON lists in `geometry`; above it
+material_index (per face), smooth (per face, 0/1), loop_edge (edge of each
+face corner), uv.NAME (2 floats per corner); when set, edge.seam,
+edge.sharp (0/1 per edge), edge.crease, edge.bevel, vert.bevel (weights);
+every generic attribute (color attributes included) as
+attr:DOMAIN:TYPE:NAME (1 to 4 values per element); key.NAME, the
+positions of each shape key (whose settings are in `shape_keys`). Up to LARGE vertices they are JSON lists in `geometry`; above it
 they travel as one blob of packed little-endian arrays and `geometry`
 holds {"blob": reference, "layout": [[name, typecode, count], ...]}.
 
@@ -21,11 +25,20 @@ import hashlib
 
 import bpy
 
-from .common import pack_arrays, prev_of, unpack_arrays
+from .common import keep_local, pack_arrays, prev_of, rna_dump, rna_load, unpack_arrays
+
+# The mesh's own settings (auto smooth, symmetry, remesh, texture space,
+# ...) travel in `settings`; not the UI's active layer indices, not an
+# automatic texture space (computed).
+# Auto smooth travels as `auto_smooth` (see above).
+SETTINGS_EXCLUDE = ("name", "texspace_location", "texspace_size", "texture_mesh",
+                    "use_auto_smooth", "auto_smooth_angle")
 
 KIND = "Mesh"
 COLLECTION = "meshes"
 LARGE = 10000
+# Blender 4.4+: slotted actions (a shape key's animation goes through a slot).
+SLOTTED = hasattr(bpy.types, "ActionSlot")
 # Blender before 4.1: auto smooth is a mesh setting.
 HAS_AUTO_SMOOTH = "use_auto_smooth" in bpy.types.Mesh.bl_rna.properties
 # Blender before 4.0: face sizes are written (read-only from 4.0).
@@ -46,19 +59,144 @@ def arrays(me):
            ("loop_start", _get(me.polygons, "loop_start", "i", nf)),
            ("loop_total", _get(me.polygons, "loop_total", "i", nf)),
            ("loop_vert", _get(me.loops, "vertex_index", "i", nl)),
+           ("loop_edge", _get(me.loops, "edge_index", "i", nl)),
            ("material_index", _get(me.polygons, "material_index", "i", nf)),
            ("smooth", _get(me.polygons, "use_smooth", "b", nf))]
     for layer in me.uv_layers:
         out.append(("uv." + layer.name, _get(layer.data, "uv", "f", 2 * nl)))
+    return out + extra_arrays(me) + key_arrays(me)
+
+
+def key_arrays(me):
+    """The positions of each shape key (relative or absolute)."""
+    key = me.shape_keys
+    if key is None:
+        return []
+    return [("key." + kb.name, _get(kb.data, "co", "f", 3 * len(kb.data)))
+            for kb in key.key_blocks]
+
+
+KEY_BLOCK = ("value", "interpolation", "vertex_group", "mute", "slider_min", "slider_max")
+
+
+def dump_shape_keys(me, ctx):
+    key = me.shape_keys
+    if key is None:
+        return None
+    d = {"use_relative": key.use_relative, "eval_time": float(key.eval_time),
+         "blocks": [dict(rna_dump(kb, ctx, include=KEY_BLOCK), name=kb.name,
+                         relative_key=kb.relative_key.name) for kb in key.key_blocks]}
+    ad = key.animation_data
+    if ad is not None and ad.action is not None:
+        d["action"] = ctx.ref(ad.action) if ctx is not None else ad.action.name
+    return d
+
+
+# Per-element flags and weights that Blender 3.x keeps outside the generic
+# attributes (4.0 made them attributes, which the generic part below
+# shares): sent only when one of them is set.
+FLAGS = (("edge.seam", "edges", "use_seam", "b"), ("edge.sharp", "edges", "use_edge_sharp", "b"),
+         ("edge.crease", "edges", "crease", "f"), ("edge.bevel", "edges", "bevel_weight", "f"),
+         ("vert.bevel", "vertices", "bevel_weight", "f"))
+# Blender before 4.0: creases and bevel weights are edge and vertex
+# properties; 4.0+ keeps them as the attributes named here (the node data
+# names them edge.crease, ... in every version).
+WEIGHT_PROPS = "crease" in bpy.types.MeshEdge.bl_rna.properties
+FLAG_ATTR = {"edge.crease": ("crease_edge", "EDGE"), "edge.bevel": ("bevel_weight_edge", "EDGE"),
+             "vert.bevel": ("bevel_weight_vert", "POINT")}
+
+
+def _flag(me, name, coll, prop, tc):
+    """The flag's values, or None when this Blender has no place for them."""
+    c = getattr(me, coll)
+    if not len(c):
+        return None
+    if hasattr(c[0], prop):
+        return _get(c, prop, tc, len(c))
+    if not WEIGHT_PROPS and name in FLAG_ATTR:      # 4.0+
+        a = me.attributes.get(FLAG_ATTR[name][0])
+        return _get(a.data, "value", tc, len(c)) if a is not None else array.array(tc)
+    return None
+
+
+def _set_flag(me, name, coll, prop, values):
+    c = getattr(me, coll)
+    if hasattr(c[0], prop):
+        c.foreach_set(prop, values)
+    elif not WEIGHT_PROPS and name in FLAG_ATTR:    # 4.0+
+        attr, domain = FLAG_ATTR[name]
+        a = me.attributes.get(attr) or me.attributes.new(attr, "FLOAT", domain)
+        a.data.foreach_set("value", values)
+
+
+# Generic attribute data: (foreach property, values per element, typecode).
+ATTR = {"FLOAT": ("value", 1, "f"), "INT": ("value", 1, "i"), "INT8": ("value", 1, "b"),
+        "BOOLEAN": ("value", 1, "b"), "FLOAT_VECTOR": ("vector", 3, "f"),
+        "FLOAT2": ("vector", 2, "f"), "FLOAT_COLOR": ("color", 4, "f"),
+        "BYTE_COLOR": ("color", 4, "f")}
+# Attributes that the arrays above already carry (Blender 4.x names).
+# 5.0 made seams the attribute uv_seam.
+BUILTIN = {"position", "material_index", "sharp_face", "sharp_edge", "crease_edge",
+           "crease_vert", "bevel_weight_edge", "bevel_weight_vert", "uv_seam"}
+
+
+def _shared_attr(me, a):
+    return (not a.name.startswith(".") and a.name not in BUILTIN and a.data_type in ATTR
+            and a.name not in me.uv_layers)
+
+
+def _nonzero(a):
+    return a.tobytes() != bytes(len(a) * a.itemsize)
+
+
+def extra_arrays(me, flags=True):
+    out = []
+    for name, coll, prop, tc in FLAGS if flags else ():
+        a = _flag(me, name, coll, prop, tc)
+        if a is not None and _nonzero(a):
+            out.append((name, a))
+    for a in me.attributes:
+        if _shared_attr(me, a):
+            prop, width, tc = ATTR[a.data_type]
+            out.append(("attr:%s:%s:%s" % (a.domain, a.data_type, a.name),
+                        _get(a.data, prop, tc, width * len(a.data))))
     return out
 
 
+def _typecode(name):
+    if name.startswith("attr:"):
+        return ATTR[name.split(":", 3)[2]][2]
+    if name.startswith("key."):
+        return "f"
+    for n, _, _, tc in FLAGS:
+        if n == name:
+            return tc
+    return "f" if name == "co" or name.startswith("uv.") else ("b" if name == "smooth" else "i")
+
+
+# Blender 3.x reads edge flags and weights one element at a time (about
+# 150 ms for 400,000 edges): the fingerprint looks at them for small meshes
+# and for a mesh in edit mode (where seams and creases are marked; leaving
+# edit mode changes the fingerprint, so the last marks are sent).
+FLAGS_IN_FINGERPRINT = 2000
+
+
 def fingerprint(me):
-    """Counts plus a hash of the positions: a few ms for 200,000 vertices."""
-    co = _get(me.vertices, "co", "f", 3 * len(me.vertices))
-    return (me.name, len(me.vertices), len(me.edges), len(me.polygons), len(me.loops),
-            tuple(l.name for l in me.uv_layers), tuple(m.name if m else "" for m in me.materials),
-            hashlib.blake2b(co.tobytes(), digest_size=16).digest(), _auto_smooth(me))
+    """Counts plus a hash of the positions and of the other per-element
+    data: a few ms for 200,000 vertices."""
+    h = hashlib.blake2b(_get(me.vertices, "co", "f", 3 * len(me.vertices)).tobytes(),
+                        digest_size=16)
+    names = []
+    flags = len(me.vertices) <= FLAGS_IN_FINGERPRINT or me.is_editmode
+    for name, a in extra_arrays(me, flags) + key_arrays(me):
+        names.append(name)
+        h.update(a.tobytes())
+    if me.shape_keys is not None:
+        names.append(repr(dump_shape_keys(me, None)))
+    return (me.name, repr(_settings(me, None)), len(me.vertices), len(me.edges),
+            len(me.polygons), len(me.loops), tuple(l.name for l in me.uv_layers),
+            tuple(m.name if m else "" for m in me.materials), flags, tuple(names), h.digest(),
+            _auto_smooth(me))
 
 
 def _auto_smooth(me):
@@ -69,7 +207,11 @@ def _auto_smooth(me):
 
 
 def dump(me, ctx):
-    d = {"name": me.name, "materials": [ctx.ref(m) if m is not None else "" for m in me.materials]}
+    d = {"name": me.name, "materials": [ctx.ref(m) if m is not None else "" for m in me.materials],
+         "settings": _settings(me, ctx)}
+    sk = dump_shape_keys(me, ctx)
+    if sk is not None:
+        d["shape_keys"] = sk
     if HAS_AUTO_SMOOTH:                 # before 4.1
         if me.use_auto_smooth:
             d["auto_smooth"] = float(me.auto_smooth_angle)
@@ -90,6 +232,12 @@ def dump(me, ctx):
     return d
 
 
+def _settings(me, ctx):
+    ex = SETTINGS_EXCLUDE if me.use_auto_texspace else ("name", "texture_mesh", "use_auto_smooth",
+                                                        "auto_smooth_angle")
+    return rna_dump(me, ctx, exclude=ex, prev=prev_of(ctx, "settings") if ctx else None)
+
+
 def construct(data, ctx):
     return bpy.data.meshes.new(data.get("name", "Mesh"))
 
@@ -101,18 +249,22 @@ def _geometry(data, ctx):
         if raw is None:
             return None
         return unpack_arrays(raw, g["layout"])
-    return {k: array.array("f" if k == "co" or k.startswith("uv.") else
-                           ("b" if k == "smooth" else "i"), v) for k, v in g.items()}
+    return {k: array.array(_typecode(k), v) for k, v in g.items()}
 
 
 def load(me, data, ctx):
     if me.name != data.get("name", me.name):
         me.name = data["name"]
+    if "settings" in data:
+        rna_load(me, data["settings"], ctx,
+                 exclude=("name", "use_auto_smooth", "auto_smooth_angle"),
+                 order=("use_auto_texspace",))
     geo = _geometry(data, ctx)
     if geo is None:
         ctx.pending()           # the blob is on its way; load() runs again
     else:
         _load_geometry(me, geo)
+        _load_shape_keys(me, data.get("shape_keys"), geo, ctx)
     angle = data.get("auto_smooth")
     if HAS_AUTO_SMOOTH:                 # before 4.1
         if me.use_auto_smooth != (angle is not None):
@@ -122,10 +274,85 @@ def load(me, data, ctx):
     elif angle is not None and geo is not None:
         me.set_sharp_from_angle(angle=angle)        # 4.1+: edges sharp from the angle
     mats = [ctx.resolve(u) if u else None for u in data.get("materials", ())]
-    if list(me.materials) != mats:
+    cur = list(me.materials)
+    # A slot holding a material that is not shared keeps it.
+    mats = [cur[i] if i < len(cur) and keep_local(cur[i], m) else m for i, m in enumerate(mats)]
+    if cur != mats:
         me.materials.clear()
         for m in mats:
             me.materials.append(m)
+
+
+def _load_shape_keys(me, sk, g, ctx):
+    key = me.shape_keys
+    if sk is None and key is None:
+        return
+    want = [b["name"] for b in sk["blocks"]] if sk else []
+    have = [kb.name for kb in key.key_blocks] if key is not None else []
+    if want != have or (key is not None and any(len(kb.data) != len(me.vertices)
+                                                for kb in key.key_blocks)):
+        # Shape keys are made through an object: a temporary one.
+        tmp = bpy.data.objects.new("sessiond-keys", me)
+        try:
+            tmp.shape_key_clear()
+            for name in want:
+                tmp.shape_key_add(name=name, from_mix=False)
+        finally:
+            bpy.data.objects.remove(tmp)
+        key = me.shape_keys
+    if not sk or key is None:
+        return
+    key.use_relative = sk.get("use_relative", True)
+    if abs(key.eval_time - sk.get("eval_time", 0.0)) > 1e-6:
+        key.eval_time = sk.get("eval_time", 0.0)
+    for kb, b in zip(key.key_blocks, sk["blocks"]):
+        co = g.get("key." + kb.name)
+        if co is not None and len(co) == 3 * len(kb.data):
+            kb.data.foreach_set("co", co)
+        rna_load(kb, {k: v for k, v in b.items() if k in KEY_BLOCK}, ctx)
+        rel = key.key_blocks.get(b.get("relative_key", ""))
+        if rel is not None and kb.relative_key != rel:
+            kb.relative_key = rel
+    action = ctx.resolve(sk["action"]) if sk.get("action") else None
+    if action is not None:
+        ad = key.animation_data or key.animation_data_create()
+        if ad.action != action:
+            ad.action = action
+        if SLOTTED and ad.action_slot is None and len(action.slots):   # 4.4+
+            ad.action_slot = action.slots[0]
+    elif key.animation_data is not None and key.animation_data.action is not None:
+        key.animation_data.action = None
+
+
+def _load_extra(me, g):
+    for name, coll, prop, tc in FLAGS:
+        c = getattr(me, coll)
+        have = _flag(me, name, coll, prop, tc)
+        if have is None:
+            continue
+        if name in g:
+            if len(g[name]) == len(c):
+                _set_flag(me, name, coll, prop, g[name])
+        elif _nonzero(have):
+            _set_flag(me, name, coll, prop, array.array(tc, [0]) * len(c))  # cleared elsewhere
+    want = {}
+    for k in g:
+        if k.startswith("attr:"):
+            domain, dt, name = k.split(":", 3)[1:]
+            want[name] = (domain, dt, k)
+    for a in list(me.attributes):
+        if _shared_attr(me, a) and a.name not in want:
+            me.attributes.remove(a)
+    for name, (domain, dt, k) in want.items():
+        a = me.attributes.get(name)
+        if a is not None and (a.domain != domain or a.data_type != dt):
+            me.attributes.remove(a)
+            a = None
+        if a is None:
+            a = me.attributes.new(name, dt, domain)
+        prop, width, _ = ATTR[dt]
+        if len(g[k]) == width * len(a.data):
+            a.data.foreach_set(prop, g[k])
 
 
 def _load_geometry(me, g):
@@ -147,6 +374,8 @@ def _load_geometry(me, g):
             me.edges.foreach_set("vertices", g["edges"])
         if nl:
             me.loops.foreach_set("vertex_index", g["loop_vert"])
+            if "loop_edge" in g:
+                me.loops.foreach_set("edge_index", g["loop_edge"])
         if nf:
             me.polygons.foreach_set("loop_start", g["loop_start"])
             if LOOP_TOTAL_WRITABLE:
@@ -155,7 +384,10 @@ def _load_geometry(me, g):
     if nv:
         me.vertices.foreach_set("co", g["co"])
     if nf:
-        me.polygons.foreach_set("material_index", g["material_index"])
+        # All zero is also what a mesh without the attribute means: writing
+        # it would add a material_index attribute the sender does not have.
+        if any(g["material_index"]) or "material_index" in me.attributes:
+            me.polygons.foreach_set("material_index", g["material_index"])
         me.polygons.foreach_set("use_smooth", g["smooth"])
     uv_names = [k[3:] for k in g if k.startswith("uv.")]
     for layer in list(me.uv_layers):
@@ -165,4 +397,5 @@ def _load_geometry(me, g):
         layer = me.uv_layers.get(name) or me.uv_layers.new(name=name, do_init=False)
         if nl:
             layer.data.foreach_set("uv", g["uv." + name])
+    _load_extra(me, g)
     me.update()

@@ -21,6 +21,32 @@ SKIP = {"rna_type", "name_full", "is_evaluated", "original", "users", "tag",
 SIMPLE = ("BOOLEAN", "INT", "FLOAT", "STRING", "ENUM")
 
 
+def round_floats(v, places):
+    if isinstance(v, float):
+        return round(v, places)
+    if isinstance(v, list):
+        return [round_floats(x, places) for x in v]
+    return v
+
+
+def shared(idb):
+    """The datablock is shared (translators.why_not_shared)."""
+    from . import why_not_shared     # the registry imports this module
+    return why_not_shared(idb) is None
+
+
+def keep_local(current, incoming):
+    """A pointer loaded from received data keeps its local value when the
+    data does not name a datablock and the local one is not shared: the
+    sender could not name it, so the absence says nothing."""
+    if incoming is not None or current is None:
+        return False
+    try:
+        return isinstance(current, bpy.types.ID) and not shared(current)
+    except ReferenceError:
+        return False
+
+
 def _value(p, v):
     if p.type == "ENUM":
         return sorted(v) if p.is_enum_flag else v
@@ -36,42 +62,61 @@ def _value(p, v):
         if p.type == "BOOLEAN":
             return [bool(x) for x in flat]
         return [int(x) for x in flat]
+    if p.type in ("FLOAT", "INT"):
+        # Within the property's limits, as setting it would make it (files
+        # from older versions may hold a value outside them).
+        v = min(max(v, p.hard_min), p.hard_max)
     if p.type == "FLOAT":
         return float(v)
     return v
 
 
-def local_only(idblock):
-    """A datablock the session does not share (translators.shared): what
-    points at it here is kept, never cleared by data from elsewhere."""
-    from . import shared
-    return idblock is not None and not shared(idblock)
+class _Prop:
+    """What rna_dump and rna_load need of an RNA property, read once: going
+    through bl_rna.properties on every call costs more than the values."""
+    __slots__ = ("identifier", "type", "is_readonly", "is_enum_flag", "array_length",
+                 "array_dimensions", "hard_min", "hard_max", "is_id")
+
+    def __init__(self, p):
+        self.identifier, self.type, self.is_readonly = p.identifier, p.type, p.is_readonly
+        self.is_enum_flag = p.type == "ENUM" and p.is_enum_flag
+        self.array_length = getattr(p, "array_length", 0)
+        self.array_dimensions = tuple(getattr(p, "array_dimensions", ()))
+        self.hard_min = getattr(p, "hard_min", None)
+        self.hard_max = getattr(p, "hard_max", None)
+        self.is_id = p.type == "POINTER" and isinstance(getattr(p, "fixed_type", None),
+                                                         bpy.types.ID)
 
 
-def _shared_id_pointer(p):
-    """A pointer to a datablock of a replicated kind. Pointers to other
-    datablocks (a modifier's geometry node group, such as 4.1's "Smooth by
-    Angle") are neither sent nor cleared: each Blender keeps its own."""
-    t = getattr(p, "fixed_type", None)
-    if not isinstance(t, bpy.types.ID):
-        return False
-    from . import KINDS
-    return t.identifier in KINDS or t.identifier == "ID"
+_PROPS = {}
+
+
+def _props(struct):
+    """({identifier: _Prop}, [the writable ones worth looking at]) of a
+    struct's type; add-ons registering properties later make a new entry."""
+    rna = struct.bl_rna
+    key = (rna.identifier, len(rna.properties))
+    got = _PROPS.get(key)
+    if got is None:
+        all_props = {p.identifier: _Prop(p) for p in rna.properties}
+        usable = [p for k, p in all_props.items()
+                  if not p.is_readonly and k not in SKIP and not k.startswith("bl_")
+                  and (p.type in SIMPLE or p.is_id)]
+        got = _PROPS[key] = (all_props, usable)
+    return got
 
 
 def rna_dump(struct, ctx, exclude=(), include=None, prev=None):
     """Writable simple properties and ID pointers of `struct` as a dict.
     `prev` is the node's data for this struct (made by any Blender): its
     keys that name no property of `struct` in this Blender (settings of
-    another version) are kept as they are."""
+    another version) are kept as they are. An ID pointer is sent when the
+    datablock it points at is shared (ctx.ref sends nothing for one that is
+    not, and keep_local never clears one)."""
     out = {}
-    for p in struct.bl_rna.properties:
+    for p in _props(struct)[1]:
         k = p.identifier
-        if include is not None and k not in include:
-            continue
-        if k in SKIP or k in exclude or k.startswith("bl_"):
-            continue
-        if p.is_readonly:
+        if (include is not None and k not in include) or k in exclude:
             continue
         if p.type in SIMPLE:
             try:
@@ -81,7 +126,7 @@ def rna_dump(struct, ctx, exclude=(), include=None, prev=None):
             if v is None:
                 continue
             out[k] = _value(p, v)
-        elif p.type == "POINTER" and _shared_id_pointer(p):
+        else:
             v = getattr(struct, k)
             if v is not None and ctx is not None:
                 r = ctx.ref(v)
@@ -97,10 +142,10 @@ def keep_foreign(out, prev, struct, exclude=(), include=None):
     them (a patch from here never removes them)."""
     if not prev:
         return out
-    props = struct.bl_rna.properties
+    props = _props(struct)[0]
     for k, v in prev.items():
         if (k not in out and k not in exclude and (include is None or k in include)
-                and props.get(k) is None):
+                and k not in props):
             out[k] = v
     return out
 
@@ -116,7 +161,7 @@ def prev_of(ctx, key=None):
 
 
 def _shape(p, v):
-    dims = [d for d in getattr(p, "array_dimensions", ()) if d]
+    dims = [d for d in p.array_dimensions if d]
     if len(dims) == 2 and isinstance(v, list):
         n = dims[1]
         return [v[i:i + n] for i in range(0, len(v), n)]
@@ -126,7 +171,7 @@ def _shape(p, v):
 def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
     """Set the properties of `data` on `struct`; keys in `order` first.
     With `clear`, ID pointers that `data` does not name are set to None."""
-    props = struct.bl_rna.properties
+    props, usable = _props(struct)
     keys = [k for k in order if k in data] + [k for k in data if k not in order]
     for k in keys:
         if k in exclude or k in SKIP:
@@ -137,13 +182,11 @@ def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
         v = data[k]
         try:
             if p.type == "POINTER":
-                if not _shared_id_pointer(p):
-                    continue
                 target = ctx.resolve(v) if v else None
                 cur = getattr(struct, k)
-                if cur != target and not (target is None and local_only(cur)):
+                if cur != target and not keep_local(cur, target):
                     setattr(struct, k, target)
-            elif p.type == "ENUM" and p.is_enum_flag:
+            elif p.is_enum_flag:
                 setattr(struct, k, set(v))
             else:
                 cur = getattr(struct, k)
@@ -152,17 +195,123 @@ def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
         except (AttributeError, TypeError, ValueError, RuntimeError):
             pass
     # Pointers that the data does not name are cleared.
-    for p in props if clear else ():
+    for p in usable if clear else ():
         k = p.identifier
-        if (p.type == "POINTER" and not p.is_readonly and k not in data and k not in exclude
-                and k not in SKIP and not k.startswith("bl_")
-                and _shared_id_pointer(p)):
+        if p.is_id and k not in data and k not in exclude:
             try:
                 cur = getattr(struct, k)
-                if cur is not None and not local_only(cur):
+                if cur is not None and not keep_local(cur, None):
                     setattr(struct, k, None)
             except (AttributeError, TypeError, RuntimeError):
                 pass
+
+
+# -- what every datablock has ---------------------------------------------------
+UUID_PROP = "sessiond_uuid"
+
+
+def _jsonable(v):
+    if hasattr(v, "to_dict"):
+        v = v.to_dict()
+    elif hasattr(v, "to_list"):
+        v = v.to_list()
+    if isinstance(v, float):
+        return float(v)
+    if isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, (list, tuple)):
+        out = [_jsonable(x) for x in v]
+        return out if all(x is not None for x in out) else None
+    if isinstance(v, dict):
+        out = {k: _jsonable(x) for k, x in v.items()}
+        return out if all(x is not None for x in out.values()) else None
+    return None         # an ID or something JSON cannot hold: stays local
+
+
+def custom_props(idb, prev=None):
+    """The custom properties of a datablock (or a pose bone) that JSON can
+    hold, the settings add-ons register included (Cycles', Rigify's: they
+    are stored the same way); not the uuid. Of a group an add-on registers,
+    only the settings it has in this Blender: a file from another version
+    may hold others (Cycles' displacement_method before 4.1), which setting
+    the group elsewhere would drop; those of `prev` (the node's `custom`)
+    are kept as another version sent them."""
+    out = {}
+    props = idb.bl_rna.properties
+    for k in idb.keys():
+        if k == UUID_PROP or k == "_RNA_UI":
+            continue
+        v = _jsonable(idb[k])
+        if isinstance(v, dict) and k in props:
+            group = getattr(idb, k, None)
+            if isinstance(group, bpy.types.PropertyGroup):
+                names = group.bl_rna.properties
+                v = {kk: vv for kk, vv in v.items() if kk in names}
+                old = (prev or {}).get(k)
+                if isinstance(old, dict):
+                    v.update({kk: vv for kk, vv in old.items() if kk not in names})
+        if v is not None:
+            out[k] = v
+    return out
+
+
+def dump_common(idb, d, prev=None):
+    """What every kind shares: the fake user (a material library's
+    materials are kept by it) and custom properties. Replaces what a
+    kind's dump kept of the node's data (common keys are no property)."""
+    d.pop("fake_user", None)
+    d.pop("custom", None)
+    if idb.use_fake_user:
+        d["fake_user"] = True
+    props = custom_props(idb, (prev or {}).get("custom"))
+    if props:
+        d["custom"] = props
+    return d
+
+
+def load_common(idb, data):
+    if idb.use_fake_user != bool(data.get("fake_user")):
+        idb.use_fake_user = bool(data.get("fake_user"))
+    load_custom(idb, data.get("custom", {}))
+
+
+def load_custom(idb, want):
+    have = custom_props(idb)
+    for k in have:
+        if k not in want:
+            del idb[k]
+    for k, v in want.items():
+        if have.get(k) != v:
+            try:
+                idb[k] = v
+            except (TypeError, ValueError):
+                pass
+
+
+def fingerprint_common(idb):
+    return (idb.use_fake_user, repr(custom_props(idb)))
+
+
+# -- files (fonts, sounds) ------------------------------------------------------
+def file_bytes(idb):
+    """The bytes of a datablock made from a file: packed, or read from disk."""
+    pf = getattr(idb, "packed_file", None)
+    if pf is not None:
+        return pf.data
+    try:
+        with open(bpy.path.abspath(idb.filepath), "rb") as f:
+            return f.read()
+    except (OSError, ValueError):
+        return None
+
+
+def file_ref(idb, ctx):
+    """{"file": blob reference, "ext"} of the datablock's file, or {}."""
+    import os
+    data = file_bytes(idb)
+    if data is None:
+        return {}
+    return {"file": ctx.put_bytes(data), "ext": os.path.splitext(idb.filepath)[1].lower()}
 
 
 # -- packed arrays ---------------------------------------------------------
@@ -201,9 +350,10 @@ def unpack_arrays(data, layout):
 
 
 # -- node trees ---------------------------------------------------------------
+# (width_hidden is computed by Blender when a node is collapsed.)
 NODE_BASE = {"name", "label", "location", "width", "width_hidden", "height", "hide", "mute",
-             "show_options", "show_preview", "show_texture", "use_custom_color", "color",
-             "parent", "type", "dimensions", "internal_links", "inputs", "outputs"}
+             "use_custom_color", "color", "parent", "type", "dimensions", "internal_links",
+             "inputs", "outputs"}
 
 
 def _socket_value(s):
@@ -215,6 +365,16 @@ def _socket_value(s):
     if isinstance(v, bpy.types.ID):
         return None
     return v
+
+
+def _by_index(node):
+    """A node whose sockets come from a node group's interface (a group
+    node, Group Input, Group Output): its socket identifiers are made by
+    Blender per tree and differ between two Blenders, so such sockets are
+    named by position, "#0", "#1", ... So is a reroute's (its one socket
+    is "input" in files made by older Blenders, "Input" in new ones)."""
+    return hasattr(node, "node_tree") or node.bl_idname in ("NodeGroupInput", "NodeGroupOutput",
+                                                            "NodeReroute")
 
 
 # Blender 4.0 renamed inputs of the Principled BSDF; the node data names
@@ -247,52 +407,23 @@ def _node_type_known(typ):
     return getattr(bpy.types, typ, None) is not None
 
 
-def dump_tree(tree, ctx, prev=None):
-    """The tree as node data; `prev` (the node data's tree) gives back what
-    this Blender cannot hold: nodes of a type it does not have, inputs it
-    has no socket for, and links to them."""
-    prev = prev if isinstance(prev, dict) else {}
-    old_nodes = {(n.get("name"), n.get("type")): n for n in prev.get("nodes", ())
-                 if isinstance(n, dict)}
-    nodes = []
-    for n in tree.nodes:
-        typ = n.bl_idname
-        old = old_nodes.get((n.name, typ), {})
-        inputs = {}
-        for s in n.inputs:
-            if hasattr(s, "default_value"):
-                v = _socket_value(s)
-                if v is not None:
-                    inputs[_neutral(typ, s.identifier)] = v
-        for k, v in (old.get("inputs") or {}).items():
-            if k not in inputs and _find(n.inputs, _local(typ, k)) is None:
-                inputs[k] = v       # no such socket here: another version's
-        d = {"name": n.name, "type": typ,
-             "location": [float(n.location[0]), float(n.location[1])],
-             "props": rna_dump(n, ctx, exclude=NODE_BASE, prev=old.get("props")),
-             "inputs": inputs}
-        if n.label:
-            d["label"] = n.label
-        nodes.append(d)
-    foreign = [n for n in prev.get("nodes", ()) if isinstance(n, dict)
-               and not _node_type_known(n.get("type", ""))]
-    nodes += foreign
-    links = [[l.from_node.name, _neutral(l.from_node.bl_idname, l.from_socket.identifier),
-              l.to_node.name, _neutral(l.to_node.bl_idname, l.to_socket.identifier)]
-             for l in tree.links]
-    # Links this Blender cannot make (a node or socket it does not have).
-    for link in prev.get("links", ()):
-        if link not in links and not _can_link(tree, link):
-            links.append(link)
-    return {"nodes": nodes, "links": links}
+def _sid(node, sockets, s):
+    """The node data's name for a socket: its position for a node whose
+    sockets come from an interface, else its (version-neutral) identifier."""
+    if _by_index(node):
+        for i, x in enumerate(sockets):
+            if x == s:
+                return "#%d" % i
+    return _neutral(node.bl_idname, s.identifier)
 
 
-def _can_link(tree, link):
-    fn, fs, tn, ts = link
-    a, b = tree.nodes.get(fn), tree.nodes.get(tn)
-    return (a is not None and b is not None
-            and _find(a.outputs, _local(a.bl_idname, fs)) is not None
-            and _find(b.inputs, _local(b.bl_idname, ts)) is not None)
+def _find_sid(node, sockets, ident):
+    if ident.startswith("#") and _by_index(node):
+        try:
+            return sockets[int(ident[1:])]
+        except (ValueError, IndexError):
+            return None
+    return _find(sockets, _local(node.bl_idname, ident))
 
 
 def _find(sockets, ident):
@@ -302,38 +433,231 @@ def _find(sockets, ident):
     return None
 
 
+def _can_link(tree, link):
+    """Whether this Blender can make a link of the node data (it has both
+    nodes and both sockets)."""
+    fn, fs, tn, ts = link
+    a, b = tree.nodes.get(fn), tree.nodes.get(tn)
+    return (a is not None and b is not None and _find_sid(a, a.outputs, fs) is not None
+            and _find_sid(b, b.inputs, ts) is not None)
+
+
+def _link_key(l):
+    return [l.from_node.name, _sid(l.from_node, l.from_node.outputs, l.from_socket),
+            l.to_node.name, _sid(l.to_node, l.to_node.inputs, l.to_socket)]
+
+
+def _holds_unshared(node):
+    """The node uses a datablock that is not shared (a group node whose
+    group is not): received data cannot describe it, so it is kept."""
+    nt = getattr(node, "node_tree", None)
+    return nt is not None and not shared(nt)
+
+
+def _socket_values(node, sockets):
+    out = {}
+    # A reroute's socket takes the type of what it is linked to: no value.
+    for s in (sockets if node.bl_idname != "NodeReroute" else ()):
+        if hasattr(s, "default_value"):
+            v = _socket_value(s)
+            if v is not None:
+                out[_sid(node, sockets, s)] = v
+    return out
+
+
+def dump_ramp(ramp):
+    d = rna_dump(ramp, None)
+    d["elements"] = [[float(e.position)] + [float(c) for c in e.color] for e in ramp.elements]
+    return d
+
+
+def load_ramp(ramp, d):
+    rna_load(ramp, {k: v for k, v in d.items() if k != "elements"}, None)
+    want = d.get("elements") or []
+    have = [[float(e.position)] + [float(c) for c in e.color] for e in ramp.elements]
+    if not want or round_floats(want, 5) == round_floats(have, 5):
+        return
+    els = ramp.elements
+    while len(els) > 1:
+        els.remove(els[-1])
+    els[0].position, els[0].color = want[0][0], want[0][1:5]
+    for e in want[1:]:
+        new = els.new(e[0])
+        new.color = e[1:5]
+
+
+def _dump_mapping(m):
+    d = rna_dump(m, None)
+    d["curves"] = [[[float(p.location[0]), float(p.location[1]), p.handle_type]
+                    for p in c.points] for c in m.curves]
+    return d
+
+
+def _load_mapping(m, d):
+    rna_load(m, {k: v for k, v in d.items() if k != "curves"}, None)
+    for c, want in zip(m.curves, d.get("curves", ())):
+        have = [[float(p.location[0]), float(p.location[1]), p.handle_type] for p in c.points]
+        if round_floats(have, 5) == round_floats(want, 5):
+            continue
+        pts = c.points
+        while len(pts) > max(2, len(want)):
+            pts.remove(pts[len(pts) - 1])
+        for p, w in zip(pts, want):
+            p.location = w[:2]
+        for w in want[len(pts):]:
+            pts.new(w[0], w[1])
+        for p, w in zip(pts, want):
+            p.handle_type = w[2]
+    m.update()
+
+
+def _width(n):
+    """As Blender shows it: files from older versions may hold a width
+    outside the node type's limits, which setting it again clamps."""
+    return float(min(max(n.width, n.bl_width_min), n.bl_width_max))
+
+
+def dump_tree(tree, ctx, prev=None):
+    """The tree as node data; `prev` (the node data's tree) gives back what
+    this Blender cannot hold: nodes of a type it does not have, inputs it
+    has no socket for, node settings it has no property for, and links to
+    them."""
+    prev = prev if isinstance(prev, dict) else {}
+    old_nodes = {(n.get("name"), n.get("type")): n for n in prev.get("nodes", ())
+                 if isinstance(n, dict)}
+    nodes = []
+    for n in tree.nodes:
+        old = old_nodes.get((n.name, n.bl_idname), {})
+        inputs = _socket_values(n, n.inputs)
+        for k, v in (old.get("inputs") or {}).items():
+            if k not in inputs and _find_sid(n, n.inputs, k) is None:
+                inputs[k] = v       # no such socket here: another version's
+        d = {"name": n.name, "type": n.bl_idname,
+             "location": [float(n.location[0]), float(n.location[1])],
+             "width": _width(n),
+             "props": rna_dump(n, ctx, exclude=NODE_BASE, prev=old.get("props")),
+             "inputs": inputs}
+        outputs = _socket_values(n, n.outputs)
+        if outputs:
+            d["outputs"] = outputs      # a Value or RGB node keeps its value here
+        if n.label:
+            d["label"] = n.label
+        if n.parent is not None:
+            d["parent"] = n.parent.name
+        d["height"] = float(n.height)
+        hidden = [_sid(n, socks, x) for socks in (n.inputs, n.outputs) for x in socks if x.hide]
+        if hidden:
+            d["hidden"] = hidden
+        for k in ("hide", "mute"):
+            if getattr(n, k):
+                d[k] = True
+        if n.use_custom_color:
+            d["color"] = [float(c) for c in n.color]
+        ramp = getattr(n, "color_ramp", None)
+        if isinstance(ramp, bpy.types.ColorRamp):
+            d["ramp"] = dump_ramp(ramp)
+        mapping = getattr(n, "mapping", None)
+        if isinstance(mapping, bpy.types.CurveMapping):
+            d["mapping"] = _dump_mapping(mapping)
+        iu = getattr(n, "image_user", None)
+        if isinstance(iu, bpy.types.ImageUser):
+            d["image_user"] = rna_dump(iu, ctx, exclude=("frame_current",))
+        nodes.append(d)
+    nodes += [n for n in prev.get("nodes", ()) if isinstance(n, dict)
+              and not _node_type_known(n.get("type", ""))]
+    links = [_link_key(l) for l in tree.links]
+    # Links this Blender cannot make (a node or socket it does not have).
+    for link in prev.get("links", ()):
+        if link not in links and not _can_link(tree, link):
+            links.append(link)
+    return {"nodes": nodes, "links": links}
+
+
+def _load_values(node, sockets, values):
+    for ident, v in values.items():
+        s = _find_sid(node, sockets, ident)
+        if s is not None and hasattr(s, "default_value"):
+            try:
+                if _socket_value(s) != v:
+                    s.default_value = v
+            except (TypeError, ValueError, AttributeError):
+                pass
+
+
 def load_tree(tree, data, ctx):
     known = [n for n in data.get("nodes", ()) if _node_type_known(n["type"])]
     want = [(n["name"], n["type"]) for n in known]
     have = [(n.name, n.bl_idname) for n in tree.nodes]
+    kept = {n.name for n in tree.nodes if _holds_unshared(n)}
     if want != have:
-        tree.nodes.clear()
+        if not kept:
+            tree.nodes.clear()
+        else:
+            wanted = set(want)
+            for n in list(tree.nodes):
+                if (n.name, n.bl_idname) not in wanted and n.name not in kept:
+                    tree.nodes.remove(n)
         for name, typ in want:
-            node = tree.nodes.new(typ)
-            node.name = name
+            if tree.nodes.get(name) is None:
+                node = tree.nodes.new(typ)
+                node.name = name
+    # Frames first: a node's location is relative to its parent frame.
+    for nd in known:
+        node = tree.nodes.get(nd["name"])
+        if node is None:
+            continue
+        parent = tree.nodes.get(nd["parent"]) if nd.get("parent") else None
+        if node.parent != parent and parent is not node:
+            try:
+                node.parent = parent
+            except (TypeError, ValueError, RuntimeError):
+                pass
     for nd in known:
         node = tree.nodes.get(nd["name"])
         if node is None:
             continue
         node.location = nd.get("location", (0, 0))
+        for k in ("width", "height"):
+            if nd.get(k) and abs(getattr(node, k) - nd[k]) > 1e-4:
+                setattr(node, k, nd[k])
         node.label = nd.get("label", "")
+        node.hide, node.mute = bool(nd.get("hide")), bool(nd.get("mute"))
+        node.use_custom_color = "color" in nd
+        if "color" in nd:
+            node.color = nd["color"]
         rna_load(node, nd.get("props", {}), ctx, exclude=NODE_BASE)
-        for name, v in nd.get("inputs", {}).items():
-            s = _find(node.inputs, _local(node.bl_idname, name))
-            if s is not None and hasattr(s, "default_value"):
-                try:
-                    if _socket_value(s) != v:
-                        s.default_value = v
-                except (TypeError, ValueError, AttributeError):
-                    pass
+        if "ramp" in nd and getattr(node, "color_ramp", None) is not None:
+            load_ramp(node.color_ramp, nd["ramp"])
+        if "mapping" in nd and getattr(node, "mapping", None) is not None:
+            _load_mapping(node.mapping, nd["mapping"])
+        if "image_user" in nd and getattr(node, "image_user", None) is not None:
+            rna_load(node.image_user, nd["image_user"], ctx)
+        hidden = set(nd.get("hidden", ()))
+        for socks in (node.inputs, node.outputs):
+            for x in socks:
+                h = _sid(node, socks, x) in hidden
+                if x.hide != h:
+                    x.hide = h
+        _load_values(node, node.inputs, nd.get("inputs", {}))
+        _load_values(node, node.outputs, nd.get("outputs", {}))
     want_links = [l for l in data.get("links", []) if _can_link(tree, l)]
-    have_links = [[l.from_node.name, _neutral(l.from_node.bl_idname, l.from_socket.identifier),
-                   l.to_node.name, _neutral(l.to_node.bl_idname, l.to_socket.identifier)]
-                  for l in tree.links]
-    if want_links != have_links:
+    if want_links == [_link_key(l) for l in tree.links]:
+        return
+    # Links to a kept node stay: the data cannot describe them.
+    if not kept:
         tree.links.clear()
-        for fn, fs, tn, ts in want_links:
-            a, b = tree.nodes.get(fn), tree.nodes.get(tn)
-            sa = _find(a.outputs, _local(a.bl_idname, fs))
-            sb = _find(b.inputs, _local(b.bl_idname, ts))
+    for l in list(tree.links):
+        if (_link_key(l) not in want_links and l.from_node.name not in kept
+                and l.to_node.name not in kept):
+            tree.links.remove(l)
+    have_links = [_link_key(l) for l in tree.links]
+    for key in want_links:
+        if key in have_links:
+            continue
+        fn, fs, tn, ts = key
+        a, b = tree.nodes.get(fn), tree.nodes.get(tn)
+        if a is None or b is None:
+            continue
+        sa, sb = _find_sid(a, a.outputs, fs), _find_sid(b, b.inputs, ts)
+        if sa is not None and sb is not None:
             tree.links.new(sa, sb)

@@ -1,0 +1,362 @@
+"""Run inside Blender, driven by test_real_scenes.py:
+`bl_real.py -- ROLE PORT SESSION CACHE SCENE`.
+
+SCENE is "left-out" (Blender's default scene with Light left out of the
+kinds on both sides: translators.leave_out; B also sends the Cube's node
+as an Empty without data, which A must not follow), "every-kind" (a scene built here with Blender's own operators:
+a Curve, a Text, a rigify meta-rig or an Armature, a Metaball, a Lattice,
+a mesh with a geometry-nodes modifier, a material using a node group), or
+the path of a .blend file Blender ships.
+
+Role a opens or builds the scene, takes a per-datablock digest of
+everything it holds (bl_digest.py), publishes it into an empty session,
+waits for B's "b:joined" (B flushed everything it sent before saying it),
+flushes, and takes the digest again: RESULT published and RESULT after.
+Role b joins from an empty file and prints its digests: RESULT joined.
+"""
+
+import os
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scene_util  # noqa: E402  (puts the add-on on sys.path)
+from scene_util import done  # noqa: E402
+
+import bpy  # noqa: E402
+import bl_digest  # noqa: E402
+import sessiond_blender as sb  # noqa: E402
+from sessiond_blender.translators import bl_gpencil, why_not_shared  # noqa: E402
+
+T = 120.0
+
+
+def shipped(which):
+    """The path of a .blend file Blender ships, or "" when this Blender
+    does not ship it (materials_library_vx left the bundled add-ons in 4.2)."""
+    rel = {"sample_materials": "addons/materials_library_vx/sample_materials.blend",
+           "templates": "addons/materials_library_vx/templates.blend"}.get(which)
+    if rel is None:
+        rel = "startup/bl_app_templates_system/%s/startup.blend" % which
+    # This Blender's, else those of Debian's blender package (3.4), which
+    # newer Blenders open and convert (bpy wheels ship no add-ons, and
+    # materials_library_vx left the bundled add-ons in 4.2).
+    for scripts in (bpy.utils.system_resource("SCRIPTS"), "/usr/share/blender/scripts"):
+        p = os.path.join(scripts, rel)
+        if os.path.exists(p):
+            return p
+    return ""
+
+
+def build_every_kind():
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.mesh.primitive_cube_add(location=(0, 0, 0))
+    cube = bpy.context.active_object
+    bpy.ops.curve.primitive_bezier_curve_add(location=(2, 0, 0))
+    bpy.context.active_object.data.bevel_depth = 0.1
+    bpy.ops.curve.primitive_nurbs_path_add(location=(2, 2, 0))
+    bpy.ops.object.text_add(location=(4, 0, 0))
+    text = bpy.context.active_object.data
+    text.body = "sessiond"
+    text.extrude = 0.05
+    text.body_format[0].use_bold = True
+    text.body_format[1].material_index = 0
+    rig = None
+    try:
+        import addon_utils
+        addon_utils.enable("rigify", default_set=True)
+        bpy.ops.object.armature_human_metarig_add()
+        bpy.context.active_object.location = (6, 0, 0)
+        rig = "metarig"
+    except Exception:
+        bpy.ops.object.armature_add(location=(6, 0, 0))
+        rig = "armature"
+    bpy.ops.object.metaball_add(type="BALL", location=(8, 0, 0))
+    bpy.ops.object.add(type="LATTICE", location=(10, 0, 0))
+    try:                                            # Grease Pencil v2 (until 4.2)
+        bpy.ops.object.gpencil_add(type="STROKE", location=(12, 0, 0))
+    except AttributeError:                          # 4.3+: v3 (not shared)
+        bpy.ops.object.grease_pencil_add(type="STROKE", location=(12, 0, 0))
+    bpy.ops.object.mode_set(mode="OBJECT")
+    bpy.ops.mesh.primitive_uv_sphere_add(location=(0, 3, 0))
+    sphere = bpy.context.active_object
+    # Geometry nodes: a modifier using a node group that moves the points.
+    bpy.ops.object.modifier_add(type="NODES")
+    gn = bpy.data.node_groups.new("Lift", "GeometryNodeTree")
+    gin = gn.nodes.new("NodeGroupInput")
+    gout = gn.nodes.new("NodeGroupOutput")
+    scene_util.group_socket(gn, "INPUT", "NodeSocketGeometry", "Geometry")
+    scene_util.group_socket(gn, "OUTPUT", "NodeSocketGeometry", "Geometry")
+    setpos = gn.nodes.new("GeometryNodeSetPosition")
+    setpos.inputs["Offset"].default_value = (0.0, 0.0, 0.5)
+    gn.links.new(gin.outputs[0], setpos.inputs["Geometry"])
+    gn.links.new(setpos.outputs[0], gout.inputs[0])
+    sphere.modifiers[-1].node_group = gn
+    # A material whose tree uses a shader node group.
+    group = bpy.data.node_groups.new("Tint", "ShaderNodeTree")
+    scene_util.group_socket(group, "INPUT", "NodeSocketColor", "Color")
+    scene_util.group_socket(group, "OUTPUT", "NodeSocketColor", "Color")
+    g_in, g_out = group.nodes.new("NodeGroupInput"), group.nodes.new("NodeGroupOutput")
+    mix = group.nodes.new("ShaderNodeMixRGB")
+    mix.inputs["Color2"].default_value = (0.8, 0.2, 0.1, 1.0)
+    group.links.new(g_in.outputs[0], mix.inputs["Color1"])
+    group.links.new(mix.outputs[0], g_out.inputs[0])
+    mat = bpy.data.materials.new("Tinted")
+    mat.use_nodes = True
+    gnode = mat.node_tree.nodes.new("ShaderNodeGroup")
+    gnode.node_tree = group
+    gnode.name = "Tint"
+    bsdf = mat.node_tree.nodes["Principled BSDF"]
+    mat.node_tree.links.new(gnode.outputs[0], bsdf.inputs["Base Color"])
+    cube.data.materials.append(mat)
+    # The cube is skinned to the rig: vertex groups with weights and an
+    # Armature modifier.
+    if rig == "metarig":
+        rig_ob = bpy.data.objects["metarig"]
+        spine = cube.vertex_groups.new(name="spine")
+        spine.add([0, 1, 2, 3], 1.0, "REPLACE")
+        spine.add([4, 5], 0.25, "REPLACE")
+        cube.vertex_groups.new(name="spine.001").add([6, 7], 0.5, "REPLACE")
+        cube.modifiers.new("Armature", "ARMATURE").object = rig_ob
+    # Shape keys: a basis and a relative key, its value animated.
+    cube.shape_key_add(name="Basis", from_mix=False)
+    bulge = cube.shape_key_add(name="Bulge", from_mix=False)
+    bulge.data[0].co = (-1.5, -1.5, -1.5)
+    bulge.slider_max = 2.0
+    bulge.value = 0.5
+    bulge.keyframe_insert("value", frame=1)
+    for o in bpy.data.objects:
+        o.select_set(False)
+    return rig
+
+
+def _r(v):
+    return [round(float(x), 4) for x in v] if hasattr(v, "__len__") else round(float(v), 4)
+
+
+def _gp_stroke():
+    gp = bpy.data.grease_pencils.get("Stroke")
+    for layer in gp.layers if gp else ():
+        for fr in layer.frames:
+            if len(fr.strokes):
+                return fr.strokes[0]
+    return None
+
+
+def edited_values():
+    """What the edits below touch, as this Blender holds it."""
+    d = bpy.data
+    tint = [n for n in d.node_groups["Tint"].nodes if n.bl_idname == "ShaderNodeMixRGB"][0]
+    lift = [n for n in d.node_groups["Lift"].nodes if n.bl_idname == "GeometryNodeSetPosition"][0]
+    tree = d.materials["Tinted"].node_tree
+    ramps = [n for n in tree.nodes if n.bl_idname == "ShaderNodeValToRGB"]
+    spine = d.objects["metarig"].pose.bones["spine"]
+    stroke = _gp_stroke()
+    return {"tint": _r(tint.inputs["Color2"].default_value),
+            "lift": _r(lift.inputs["Offset"].default_value),
+            "roughness": _r(tree.nodes["Principled BSDF"].inputs["Roughness"].default_value),
+            "ramp": [_r(e.position) for e in ramps[0].color_ramp.elements] if ramps else None,
+            "bezier": _r(d.curves["BezierCurve"].splines[0].bezier_points[0].co),
+            "body": d.curves["Text"].body,
+            "italic": d.curves["Text"].body_format[2].use_italic,
+            "spine_tail": _r(d.armatures["metarig"].bones["spine"].tail_local),
+            "spine_location": _r(spine.location),
+            "spine_rigify_type": spine.get("rigify_type", getattr(spine, "rigify_type", None)),
+            "lattice": _r(d.lattices["Lattice"].points[0].co_deform),
+            "mball": _r(d.metaballs["Mball"].elements[0].radius),
+            "pressure": _r(stroke.points[0].pressure) if stroke else None,
+            "gp_opacity": _r(d.grease_pencils["Stroke"].layers[0].opacity)
+            if d.grease_pencils.get("Stroke") else None}
+
+
+def edit_b():
+    """Edits made in the joining Blender, one or more per kind."""
+    d = bpy.data
+    [n for n in d.node_groups["Tint"].nodes
+     if n.bl_idname == "ShaderNodeMixRGB"][0].inputs["Color2"].default_value = (0.1, 0.9, 0.1, 1)
+    d.materials["Tinted"].node_tree.nodes["Principled BSDF"].inputs["Roughness"].default_value = 0.8
+    d.curves["BezierCurve"].splines[0].bezier_points[0].co = (-2.0, 0.5, 0.0)
+    d.curves["Text"].body = "shared!"
+    rig = d.objects["metarig"]
+    bpy.context.view_layer.objects.active = rig
+    bpy.ops.object.mode_set(mode="EDIT")
+    rig.data.edit_bones["spine"].tail.z += 0.25
+    bpy.ops.object.mode_set(mode="OBJECT")
+    rig.pose.bones["spine"].location = (0.0, 0.1, 0.2)
+    d.lattices["Lattice"].points[0].co_deform = (-0.7, -0.6, -0.4)
+    d.metaballs["Mball"].elements[0].radius = 1.5
+    stroke = _gp_stroke()
+    if stroke is not None:
+        stroke.points[0].pressure = 0.3
+
+
+def edit_a():
+    """Edits made back in the publishing Blender."""
+    d = bpy.data
+    [n for n in d.node_groups["Lift"].nodes
+     if n.bl_idname == "GeometryNodeSetPosition"][0].inputs["Offset"].default_value = (0, 0, 1.5)
+    tree = d.materials["Tinted"].node_tree
+    ramp = tree.nodes.new("ShaderNodeValToRGB")
+    ramp.color_ramp.elements.new(0.3)
+    d.curves["Text"].body_format[2].use_italic = True
+    if d.grease_pencils.get("Stroke"):
+        d.grease_pencils["Stroke"].layers[0].opacity = 0.5
+
+
+def open_scene(which):
+    if which == "left-out":
+        bpy.ops.wm.read_homefile(use_empty=False)       # Cube, Camera, Light
+        for o in bpy.data.objects:
+            o.select_set(False)     # a selected object is locked: B edits the Cube
+        # An object the add-on fails to read (a stand-in for a datablock
+        # some Blender version holds in an unexpected way): said once, and
+        # the rest of the scene is shared anyway.
+        odd = bpy.data.objects.new("Odd", None)
+        bpy.context.scene.collection.objects.link(odd)
+        bpy.context.view_layer.update()     # its view layer lists it before the digest
+        from sessiond_blender.translators import bl_object
+        dump = bl_object.dump
+
+        def failing(obj, ctx):
+            if obj.name == "Odd":
+                raise RuntimeError("unreadable on purpose")
+            return dump(obj, ctx)
+        bl_object.dump = failing
+    elif which == "every-kind":
+        build_every_kind()
+    else:
+        bpy.ops.wm.open_mainfile(filepath=which, load_ui=False)
+
+
+def digest_table():
+    d = bl_digest.digests()
+    return {k: v[0] for k, v in d.items()}, d
+
+
+def addon_items(s):
+    """The add-on's own dump of each shared datablock, hashed, by name."""
+    import hashlib
+    import json
+    out = {}
+    for kind, _, data in s.digest()[2]:
+        text = json.dumps(data, sort_keys=True)
+        out["%s/%s" % (kind, data.get("name"))] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return out
+
+
+def shared_file(cache):
+    """A's digest structures, where B (same test directory) reads them."""
+    d = os.path.dirname(os.path.abspath(cache))
+    os.makedirs(d, exist_ok=True)
+    return os.path.join(d, "a-before.json")
+
+
+def role_a(port, session, cache, which):
+    import json
+    open_scene(which)
+    before_hex, before = digest_table()
+    with open(shared_file(cache), "w") as f:
+        json.dump({k: v[1] for k, v in before.items()}, f, default=repr)
+    t0 = time.monotonic()
+    s = sb.connect("127.0.0.1", port, session, "artist-a", cache_dir=cache, timeout=T)
+    publish_s = time.monotonic() - t0
+    light = bpy.data.objects.get("Light")
+    done("published", publish_s=publish_s, count=len(before), digests=before_hex,
+         not_shared=s.not_shared(), gpencil_v2=bl_gpencil.LEGACY,
+         holders=sorted("collections/" + c.name for c in bpy.data.collections
+                        if any(why_not_shared(o) for o in c.objects)),
+         light_uuids=[s.uuid_of(light), s.uuid_of(light.data)] if light else None,
+         node_kinds=sorted(n["kind"] for n in s.client.nodes.values()),
+         messages=[t for _, t in s.messages])
+    s.wait_until(lambda: any(m["text"] == "b:joined" for m in s.chat), T)
+    s.flush()
+    after_hex, after = digest_table()
+    changed = {}
+    for k in sorted(set(before) | set(after)):
+        if k not in after:
+            changed[k] = ["removed"]
+        elif k not in before:
+            changed[k] = ["added"]
+        elif before[k][0] != after[k][0]:
+            changed[k] = bl_digest.diff(before[k][1], after[k][1])
+    done("after", changed=changed, digests=after_hex, addon_digest=s.digest()[0],
+         addon_items=addon_items(s))
+    if which == "every-kind":
+        # Edits both ways, on a few of each kind: B's once A has checked
+        # its scene above.
+        s.send_chat("a:checked")
+        s.wait_until(lambda: any(m["text"] == "b:edited" for m in s.chat), T)
+        s.flush()
+        done("a-saw", values=edited_values())
+        edit_a()
+        s.flush()
+        s.send_chat("a:edited")
+        s.wait_until(lambda: any(m["text"] == "b:done" for m in s.chat), T)
+        done("a-final", values=edited_values(), addon_digest=s.digest()[0],
+             addon_items=addon_items(s))
+    s.disconnect()
+
+
+def role_b(port, session, cache, which):
+    bpy.ops.wm.read_homefile(use_empty=True)
+    if which == "every-kind":
+        # The artist joining a rig has the add-on that made it (its
+        # settings are registered properties of the armature and bones).
+        import addon_utils
+        addon_utils.enable("rigify", default_set=True)
+    t0 = time.monotonic()
+    s = sb.connect("127.0.0.1", port, session, "artist-b", cache_dir=cache, timeout=T)
+    join_s = time.monotonic() - t0
+    s.flush()
+    bpy.context.view_layer.update()     # as a redraw would: builds the rig's pose
+    import json
+    hexes, mine = digest_table()
+    with open(shared_file(cache)) as f:
+        theirs = json.load(f)
+    # Round-tripped through JSON like A's, so both sides compare alike.
+    mine = {k: json.loads(json.dumps(v[1], default=repr)) for k, v in mine.items()}
+    differ = {k: bl_digest.diff(theirs[k], mine[k], limit=3) if k in mine else ["absent"]
+              for k in theirs if mine.get(k) != theirs[k]}
+    if which == "left-out":
+        # A client that says the Cube is an Empty without data: nothing
+        # received ever changes the type of an existing object.
+        s.client.call("node.update", uuid=s.uuid_of(bpy.data.objects["Cube"]),
+                      patch={"type": "EMPTY", "data": None})
+    done("joined", join_s=join_s, digests=hexes, addon_digest=s.digest()[0],
+         addon_items=addon_items(s), differ=differ,
+         objects=sorted(o.name for o in bpy.data.objects),
+         node_kinds=sorted(n["kind"] for n in s.client.nodes.values()))
+    s.send_chat("b:joined")
+    if which == "every-kind":
+        s.wait_until(lambda: any(m["text"] == "a:checked" for m in s.chat), T)
+        edit_b()
+        s.flush()
+        done("b-edited", values=edited_values())
+        s.send_chat("b:edited")
+        s.wait_until(lambda: any(m["text"] == "a:edited" for m in s.chat), T)
+        s.flush()
+        done("b-final", values=edited_values(), addon_digest=s.digest()[0],
+             addon_items=addon_items(s))
+        s.send_chat("b:done")
+    s.disconnect()
+
+
+def main():
+    role, port, session, cache, which = scene_util.args()[:5]
+    if which == "left-out":
+        from sessiond_blender import translators
+        translators.leave_out("Light")
+    if which not in ("every-kind", "left-out"):
+        which = shipped(which)
+    try:
+        {"a": role_a, "b": role_b}[role](int(port), session, cache, which)
+    except Exception:
+        traceback.print_exc()
+        done("error", trace=traceback.format_exc())
+        sys.stdout.flush()
+        os._exit(1)
+    sys.stdout.flush()
+
+
+main()
