@@ -14,7 +14,7 @@ COPY src ./src
 COPY migrations ./migrations
 COPY schema ./schema
 COPY web ./web
-COPY tools/sessionbench.c ./tools/sessionbench.c
+COPY tools/sessionbench ./tools/sessionbench
 RUN meson setup /build --buildtype=release && ninja -C /build sessiond sessionctl
 
 FROM debian:12-slim

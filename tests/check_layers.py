@@ -16,7 +16,12 @@ directories; src/README.md). This adds what the compiler does not check:
   - no file in src/ longer than MAX_LINES lines,
   - libwebsockets.h only in net/net.c.
 
+With --python PACKAGE_DIR it checks a Python package instead (the Blender
+add-on): no cycle between its modules' relative imports ("from . import x",
+"from .x import y", at any indentation), no module over MAX_LINES lines.
+
 Run:  /usr/bin/python3 tests/check_layers.py [SRC_DIR]
+      /usr/bin/python3 tests/check_layers.py --python clients/blender/sessiond_blender
 (SRC_DIR defaults to the src/ next to this tests/ directory.)
 """
 
@@ -179,7 +184,69 @@ def check(src):
     return errors
 
 
+PY_IMPORT_RE = re.compile(r"^\s*from\s+\.([\w.]*)\s+import\s+([\w ,()]+)", re.M)
+
+
+def python_graph(pkg):
+    """{module: {module it imports: [(file, what)]}} of a package's relative
+    imports; a subpackage counts as one module (its folder name)."""
+    mods = {}
+    for root, dirs, names in os.walk(pkg):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(names):
+            if name.endswith(".py"):
+                path = os.path.join(root, name)
+                rel = os.path.relpath(path, pkg)
+                top = rel.split(os.sep)[0]
+                mod = os.path.splitext(top)[0]
+                with open(path, encoding="utf-8") as f:
+                    mods.setdefault(mod, []).append((rel, f.read()))
+    graph = {m: {} for m in mods}
+    for mod, files in mods.items():
+        for rel, text in files:
+            in_sub = os.sep in rel
+            for source, names in PY_IMPORT_RE.findall(text):
+                if in_sub:
+                    continue       # a subpackage's own relative imports stay inside it
+                targets = [source.split(".")[0]] if source else \
+                    [n.strip().split(" as ")[0].strip("() ") for n in names.split(",")]
+                for t in targets:
+                    if t in mods and t != mod:
+                        graph[mod].setdefault(t, []).append((rel, t))
+    return mods, graph
+
+
+def check_python(pkg):
+    mods, graph = python_graph(pkg)
+    errors = []
+    if not mods:
+        return [f"no .py files in {pkg}"]
+    for files in mods.values():
+        for rel, text in files:
+            lines = text.count("\n")
+            if lines > MAX_LINES:
+                errors.append(f"{rel}: {lines} lines, more than {MAX_LINES}")
+    for comp in find_cycles(graph):
+        path = cycle_path(graph, comp)
+        steps = [f"{a} -> {b} ({graph[a][b][0][0]} imports {b})" for a, b in zip(path, path[1:])]
+        errors.append("import cycle between modules " + ", ".join(comp) + ":\n    "
+                      + "\n    ".join(steps))
+    return errors
+
+
+def main_python(pkg):
+    errors = check_python(pkg)
+    for e in errors:
+        print(f"check_layers: {e}", file=sys.stderr)
+    if errors:
+        return 1
+    print(f"check_layers: {os.path.normpath(pkg)}: no import cycle, none over {MAX_LINES} lines")
+    return 0
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--python":
+        return main_python(sys.argv[2])
     here = os.path.dirname(os.path.abspath(__file__))
     src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "src")
     errors = check(src)

@@ -22,6 +22,16 @@ enum { CTL_OK = 0, CTL_FAILED = 1, CTL_ERROR = 2 };
 #define CTL_ERRLEN 1024
 #define CTL_PATH 4096
 
+/* ctl_lock.c ---------------------------------------------------------- */
+
+/* Whether a server holds DATA_DIR/.sessiond.lock: 1 held, 0 free, -1 error. */
+int ctl_server_running(const char *data_dir);
+/* Takes DATA_DIR/.sessiond.lock for this process (so no server starts while
+ * sessionctl changes files); *fd to close afterwards. CTL_ERROR when a
+ * server holds it, naming what to use instead. */
+int ctl_lock_data_dir(const char *data_dir, const char *instead, int *fd, char *err,
+		      size_t errlen);
+
 /* ctl_db.c ------------------------------------------------------------ */
 
 /* PATH is a session directory (then PATH/session.db) or a database file.
@@ -47,6 +57,8 @@ int ctl_verify(const char *path, json_t **problems, char *err, size_t errlen);
 int ctl_verify_db(sqlite3 *db, int version, json_t *problems, char *err, size_t errlen);
 /* list: every session under data_dir. */
 int ctl_list(const char *data_dir, json_t **out, char *err, size_t errlen);
+/* Applies migrations 1..version to an empty database (version 0: all). */
+int ctl_create_schema(sqlite3 *db, int version, char *err, size_t errlen);
 
 /* Lowercase hex SHA-256 of a blob row's bytes, read in pieces (a blob may
  * be larger than memory should hold). */
@@ -59,13 +71,6 @@ long ctl_base64_decode(const char *in, size_t len, unsigned char *out);
 
 /* ctl_copy.c ---------------------------------------------------------- */
 
-/* Whether a server holds DATA_DIR/.sessiond.lock: 1 held, 0 free, -1 error. */
-int ctl_server_running(const char *data_dir);
-/* Takes DATA_DIR/.sessiond.lock for this process (so no server starts while
- * sessionctl changes files); *fd to close afterwards. CTL_ERROR when a
- * server holds it, naming what to use instead. */
-int ctl_lock_data_dir(const char *data_dir, const char *instead, int *fd, char *err,
-		      size_t errlen);
 /* backup: a verified copy of path into dest (a file, or a directory to hold
  * NAME-YYYYMMDD-HHMMSS.db). *written gets the final path. */
 int ctl_backup(const char *path, const char *dest, char *written, size_t wlen, char *err,
@@ -86,8 +91,6 @@ void ctl_tmp_guard(const char *path);
 int ctl_export(const char *path, int with_blobs, FILE *out, char *err, size_t errlen);
 int ctl_import(const char *session_dir, const char *file, json_t **out, char *err,
 	       size_t errlen);
-/* Applies migrations 1..version to an empty database (version 0: all). */
-int ctl_create_schema(sqlite3 *db, int version, char *err, size_t errlen);
 
 /* ctl_diff.c ---------------------------------------------------------- */
 

@@ -1,4 +1,6 @@
 /* ctl_copy.c - sessionctl's write side: backup, offline restore, delete.
+ * It stands on ctl_db.c (open, verify) and ctl_lock.c (the data
+ * directory's lock).
  *
  * Design notes
  * - Nothing half-written is ever left where a reader would take it for
@@ -15,7 +17,7 @@
  *   database was installed from a backup, whatever route it took.
  * - Restore and delete change a session's files, so they run only with the
  *   server stopped: they take the server's own flock on
- *   DATA_DIR/.sessiond.lock for their whole run, which also keeps a server
+ *   DATA_DIR/.sessiond.lock (ctl_lock.c) for their whole run, which also keeps a server
  *   from starting meanwhile. Nothing is ever deleted: the replaced database
  *   is moved aside, a deleted session moves to DATA_DIR/.deleted/. */
 #include <errno.h>
@@ -57,41 +59,6 @@ void ctl_tmp_guard(const char *path)
 		installed = 1;
 	}
 	snprintf(guarded, sizeof(guarded), "%s", path ? path : "");
-}
-
-int ctl_server_running(const char *data_dir)
-{
-	char path[CTL_PATH + 32];
-	int fd, held;
-	snprintf(path, sizeof(path), "%s/.sessiond.lock", data_dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	/* A shared lock is refused only while a server holds its exclusive
-	 * one; it is dropped at once. */
-	held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-	close(fd);
-	return held;
-}
-
-int ctl_lock_data_dir(const char *data_dir, const char *instead, int *fd, char *err,
-		      size_t errlen)
-{
-	char path[CTL_PATH + 32];
-	snprintf(path, sizeof(path), "%s/.sessiond.lock", data_dir);
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (*fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return CTL_ERROR;
-	}
-	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
-		snprintf(err, errlen, "a server is running on %s; stop it first, or %s", data_dir,
-			 instead);
-		close(*fd);
-		*fd = -1;
-		return CTL_ERROR;
-	}
-	return CTL_OK;
 }
 
 /* The directory part and the last part of a path, without touching it. */

@@ -228,7 +228,8 @@ void server_init(struct server *srv, struct config *cfg)
 	metrics_init(&srv->metrics);
 }
 
-void server_forget_session(struct server *srv, struct session *s)
+/* Takes a deleted session out of the table (see struct server). */
+static void forget_session(struct server *srv, struct session *s)
 {
 	if (srv->sessions_on_disk)
 		srv->sessions_on_disk--; /* its directory is in .deleted/ now */
@@ -308,10 +309,10 @@ void server_save_done(struct server *srv, struct backup_job *job)
 		m->saves_failed[kind]++;
 		m->backup_failures++;
 	}
-	if (s)
-		session_save_done(s, job);
-	else
+	if (!s)
 		backup_job_free(job);
+	else if (session_save_done(s, job) == SESSION_GONE)
+		forget_session(srv, s);
 }
 
 /* 1 when nothing refers to s any more: no member, no connection that

@@ -26,8 +26,6 @@ struct session *server_session_open(struct server *srv, const char *name, int cr
 /* The same without the code. */
 struct session *server_session(struct server *srv, const char *name, int create,
 			       char *err, size_t errlen);
-/* Takes a deleted session out of the table (see struct server). */
-void server_forget_session(struct server *srv, struct session *s);
 /* Every session under DATA_DIR: the open ones as session_stats_json
  * ("loaded": true), the others as {"session","loaded":false,"failed","db_bytes"}. */
 json_t *server_sessions_json(struct server *srv);

@@ -188,8 +188,12 @@ unsigned session_restore_notify(struct session *s, const char *backup, session_r
  * Returns 0, or 409 with err when a reset or restore runs. */
 unsigned session_delete_notify(struct session *s, session_restore_cb done, void *arg,
 			       char *err, size_t errlen);
-/* The saver finished a save or a checkpoint of this session. */
-void session_save_done(struct session *s, struct backup_job *job);
+/* The saver finished a save or a checkpoint of this session. Returns
+ * SESSION_GONE when that save was a DELETE's final save and the session's
+ * directory is in .deleted/ now: the caller (the server, which owns the
+ * session table) takes it out of the table; otherwise 0. */
+#define SESSION_GONE 1
+int session_save_done(struct session *s, struct backup_job *job);
 /* Asks the saver for a checkpoint when the WAL has grown. */
 void session_checkpoint_if_needed(struct session *s);
 /* 1 when something changed since the last save. */

@@ -28,7 +28,6 @@
 #include "log.h"
 #include "restore.h"
 #include "retention.h"
-#include "server.h"
 #include "config.h"
 #include "server_state.h"
 #include "session_int.h"
@@ -257,8 +256,8 @@ unsigned session_delete_notify(struct session *s, session_restore_cb done, void 
 	return 0;
 }
 
-void admin_finish_delete(struct session *s, const struct backup_job *job,
-			 session_restore_cb done, void *arg)
+int admin_finish_delete(struct session *s, const struct backup_job *job,
+			session_restore_cb done, void *arg)
 {
 	char trash[4200], dest[4500], stamp[16], e[512];
 	struct stat st;
@@ -271,7 +270,7 @@ void admin_finish_delete(struct session *s, const struct backup_job *job,
 			  job->error);
 		done(arg, 503, json_pack("{ss ss}", "error", "the final save failed; nothing was "
 					 "deleted", "code", "unavailable"));
-		return;
+		return 0;
 	}
 	s->deleted = 1; /* no save may start on files about to move */
 	session_flush(s);
@@ -305,7 +304,7 @@ void admin_finish_delete(struct session *s, const struct backup_job *job,
 			abort();
 		}
 		done(arg, 500, json_pack("{ss ss}", "error", e, "code", "internal"));
-		return;
+		return 0;
 	}
 	util_fsync_dir(trash);
 	util_fsync_dir(s->srv->cfg->data_dir);
@@ -313,7 +312,7 @@ void admin_finish_delete(struct session *s, const struct backup_job *job,
 		    job->backup, dest);
 	done(arg, 200, json_pack("{ss ss ss}", "session", s->name, "backup", job->backup,
 				 "moved_to", dest + strlen(s->srv->cfg->data_dir) + 1));
-	server_forget_session(s->srv, s);
+	return SESSION_GONE;
 }
 
 /* admin.reset, once its backup is written: empty the content, new epoch,

@@ -97,8 +97,9 @@ void admin_finish_restore(struct session *s, struct conn *admin, json_t *id,
 			  const struct backup_job *job, const char *backup,
 			  session_restore_cb done, void *arg);
 /* The session's final save (job) is written: close everyone, move the
- * directory to .deleted/, forget the session. */
-void admin_finish_delete(struct session *s, const struct backup_job *job,
+ * directory to .deleted/. Returns SESSION_GONE when it moved (the server
+ * then forgets the session), 0 when the session stays. */
+int admin_finish_delete(struct session *s, const struct backup_job *job,
 			 session_restore_cb done, void *arg);
 /* admin.reset once its backup is written (job): empties the session. */
 void admin_finish_reset(struct session *s, struct conn *admin, json_t *id,

@@ -265,14 +265,15 @@ static void checkpoint_done(struct session *s, const struct backup_job *job)
 		store_wal_checkpointed(s->store);
 }
 
-void session_save_done(struct session *s, struct backup_job *job)
+int session_save_done(struct session *s, struct backup_job *job)
 {
 	struct save_waiter *w;
+	int gone = 0;
 
 	if (job->checkpoint_only) {
 		checkpoint_done(s, job);
 		backup_job_free(job);
-		return;
+		return 0;
 	}
 	s->save_running = 0;
 	if (job->ok) {
@@ -291,7 +292,7 @@ void session_save_done(struct session *s, struct backup_job *job)
 			admin_finish_restore(s, w->conn, w->id, job, w->backup, w->rdone,
 					     w->done_arg);
 		else if (w->wait == SAVE_DELETE)
-			admin_finish_delete(s, job, w->rdone, w->done_arg);
+			gone |= admin_finish_delete(s, job, w->rdone, w->done_arg);
 		else if (w->conn)
 			conn_release_hold(w->conn, save_reply(job, w->id));
 		if (w->done)
@@ -307,6 +308,7 @@ void session_save_done(struct session *s, struct backup_job *job)
 		s->save_again = 0;
 		start_save(s, s->save_again_reason);
 	}
+	return gone;
 }
 
 void session_checkpoint_if_needed(struct session *s)

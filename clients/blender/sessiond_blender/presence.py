@@ -4,11 +4,15 @@ as coloured frustums with names, their selections outlined, with `gpu`.
 
 Nothing is drawn in background mode (bpy.app.background): there is no
 viewport and no GPU context.
+
+This module sits below api.py: it never imports it. register() is given a
+function that returns the active session (or None) and draws from that.
 """
 
 import bpy
 
 _handle = None
+_active = None      # set by register(): () -> the active session or None
 
 
 def local_view():
@@ -58,9 +62,12 @@ def _hex_color(c):
         return (1.0, 0.5, 0.0, 1.0)
 
 
+def _session():
+    return _active() if _active is not None else None
+
+
 def _draw():
-    from . import api
-    s = api.active()
+    s = _session()
     if s is None:
         return
     import gpu
@@ -123,8 +130,7 @@ def _box_lines(ob):
 
 
 def _draw_2d():
-    from . import api
-    s = api.active()
+    s = _session()
     if s is None:
         return
     import blf
@@ -148,8 +154,10 @@ def _draw_2d():
         blf.draw(0, u.get("name", "?"))
 
 
-def register():
-    global _handle
+def register(active):
+    """Draws the others' viewports of the session active() returns."""
+    global _handle, _active
+    _active = active
     if bpy.app.background or _handle is not None:
         return
     _handle = (bpy.types.SpaceView3D.draw_handler_add(_draw, (), "WINDOW", "POST_VIEW"),
@@ -157,7 +165,8 @@ def register():
 
 
 def unregister():
-    global _handle
+    global _handle, _active
+    _active = None
     if _handle is None:
         return
     bpy.types.SpaceView3D.draw_handler_remove(_handle[0], "WINDOW")

@@ -403,7 +403,7 @@ def register():
     bpy.types.WindowManager.sessiond = PointerProperty(type=SessiondSettings)
     bpy.app.handlers.load_pre.append(_on_load_pre)
     bpy.app.handlers.depsgraph_update_post.append(_on_depsgraph)
-    presence.register()
+    presence.register(api.active)
 
 
 def unregister():
