@@ -45,8 +45,19 @@ def _frustum(r3d, space):
             if p.w:
                 p /= p.w
             out.append([p.x, p.y, p.z])
-    # A far plane at infinity is useless to draw: pull it to 10 units.
     near, far = out[:4], out[4:]
+    if not r3d.is_perspective:
+        # Orthographic: the clip range is centred on the view, so the near
+        # plane lies far behind it. Draw the box from the plane through the
+        # view's centre instead.
+        fwd = [far[0][i] - near[0][i] for i in range(3)]
+        n = sum(v * v for v in fwd) ** 0.5 or 1.0
+        fwd = [v / n for v in fwd]
+        c = list(r3d.view_location)
+        near = [[p[i] + fwd[i] * sum((c[j] - p[j]) * fwd[j] for j in range(3)) - fwd[i] * 0.5
+                 for i in range(3)] for p in near]
+        far = [[p[i] + fwd[i] for i in range(3)] for p in near]
+    # A far plane at infinity is useless to draw: pull it to 10 units.
     drawn = []
     for a, b in zip(near, far):
         d = [b[i] - a[i] for i in range(3)]
@@ -141,17 +152,28 @@ def _draw_2d():
     for u in s.users:
         if u.get("name") == s.client.user or not u.get("online"):
             continue
-        fr = (u.get("metadata") or {}).get("frustum")
-        if not fr:
+        meta = u.get("metadata") or {}
+        fr = meta.get("frustum")
+        if not fr or len(fr) != 8:
             continue
+        if _coincides(meta.get("view_matrix"), r3d):
+            continue            # their view is ours: nothing to point at
         p = location_3d_to_region_2d(region, r3d, fr[0])
-        if p is None:
+        if p is None or not (4 <= p.x <= region.width - 4 and 4 <= p.y <= region.height - 4):
             continue
         c = _hex_color(u.get("color"))
         blf.color(0, *c)
         blf.position(0, p.x, p.y, 0)
         blf.size(0, 14) if bpy.app.version >= (3, 4, 0) else blf.size(0, 14, 72)
         blf.draw(0, u.get("name", "?"))
+
+
+def _coincides(view_matrix, r3d, eps=1e-3):
+    """True when a colleague's view matrix is this viewport's."""
+    if not view_matrix or len(view_matrix) != 16:
+        return False
+    mine = [v for row in r3d.view_matrix.inverted() for v in row]
+    return all(abs(a - b) <= eps for a, b in zip(view_matrix, mine))
 
 
 def register(active):
