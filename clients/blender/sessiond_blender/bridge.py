@@ -40,6 +40,7 @@ from .translators import KINDS, MODULES, UUID_PROP, module_of, why_not_shared
 RATE = 30.0                 # node.update per second per node, at most
 SCAN_INTERVAL = 1.0 / 60.0  # between scans when pumped continuously
 IDLE_SCAN_INTERVAL = 0.25   # with a depsgraph watch and nothing reported
+RETRY_INTERVAL = 0.5        # between tries of a load that was put off
 
 
 def uuid_of(idblock):
@@ -238,6 +239,8 @@ class Bridge:
         self.constructed = []
         self.bulk = False
         self.applied = {}           # uuid -> how many changes of others arrived
+        self.retry = set()          # uuids a load put off (an armature in edit mode)
+        self.last_retry = 0.0
 
     def tracking(self, idblock):
         return self.active
@@ -314,6 +317,11 @@ class Bridge:
         self.local_dirty = False
         self.rate_due = float("inf")
         self.last_scan = now
+        if self.retry and now - self.last_retry > RETRY_INTERVAL and self.active:
+            self.last_retry = now
+            self.dirty |= self.retry
+            self.retry = set()
+            self.apply()
         c = self.client
         if not self.active or not c.synced:
             return
@@ -607,6 +615,8 @@ class Bridge:
             self.parked_dep.setdefault(d, set()).add(u)
         for h in ctx.waiting_blob:
             self.parked_blob.setdefault(h, set()).add(u)
+        if ctx._pending and not ctx.waiting_blob and not ctx.missing:
+            self.retry.add(u)       # put off by the translator: tried again later
         self.fp.pop(u, None)
         complete = not (ctx.missing or ctx.waiting_blob or ctx._pending)
         fpf = getattr(m, "fingerprint", None)

@@ -26,14 +26,37 @@ a reference to it is left out of dumps, and loading data that does not
 name it leaves the local pointer as it is (see `shared` and common.py).
 """
 
-from . import (bl_action, bl_camera, bl_collection, bl_image, bl_light, bl_material, bl_mesh,
-               bl_nodegroup, bl_object, bl_scene, bl_world)
+from . import (bl_action, bl_armature, bl_camera, bl_collection, bl_curve, bl_gpencil, bl_image,
+               bl_lattice, bl_light, bl_material, bl_mesh, bl_metaball, bl_nodegroup, bl_object,
+               bl_scene, bl_text, bl_world)
 
 # Apply order for a full load: what is used before what uses it.
-MODULES = [bl_image, bl_action, bl_nodegroup, bl_material, bl_world, bl_mesh, bl_camera, bl_light,
+MODULES = [bl_text, bl_image, bl_action, bl_nodegroup, bl_material, bl_world, bl_mesh, bl_curve,
+           bl_armature, bl_lattice, bl_metaball, bl_gpencil, bl_camera, bl_light,
            bl_object, bl_collection, bl_scene]
 KINDS = {m.KIND: m for m in MODULES}
 UUID_PROP = "sessiond_uuid"
+
+
+def _with_common(m):
+    """Every kind also shares what every datablock has (common.dump_common:
+    fake user, custom properties): added around the module's own code."""
+    from . import common
+    dump, load, fp = m.dump, m.load, getattr(m, "fingerprint", None)
+
+    def dump_all(idb, ctx):
+        return common.dump_common(idb, dump(idb, ctx))
+
+    def load_all(idb, data, ctx):
+        load(idb, data, ctx)
+        common.load_common(idb, data)
+    m.dump, m.load = dump_all, load_all
+    if fp is not None:
+        m.fingerprint = lambda idb: (fp(idb), common.fingerprint_common(idb))
+
+
+for _m in MODULES:
+    _with_common(_m)
 
 
 def module_of(idblock):
