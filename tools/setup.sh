@@ -10,9 +10,11 @@
 SESSIOND_PACKAGES="gcc libsqlite3-dev libwebsockets-dev libjansson-dev libcmocka-dev \
 libssl-dev meson ninja-build pkg-config sqlite3 python3 python3-websockets"
 # clang: the clang build and the fuzz target; valgrind: the valgrind suite;
-# openssl: test certificates; blender: the add-on's tests; chromium and
-# firefox-esr: the browser page's tests; python3-yaml: the compose file's test.
-SESSIOND_TEST_PACKAGES="clang valgrind openssl blender chromium firefox-esr python3-yaml"
+# openssl: test certificates; blender: the add-on's tests; xvfb: Blender with
+# a window for the add-on's window tests (and tools/blender_screenshots);
+# chromium and firefox-esr: the browser page's tests; python3-yaml: the
+# compose file's test.
+SESSIOND_TEST_PACKAGES="clang valgrind openssl blender xvfb chromium firefox-esr python3-yaml"
 
 # sessiond_install_packages [PACKAGE...]: the server's packages, plus these.
 sessiond_install_packages() {

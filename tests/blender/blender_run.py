@@ -16,14 +16,23 @@ def blender_path():
     return os.environ.get("BLENDER") or shutil.which("blender")
 
 
+def xvfb_path():
+    return shutil.which("xvfb-run")
+
+
 class Blender:
     """One `blender -b --factory-startup --python SCRIPT -- ARGS` process.
     Lines `RESULT tag json` go to a queue; every line is kept for errors."""
 
-    def __init__(self, script, args, name, env=None):
+    def __init__(self, script, args, name, env=None, window=False):
         self.name = name
         cmd = [blender_path(), "-b", "--factory-startup", "--python-exit-code", "1",
                "--python", os.path.join(HERE, script), "--"] + [str(a) for a in args]
+        if window:
+            # Blender with a window on a virtual X display (Debian's xvfb):
+            # the script drives it from bpy.app.timers and quits it.
+            cmd = [shutil.which("xvfb-run"), "-a", "-s", "-screen 0 1280x800x24"] + \
+                [c for c in cmd if c != "-b"]
         env_extra = env
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)

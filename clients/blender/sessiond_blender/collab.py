@@ -59,6 +59,13 @@ def _view3d():
     return None, None
 
 
+def _eye(perspective, distance):
+    """How far the view matrix's origin is from the view's centre: the
+    distance in perspective, none in an orthographic view (Blender 3.4's
+    view matrix is the centre's there)."""
+    return 0.0 if perspective == "ORTHO" else distance
+
+
 def _same(a, b, eps=1e-4):
     return a is not None and b is not None and len(a) == len(b) and \
         all(abs(x - y) <= eps for x, y in zip(a, b))
@@ -89,7 +96,13 @@ class Collab:
         space, r3d = _view3d()
         if r3d is None:
             return dict(self.view) if self.view else None
-        m = r3d.view_matrix.inverted()
+        # From location, rotation and distance: view_matrix itself is only
+        # brought up to date when the viewport is drawn.
+        from mathutils import Matrix, Vector
+        rot = r3d.view_rotation
+        pos = r3d.view_location + rot @ Vector((0.0, 0.0, _eye(r3d.view_perspective,
+                                                               r3d.view_distance)))
+        m = Matrix.Translation(pos) @ rot.to_matrix().to_4x4()
         return {"view_matrix": [v for row in m for v in row], "lens": space.lens,
                 "perspective": r3d.view_perspective, "view_distance": r3d.view_distance}
 
@@ -109,16 +122,17 @@ class Collab:
         if r3d is None:
             self.view = dict(v)
         else:
-            from mathutils import Matrix
+            from mathutils import Matrix, Vector
             m = v["view_matrix"]
-            mat = Matrix([m[0:4], m[4:8], m[8:12], m[12:16]])
+            loc, rot, _ = Matrix([m[0:4], m[4:8], m[8:12], m[12:16]]).decompose()
             persp = v.get("perspective", "PERSP")
             r3d.view_perspective = "PERSP" if persp == "CAMERA" else persp
             if "lens" in v:
                 space.lens = v["lens"]
-            if "view_distance" in v:
-                r3d.view_distance = v["view_distance"]
-            r3d.view_matrix = mat.inverted()
+            dist = float(v.get("view_distance", r3d.view_distance))
+            r3d.view_distance = dist
+            r3d.view_rotation = rot
+            r3d.view_location = loc - rot @ Vector((0.0, 0.0, _eye(r3d.view_perspective, dist)))
         self._followed = self.local()
         return v
 

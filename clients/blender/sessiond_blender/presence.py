@@ -176,14 +176,37 @@ def _coincides(view_matrix, r3d, eps=1e-3):
     return all(abs(a - b) <= eps for a, b in zip(view_matrix, mine))
 
 
+# How often the overlay was drawn and what drawing it raised (the last
+# few, also said once in the session's messages): a broken overlay must
+# not go unnoticed, nor take the viewport down.
+stats = {"draws": 0, "errors": []}
+
+
+def _guarded(fn):
+    def draw():
+        stats["draws"] += 1
+        try:
+            fn()
+        except Exception as e:      # a draw callback must not raise into Blender
+            text = "%s: %s" % (type(e).__name__, e)
+            if text not in stats["errors"]:
+                s = _session()
+                if s is not None:
+                    s.bridge.message("drawing the colleagues' views failed: " + text)
+            stats["errors"] = (stats["errors"] + [text])[-10:]
+    return draw
+
+
 def register(active):
     """Draws the others' viewports of the session active() returns."""
     global _handle, _active
     _active = active
     if bpy.app.background or _handle is not None:
         return
-    _handle = (bpy.types.SpaceView3D.draw_handler_add(_draw, (), "WINDOW", "POST_VIEW"),
-               bpy.types.SpaceView3D.draw_handler_add(_draw_2d, (), "WINDOW", "POST_PIXEL"))
+    _handle = (bpy.types.SpaceView3D.draw_handler_add(_guarded(_draw), (), "WINDOW",
+                                                      "POST_VIEW"),
+               bpy.types.SpaceView3D.draw_handler_add(_guarded(_draw_2d), (), "WINDOW",
+                                                      "POST_PIXEL"))
 
 
 def unregister():
