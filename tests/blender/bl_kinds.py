@@ -13,7 +13,7 @@ import scene_util  # noqa: E402
 
 import bpy  # noqa: E402
 from sessiond_blender import bridge  # noqa: E402
-from sessiond_blender.translators import MODULES, UUID_PROP  # noqa: E402
+from sessiond_blender.translators import MODULES, UUID_PROP, why_not_shared  # noqa: E402
 from sessiond_blender.translators import bl_mesh  # noqa: E402
 
 
@@ -116,6 +116,32 @@ def main():
         stroke.points.update()      # as drawing does: bounds, fill triangles and UVs
         gpd.layers.new("Notes").frames.new(5).keyframe_type = "BREAKDOWN"
         bpy.context.scene.collection.objects.link(bpy.data.objects.new("Sketch", gpd))
+    # A camera background image, a collection's instance offset, mist.
+    bg = bpy.data.cameras["Cam"].background_images.new()
+    bg.image, bg.alpha, bg.frame_method = bpy.data.images["Checker"], 0.4, "CROP"
+    bpy.data.collections["Props"].instance_offset = (1.0, 2.0, 0.5)
+    bpy.data.worlds["Sky"].mist_settings.depth = 40.0
+    # A clouds texture with a color ramp, an irradiance volume, a speaker.
+    clouds = bpy.data.textures.new("Clouds", "CLOUDS")
+    clouds.noise_scale, clouds.use_color_ramp = 0.5, True
+    clouds.color_ramp.elements.new(0.6)
+    probe = bpy.data.lightprobes.new("Bounce", "GRID")
+    probe.grid_resolution_x, probe.influence_distance = 6, 2.5
+    horn = bpy.data.speakers.new("Horn")
+    horn.volume, horn.pitch = 0.5, 1.25
+    # A font file for the text and a sound file for the speaker (blobs).
+    font_path = os.path.join(bpy.utils.system_resource("DATAFILES"), "fonts", "DejaVuSans.woff2")
+    bpy.data.curves["Title"].font = bpy.data.fonts.load(font_path)
+    wav = os.path.join(tempfile.mkdtemp(prefix="sessiond-kinds-sound-"), "beep.wav")
+    import wave
+    with wave.open(wav, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(range(256)) * 16)
+    horn.sound = bpy.data.sounds.load(wav)
+    for data in (probe, horn):
+        bpy.context.scene.collection.objects.link(bpy.data.objects.new(data.name, data))
     bpy.data.texts.new("notes.txt").from_string("light from the left\nno rim\n")
     c = bpy.data.objects["Camera"].constraints.new("TRACK_TO")
     c.target, c.track_axis = rig, "TRACK_NEGATIVE_Z"
@@ -128,6 +154,17 @@ def main():
     ground.attributes.new("wetness", "FLOAT", "POINT").data[3].value = 0.75
     ground.edges[0].use_seam = ground.edges[1].use_edge_sharp = True
     ground.edges[2].crease = 0.5
+    mover = bpy.data.objects["Mover"]
+    mover.shape_key_add(name="Basis", from_mix=False)
+    opened = mover.shape_key_add(name="Open", from_mix=False)
+    opened.data[6].co = (1.5, 1.5, 1.5)
+    opened.value, opened.vertex_group = 0.3, "left"
+    opened.keyframe_insert("value", frame=12)
+    fc = mover.data.shape_keys.animation_data.action.fcurves[0]
+    fc.keyframe_points[0].easing, fc.keyframe_points[0].interpolation = "EASE_IN", "ELASTIC"
+    fc.keyframe_points[0].amplitude, fc.keyframe_points[0].type = 1.5, "BREAKDOWN"
+    fc.extrapolation = "LINEAR"
+    fc.modifiers.new("NOISE").strength = 0.25
     ground_ob = bpy.data.objects["Ground"]
     ground_ob.vertex_groups.new(name="left").add([0, 1, 2], 0.75, "REPLACE")
     ground_ob.vertex_groups.new(name="right").add([3], 0.125, "REPLACE")
@@ -148,6 +185,8 @@ def main():
             if m.KIND == "Scene" and idb.name != "Second" and len(bpy.data.scenes) > 1 and \
                     idb == bpy.context.window.scene:
                 continue
+            if why_not_shared(idb, m) is not None:
+                continue        # Blender's built-in font
             name = idb.name
             u = idb[UUID_PROP]
             try:
@@ -182,6 +221,8 @@ def main():
             big_dump = bl_mesh.dump(me, ctx)
     # What the rebuilt rig holds (so the equal dumps above are not empty).
     rig, rig_arm = seconds[("Object", "Rig")], seconds[("Armature", "Rig")]
+    title = seconds[("Curve", "Title")]
+    horn_dump = seconds[("Speaker", "Horn")]
     geometry = seconds[("Mesh", "Ground")]["geometry"]
     pose = {b["name"]: b for b in rig.get("pose", [])}
     scene_util.done("kinds", checked=checked, failures=failures,
@@ -189,6 +230,16 @@ def main():
                     ground_extra=sorted(k for k in geometry if k.startswith(("attr:", "edge."))),
                     wetness=geometry["attr:POINT:FLOAT:wetness"][3],
                     ground_groups=seconds[("Object", "Ground")].get("vertex_groups"),
+                    camera_bg=[[round(b["alpha"], 4), b["frame_method"], bool(b.get("image"))]
+                               for b in seconds[("Camera", "Cam")]["background_images"]],
+                    props_offset=seconds[("Collection", "Props")]["instance_offset"],
+                    mist=seconds[("World", "Sky")]["mist"]["depth"],
+                    files=[bool(title.get("font")), bool(horn_dump.get("sound")),
+                           sorted(k for k in checked if k in ("VectorFont", "Sound"))],
+                    shape_keys=[[b["name"], b["relative_key"], round(b["value"], 1)] for b in
+                                seconds[("Mesh", "CubeMesh")]["shape_keys"]["blocks"]],
+                    key_animated="action" in seconds[("Mesh", "CubeMesh")]["shape_keys"],
+                    open_co=seconds[("Mesh", "CubeMesh")]["geometry"]["key.Open"][18:21],
                     big_is_blob=bool(big_dump and "blob" in big_dump["geometry"]),
                     rig={"bones": [[b["name"], b.get("parent"), b["connect"]] for b in rig_arm["bones"]],
                          "euler": [round(x, 4) for x in pose["arm"]["rotation_euler"]],

@@ -110,6 +110,13 @@ def build_every_kind():
         spine.add([4, 5], 0.25, "REPLACE")
         cube.vertex_groups.new(name="spine.001").add([6, 7], 0.5, "REPLACE")
         cube.modifiers.new("Armature", "ARMATURE").object = rig_ob
+    # Shape keys: a basis and a relative key, its value animated.
+    cube.shape_key_add(name="Basis", from_mix=False)
+    bulge = cube.shape_key_add(name="Bulge", from_mix=False)
+    bulge.data[0].co = (-1.5, -1.5, -1.5)
+    bulge.slider_max = 2.0
+    bulge.value = 0.5
+    bulge.keyframe_insert("value", frame=1)
     for o in bpy.data.objects:
         o.select_set(False)
     return rig
@@ -250,7 +257,9 @@ def role_a(port, session, cache, which):
     done("after", changed=changed, digests=after_hex, addon_digest=s.digest()[0],
          addon_items=addon_items(s))
     if which == "every-kind":
-        # Edits both ways, on a few of each kind.
+        # Edits both ways, on a few of each kind: B's once A has checked
+        # its scene above.
+        s.send_chat("a:checked")
         s.wait_until(lambda: any(m["text"] == "b:edited" for m in s.chat), T)
         s.flush()
         done("a-saw", values=edited_values())
@@ -294,6 +303,7 @@ def role_b(port, session, cache, which):
          node_kinds=sorted(n["kind"] for n in s.client.nodes.values()))
     s.send_chat("b:joined")
     if which == "every-kind":
+        s.wait_until(lambda: any(m["text"] == "a:checked" for m in s.chat), T)
         edit_b()
         s.flush()
         done("b-edited", values=edited_values())

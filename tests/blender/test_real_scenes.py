@@ -128,7 +128,7 @@ class RealScenesTest(unittest.TestCase):
                   "objects/Sphere", "objects/Text", "objects/Stroke", "scenes/Scene"):
             self.assertIn(k, equal_b)
         self.assertEqual(pub["not_shared"], [["fonts", "Bfont Regular",
-                                              "VectorFont is not a shared kind"]])
+                                              "Blender's built-in font: every Blender has it"]])
         # Edits both ways: B's reach A, then A's reach B, and both end equal.
         b_edited = self.b.result("b-edited")["values"]
         a_saw = self.a.result("a-saw")["values"]

@@ -55,13 +55,21 @@ class KindsTest(unittest.TestCase):
         self.assertEqual(r["failures"], [])
         for kind in ("Object", "Mesh", "Material", "Image", "Collection", "Camera", "Light",
                      "World", "Scene", "Action", "NodeTree", "Curve", "Armature", "Lattice",
-                     "MetaBall", "Text") + (("GreasePencil",) if r["gpencil_v2"] else ()):
+                     "MetaBall", "Text", "Texture", "LightProbe", "Speaker") + \
+                (("GreasePencil",) if r["gpencil_v2"] else ()):
             self.assertGreater(r["checked"].get(kind, 0), 0, kind)
         self.assertTrue(r["big_is_blob"], "a mesh above 10,000 vertices is packed arrays")
         self.assertEqual(r["ground_extra"], ["attr:CORNER:BYTE_COLOR:Dirt",
                                              "attr:POINT:FLOAT:wetness", "edge.crease",
                                              "edge.seam", "edge.sharp"])
         self.assertEqual(r["wetness"], 0.75)
+        self.assertEqual(r["shape_keys"], [["Basis", "Basis", 0.0], ["Open", "Basis", 0.3]])
+        self.assertTrue(r["key_animated"])
+        self.assertEqual(r["camera_bg"], [[0.4, "CROP", True]])
+        self.assertEqual(r["props_offset"], [1.0, 2.0, 0.5])
+        self.assertEqual(r["mist"], 40.0)
+        self.assertEqual(r["files"], [True, True, ["Sound", "VectorFont"]])
+        self.assertEqual(r["open_co"], [1.5, 1.5, 1.5])
         self.assertEqual(r["ground_groups"], [
             {"name": "left", "lock_weight": False, "indices": [0, 1, 2], "weights": [0.75] * 3},
             {"name": "right", "lock_weight": True, "indices": [3], "weights": [0.125]}])
@@ -115,9 +123,9 @@ class AddonTest(unittest.TestCase):
             self.assertTrue(any(t.startswith("#1 Bevel the cube (Cube)") for t in shown), shown)
             self.assertIn("panel-user: line 3", shown)
             # What is not shared, and why: in the panel and from the API.
-            self.assertIn("objects Blob: its data is a Speaker, not a shared kind", shown)
-            self.assertIn("speakers Blob: Speaker is not a shared kind", shown)
-            self.assertIn(["objects", "Blob", "its data is a Speaker, not a shared kind"],
+            self.assertIn("objects Blob: its data is a Volume, not a shared kind", shown)
+            self.assertIn("volumes Blob: Volume is not a shared kind", shown)
+            self.assertIn(["objects", "Blob", "its data is a Volume, not a shared kind"],
                           r["not_shared"])
             self.assertIsNone(r["blob_uuid"])
         finally:

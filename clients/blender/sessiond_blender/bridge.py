@@ -604,6 +604,8 @@ class Bridge:
                 # never built as something else; it waits for what it needs.
                 for d in ctx.missing:
                     self.parked_dep.setdefault(d, set()).add(u)
+                for h in ctx.waiting_blob:     # a font or sound still downloading
+                    self.parked_blob.setdefault(h, set()).add(u)
                 return
             idb[UUID_PROP] = u
             self.ids[u] = idb

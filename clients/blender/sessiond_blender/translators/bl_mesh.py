@@ -7,8 +7,9 @@ loop_total (per face), loop_vert (vertex of each face corner),
 material_index (per face), smooth (per face, 0/1), loop_edge (edge of each
 face corner), uv.NAME (2 floats per corner); when set, edge.seam,
 edge.sharp (0/1 per edge), edge.crease, edge.bevel, vert.bevel (weights);
-and every generic attribute (color attributes included) as
-attr:DOMAIN:TYPE:NAME (1 to 4 values per element). Up to LARGE vertices they are JSON lists in `geometry`; above it
+every generic attribute (color attributes included) as
+attr:DOMAIN:TYPE:NAME (1 to 4 values per element); key.NAME, the
+positions of each shape key (whose settings are in `shape_keys`). Up to LARGE vertices they are JSON lists in `geometry`; above it
 they travel as one blob of packed little-endian arrays and `geometry`
 holds {"blob": reference, "layout": [[name, typecode, count], ...]}.
 """
@@ -49,7 +50,32 @@ def arrays(me):
            ("smooth", _get(me.polygons, "use_smooth", "b", nf))]
     for layer in me.uv_layers:
         out.append(("uv." + layer.name, _get(layer.data, "uv", "f", 2 * nl)))
-    return out + extra_arrays(me)
+    return out + extra_arrays(me) + key_arrays(me)
+
+
+def key_arrays(me):
+    """The positions of each shape key (relative or absolute)."""
+    key = me.shape_keys
+    if key is None:
+        return []
+    return [("key." + kb.name, _get(kb.data, "co", "f", 3 * len(kb.data)))
+            for kb in key.key_blocks]
+
+
+KEY_BLOCK = ("value", "interpolation", "vertex_group", "mute", "slider_min", "slider_max")
+
+
+def dump_shape_keys(me, ctx):
+    key = me.shape_keys
+    if key is None:
+        return None
+    d = {"use_relative": key.use_relative, "eval_time": float(key.eval_time),
+         "blocks": [dict(rna_dump(kb, ctx, include=KEY_BLOCK), name=kb.name,
+                         relative_key=kb.relative_key.name) for kb in key.key_blocks]}
+    ad = key.animation_data
+    if ad is not None and ad.action is not None:
+        d["action"] = ctx.ref(ad.action) if ctx is not None else ad.action.name
+    return d
 
 
 # Per-element flags and weights that Blender 3.x keeps outside the generic
@@ -97,6 +123,8 @@ def extra_arrays(me, flags=True):
 def _typecode(name):
     if name.startswith("attr:"):
         return ATTR[name.split(":", 3)[2]][2]
+    if name.startswith("key."):
+        return "f"
     for n, _, _, tc in FLAGS:
         if n == name:
             return tc
@@ -117,9 +145,11 @@ def fingerprint(me):
                         digest_size=16)
     names = []
     flags = len(me.vertices) <= FLAGS_IN_FINGERPRINT or me.is_editmode
-    for name, a in extra_arrays(me, flags):
+    for name, a in extra_arrays(me, flags) + key_arrays(me):
         names.append(name)
         h.update(a.tobytes())
+    if me.shape_keys is not None:
+        names.append(repr(dump_shape_keys(me, None)))
     return (me.name, repr(_settings(me, None)), len(me.vertices), len(me.edges),
             len(me.polygons), len(me.loops), tuple(l.name for l in me.uv_layers),
             tuple(m.name if m else "" for m in me.materials), flags, tuple(names), h.digest())
@@ -128,6 +158,9 @@ def fingerprint(me):
 def dump(me, ctx):
     d = {"name": me.name, "materials": [ctx.ref(m) if m is not None else "" for m in me.materials],
          "settings": _settings(me, ctx)}
+    sk = dump_shape_keys(me, ctx)
+    if sk is not None:
+        d["shape_keys"] = sk
     named = arrays(me)
     if len(me.vertices) > LARGE:
         blob, layout = pack_arrays(named)
@@ -172,6 +205,7 @@ def load(me, data, ctx):
         ctx.pending()           # the blob is on its way; load() runs again
     else:
         _load_geometry(me, geo)
+        _load_shape_keys(me, data.get("shape_keys"), geo, ctx)
     mats = [ctx.resolve(u) if u else None for u in data.get("materials", ())]
     cur = list(me.materials)
     # A slot holding a material that is not shared keeps it.
@@ -180,6 +214,45 @@ def load(me, data, ctx):
         me.materials.clear()
         for m in mats:
             me.materials.append(m)
+
+
+def _load_shape_keys(me, sk, g, ctx):
+    key = me.shape_keys
+    if sk is None and key is None:
+        return
+    want = [b["name"] for b in sk["blocks"]] if sk else []
+    have = [kb.name for kb in key.key_blocks] if key is not None else []
+    if want != have or (key is not None and any(len(kb.data) != len(me.vertices)
+                                                for kb in key.key_blocks)):
+        # Shape keys are made through an object: a temporary one.
+        tmp = bpy.data.objects.new("sessiond-keys", me)
+        try:
+            tmp.shape_key_clear()
+            for name in want:
+                tmp.shape_key_add(name=name, from_mix=False)
+        finally:
+            bpy.data.objects.remove(tmp)
+        key = me.shape_keys
+    if not sk or key is None:
+        return
+    key.use_relative = sk.get("use_relative", True)
+    if abs(key.eval_time - sk.get("eval_time", 0.0)) > 1e-6:
+        key.eval_time = sk.get("eval_time", 0.0)
+    for kb, b in zip(key.key_blocks, sk["blocks"]):
+        co = g.get("key." + kb.name)
+        if co is not None and len(co) == 3 * len(kb.data):
+            kb.data.foreach_set("co", co)
+        rna_load(kb, {k: v for k, v in b.items() if k in KEY_BLOCK}, ctx)
+        rel = key.key_blocks.get(b.get("relative_key", ""))
+        if rel is not None and kb.relative_key != rel:
+            kb.relative_key = rel
+    action = ctx.resolve(sk["action"]) if sk.get("action") else None
+    if action is not None:
+        ad = key.animation_data or key.animation_data_create()
+        if ad.action != action:
+            ad.action = action
+    elif key.animation_data is not None and key.animation_data.action is not None:
+        key.animation_data.action = None
 
 
 def _load_extra(me, g):

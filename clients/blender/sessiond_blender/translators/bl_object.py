@@ -25,7 +25,7 @@ LOAD_AFTER_LINK = True          # hide_set() needs the object in the view layer
 # display, instancing, empty image, line art usage, ...) except these:
 # set apart below, derived from others, or UI state.
 EXCLUDE = ("data", "parent", "matrix_world", "matrix_basis", "matrix_local", "active_material",
-           "active_material_index", "active_shape_key_index", "mode", "dimensions")
+           "active_material_index", "mode", "dimensions")
 SPECIAL = ("type", "hide", "data", "parent", "modifiers", "material_slots", "action",
            "constraints", "pose", "lineart", "motion_path", "vertex_groups", "fake_user",
            "custom")
@@ -195,6 +195,10 @@ def load(obj, data, ctx):
              order=("rotation_mode",), exclude=EXCLUDE)
     if "lineart" in data:
         rna_load(obj.lineart, data["lineart"], ctx)
+    key = getattr(obj.data, "shape_keys", None)
+    if key is not None and "active_shape_key_index" in data:
+        # Read back as 0 also when no key is active: set it every time.
+        obj.active_shape_key_index = data["active_shape_key_index"]
     if "motion_path" in data:
         av = obj.animation_visualization
         rna_load(av, {k: v for k, v in data["motion_path"].items() if k != "path"}, ctx)

@@ -217,6 +217,28 @@ def fingerprint_common(idb):
     return (idb.use_fake_user, repr(custom_props(idb)))
 
 
+# -- files (fonts, sounds) ------------------------------------------------------
+def file_bytes(idb):
+    """The bytes of a datablock made from a file: packed, or read from disk."""
+    pf = getattr(idb, "packed_file", None)
+    if pf is not None:
+        return pf.data
+    try:
+        with open(bpy.path.abspath(idb.filepath), "rb") as f:
+            return f.read()
+    except (OSError, ValueError):
+        return None
+
+
+def file_ref(idb, ctx):
+    """{"file": blob reference, "ext"} of the datablock's file, or {}."""
+    import os
+    data = file_bytes(idb)
+    if data is None:
+        return {}
+    return {"file": ctx.put_bytes(data), "ext": os.path.splitext(idb.filepath)[1].lower()}
+
+
 # -- packed arrays ---------------------------------------------------------
 def to_le(arr):
     """bytes of an array.array, little-endian."""
@@ -323,13 +345,13 @@ def _socket_values(node, sockets):
     return out
 
 
-def _dump_ramp(ramp):
+def dump_ramp(ramp):
     d = rna_dump(ramp, None)
     d["elements"] = [[float(e.position)] + [float(c) for c in e.color] for e in ramp.elements]
     return d
 
 
-def _load_ramp(ramp, d):
+def load_ramp(ramp, d):
     rna_load(ramp, {k: v for k, v in d.items() if k != "elements"}, None)
     want = d.get("elements") or []
     have = [[float(e.position)] + [float(c) for c in e.color] for e in ramp.elements]
@@ -401,7 +423,7 @@ def dump_tree(tree, ctx):
             d["color"] = [float(c) for c in n.color]
         ramp = getattr(n, "color_ramp", None)
         if isinstance(ramp, bpy.types.ColorRamp):
-            d["ramp"] = _dump_ramp(ramp)
+            d["ramp"] = dump_ramp(ramp)
         mapping = getattr(n, "mapping", None)
         if isinstance(mapping, bpy.types.CurveMapping):
             d["mapping"] = _dump_mapping(mapping)
@@ -465,7 +487,7 @@ def load_tree(tree, data, ctx):
             node.color = nd["color"]
         rna_load(node, nd.get("props", {}), ctx, exclude=NODE_BASE)
         if "ramp" in nd and getattr(node, "color_ramp", None) is not None:
-            _load_ramp(node.color_ramp, nd["ramp"])
+            load_ramp(node.color_ramp, nd["ramp"])
         if "mapping" in nd and getattr(node, "mapping", None) is not None:
             _load_mapping(node.mapping, nd["mapping"])
         if "image_user" in nd and getattr(node, "image_user", None) is not None:
