@@ -24,10 +24,10 @@ class Blender:
     """One `blender -b --factory-startup --python SCRIPT -- ARGS` process.
     Lines `RESULT tag json` go to a queue; every line is kept for errors."""
 
-    def __init__(self, script, args, name, env=None, window=False):
+    def __init__(self, script, args, name, env=None, window=False, options=()):
         self.name = name
-        cmd = [blender_path(), "-b", "--factory-startup", "--python-exit-code", "1",
-               "--python", os.path.join(HERE, script), "--"] + [str(a) for a in args]
+        cmd = [blender_path(), "-b", "--factory-startup", "--python-exit-code", "1"] + \
+            list(options) + ["--python", os.path.join(HERE, script), "--"] + [str(a) for a in args]
         if window:
             # Blender with a window on a virtual X display (Debian's xvfb):
             # the script drives it from bpy.app.timers and quits it.
