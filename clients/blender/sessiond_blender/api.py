@@ -8,6 +8,7 @@ import time
 from . import bridge as sbridge
 from . import client as sclient
 from . import collab as scollab
+from . import undo as sundo
 
 Error = sclient.Error
 PRESENCE_INTERVAL = 0.1
@@ -217,6 +218,12 @@ class Session:
         blob_bytes, blobs_left}."""
         return self.collab.progress()
 
+    def after_undo(self):
+        """After Blender's undo or redo (the UI calls it from undo_post and
+        redo_post): others' changes are applied again from the session, this
+        artist's reverted ones are sent (see undo.py)."""
+        sundo.after_undo(self)
+
     # -- admin ---------------------------------------------------------------
     def kick(self, user):
         return self.client.call("admin.kick", user=user)
@@ -280,6 +287,7 @@ class Session:
             next(self._starter)
         except StopIteration:
             self.joined = True
+            self.joined_seq = self.client.seq
         return self.joined
 
     def _start_steps(self):

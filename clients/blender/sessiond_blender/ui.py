@@ -637,6 +637,18 @@ def _on_depsgraph(*_args):
 
 
 @bpy.app.handlers.persistent
+def _on_undo(*_args):
+    """Undo or redo restored an earlier local state: make it agree with the
+    session (api.Session.after_undo)."""
+    s = api.active()
+    if s is not None and getattr(s, "joined", False):
+        try:
+            s.after_undo()
+        except Exception as e:      # never into Blender's undo; say it
+            s.bridge.message(sentence("internal", "after undo: %s" % e))
+
+
+@bpy.app.handlers.persistent
 def _on_load_pre(*_args):
     """Opening another file replaces bpy.data: leave the session first, or
     the new file's datablocks would be taken for local edits."""
@@ -653,6 +665,8 @@ def register():
         bpy.app.timers.register(_load_settings, first_interval=0.0)
     bpy.app.handlers.load_pre.append(_on_load_pre)
     bpy.app.handlers.depsgraph_update_post.append(_on_depsgraph)
+    bpy.app.handlers.undo_post.append(_on_undo)
+    bpy.app.handlers.redo_post.append(_on_undo)
     presence.register(api.active)
 
 
@@ -667,6 +681,9 @@ def unregister():
         bpy.app.handlers.load_pre.remove(_on_load_pre)
     if _on_depsgraph in bpy.app.handlers.depsgraph_update_post:
         bpy.app.handlers.depsgraph_update_post.remove(_on_depsgraph)
+    for handlers in (bpy.app.handlers.undo_post, bpy.app.handlers.redo_post):
+        if _on_undo in handlers:
+            handlers.remove(_on_undo)
     del bpy.types.WindowManager.sessiond
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)
