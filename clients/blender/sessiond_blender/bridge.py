@@ -74,6 +74,7 @@ class Context:
         self.store = store if store is not None else {}
         self.cache_dir = cache_dir
         self.hash_only = hash_only
+        self.failed = set()         # uuids that cannot be read (without a bridge)
         self.deps = []
         self.blobs = []
         self.missing = []           # uuids a load wanted but could not find
@@ -89,6 +90,9 @@ class Context:
         if idblock is None or why_not_shared(idblock) is not None:
             return ""           # not shared: no uuid, no dep
         u = uuid_of(idblock)
+        if u is not None and (u in self.failed or
+                              (self.bridge is not None and u in self.bridge.failed)):
+            return ""           # unreadable here: not shared (the scan said why)
         if u is None:
             if self.bridge is not None and not self.bridge.tracking(idblock):
                 return ""
@@ -98,6 +102,16 @@ class Context:
         if u not in self.deps:
             self.deps.append(u)
         return u
+
+    def known(self, idblock):
+        """The session knows this datablock: received data that leaves it
+        out means it was taken out. One the session never had (not shared,
+        unreadable, or not sent yet) stays."""
+        if self.bridge is None:
+            from .translators import shared
+            return shared(idblock)
+        u = uuid_of(idblock)
+        return u is not None and u in self.bridge.client.nodes and u not in self.bridge.failed
 
     def resolve(self, u):
         if not u:
@@ -198,13 +212,22 @@ def scene_digest():
         if u:
             ids[u] = idb
     ctx = Context(ids=ids, hash_only=True)
-    items = []
-    summary = {}
+    dumps = []
     for u, m, idb in local_ids():
         if not u:
             continue
         ctx.reset()
-        data = round_floats(m.dump(idb, ctx))
+        try:
+            dumps.append((u, m, m.dump(idb, ctx)))
+        except Exception:
+            ctx.failed.add(u)   # not readable, so not shared (the scan says why)
+    items = []
+    summary = {}
+    for u, m, data in dumps:
+        if ctx.failed:          # dumped again without references to those
+            ctx.reset()
+            data = m.dump(ids[u], ctx)
+        data = round_floats(data)
         items.append([m.KIND, u, data])
         summary[m.KIND] = summary.get(m.KIND, 0) + 1
     items.sort(key=lambda x: (x[0], x[1]))
@@ -240,6 +263,8 @@ class Bridge:
         self.bulk = False
         self.applied = {}           # uuid -> how many changes of others arrived
         self.retry = set()          # uuids a load put off (an armature in edit mode)
+        self.failed = set()         # uuids of local datablocks that cannot be read
+        self.said = {}              # uuid -> the last error said about it
         self.last_retry = 0.0
 
     def tracking(self, idblock):
@@ -360,7 +385,13 @@ class Bridge:
                     continue
                 if u in self.dirty:
                     continue        # a server change waits to be applied
-                data, deps, blobs = self.dump(u, m, idb)
+                try:
+                    data, deps, blobs = self.dump(u, m, idb)
+                except Exception as e:  # one odd datablock must not stop the others
+                    self.failed.add(u)  # and is not shared while so (Context.ref)
+                    self._say(u, "cannot read %s %r: %s" % (m.KIND, idb.name, e))
+                    continue
+                self.failed.discard(u)
                 node = c.nodes.get(u)
                 if node is None:
                     if u in self.shadow:
@@ -446,6 +477,13 @@ class Bridge:
             return idb.name if idb is not None else "a new datablock"
         except ReferenceError:
             return "a deleted datablock"
+
+    def _say(self, u, text):
+        """Say once per datablock what went wrong (a scan runs many times a
+        second); the rest of the scene goes on."""
+        if self.said.get(u) != text:
+            self.said[u] = text
+            self.message(text)
 
     def _label(self, u):
         n = self.client.nodes.get(u)
@@ -612,7 +650,10 @@ class Bridge:
             self.constructed.append(u)
             for w in self.parked_dep.pop(u, ()):
                 self.dirty.add(w)
-        m.load(idb, data, ctx)
+        try:
+            m.load(idb, data, ctx)
+        except Exception as e:      # one odd node must not stop the others
+            self._say(u, "cannot apply %s %r: %s" % (m.KIND, data.get("name", u), e))
         for d in ctx.missing:
             self.parked_dep.setdefault(d, set()).add(u)
         for h in ctx.waiting_blob:

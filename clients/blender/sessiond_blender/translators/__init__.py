@@ -5,13 +5,21 @@ Every module defines
   KIND        the Blender type name, used as the node's kind ("Object", ...)
   COLLECTION  the bpy.data collection that holds it ("objects", ...)
   dump(id, ctx) -> dict        the datablock as JSON (no nulls)
-  construct(data, ctx) -> id   a new datablock for data (then load() runs)
+  construct(data, ctx) -> id   a new datablock for data (then load() runs), or
+                               None while what it needs is missing (an object's
+                               data, a font file still downloading)
   load(id, data, ctx)          make the datablock match data
 and may define
   fingerprint(id)              cheap value that changes whenever dump() would
   recreate(id, data) -> bool   the datablock cannot become data in place
   skip(id) -> bool             a datablock of this type that is not shared
+  SKIP_REASON                  why, in words (the panel's "Not shared" list)
   LOAD_AFTER_LINK = True       load() again once a new datablock is linked
+
+Every kind also shares what every datablock has (fake user, custom
+properties): _with_common() below adds it around each module's functions.
+A load that cannot happen now (ctx.pending() without a missing dep or
+blob, as an armature in edit mode) is tried again by the bridge.
 
 The context object gives: ref(id) -> uuid (recorded as a dep), resolve(uuid)
 -> id or None, put_bytes(bytes) -> reference, get_path(reference, ext) ->

@@ -71,16 +71,47 @@ def _value(p, v):
     return v
 
 
+class _Prop:
+    """What rna_dump and rna_load need of an RNA property, read once: going
+    through bl_rna.properties on every call costs more than the values."""
+    __slots__ = ("identifier", "type", "is_readonly", "is_enum_flag", "array_length",
+                 "array_dimensions", "hard_min", "hard_max", "is_id")
+
+    def __init__(self, p):
+        self.identifier, self.type, self.is_readonly = p.identifier, p.type, p.is_readonly
+        self.is_enum_flag = p.type == "ENUM" and p.is_enum_flag
+        self.array_length = getattr(p, "array_length", 0)
+        self.array_dimensions = tuple(getattr(p, "array_dimensions", ()))
+        self.hard_min = getattr(p, "hard_min", None)
+        self.hard_max = getattr(p, "hard_max", None)
+        self.is_id = p.type == "POINTER" and isinstance(getattr(p, "fixed_type", None),
+                                                         bpy.types.ID)
+
+
+_PROPS = {}
+
+
+def _props(struct):
+    """({identifier: _Prop}, [the writable ones worth looking at]) of a
+    struct's type; add-ons registering properties later make a new entry."""
+    rna = struct.bl_rna
+    key = (rna.identifier, len(rna.properties))
+    got = _PROPS.get(key)
+    if got is None:
+        all_props = {p.identifier: _Prop(p) for p in rna.properties}
+        usable = [p for k, p in all_props.items()
+                  if not p.is_readonly and k not in SKIP and not k.startswith("bl_")
+                  and (p.type in SIMPLE or p.is_id)]
+        got = _PROPS[key] = (all_props, usable)
+    return got
+
+
 def rna_dump(struct, ctx, exclude=(), include=None):
     """Writable simple properties and ID pointers of `struct` as a dict."""
     out = {}
-    for p in struct.bl_rna.properties:
+    for p in _props(struct)[1]:
         k = p.identifier
-        if include is not None and k not in include:
-            continue
-        if k in SKIP or k in exclude or k.startswith("bl_"):
-            continue
-        if p.is_readonly:
+        if (include is not None and k not in include) or k in exclude:
             continue
         if p.type in SIMPLE:
             try:
@@ -90,7 +121,7 @@ def rna_dump(struct, ctx, exclude=(), include=None):
             if v is None:
                 continue
             out[k] = _value(p, v)
-        elif p.type == "POINTER" and isinstance(getattr(p, "fixed_type", None), bpy.types.ID):
+        else:
             v = getattr(struct, k)
             if v is not None and ctx is not None:
                 r = ctx.ref(v)
@@ -100,7 +131,7 @@ def rna_dump(struct, ctx, exclude=(), include=None):
 
 
 def _shape(p, v):
-    dims = [d for d in getattr(p, "array_dimensions", ()) if d]
+    dims = [d for d in p.array_dimensions if d]
     if len(dims) == 2 and isinstance(v, list):
         n = dims[1]
         return [v[i:i + n] for i in range(0, len(v), n)]
@@ -110,7 +141,7 @@ def _shape(p, v):
 def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
     """Set the properties of `data` on `struct`; keys in `order` first.
     With `clear`, ID pointers that `data` does not name are set to None."""
-    props = struct.bl_rna.properties
+    props, usable = _props(struct)
     keys = [k for k in order if k in data] + [k for k in data if k not in order]
     for k in keys:
         if k in exclude or k in SKIP:
@@ -125,7 +156,7 @@ def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
                 cur = getattr(struct, k)
                 if cur != target and not keep_local(cur, target):
                     setattr(struct, k, target)
-            elif p.type == "ENUM" and p.is_enum_flag:
+            elif p.is_enum_flag:
                 setattr(struct, k, set(v))
             else:
                 cur = getattr(struct, k)
@@ -134,11 +165,9 @@ def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
         except (AttributeError, TypeError, ValueError, RuntimeError):
             pass
     # Pointers that the data does not name are cleared.
-    for p in props if clear else ():
+    for p in usable if clear else ():
         k = p.identifier
-        if (p.type == "POINTER" and not p.is_readonly and k not in data and k not in exclude
-                and k not in SKIP and not k.startswith("bl_")
-                and isinstance(getattr(p, "fixed_type", None), bpy.types.ID)):
+        if p.is_id and k not in data and k not in exclude:
             try:
                 cur = getattr(struct, k)
                 if cur is not None and not keep_local(cur, None):
