@@ -143,6 +143,11 @@ def role_b(port, session, cache):
          selected=cube.select_get(), mine=[x[1] for x in s.locks("mine")])
 
     barrier(s, "a:sphere")
+    # A's Sphere cannot become B's active object.
+    bpy.context.view_layer.objects.active = obj("Sphere")
+    s.pump(0.0)
+    active_after = bpy.context.view_layer.objects.active
+    active_msg = s.messages[-1][1]
     n = len(s.messages)
     obj("Sphere").location = (0.0, 0.0, 3.0)
     s.flush()
@@ -154,7 +159,8 @@ def role_b(port, session, cache):
     barrier(s, "a:released")
     s.flush()
     s.pump(0.2)
-    done("b-released", owner=s.owner(cube), selected=cube.select_get(), edit_msg=edit_msg)
+    done("b-released", owner=s.owner(cube), selected=cube.select_get(), edit_msg=edit_msg,
+         active_after=active_after and active_after.name, active_msg=active_msg)
     barrier(s, "a:bye")
     s.send_chat("b:bye")
     s.disconnect()

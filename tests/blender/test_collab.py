@@ -1,8 +1,9 @@
 """Working together, with three headless Blenders and one sessiond (the
 in-Blender side is bl_collab.py): join progress through the script API,
 snap view and time, follow until the view is moved, lock requests refused
-and given, an admin's release, the lock lists and their filters, a refused
-edit and a refused password said in words.
+and given, an admin's release, the lock lists and their filters, an object held by
+someone else kept from being the active one, a refused edit and a refused
+password said in words.
 """
 
 import os
@@ -99,6 +100,9 @@ class CollabTest(unittest.TestCase):
         self.assertFalse(rb["selected"])
         self.assertIn("Sphere is being edited by artist-a; your change was undone",
                       rb["edit_msg"])
+        self.assertIsNone(rb["active_after"], "an object someone else holds is not made active")
+        self.assertEqual(rb["active_msg"],
+                         "Sphere is being edited by artist-a: it cannot be made active")
         ma = a.result("a-mine")
         self.assertTrue(ma["release_ok"])
         self.assertEqual(ma["mine"], ["Sphere"])
