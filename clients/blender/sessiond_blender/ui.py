@@ -433,7 +433,7 @@ class SESSIOND_PT_locks(_Panel, bpy.types.Panel):
         items = s.locks(st.lock_filter)
         me, admin = s.client.user, s.client.role == "admin"
         for u, name, _kind, owner in items[:30]:
-            row = col.row(align=True)
+            row = col.row(align=True).split(factor=0.45, align=True)   # room for the name
             if owner:
                 colour = (s.client.users.get(owner) or {}).get("color")
                 row.label(text=name, icon=swatch_icon(colour))
