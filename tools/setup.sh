@@ -12,12 +12,13 @@ libssl-dev meson ninja-build pkg-config sqlite3 python3 python3-websockets"
 # clang: the clang build and the fuzz target, whose runtimes (libFuzzer, ASan,
 # UBSan for clang) are in libclang-rt-14-dev, only recommended by clang and so
 # not installed with --no-install-recommends; valgrind: the valgrind suite;
-# openssl: test certificates; blender: the add-on's tests; python3-venv: the
-# virtual environments of Blender as a Python module (sessiond_install_bpy);
-# chromium and firefox-esr: the browser page's tests; python3-yaml: the compose
-# file's test.
-SESSIOND_TEST_PACKAGES="clang libclang-rt-14-dev valgrind openssl blender python3-venv chromium firefox-esr \
-python3-yaml"
+# openssl: test certificates; blender: the add-on's tests; xvfb: Blender with
+# a window for the add-on's window tests (and tools/blender_screenshots);
+# python3-venv: the virtual environments of Blender as a Python module
+# (sessiond_install_bpy); chromium and firefox-esr: the browser page's tests;
+# python3-yaml: the compose file's test.
+SESSIOND_TEST_PACKAGES="clang libclang-rt-14-dev valgrind openssl blender xvfb python3-venv \
+chromium firefox-esr python3-yaml"
 
 # sessiond_install_packages [PACKAGE...]: the server's packages, plus these.
 sessiond_install_packages() {

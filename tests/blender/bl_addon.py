@@ -65,19 +65,22 @@ def main():
     task = s.tasks[0]
     # The panels' draw code, on a layout that records what it is asked to
     # show (no window in background mode).
-    shown = []
+    shown, icons, operators = [], [], []
 
     class Layout:
         def __getattr__(self, name):
             def call(*a, **kw):
                 if name == "label":
                     shown.append(kw.get("text", ""))
+                    icons.append(kw.get("icon", "NONE"))
                 if name == "operator":
+                    operators.append(kw.get("text", a[0]))
                     return type("Props", (), {})()
                 return self
             return call
     import types
-    for panel in (ui.SESSIOND_PT_session, ui.SESSIOND_PT_users, ui.SESSIOND_PT_tasks,
+    for panel in (ui.SESSIOND_PT_session, ui.SESSIOND_PT_users, ui.SESSIOND_PT_locks,
+                  ui.SESSIOND_PT_tasks,
                   ui.SESSIOND_PT_chat, ui.SESSIOND_PT_not_shared, ui.SESSIOND_PT_admin):
         panel.draw(types.SimpleNamespace(layout=Layout()), bpy.context)
     bpy.ops.sessiond.save()
@@ -92,7 +95,7 @@ def main():
     left = s.client.status
     s = api.active() or s
     done("addon", installed_from=installed_from, status=status, task=task, role=role,
-         refused=refused, shown=shown, history=history,
+         refused=refused, shown=shown, icons=icons, operators=operators, history=history,
          backups=backups,
          left=left, saved=[t for _, t in s.messages if t.startswith("saved")],
          cube=cube_uuid, blob_uuid=blob_uuid, not_shared=not_shared, color=s.client.color, colour_users=s.users,

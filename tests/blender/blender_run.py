@@ -46,16 +46,29 @@ def blender_path(series=None):
     return os.environ.get("BLENDER") or shutil.which("blender")
 
 
-def command(script, args, blend=None, series=None):
+def xvfb_path():
+    return shutil.which("xvfb-run")
+
+
+def command(script, args, blend=None, series=None, window=False, options=()):
     """The command line that runs SCRIPT (in this folder) with ARGS after
     "--", in the release under test (or `series`), FILE.blend opened first
-    if given."""
+    if given. `window` (Debian's blender only): Blender with a window on a
+    virtual X display (Debian's xvfb), the script driving it from
+    bpy.app.timers; `options` go to blender before --python."""
     path = os.path.join(HERE, script)
     args = [str(a) for a in args]
     series = release() if series is None else series
     if not series:
-        return ([blender_path(""), "-b", "--factory-startup", "--python-exit-code", "1"]
-                + ([blend] if blend else []) + ["--python", path, "--"] + args)
+        cmd = ([blender_path(""), "-b", "--factory-startup", "--python-exit-code", "1"]
+               + list(options) + ([blend] if blend else []) + ["--python", path, "--"] + args)
+        if window:
+            cmd = [xvfb_path(), "-a", "-s", "-screen 0 1280x800x24"] + \
+                [c for c in cmd if c != "-b"]
+        return cmd
+    if window or options:
+        raise AssertionError("a window and Blender options need Debian's blender, not "
+                             "Blender %s as a Python module" % series)
     python = blender_path(series)
     if not os.path.exists(os.path.join(bpy_dir(series), "installed")):
         raise AssertionError(
@@ -69,12 +82,14 @@ def command(script, args, blend=None, series=None):
 class Blender:
     """One Blender process running SCRIPT with ARGS (see command()), FILE.blend
     opened first when `blend` is given, in the release under test or the
-    `series` given ("" for Debian's blender). Lines `RESULT tag json` go to a
-    queue; every line is kept for errors."""
+    `series` given ("" for Debian's blender), with a window under Xvfb when
+    `window`. Lines `RESULT tag json` go to a queue; every line is kept for
+    errors."""
 
-    def __init__(self, script, args, name, env=None, blend=None, series=None):
+    def __init__(self, script, args, name, env=None, blend=None, series=None, window=False,
+                 options=()):
         self.name = name
-        cmd = command(script, args, blend, series)
+        cmd = command(script, args, blend, series, window, options)
         env_extra = env
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)

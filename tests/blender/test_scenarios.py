@@ -144,7 +144,12 @@ class AddonTest(unittest.TestCase):
                                             "line 2", "line 3"])
             shown = r["shown"]
             self.assertIn("connected", shown)                       # status line
-            self.assertIn("panel-user  #0080ff  online", shown)
+            # The user's colour as a swatch (the nearest colour-tag icon),
+            # online as an icon: no hex string cut by the sidebar.
+            i = shown.index("panel-user")
+            self.assertEqual(r["icons"][i - 1:i + 1], ["SEQUENCE_COLOR_05", "USER"])
+            self.assertFalse(any("#0080ff" in t for t in shown), shown)
+            self.assertIn("Take", r["operators"])           # a word, not a glyph
             self.assertTrue(any(t.startswith("#1 Bevel the cube (Cube)") for t in shown), shown)
             self.assertIn("panel-user: line 3", shown)
             # What is not shared, and why: in the panel and from the API.
@@ -214,9 +219,9 @@ class ArtistsTest(unittest.TestCase):
 
         lock = a.result("lock")
         self.assertEqual(lock["owner"], "artist-b")
-        self.assertIn("refused (forbidden)", lock["message"])
+        self.assertEqual(lock["message"], "Sun is being edited by artist-b; your change was undone")
         self.assertEqual(lock["z"], 5.0)
-        self.assertIn("node.delete of Object 'Sun' refused (forbidden)", lock["deleted_msg"])
+        self.assertEqual(lock["deleted_msg"], "Sun is being edited by artist-b; your deletion was undone")
         self.assertEqual(lock["presence"], {"frame": 1, "mode": "OBJECT"})
         self.assertEqual(b.result("lock-b")["z"], 5.0)
 

@@ -3,8 +3,10 @@
 Layers (each testable alone): ws.py (WebSocket on plain sockets), client.py
 (protocol and session model, no bpy), translators/ (one module per
 datablock kind), bridge.py (bpy.data <-> session model), api.py (the Python
-API: connect() -> Session), ui.py (panels, operators, the timer),
-presence.py (other artists' viewports, drawn with gpu).
+API: connect() -> Session), collab.py (snap, follow, lock requests, join
+progress, errors as sentences), paths.py (where files go), ui.py (panels,
+operators, the timer), presence.py (other artists' viewports, drawn with
+gpu).
 
 Outside Blender (no bpy) only ws and client are usable.
 """

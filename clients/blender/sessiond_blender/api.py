@@ -3,12 +3,12 @@ Session once the session is synced into bpy.data. The UI uses the same
 Session, pumped by one bpy.app.timers callback; scripts pump it themselves.
 """
 
-import os
-import tempfile
 import time
 
 from . import bridge as sbridge
 from . import client as sclient
+from . import collab as scollab
+from . import undo as sundo
 
 Error = sclient.Error
 PRESENCE_INTERVAL = 0.1
@@ -25,6 +25,7 @@ class Session:
     def __init__(self, client):
         self.client = client
         self.bridge = sbridge.Bridge(client)
+        self.collab = scollab.Collab(self)
         self._last_presence = 0.0
         self._presence_sent = None
         self.mode = None
@@ -38,6 +39,7 @@ class Session:
         self.bridge.handle_events(self._events())
         self.bridge.sync_selection()
         self.bridge.scan()
+        self.collab.step()
         self._presence()
         c.pump(0.0)
         self.bridge.handle_events(self._events())
@@ -56,7 +58,7 @@ class Session:
         if now - self._last_presence < PRESENCE_INTERVAL or not self.client.synced:
             return
         self._last_presence = now
-        data = self.bridge.presence()
+        data = self.collab.presence(self.bridge.presence())
         if data != self._presence_sent:
             self._presence_sent = data
             self.client.request("presence", data=data)
@@ -149,6 +151,79 @@ class Session:
         """(hex, summary, items) of the replicated scene in bpy.data."""
         return sbridge.scene_digest()
 
+    # -- working with the others ------------------------------------------------
+    def user_view(self, user):
+        """{view_matrix, lens, perspective, view_distance, frame} from a
+        colleague's presence, or None."""
+        return self.collab.user_view(user)
+
+    @property
+    def view(self):
+        """This Blender's view: the first 3D viewport's, or (no viewport)
+        the stored one that set_view and snap_view set and presence sends."""
+        return self.collab.local()
+
+    def set_view(self, view_matrix, lens=50.0, perspective="PERSP", view_distance=10.0):
+        self.collab.set_view(view_matrix, lens, perspective, view_distance)
+
+    def snap_view(self, user):
+        """The viewport (or the stored view) takes the user's view matrix,
+        lens and perspective; returns what was applied or None."""
+        return self.collab.snap_view(user)
+
+    def snap_time(self, user):
+        """The current frame takes the user's; returns it or None."""
+        return self.collab.snap_time(user)
+
+    def follow(self, user):
+        """Snap view and time to user at every pump until the view is moved
+        here (or follow(None))."""
+        self.collab.follow(user)
+
+    @property
+    def following(self):
+        return self.collab.following
+
+    def locks(self, show="all"):
+        """[(uuid, name, kind, owner)] of the shared objects; show: "all",
+        "mine", "others" or "free"."""
+        return self.collab.locks(show)
+
+    def request_lock(self, idblock_or_uuid):
+        """Ask the holder for it (presence lock_requests); once given, it is
+        selected here and locked. False when nobody else holds it."""
+        return self.collab.request_lock(self._uuid(idblock_or_uuid))
+
+    @property
+    def lock_requests(self):
+        """[(user, uuid)]: colleagues asking for locks I hold."""
+        return self.collab.incoming()
+
+    def give_lock(self, idblock_or_uuid, user):
+        self.collab.give(self._uuid(idblock_or_uuid), user)
+
+    def refuse_lock(self, idblock_or_uuid, user):
+        self.collab.refuse(self._uuid(idblock_or_uuid), user)
+
+    def release_lock(self, idblock_or_uuid):
+        """Admin: take the lock away from its holder; returns the Request."""
+        return self.collab.release(self._uuid(idblock_or_uuid))
+
+    def _uuid(self, x):
+        return x if isinstance(x, str) else sbridge.uuid_of(x)
+
+    def progress(self):
+        """The join's progress: {phase ("connecting", "receiving",
+        "applying", "done"), nodes, total (None while receiving),
+        blob_bytes, blobs_left}."""
+        return self.collab.progress()
+
+    def after_undo(self):
+        """After Blender's undo or redo (the UI calls it from undo_post and
+        redo_post): others' changes are applied again from the session, this
+        artist's reverted ones are sent (see undo.py)."""
+        sundo.after_undo(self)
+
     # -- admin ---------------------------------------------------------------
     def kick(self, user):
         return self.client.call("admin.kick", user=user)
@@ -174,14 +249,13 @@ class Session:
 
     @property
     def status(self):
-        """The status line: connecting, syncing, syncing N/M (nodes in
-        bpy.data / nodes in the session, while blobs download), connected,
-        reconnecting in N s, or the server's error in words."""
+        """The status line: connecting, the join's progress (objects and
+        data received, of the total once known, and MB of files), connected,
+        reconnecting in N s, or the server's error as a sentence."""
         c = self.client
-        if c.synced and not getattr(self, "joined", True):
-            total = len(c.nodes)
-            return "syncing %d/%d" % (total - self.bridge.waiting, total)
-        return c.status_text()
+        if c.status == "error" and c.error is not None:
+            return scollab.sentence(c.error.code, c.error.message)
+        return self.collab.progress_text() or c.status_text()
 
     # -- joining ---------------------------------------------------------------
     def start(self, timeout=60.0):
@@ -213,6 +287,7 @@ class Session:
             next(self._starter)
         except StopIteration:
             self.joined = True
+            self.joined_seq = self.client.seq
         return self.joined
 
     def _start_steps(self):
@@ -269,10 +344,8 @@ def remove_listener(cb):
 def make_session(host, port, session, user, password="", admin_password="", tls=False,
                  color=None, cache_dir=None, verify_tls=True):
     if cache_dir is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        if not os.access(os.path.dirname(base) or "/", os.W_OK):
-            base = tempfile.gettempdir()
-        cache_dir = os.path.join(base, "sessiond_blender")
+        from . import paths
+        cache_dir = paths.cache_dir()
     ctx = sclient.default_ssl_context(verify_tls) if tls else None
     c = sclient.Client(host, port, session, user, password=password,
                        admin_password=admin_password, tls=tls, color=color,

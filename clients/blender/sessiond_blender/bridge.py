@@ -34,6 +34,7 @@ import uuid as uuidlib
 import bpy
 
 from . import client as sclient
+from .collab import sentence
 from .translators import KINDS, MODULES, UUID_PROP, module_of, why_not_shared
 
 RATE = 30.0                 # node.update per second per node, at most
@@ -465,13 +466,28 @@ class Bridge:
             return
         if r.type == "node.create":
             self.refused[u] = r.fields.get("data")
-        if r.type == "node.create":
-            self.message("%s of %s refused (%s): %s; it stays local"
-                         % (r.type, u, code, r.reply.get("message", "")))
+        owner = r.reply.get("owner")
+        if code == "forbidden" and owner:
+            what = {"node.delete": "your deletion was undone"}.get(r.type,
+                                                                   "your change was undone")
+            self.message("%s is being edited by %s; %s" % (self._name(u), owner, what))
+        elif r.type == "node.create":
+            self.message("%s could not be shared: %s; it stays local"
+                         % (self._name(u), sentence(code, r.reply.get("message", ""))))
         else:
-            self.message("%s of %s refused (%s): %s; reverted to the server's state"
-                         % (r.type, self._label(u), code, r.reply.get("message", "")))
+            self.message("%s: %s Your change was undone."
+                         % (self._name(u), sentence(code, r.reply.get("message", ""))))
         self.revert(u)
+
+    def _name(self, u):
+        n = self.client.nodes.get(u)
+        if n is not None and (n.get("data") or {}).get("name"):
+            return n["data"]["name"]
+        idb = self.ids.get(u)
+        try:
+            return idb.name if idb is not None else "a new datablock"
+        except ReferenceError:
+            return "a deleted datablock"
 
     def _say(self, u, text):
         """Say once per datablock what went wrong (a scan runs many times a
@@ -521,7 +537,7 @@ class Bridge:
                     self._after_resync()
                 self.resyncing = False
             elif kind == "error" and ev[3] is None:
-                self.message("server: %s" % ev[2])
+                self.message(sentence(ev[1], ev[2]))
         if self.dirty and self.active:
             self.apply()
 
@@ -748,8 +764,15 @@ class Bridge:
                     idb.select_set(False)
             except (RuntimeError, ReferenceError):
                 pass
-        if owner != c.user:
+        if owner != c.user and u in self.locked:
+            # Taken away (an admin's release) or given: stop holding it, or
+            # the selection would lock it again at once.
             self.locked.discard(u)
+            if isinstance(idb, bpy.types.Object):
+                try:
+                    idb.select_set(False)
+                except (RuntimeError, ReferenceError):
+                    pass
 
     def sync_selection(self):
         c = self.client

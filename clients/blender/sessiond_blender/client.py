@@ -135,6 +135,7 @@ class Client:
         self.server = {}
         self.resume = None
         self.blobs_supported = None       # unknown until the first blob request
+        self.blob_bytes_received = 0      # blob bytes downloaded (join progress)
 
         self.status = "idle"
         self.error = None                 # Error that stopped the client
@@ -738,6 +739,7 @@ class Client:
         if d is None:
             return
         d[2] += data
+        self.blob_bytes_received += len(data)
         if len(d[2]) >= d[1]:
             self._finish_download()
 

@@ -45,8 +45,19 @@ def _frustum(r3d, space):
             if p.w:
                 p /= p.w
             out.append([p.x, p.y, p.z])
-    # A far plane at infinity is useless to draw: pull it to 10 units.
     near, far = out[:4], out[4:]
+    if not r3d.is_perspective:
+        # Orthographic: the clip range is centred on the view, so the near
+        # plane lies far behind it. Draw the box from the plane through the
+        # view's centre instead.
+        fwd = [far[0][i] - near[0][i] for i in range(3)]
+        n = sum(v * v for v in fwd) ** 0.5 or 1.0
+        fwd = [v / n for v in fwd]
+        c = list(r3d.view_location)
+        near = [[p[i] + fwd[i] * sum((c[j] - p[j]) * fwd[j] for j in range(3)) - fwd[i] * 0.5
+                 for i in range(3)] for p in near]
+        far = [[p[i] + fwd[i] for i in range(3)] for p in near]
+    # A far plane at infinity is useless to draw: pull it to 10 units.
     drawn = []
     for a, b in zip(near, far):
         d = [b[i] - a[i] for i in range(3)]
@@ -140,11 +151,14 @@ def _draw_2d():
     for u in s.users:
         if u.get("name") == s.client.user or not u.get("online"):
             continue
-        fr = (u.get("metadata") or {}).get("frustum")
-        if not fr:
+        meta = u.get("metadata") or {}
+        fr = meta.get("frustum")
+        if not fr or len(fr) != 8:
             continue
+        if _coincides(meta.get("view_matrix"), r3d):
+            continue            # their view is ours: nothing to point at
         p = location_3d_to_region_2d(region, r3d, fr[0])
-        if p is None:
+        if p is None or not (4 <= p.x <= region.width - 4 and 4 <= p.y <= region.height - 4):
             continue
         c = _hex_color(u.get("color"))
         blf.color(0, *c)
@@ -153,14 +167,45 @@ def _draw_2d():
         blf.draw(0, u.get("name", "?"))
 
 
+def _coincides(view_matrix, r3d, eps=1e-3):
+    """True when a colleague's view matrix is this viewport's."""
+    if not view_matrix or len(view_matrix) != 16:
+        return False
+    mine = [v for row in r3d.view_matrix.inverted() for v in row]
+    return all(abs(a - b) <= eps for a, b in zip(view_matrix, mine))
+
+
+# How often the overlay was drawn and what drawing it raised (the last
+# few, also said once in the session's messages): a broken overlay must
+# not go unnoticed, nor take the viewport down.
+stats = {"draws": 0, "errors": []}
+
+
+def _guarded(fn):
+    def draw():
+        stats["draws"] += 1
+        try:
+            fn()
+        except Exception as e:      # a draw callback must not raise into Blender
+            text = "%s: %s" % (type(e).__name__, e)
+            if text not in stats["errors"]:
+                s = _session()
+                if s is not None:
+                    s.bridge.message("drawing the colleagues' views failed: " + text)
+            stats["errors"] = (stats["errors"] + [text])[-10:]
+    return draw
+
+
 def register(active):
     """Draws the others' viewports of the session active() returns."""
     global _handle, _active
     _active = active
     if bpy.app.background or _handle is not None:
         return
-    _handle = (bpy.types.SpaceView3D.draw_handler_add(_draw, (), "WINDOW", "POST_VIEW"),
-               bpy.types.SpaceView3D.draw_handler_add(_draw_2d, (), "WINDOW", "POST_PIXEL"))
+    _handle = (bpy.types.SpaceView3D.draw_handler_add(_guarded(_draw), (), "WINDOW",
+                                                      "POST_VIEW"),
+               bpy.types.SpaceView3D.draw_handler_add(_guarded(_draw_2d), (), "WINDOW",
+                                                      "POST_PIXEL"))
 
 
 def unregister():
