@@ -34,8 +34,10 @@ import uuid as uuidlib
 import bpy
 
 from . import client as sclient
+from .merge import keep_members, merge3
 from .translators import KINDS, MODULES, UUID_PROP, module_of, why_not_shared
 
+MAX_DEPS = 1024             # the server's limit per node
 RATE = 30.0                 # node.update per second per node, at most
 SCAN_INTERVAL = 1.0 / 60.0  # between scans when pumped continuously
 IDLE_SCAN_INTERVAL = 0.25   # with a depsgraph watch and nothing reported
@@ -237,6 +239,10 @@ class Bridge:
         self.constructed = []
         self.bulk = False
         self.applied = {}           # uuid -> how many changes of others arrived
+        self.updating = {}          # uuid -> (shadow, version) before the update in flight
+        self.versions = {}          # uuid -> the server's version the shadow is
+        self.unlinked = {}          # uuid -> members its last load could not link yet
+        self.deferred = set()       # changes that arrived during an update in flight
 
     def tracking(self, idblock):
         return self.active
@@ -292,7 +298,10 @@ class Bridge:
                 return old[1], old[2], old[3]
         ctx = Context(self, self.ids)
         data = m.dump(idb, ctx)
-        deps = [d for d in ctx.deps if d != u]
+        # Deps only order the apply (a reference not there yet waits for
+        # it anyway): a collection of thousands of objects names the
+        # first MAX_DEPS, what the server accepts.
+        deps = sorted(d for d in ctx.deps if d != u)[:MAX_DEPS]
         out = (data, deps, list(ctx.blobs))
         if fp is not None:
             self.fp[u] = (fp,) + out
@@ -349,9 +358,13 @@ class Bridge:
                 u = uuid_of(idb)
                 if u is None or ids.get(u) is not idb or u in self.creating:
                     continue
+                if u in self.updating:
+                    continue        # one update in flight per node: its reply first
                 if u in self.dirty:
                     continue        # a server change waits to be applied
                 data, deps, blobs = self.dump(u, m, idb)
+                if u in self.unlinked and u in self.shadow:
+                    data = keep_members(data, self.shadow[u][0], self.unlinked[u])
                 node = c.nodes.get(u)
                 if node is None:
                     if u in self.shadow:
@@ -364,6 +377,7 @@ class Bridge:
                 if sh is None:
                     sh = (node.get("data", {}), node.get("deps", []), node.get("blobs", []))
                     self.shadow[u] = sh
+                    self.versions[u] = node.get("version")
                 if sh[0] == data and sh[1] == deps:
                     continue
                 due = self.last_sent.get(u, 0.0) + 1.0 / RATE
@@ -383,6 +397,11 @@ class Bridge:
 
     def _update(self, u, node, sh, data, deps, blobs):
         fields = {"uuid": u}
+        version = self.versions.get(u)
+        if version is not None:
+            # Not over a change we have not merged: the server answers
+            # `conflict` and the change is merged and sent again.
+            fields["version"] = version
         patch = sclient.make_patch(sh[0], data)
         if patch is not None:
             fields["patch"] = patch
@@ -390,6 +409,7 @@ class Bridge:
             fields["deps"] = deps
         if blobs != sh[2] and (blobs or sh[2]):
             fields["blobs"] = blobs
+        self.updating[u] = (sh, version)
         self.shadow[u] = (data, deps, blobs)
         self.last_sent[u] = time.monotonic()
         k = self.applied.get(u, 0)
@@ -399,6 +419,26 @@ class Bridge:
     def _done(self, r, u, inflight, applied=None):
         if inflight is not None:
             inflight.discard(u)
+        before = self.updating.pop(u, None) if r.type == "node.update" else None
+        if u in self.deferred:
+            self.deferred.discard(u)
+            self.dirty.add(u)
+        self.local_dirty = True
+        code = None if r.ok else r.reply.get("code")
+        if r.ok and r.type in ("node.update", "node.create"):
+            self.versions[u] = r.reply.get("version")
+        if before is not None and code in ("conflict", "unavailable"):
+            # Not applied (someone changed the node first) or unknown (the
+            # connection dropped): the agreed state is the one before it,
+            # and what was sent is still a local change. Merged with what
+            # the server has (apply) and sent again (scan).
+            self.shadow[u], self.versions[u] = before
+            if code == "conflict":
+                self.dirty.add(u)
+                self.apply()
+            return
+        if self.dirty and self.active and r.ok:
+            self.apply()
         if r.ok:
             if applied is not None and self.applied.get(u, 0) != applied:
                 # Someone else's change to this node was applied here while
@@ -482,6 +522,7 @@ class Bridge:
                 self.fp.pop(u, None)
             else:
                 self.shadow[u] = (n.get("data", {}), n.get("deps", []), n.get("blobs", []))
+                self.versions[u] = n.get("version")
 
     def apply(self):
         """Apply the dirty uuids from the model to bpy.data, deps first.
@@ -498,6 +539,11 @@ class Bridge:
         try:
             self.rebuild_ids()
             todo, self.dirty = self.dirty, set()
+            # A node with our update in flight waits for its reply: merged
+            # then against the state the server accepted or refused.
+            held = {u for u in todo if u in self.updating and u in c.nodes}
+            self.deferred |= held
+            todo -= held
             order, seen = [], set()
 
             def visit(u, depth=0):
@@ -586,7 +632,10 @@ class Bridge:
             self.constructed.append(u)
             for w in self.parked_dep.pop(u, ()):
                 self.dirty.add(w)
+        elif u in self.shadow and self._merge_local(u, m, idb, n, data, ctx):
+            return
         m.load(idb, data, ctx)
+        self._note_unlinked(u, ctx)
         for d in ctx.missing:
             self.parked_dep.setdefault(d, set()).add(u)
         for h in ctx.waiting_blob:
@@ -601,11 +650,13 @@ class Bridge:
             out = (data, list(n.get("deps", [])), list(n.get("blobs", [])))
             self.fp[u] = (fpf(idb),) + out
             self.shadow[u] = out
+            self.versions[u] = n.get("version")
             return
         try:
             dumped = self.dump(u, m, idb)
         except ReferenceError:
             return
+        self.versions[u] = n.get("version")
         if not complete:
             # Not complete yet: keep the server's data as the baseline so
             # nothing half-applied is sent back.
@@ -613,6 +664,42 @@ class Bridge:
             self.fp.pop(u, None)
         else:
             self.shadow[u] = dumped
+
+    def _merge_local(self, u, m, idb, n, data, ctx):
+        """When the datablock holds changes not sent yet (it differs from
+        the agreed state, the shadow), load the three-way merge of the
+        shadow, the local state and the server's instead of the server's:
+        the local changes stay, rebased on the incoming ones, and the scan
+        sends them (the shadow becomes the server's state). False when
+        there is nothing local to keep."""
+        try:
+            local = self.dump(u, m, idb)
+        except ReferenceError:
+            return False
+        base = self.shadow[u]
+        if u in self.unlinked:
+            # Members not there yet when last loaded are not removed here.
+            local = (keep_members(local[0], base[0], self.unlinked[u]),) + local[1:]
+        if local[0] == base[0] and local[1] == base[1]:
+            return False
+        merged = merge3(base[0], local[0], data)
+        m.load(idb, merged, ctx)
+        self._note_unlinked(u, ctx)
+        for d in ctx.missing:
+            self.parked_dep.setdefault(d, set()).add(u)
+        for h in ctx.waiting_blob:
+            self.parked_blob.setdefault(h, set()).add(u)
+        self.fp.pop(u, None)
+        self.shadow[u] = (data, list(n.get("deps", [])), list(n.get("blobs", [])))
+        self.versions[u] = n.get("version")
+        self.local_dirty = True
+        return True
+
+    def _note_unlinked(self, u, ctx):
+        if ctx.missing:
+            self.unlinked[u] = set(ctx.missing)
+        else:
+            self.unlinked.pop(u, None)
 
     @property
     def waiting(self):

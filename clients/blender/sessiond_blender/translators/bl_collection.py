@@ -10,9 +10,11 @@ FIELDS = ("name", "hide_viewport", "hide_render", "hide_select", "color_tag")
 
 
 def dump_links(coll, ctx):
-    """Shared objects and children only (what is not shared stays local)."""
-    return {"objects": [u for u in (ctx.ref(o) for o in coll.objects) if u],
-            "children": [u for u in (ctx.ref(c) for c in coll.children) if u]}
+    """Shared objects and children only (what is not shared stays local).
+    Sets of uuids, sorted: the order of links in Blender is not shared, so
+    two artists who linked the same members hold the same data."""
+    return {"objects": sorted(u for u in (ctx.ref(o) for o in coll.objects) if u),
+            "children": sorted(u for u in (ctx.ref(c) for c in coll.children) if u)}
 
 
 def load_links(coll, data, ctx):
