@@ -12,15 +12,22 @@ Design:
   per second per node. Deletions are found by comparing the uuid sets: the
   depsgraph does not report deleted IDs.
 - Server -> local (apply): node events mark uuids; they are applied in deps
-  order (a node's deps first), constructing what is missing. A reference to
+  order (a node's deps first), constructing what is missing. A datablock
+  holding local changes not sent yet (it differs from the shadow) gets the
+  three-way merge of shadow, local and server state (merge.py) instead of
+  the server's state, and the scan sends the local changes afterwards.
+- Updates carry the version of the shadow; a `conflict` reply puts the
+  shadow back, merges and sends again. One update per node is in flight;
+  changes of others arriving meanwhile are applied after its reply. A reference to
   a node that is not there yet, or a blob still downloading, parks the node
   until it arrives. After applying, the shadow is a fresh dump, so the next
   scan sees no difference: changes from the server are never echoed back.
-- Refused edits (forbidden, conflict, not_found) are reverted: the server's
+- Refused edits (forbidden, not_found) are reverted: the server's
   state from the model is applied again and a message is kept for the UI.
 - After a reconnect the shadows of nodes the resync did not touch become
   the server's data, so edits made while offline (and requests lost in
-  flight) are sent as a patch against what the server really has.
+  flight) are sent as a patch against what the server really has; nodes it
+  touched keep the shadow agreed before the drop and are merged.
 - Locks follow the selection: a selected object and its deps are locked,
   deselected ones unlocked; objects locked by someone else are deselected.
 """
@@ -242,6 +249,7 @@ class Bridge:
         self.updating = {}          # uuid -> (shadow, version) before the update in flight
         self.versions = {}          # uuid -> the server's version the shadow is
         self.unlinked = {}          # uuid -> members its last load could not link yet
+        self.loading = set()        # uuids whose last load waits for bytes
         self.deferred = set()       # changes that arrived during an update in flight
 
     def tracking(self, idblock):
@@ -360,6 +368,8 @@ class Bridge:
                     continue
                 if u in self.updating:
                     continue        # one update in flight per node: its reply first
+                if u in self.loading:
+                    continue        # half loaded: what Blender holds is not an edit
                 if u in self.dirty:
                     continue        # a server change waits to be applied
                 data, deps, blobs = self.dump(u, m, idb)
@@ -676,6 +686,8 @@ class Bridge:
             local = self.dump(u, m, idb)
         except ReferenceError:
             return False
+        if u in self.loading:
+            return False
         base = self.shadow[u]
         if u in self.unlinked:
             # Members not there yet when last loaded are not removed here.
@@ -696,6 +708,10 @@ class Bridge:
         return True
 
     def _note_unlinked(self, u, ctx):
+        if ctx.waiting_blob or ctx._pending:
+            self.loading.add(u)
+        else:
+            self.loading.discard(u)
         if ctx.missing:
             self.unlinked[u] = set(ctx.missing)
         else:
