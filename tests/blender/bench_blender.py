@@ -9,6 +9,12 @@ running server (tools/bench starts it). Prints key=value lines:
                         returns with the scene in bpy.data (its digest is
                         checked against the uploader's)
   blender_upload_ms     the first artist's connect() that uploads that scene
+  blender_publish_s_sample_materials, blender_join_s_sample_materials,
+  blender_publish_s_every_kind, blender_join_s_every_kind
+                        real scenes (bl_real.py): materials_library_vx's
+                        sample_materials.blend and a scene holding every kind,
+                        published by Blender A's connect() into an empty
+                        session, joined by Blender B's connect()
 
 Exit status 0, 1 on failure, 3 when blender is not installed (the scenario
 is skipped).
@@ -87,6 +93,24 @@ def main():
             print("note=blender: the late joiner's scene differs from the uploader's")
             return 1
         print("blender_join_ms=%.0f" % jr["join_ms"])
+        for scene in ("sample_materials", "every-kind"):
+            key = scene.replace("-", "_")
+            ra = lambda role: [role, o.port, "real-" + key, os.path.join(tmp, key, role), scene]
+            a = Blender("bl_real.py", ra("a"), key + "-a")
+            procs.append(a)
+            pub = a.result("published", 300)
+            b = Blender("bl_real.py", ra("b"), key + "-b")
+            procs.append(b)
+            joined = b.result("joined", 300)
+            after = a.result("after", 300)
+            a.wait(60)
+            b.wait(60)
+            if after["changed"] or joined["addon_digest"] != after["addon_digest"]:
+                print("note=blender: %s changed by the join or differs in B" % scene)
+                return 1
+            print("blender_publish_s_%s=%.2f" % (key, pub["publish_s"]))
+            print("blender_join_s_%s=%.2f" % (key, joined["join_s"]))
+            print("blender_real_count_%s=%d" % (key, pub["count"]))
         return 0
     except AssertionError as e:
         msg = str(e)

@@ -32,7 +32,18 @@ SKIP = {"rna_type", "bl_rna", "users", "is_evaluated", "original", "session_uid"
         "resolution", "users_collection", "users_scene", "matrix_local", "matrix_basis",
         "is_multi_input", "link_limit", "is_linked", "is_unavailable", "dirty", "is_hidden",
         "active", "active_index", "is_active_output", "internal_links", "texture_mapping",
-        "is_property_group"}
+        "is_property_group",
+        # UI list positions; socket identifiers, which Blender makes per tree
+        # for node groups' interfaces (and their group nodes) and which
+        # cannot be set.
+        "active_input", "active_output", "identifier",
+        # Where the node editor's view of a tree is; a collapsed node's
+        # width, which Blender computes.
+        "view_center", "width_hidden",
+        # The outliner's active collection; the mode a Grease Pencil object
+        # was left in.
+        "active_layer_collection", "is_stroke_paint_mode", "is_stroke_sculpt_mode",
+        "is_stroke_weight_mode", "is_stroke_vertex_mode"}
 MAX_DEPTH = 7
 MAX_ITEMS = 512
 PLACES = 4
@@ -69,16 +80,38 @@ def _has_name(s):
 def walk(s, depth=0):
     """A JSON-able structure of RNA struct s."""
     out = {}
+    reroute = isinstance(s, bpy.types.NodeReroute)
+    # Computed by Blender: an automatic texture space; the NURBS settings
+    # of a bezier spline (unused, clamped when set).
+    skip = ()
+    if getattr(s, "use_auto_texspace", False):
+        skip = ("texspace_location", "texspace_size")
+    elif isinstance(s, bpy.types.ImageUser):
+        skip = ("frame_current",)   # the sequence's frame shown now: follows the scene
+    elif isinstance(s, bpy.types.Spline):
+        if s.type == "BEZIER":
+            skip = ("order_u", "order_v", "point_count_u", "point_count_v")
+        if not isinstance(s.id_data, bpy.types.SurfaceCurve):
+            skip += ("order_v", "point_count_v")     # a curve has no V direction
     for p in s.bl_rna.properties:
         k = p.identifier
         if k in SKIP or k.startswith("bl_"):
             continue
+        if k in skip:
+            continue
+        if reroute and k in ("inputs", "outputs"):
+            continue    # a reroute's socket: typed by its links, its value unused
         try:
             v = getattr(s, k)
         except (AttributeError, RuntimeError, TypeError, ValueError):
             continue
         if p.type in ("BOOLEAN", "INT", "FLOAT", "STRING", "ENUM"):
+            if p.type in ("INT", "FLOAT") and not getattr(p, "array_length", 0):
+                v = min(max(v, p.hard_min), p.hard_max)     # as it can be set
             out[k] = _simple(v)
+            if k == "width" and isinstance(s, bpy.types.Node):
+                # As drawn: older files may hold a width outside the limits.
+                out[k] = _num(float(min(max(v, s.bl_width_min), s.bl_width_max)))
         elif p.type == "POINTER":
             if v is None:
                 out[k] = None
@@ -88,6 +121,11 @@ def walk(s, depth=0):
                     out[k] = walk(v, depth + 1)
                 else:
                     out[k] = _idref(v)
+            elif k in ("field", "collision") and not (
+                    getattr(v, "type", "") not in ("", "NONE") or getattr(v, "use", False)):
+                # No force field / collision: allocated by some files and
+                # not others, the same thing either way.
+                out[k] = None
             elif _has_name(v) or depth >= MAX_DEPTH:
                 # A named struct reached by pointer (a link's node, a
                 # bone's parent) is a reference, not owned.
@@ -95,6 +133,10 @@ def walk(s, depth=0):
             else:
                 out[k] = walk(v, depth + 1)
         elif p.type == "COLLECTION":
+            if k in ("attributes", "vertex_colors", "color_attributes") and \
+                    isinstance(s, bpy.types.Mesh):
+                # Selection is kept as internal attributes: not content.
+                v = [a for a in v if not a.name.startswith(".select")]
             n = len(v)
             if n > MAX_ITEMS or depth >= MAX_DEPTH:
                 out[k] = ["len", n]
@@ -135,9 +177,10 @@ def id_structure(idb):
     d = walk(idb)
     d["__type"] = type(idb).__name__
     props = {}
+    registered = idb.bl_rna.properties
     for k in idb.keys():
-        if k == UUID_PROP:
-            continue
+        if k == UUID_PROP or k in registered:
+            continue    # registered settings (Cycles') are walked as RNA above
         try:
             props[k] = _simple(idb[k].to_dict() if hasattr(idb[k], "to_dict") else idb[k])
         except Exception:
@@ -162,6 +205,8 @@ def digests():
         for idb in getattr(bpy.data, coll, ()):
             if idb.library is not None:
                 continue
+            if isinstance(idb, bpy.types.Image) and idb.type in ("RENDER_RESULT", "COMPOSITING"):
+                continue    # what the last render showed, not scene content
             st = id_structure(idb)
             text = json.dumps(st, sort_keys=True, separators=(",", ":"), default=repr)
             out["%s/%s" % (coll, idb.name)] = (hashlib.sha256(text.encode()).hexdigest(), st)

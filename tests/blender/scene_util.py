@@ -143,6 +143,14 @@ def png_rgb(path, size):
         f.write(png)
 
 
+def group_socket(tree, in_out, socket_type, name):
+    """A node group's input or output socket (Blender 4.0 moved them from
+    tree.inputs/outputs to tree.interface)."""
+    if hasattr(tree, "interface"):
+        return tree.interface.new_socket(name, in_out=in_out, socket_type=socket_type)
+    return (tree.inputs if in_out == "INPUT" else tree.outputs).new(socket_type, name)
+
+
 def done(tag, **fields):
     """One line the driver reads: RESULT <tag> <json>."""
     import json

@@ -54,9 +54,28 @@ class KindsTest(unittest.TestCase):
         self.assertEqual(b.wait(), 0, b.log())
         self.assertEqual(r["failures"], [])
         for kind in ("Object", "Mesh", "Material", "Image", "Collection", "Camera", "Light",
-                     "World", "Scene", "Action"):
+                     "World", "Scene", "Action", "NodeTree", "Curve", "Armature", "Lattice",
+                     "MetaBall", "Text", "Texture", "LightProbe", "Speaker") + \
+                (("GreasePencil",) if r["gpencil_v2"] else ()):
             self.assertGreater(r["checked"].get(kind, 0), 0, kind)
         self.assertTrue(r["big_is_blob"], "a mesh above 10,000 vertices is packed arrays")
+        self.assertEqual(r["ground_extra"], ["attr:CORNER:BYTE_COLOR:Dirt",
+                                             "attr:POINT:FLOAT:wetness", "edge.crease",
+                                             "edge.seam", "edge.sharp"])
+        self.assertEqual(r["wetness"], 0.75)
+        self.assertEqual(r["shape_keys"], [["Basis", "Basis", 0.0], ["Open", "Basis", 0.3]])
+        self.assertTrue(r["key_animated"])
+        self.assertEqual(r["camera_bg"], [[0.4, "CROP", True]])
+        self.assertEqual(r["props_offset"], [1.0, 2.0, 0.5])
+        self.assertEqual(r["mist"], 40.0)
+        self.assertEqual(r["files"], [True, True, ["Sound", "VectorFont"]])
+        self.assertEqual(r["open_co"], [1.5, 1.5, 1.5])
+        self.assertEqual(r["ground_groups"], [
+            {"name": "left", "lock_weight": False, "indices": [0, 1, 2], "weights": [0.75] * 3},
+            {"name": "right", "lock_weight": True, "indices": [3], "weights": [0.125]}])
+        self.assertEqual(r["rig"], {"bones": [["root", None, False], ["arm", "root", True]],
+                                    "euler": [0.2, 0.0, 0.4], "custom": {"twist": 0.5},
+                                    "constraints": ["COPY_ROTATION"], "camera": ["TRACK_TO"]})
 
 
 @unittest.skipUnless(blender_path(), "blender is not installed (tools/setup.sh installs it for the tests)")
@@ -99,9 +118,9 @@ class AddonTest(unittest.TestCase):
             self.assertTrue(any(t.startswith("#1 Bevel the cube (Cube)") for t in shown), shown)
             self.assertIn("panel-user: line 3", shown)
             # What is not shared, and why: in the panel and from the API.
-            self.assertIn("objects Blob: its data is a MetaBall, not a shared kind", shown)
-            self.assertIn("metaballs Blob: MetaBall is not a shared kind", shown)
-            self.assertIn(["objects", "Blob", "its data is a MetaBall, not a shared kind"],
+            self.assertIn("objects Blob: its data is a Volume, not a shared kind", shown)
+            self.assertIn("volumes Blob: Volume is not a shared kind", shown)
+            self.assertIn(["objects", "Blob", "its data is a Volume, not a shared kind"],
                           r["not_shared"])
             self.assertIsNone(r["blob_uuid"])
         finally:

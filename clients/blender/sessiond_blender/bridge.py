@@ -48,6 +48,7 @@ MAX_DEPS = 1024             # the server's limit per node
 RATE = 30.0                 # node.update per second per node, at most
 SCAN_INTERVAL = 1.0 / 60.0  # between scans when pumped continuously
 IDLE_SCAN_INTERVAL = 0.25   # with a depsgraph watch and nothing reported
+RETRY_INTERVAL = 0.5        # between tries of a load that was put off
 
 
 def uuid_of(idblock):
@@ -251,6 +252,8 @@ class Bridge:
         self.unlinked = {}          # uuid -> members its last load could not link yet
         self.loading = set()        # uuids whose last load waits for bytes
         self.deferred = set()       # changes that arrived during an update in flight
+        self.retry = set()          # uuids a load put off (an armature in edit mode)
+        self.last_retry = 0.0
 
     def tracking(self, idblock):
         return self.active
@@ -330,6 +333,11 @@ class Bridge:
         self.local_dirty = False
         self.rate_due = float("inf")
         self.last_scan = now
+        if self.retry and now - self.last_retry > RETRY_INTERVAL and self.active:
+            self.last_retry = now
+            self.dirty |= self.retry
+            self.retry = set()
+            self.apply()
         c = self.client
         if not self.active or not c.synced:
             return
@@ -636,6 +644,8 @@ class Bridge:
                 # never built as something else; it waits for what it needs.
                 for d in ctx.missing:
                     self.parked_dep.setdefault(d, set()).add(u)
+                for h in ctx.waiting_blob:     # a font or sound still downloading
+                    self.parked_blob.setdefault(h, set()).add(u)
                 return
             idb[UUID_PROP] = u
             self.ids[u] = idb
@@ -650,6 +660,8 @@ class Bridge:
             self.parked_dep.setdefault(d, set()).add(u)
         for h in ctx.waiting_blob:
             self.parked_blob.setdefault(h, set()).add(u)
+        if ctx._pending and not ctx.waiting_blob and not ctx.missing:
+            self.retry.add(u)       # put off by the translator: tried again later
         self.fp.pop(u, None)
         complete = not (ctx.missing or ctx.waiting_blob or ctx._pending)
         fpf = getattr(m, "fingerprint", None)
@@ -701,6 +713,8 @@ class Bridge:
             self.parked_dep.setdefault(d, set()).add(u)
         for h in ctx.waiting_blob:
             self.parked_blob.setdefault(h, set()).add(u)
+        if ctx._pending and not ctx.waiting_blob and not ctx.missing:
+            self.retry.add(u)
         self.fp.pop(u, None)
         self.shadow[u] = (data, list(n.get("deps", [])), list(n.get("blobs", [])))
         self.versions[u] = n.get("version")

@@ -43,9 +43,9 @@ def settings(context):
 class SESSIOND_OT_connect(bpy.types.Operator):
     bl_idname = "sessiond.connect"
     bl_label = "Connect"
-    bl_description = ("Join the session. If it already holds a scene, your local objects, "
-                      "meshes, materials, images, collections, cameras, lights, worlds, "
-                      "scenes and actions are replaced by it")
+    bl_description = ("Join the session. If it already holds a scene, everything of your file "
+                      "that is shared (objects, meshes, curves, armatures, materials, node "
+                      "groups, images, ...) is replaced by it; what is not shared stays local")
 
     def invoke(self, context, event):
         return context.window_manager.invoke_confirm(self, event)

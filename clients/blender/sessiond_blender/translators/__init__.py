@@ -5,13 +5,21 @@ Every module defines
   KIND        the Blender type name, used as the node's kind ("Object", ...)
   COLLECTION  the bpy.data collection that holds it ("objects", ...)
   dump(id, ctx) -> dict        the datablock as JSON (no nulls)
-  construct(data, ctx) -> id   a new datablock for data (then load() runs)
+  construct(data, ctx) -> id   a new datablock for data (then load() runs), or
+                               None while what it needs is missing (an object's
+                               data, a font file still downloading)
   load(id, data, ctx)          make the datablock match data
 and may define
   fingerprint(id)              cheap value that changes whenever dump() would
   recreate(id, data) -> bool   the datablock cannot become data in place
   skip(id) -> bool             a datablock of this type that is not shared
+  SKIP_REASON                  why, in words (the panel's "Not shared" list)
   LOAD_AFTER_LINK = True       load() again once a new datablock is linked
+
+Every kind also shares what every datablock has (fake user, custom
+properties): _with_common() below adds it around each module's functions.
+A load that cannot happen now (ctx.pending() without a missing dep or
+blob, as an armature in edit mode) is tried again by the bridge.
 
 The context object gives: ref(id) -> uuid (recorded as a dep), resolve(uuid)
 -> id or None, put_bytes(bytes) -> reference, get_path(reference, ext) ->
@@ -26,14 +34,39 @@ a reference to it is left out of dumps, and loading data that does not
 name it leaves the local pointer as it is (see `shared` and common.py).
 """
 
-from . import (bl_action, bl_camera, bl_collection, bl_image, bl_light, bl_material, bl_mesh,
-               bl_nodegroup, bl_object, bl_scene, bl_world)
+from . import (bl_action, bl_armature, bl_camera, bl_collection, bl_curve, bl_font, bl_gpencil,
+               bl_image, bl_lattice, bl_light, bl_lightprobe, bl_material, bl_mesh, bl_metaball,
+               bl_nodegroup, bl_object, bl_scene, bl_sound, bl_speaker, bl_text, bl_texture,
+               bl_world)
 
 # Apply order for a full load: what is used before what uses it.
-MODULES = [bl_image, bl_action, bl_nodegroup, bl_material, bl_world, bl_mesh, bl_camera, bl_light,
-           bl_object, bl_collection, bl_scene]
+MODULES = [bl_text, bl_image, bl_font, bl_sound, bl_texture, bl_action, bl_nodegroup,
+           bl_material, bl_world, bl_mesh, bl_curve, bl_armature, bl_lattice, bl_metaball,
+           bl_gpencil, bl_camera, bl_light, bl_lightprobe, bl_speaker, bl_object, bl_collection,
+           bl_scene]
 KINDS = {m.KIND: m for m in MODULES}
 UUID_PROP = "sessiond_uuid"
+
+
+def _with_common(m):
+    """Every kind also shares what every datablock has (common.dump_common:
+    fake user, custom properties): added around the module's own code."""
+    from . import common
+    dump, load, fp = m.dump, m.load, getattr(m, "fingerprint", None)
+
+    def dump_all(idb, ctx):
+        return common.dump_common(idb, dump(idb, ctx))
+
+    def load_all(idb, data, ctx):
+        load(idb, data, ctx)
+        common.load_common(idb, data)
+    m.dump, m.load = dump_all, load_all
+    if fp is not None:
+        m.fingerprint = lambda idb: (fp(idb), common.fingerprint_common(idb))
+
+
+for _m in MODULES:
+    _with_common(_m)
 
 
 def module_of(idblock):

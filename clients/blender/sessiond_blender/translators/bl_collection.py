@@ -1,4 +1,5 @@
-"""Collection: its objects and child collections, visibility."""
+"""Collection: every writable setting (visibility, colour tag, instance
+offset, line art usage, ...), its objects and child collections."""
 
 import bpy
 
@@ -6,7 +7,7 @@ from .common import rna_dump, rna_load, shared
 
 KIND = "Collection"
 COLLECTION = "collections"
-FIELDS = ("name", "hide_viewport", "hide_render", "hide_select", "color_tag")
+LINKS = ("objects", "children")
 
 
 def dump_links(coll, ctx):
@@ -40,7 +41,7 @@ def load_links(coll, data, ctx):
 
 
 def dump(coll, ctx):
-    d = rna_dump(coll, ctx, include=FIELDS)
+    d = rna_dump(coll, ctx)
     d.update(dump_links(coll, ctx))
     return d
 
@@ -50,5 +51,5 @@ def construct(data, ctx):
 
 
 def load(coll, data, ctx):
-    rna_load(coll, {k: v for k, v in data.items() if k in FIELDS}, ctx)
+    rna_load(coll, {k: v for k, v in data.items() if k not in LINKS}, ctx)
     load_links(coll, data, ctx)

@@ -1,6 +1,10 @@
 """Object: transform, parent, visibility (including H in the current view
 layer), modifiers and their settings,
-material slots, its data (mesh, camera, light) and its action.
+material slots, its data (mesh, camera, light, curve, armature), its
+action, its constraints, its vertex groups with their weights, and for an
+armature its pose (each pose bone's
+transform, custom shape, custom and add-on properties such as Rigify's,
+constraints).
 
 An object whose data is a kind that is not shared is not shared either
 (translators.why_not_shared). A received object is only built once its
@@ -12,20 +16,26 @@ is by what is received (the sender could not name it).
 
 import bpy
 
-from .common import keep_local, rna_dump, rna_load
+from .common import custom_props, keep_local, load_custom, rna_dump, rna_load
 
 KIND = "Object"
 COLLECTION = "objects"
 LOAD_AFTER_LINK = True          # hide_set() needs the object in the view layer
-FIELDS = ("name", "location", "rotation_mode", "rotation_euler", "rotation_quaternion",
-          "rotation_axis_angle", "scale", "delta_location", "delta_rotation_euler", "delta_scale",
-          "hide_viewport", "hide_render", "hide_select", "display_type", "show_name",
-          "show_wire", "show_in_front", "color", "empty_display_type", "empty_display_size",
-          "parent_type", "matrix_parent_inverse", "pass_index")
+# Every writable setting of the object is shared (transform, visibility,
+# display, instancing, empty image, line art usage, ...) except these:
+# set apart below, derived from others, or UI state.
+EXCLUDE = ("data", "parent", "matrix_world", "matrix_basis", "matrix_local", "active_material",
+           "active_material_index", "mode", "dimensions")
+SPECIAL = ("type", "hide", "data", "parent", "modifiers", "material_slots", "action",
+           "constraints", "pose", "lineart", "motion_path", "vertex_groups", "fake_user",
+           "custom")
 
 
 def dump(obj, ctx):
-    d = rna_dump(obj, ctx, include=FIELDS)
+    d = rna_dump(obj, ctx, exclude=EXCLUDE)
+    d["lineart"] = rna_dump(obj.lineart, ctx)
+    av = obj.animation_visualization
+    d["motion_path"] = dict(rna_dump(av, ctx), path=rna_dump(av.motion_path, ctx))
     d["type"] = obj.type
     # Hidden in the viewport with H: a view layer setting, the current one's.
     try:
@@ -49,7 +59,114 @@ def dump(obj, ctx):
     ad = obj.animation_data
     if ad is not None and ad.action is not None:
         d["action"] = ctx.ref(ad.action)
+    if len(obj.constraints):
+        d["constraints"] = _dump_constraints(obj.constraints, ctx)
+    if obj.type == "ARMATURE" and obj.pose is not None:
+        d["pose"] = [_dump_pose_bone(pb, ctx) for pb in obj.pose.bones]
+    if len(obj.vertex_groups):
+        d["vertex_groups"] = _vertex_groups(obj)
     return d
+
+
+# Vertex weights are read one vertex at a time: they are read again only
+# when the object is where weights change (weight paint, edit mode) or its
+# mesh or groups changed, else the last reading is used.
+_weights = {}
+
+
+def _vertex_groups(obj):
+    me = obj.data if obj.type == "MESH" else None
+    groups = [{"name": g.name, "lock_weight": g.lock_weight} for g in obj.vertex_groups]
+    if me is None:
+        return groups
+    key = (obj.name, me.name, len(me.vertices), tuple(g["name"] for g in groups))
+    cached = _weights.get(obj.as_pointer())
+    if cached is None or cached[0] != key or obj.mode in ("WEIGHT_PAINT", "EDIT") or \
+            me.is_editmode:
+        per = [([], []) for _ in groups]
+        for v in me.vertices:
+            for e in v.groups:
+                if e.group < len(per):
+                    per[e.group][0].append(v.index)
+                    per[e.group][1].append(round(e.weight, 6))
+        cached = (key, per)
+        _weights[obj.as_pointer()] = cached
+    for g, (idx, w) in zip(groups, cached[1]):
+        g["indices"], g["weights"] = idx, w
+    return groups
+
+
+def _load_vertex_groups(obj, want):
+    vgs = obj.vertex_groups
+    if [g.name for g in vgs] != [w["name"] for w in want]:
+        vgs.clear()
+        for w in want:
+            vgs.new(name=w["name"])
+    have = _vertex_groups(obj) if obj.type == "MESH" else []
+    for vg, w, h in zip(vgs, want, have or [{}] * len(want)):
+        if vg.lock_weight != w.get("lock_weight", False):
+            vg.lock_weight = w.get("lock_weight", False)
+        if obj.type != "MESH" or (h.get("indices") == w.get("indices")
+                                  and h.get("weights") == w.get("weights")):
+            continue
+        vg.remove(list(range(len(obj.data.vertices))))
+        by_weight = {}
+        for i, x in zip(w.get("indices", ()), w.get("weights", ())):
+            by_weight.setdefault(x, []).append(i)
+        for x, idx in by_weight.items():
+            vg.add(idx, x, "REPLACE")
+    _weights.pop(obj.as_pointer(), None)
+
+
+POSE = ("location", "rotation_mode", "rotation_quaternion", "rotation_euler",
+        "rotation_axis_angle", "scale", "custom_shape", "custom_shape_scale_xyz",
+        "custom_shape_translation", "custom_shape_rotation_euler", "use_custom_shape_bone_size",
+        "ik_stretch", "lock_location", "lock_rotation", "lock_rotation_w", "lock_scale")
+
+
+def _dump_constraints(cons, ctx):
+    return [{"name": c.name, "type": c.type,
+             "props": rna_dump(c, ctx, exclude=("name", "active", "is_valid"))} for c in cons]
+
+
+def _load_constraints(cons, items, ctx):
+    if [(c.name, c.type) for c in cons] != [(i["name"], i["type"]) for i in items]:
+        for c in list(cons):
+            cons.remove(c)          # pose bones' constraints have no clear()
+        for i in items:
+            cons.new(i["type"]).name = i["name"]
+    for c, i in zip(cons, items):
+        rna_load(c, i.get("props", {}), ctx, exclude=("name", "active", "is_valid"))
+
+
+def _dump_pose_bone(pb, ctx):
+    d = rna_dump(pb, ctx, include=POSE)
+    d["name"] = pb.name
+    props = custom_props(pb)
+    if props:
+        d["custom"] = props
+    if len(pb.constraints):
+        d["constraints"] = _dump_constraints(pb.constraints, ctx)
+    return d
+
+
+def _load_pose(obj, items, ctx):
+    if obj.pose is None:
+        bpy.context.view_layer.update()     # the pose is built by an evaluation
+    if obj.pose is None:
+        ctx.pending()
+        return
+    for i in items:
+        pb = obj.pose.bones.get(i["name"])
+        if pb is None:
+            continue
+        rna_load(pb, {k: v for k, v in i.items() if k in POSE}, ctx,
+                 order=("rotation_mode",), clear=False)
+        cs = ctx.resolve(i["custom_shape"]) if i.get("custom_shape") else None
+        if pb.custom_shape != cs and not keep_local(pb.custom_shape, cs):
+            pb.custom_shape = cs
+        load_custom(pb, i.get("custom", {}))
+        _load_constraints(pb.constraints, i.get("constraints", []), ctx)
 
 
 def construct(data, ctx):
@@ -74,8 +191,18 @@ def load(obj, data, ctx):
     parent = ctx.resolve(data["parent"]) if data.get("parent") else None
     if obj.parent != parent and not keep_local(obj.parent, parent):
         obj.parent = parent
-    rna_load(obj, {k: v for k, v in data.items() if k in FIELDS}, ctx,
-             order=("rotation_mode",), clear=False)
+    rna_load(obj, {k: v for k, v in data.items() if k not in SPECIAL}, ctx,
+             order=("rotation_mode",), exclude=EXCLUDE)
+    if "lineart" in data:
+        rna_load(obj.lineart, data["lineart"], ctx)
+    key = getattr(obj.data, "shape_keys", None)
+    if key is not None and "active_shape_key_index" in data:
+        # Read back as 0 also when no key is active: set it every time.
+        obj.active_shape_key_index = data["active_shape_key_index"]
+    if "motion_path" in data:
+        av = obj.animation_visualization
+        rna_load(av, {k: v for k, v in data["motion_path"].items() if k != "path"}, ctx)
+        rna_load(av.motion_path, data["motion_path"].get("path", {}), ctx)
     try:
         if obj.hide_get() != bool(data.get("hide")):
             obj.hide_set(bool(data.get("hide")))
@@ -104,3 +231,8 @@ def load(obj, data, ctx):
             ad.action = action
     elif ad is not None and ad.action is not None:
         ad.action = None
+    _load_constraints(obj.constraints, data.get("constraints", []), ctx)
+    if obj.type == "ARMATURE" and "pose" in data:
+        _load_pose(obj, data["pose"], ctx)
+    if data.get("vertex_groups") or len(obj.vertex_groups):
+        _load_vertex_groups(obj, data.get("vertex_groups", []))

@@ -1,4 +1,5 @@
-"""World: background colour and its node tree."""
+"""World: every writable setting (background colour, mist, light
+settings, ...) and its node tree."""
 
 import bpy
 
@@ -9,7 +10,8 @@ COLLECTION = "worlds"
 
 
 def dump(world, ctx):
-    d = rna_dump(world, ctx, include=("name", "color", "use_nodes"))
+    d = rna_dump(world, ctx)
+    d["mist"] = rna_dump(world.mist_settings, ctx)
     if world.use_nodes and world.node_tree is not None:
         d["tree"] = dump_tree(world.node_tree, ctx)
     return d
@@ -20,6 +22,8 @@ def construct(data, ctx):
 
 
 def load(world, data, ctx):
-    rna_load(world, data, ctx, exclude=("tree",), order=("use_nodes",))
+    rna_load(world, data, ctx, exclude=("tree", "mist"), order=("use_nodes",))
+    if "mist" in data:
+        rna_load(world.mist_settings, data["mist"], ctx)
     if "tree" in data and world.node_tree is not None:
         load_tree(world.node_tree, data["tree"], ctx)

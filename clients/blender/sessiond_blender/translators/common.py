@@ -21,6 +21,14 @@ SKIP = {"rna_type", "name_full", "is_evaluated", "original", "users", "tag",
 SIMPLE = ("BOOLEAN", "INT", "FLOAT", "STRING", "ENUM")
 
 
+def round_floats(v, places):
+    if isinstance(v, float):
+        return round(v, places)
+    if isinstance(v, list):
+        return [round_floats(x, places) for x in v]
+    return v
+
+
 def shared(idb):
     """The datablock is shared (translators.why_not_shared)."""
     from . import why_not_shared     # the registry imports this module
@@ -54,21 +62,56 @@ def _value(p, v):
         if p.type == "BOOLEAN":
             return [bool(x) for x in flat]
         return [int(x) for x in flat]
+    if p.type in ("FLOAT", "INT"):
+        # Within the property's limits, as setting it would make it (files
+        # from older versions may hold a value outside them).
+        v = min(max(v, p.hard_min), p.hard_max)
     if p.type == "FLOAT":
         return float(v)
     return v
 
 
+class _Prop:
+    """What rna_dump and rna_load need of an RNA property, read once: going
+    through bl_rna.properties on every call costs more than the values."""
+    __slots__ = ("identifier", "type", "is_readonly", "is_enum_flag", "array_length",
+                 "array_dimensions", "hard_min", "hard_max", "is_id")
+
+    def __init__(self, p):
+        self.identifier, self.type, self.is_readonly = p.identifier, p.type, p.is_readonly
+        self.is_enum_flag = p.type == "ENUM" and p.is_enum_flag
+        self.array_length = getattr(p, "array_length", 0)
+        self.array_dimensions = tuple(getattr(p, "array_dimensions", ()))
+        self.hard_min = getattr(p, "hard_min", None)
+        self.hard_max = getattr(p, "hard_max", None)
+        self.is_id = p.type == "POINTER" and isinstance(getattr(p, "fixed_type", None),
+                                                         bpy.types.ID)
+
+
+_PROPS = {}
+
+
+def _props(struct):
+    """({identifier: _Prop}, [the writable ones worth looking at]) of a
+    struct's type; add-ons registering properties later make a new entry."""
+    rna = struct.bl_rna
+    key = (rna.identifier, len(rna.properties))
+    got = _PROPS.get(key)
+    if got is None:
+        all_props = {p.identifier: _Prop(p) for p in rna.properties}
+        usable = [p for k, p in all_props.items()
+                  if not p.is_readonly and k not in SKIP and not k.startswith("bl_")
+                  and (p.type in SIMPLE or p.is_id)]
+        got = _PROPS[key] = (all_props, usable)
+    return got
+
+
 def rna_dump(struct, ctx, exclude=(), include=None):
     """Writable simple properties and ID pointers of `struct` as a dict."""
     out = {}
-    for p in struct.bl_rna.properties:
+    for p in _props(struct)[1]:
         k = p.identifier
-        if include is not None and k not in include:
-            continue
-        if k in SKIP or k in exclude or k.startswith("bl_"):
-            continue
-        if p.is_readonly:
+        if (include is not None and k not in include) or k in exclude:
             continue
         if p.type in SIMPLE:
             try:
@@ -78,7 +121,7 @@ def rna_dump(struct, ctx, exclude=(), include=None):
             if v is None:
                 continue
             out[k] = _value(p, v)
-        elif p.type == "POINTER" and isinstance(getattr(p, "fixed_type", None), bpy.types.ID):
+        else:
             v = getattr(struct, k)
             if v is not None and ctx is not None:
                 r = ctx.ref(v)
@@ -88,7 +131,7 @@ def rna_dump(struct, ctx, exclude=(), include=None):
 
 
 def _shape(p, v):
-    dims = [d for d in getattr(p, "array_dimensions", ()) if d]
+    dims = [d for d in p.array_dimensions if d]
     if len(dims) == 2 and isinstance(v, list):
         n = dims[1]
         return [v[i:i + n] for i in range(0, len(v), n)]
@@ -98,7 +141,7 @@ def _shape(p, v):
 def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
     """Set the properties of `data` on `struct`; keys in `order` first.
     With `clear`, ID pointers that `data` does not name are set to None."""
-    props = struct.bl_rna.properties
+    props, usable = _props(struct)
     keys = [k for k in order if k in data] + [k for k in data if k not in order]
     for k in keys:
         if k in exclude or k in SKIP:
@@ -113,7 +156,7 @@ def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
                 cur = getattr(struct, k)
                 if cur != target and not keep_local(cur, target):
                     setattr(struct, k, target)
-            elif p.type == "ENUM" and p.is_enum_flag:
+            elif p.is_enum_flag:
                 setattr(struct, k, set(v))
             else:
                 cur = getattr(struct, k)
@@ -122,17 +165,107 @@ def rna_load(struct, data, ctx, exclude=(), order=(), clear=True):
         except (AttributeError, TypeError, ValueError, RuntimeError):
             pass
     # Pointers that the data does not name are cleared.
-    for p in props if clear else ():
+    for p in usable if clear else ():
         k = p.identifier
-        if (p.type == "POINTER" and not p.is_readonly and k not in data and k not in exclude
-                and k not in SKIP and not k.startswith("bl_")
-                and isinstance(getattr(p, "fixed_type", None), bpy.types.ID)):
+        if p.is_id and k not in data and k not in exclude:
             try:
                 cur = getattr(struct, k)
                 if cur is not None and not keep_local(cur, None):
                     setattr(struct, k, None)
             except (AttributeError, TypeError, RuntimeError):
                 pass
+
+
+# -- what every datablock has ---------------------------------------------------
+UUID_PROP = "sessiond_uuid"
+
+
+def _jsonable(v):
+    if hasattr(v, "to_dict"):
+        v = v.to_dict()
+    elif hasattr(v, "to_list"):
+        v = v.to_list()
+    if isinstance(v, float):
+        return float(v)
+    if isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, (list, tuple)):
+        out = [_jsonable(x) for x in v]
+        return out if all(x is not None for x in out) else None
+    if isinstance(v, dict):
+        out = {k: _jsonable(x) for k, x in v.items()}
+        return out if all(x is not None for x in out.values()) else None
+    return None         # an ID or something JSON cannot hold: stays local
+
+
+def custom_props(idb):
+    """The custom properties of a datablock (or a pose bone) that JSON can
+    hold, the settings add-ons register included (Cycles', Rigify's: they
+    are stored the same way); not the uuid."""
+    out = {}
+    for k in idb.keys():
+        if k == UUID_PROP or k == "_RNA_UI":
+            continue
+        v = _jsonable(idb[k])
+        if v is not None:
+            out[k] = v
+    return out
+
+
+def dump_common(idb, d):
+    """What every kind shares: the fake user (a material library's
+    materials are kept by it) and custom properties."""
+    if idb.use_fake_user:
+        d["fake_user"] = True
+    props = custom_props(idb)
+    if props:
+        d["custom"] = props
+    return d
+
+
+def load_common(idb, data):
+    if idb.use_fake_user != bool(data.get("fake_user")):
+        idb.use_fake_user = bool(data.get("fake_user"))
+    load_custom(idb, data.get("custom", {}))
+
+
+def load_custom(idb, want):
+    have = custom_props(idb)
+    for k in have:
+        if k not in want:
+            del idb[k]
+    for k, v in want.items():
+        if have.get(k) != v:
+            try:
+                idb[k] = v
+            except (TypeError, ValueError):
+                pass
+
+
+def fingerprint_common(idb):
+    return (idb.use_fake_user, repr(custom_props(idb)))
+
+
+# -- files (fonts, sounds) ------------------------------------------------------
+def file_bytes(idb):
+    """The bytes of a datablock made from a file: packed, or read from disk."""
+    pf = getattr(idb, "packed_file", None)
+    if pf is not None:
+        return pf.data
+    try:
+        with open(bpy.path.abspath(idb.filepath), "rb") as f:
+            return f.read()
+    except (OSError, ValueError):
+        return None
+
+
+def file_ref(idb, ctx):
+    """{"file": blob reference, "ext"} of the datablock's file, or {}."""
+    import os
+    data = file_bytes(idb)
+    if data is None:
+        return {}
+    return {"file": ctx.put_bytes(data), "ext": os.path.splitext(idb.filepath)[1].lower()}
 
 
 # -- packed arrays ---------------------------------------------------------
@@ -171,9 +304,10 @@ def unpack_arrays(data, layout):
 
 
 # -- node trees ---------------------------------------------------------------
+# (width_hidden is computed by Blender when a node is collapsed.)
 NODE_BASE = {"name", "label", "location", "width", "width_hidden", "height", "hide", "mute",
-             "show_options", "show_preview", "show_texture", "use_custom_color", "color",
-             "parent", "type", "dimensions", "internal_links", "inputs", "outputs"}
+             "use_custom_color", "color", "parent", "type", "dimensions", "internal_links",
+             "inputs", "outputs"}
 
 
 def _socket_value(s):
@@ -229,23 +363,115 @@ def _holds_unshared(node):
     return nt is not None and not shared(nt)
 
 
+def _socket_values(node, sockets):
+    out = {}
+    # A reroute's socket takes the type of what it is linked to: no value.
+    for s in (sockets if node.bl_idname != "NodeReroute" else ()):
+        if hasattr(s, "default_value"):
+            v = _socket_value(s)
+            if v is not None:
+                out[_sid(node, sockets, s)] = v
+    return out
+
+
+def dump_ramp(ramp):
+    d = rna_dump(ramp, None)
+    d["elements"] = [[float(e.position)] + [float(c) for c in e.color] for e in ramp.elements]
+    return d
+
+
+def load_ramp(ramp, d):
+    rna_load(ramp, {k: v for k, v in d.items() if k != "elements"}, None)
+    want = d.get("elements") or []
+    have = [[float(e.position)] + [float(c) for c in e.color] for e in ramp.elements]
+    if not want or round_floats(want, 5) == round_floats(have, 5):
+        return
+    els = ramp.elements
+    while len(els) > 1:
+        els.remove(els[-1])
+    els[0].position, els[0].color = want[0][0], want[0][1:5]
+    for e in want[1:]:
+        new = els.new(e[0])
+        new.color = e[1:5]
+
+
+def _dump_mapping(m):
+    d = rna_dump(m, None)
+    d["curves"] = [[[float(p.location[0]), float(p.location[1]), p.handle_type]
+                    for p in c.points] for c in m.curves]
+    return d
+
+
+def _load_mapping(m, d):
+    rna_load(m, {k: v for k, v in d.items() if k != "curves"}, None)
+    for c, want in zip(m.curves, d.get("curves", ())):
+        have = [[float(p.location[0]), float(p.location[1]), p.handle_type] for p in c.points]
+        if round_floats(have, 5) == round_floats(want, 5):
+            continue
+        pts = c.points
+        while len(pts) > max(2, len(want)):
+            pts.remove(pts[len(pts) - 1])
+        for p, w in zip(pts, want):
+            p.location = w[:2]
+        for w in want[len(pts):]:
+            pts.new(w[0], w[1])
+        for p, w in zip(pts, want):
+            p.handle_type = w[2]
+    m.update()
+
+
+def _width(n):
+    """As Blender shows it: files from older versions may hold a width
+    outside the node type's limits, which setting it again clamps."""
+    return float(min(max(n.width, n.bl_width_min), n.bl_width_max))
+
+
 def dump_tree(tree, ctx):
     nodes = []
     for n in tree.nodes:
-        inputs = {}
-        # A reroute's socket takes the type of what it is linked to: no value.
-        for s in (n.inputs if n.bl_idname != "NodeReroute" else ()):
-            if hasattr(s, "default_value"):
-                v = _socket_value(s)
-                if v is not None:
-                    inputs[_sid(n, n.inputs, s)] = v
         d = {"name": n.name, "type": n.bl_idname,
              "location": [float(n.location[0]), float(n.location[1])],
-             "props": rna_dump(n, ctx, exclude=NODE_BASE), "inputs": inputs}
+             "width": _width(n),
+             "props": rna_dump(n, ctx, exclude=NODE_BASE),
+             "inputs": _socket_values(n, n.inputs)}
+        outputs = _socket_values(n, n.outputs)
+        if outputs:
+            d["outputs"] = outputs      # a Value or RGB node keeps its value here
         if n.label:
             d["label"] = n.label
+        if n.parent is not None:
+            d["parent"] = n.parent.name
+        d["height"] = float(n.height)
+        hidden = [_sid(n, socks, x) for socks in (n.inputs, n.outputs) for x in socks if x.hide]
+        if hidden:
+            d["hidden"] = hidden
+        for k in ("hide", "mute"):
+            if getattr(n, k):
+                d[k] = True
+        if n.use_custom_color:
+            d["color"] = [float(c) for c in n.color]
+        ramp = getattr(n, "color_ramp", None)
+        if isinstance(ramp, bpy.types.ColorRamp):
+            d["ramp"] = dump_ramp(ramp)
+        mapping = getattr(n, "mapping", None)
+        if isinstance(mapping, bpy.types.CurveMapping):
+            d["mapping"] = _dump_mapping(mapping)
+        iu = getattr(n, "image_user", None)
+        if isinstance(iu, bpy.types.ImageUser):
+            d["image_user"] = rna_dump(iu, ctx, exclude=("frame_current",))
         nodes.append(d)
     return {"nodes": nodes, "links": [_link_key(l) for l in tree.links]}
+
+
+def _load_values(node, sockets, values):
+    for ident, v in values.items():
+        s = _find_sid(node, sockets, ident)
+        if s is not None and hasattr(s, "default_value"):
+            try:
+                if _socket_value(s) != v:
+                    s.default_value = v
+            except (TypeError, ValueError, AttributeError):
+                pass
 
 
 def load_tree(tree, data, ctx):
@@ -264,21 +490,45 @@ def load_tree(tree, data, ctx):
             if tree.nodes.get(name) is None:
                 node = tree.nodes.new(typ)
                 node.name = name
+    # Frames first: a node's location is relative to its parent frame.
+    for nd in data.get("nodes", ()):
+        node = tree.nodes.get(nd["name"])
+        if node is None:
+            continue
+        parent = tree.nodes.get(nd["parent"]) if nd.get("parent") else None
+        if node.parent != parent and parent is not node:
+            try:
+                node.parent = parent
+            except (TypeError, ValueError, RuntimeError):
+                pass
     for nd in data.get("nodes", ()):
         node = tree.nodes.get(nd["name"])
         if node is None:
             continue
         node.location = nd.get("location", (0, 0))
+        for k in ("width", "height"):
+            if nd.get(k) and abs(getattr(node, k) - nd[k]) > 1e-4:
+                setattr(node, k, nd[k])
         node.label = nd.get("label", "")
+        node.hide, node.mute = bool(nd.get("hide")), bool(nd.get("mute"))
+        node.use_custom_color = "color" in nd
+        if "color" in nd:
+            node.color = nd["color"]
         rna_load(node, nd.get("props", {}), ctx, exclude=NODE_BASE)
-        for ident, v in nd.get("inputs", {}).items():
-            s = _find_sid(node, node.inputs, ident)
-            if s is not None and hasattr(s, "default_value"):
-                try:
-                    if _socket_value(s) != v:
-                        s.default_value = v
-                except (TypeError, ValueError, AttributeError):
-                    pass
+        if "ramp" in nd and getattr(node, "color_ramp", None) is not None:
+            load_ramp(node.color_ramp, nd["ramp"])
+        if "mapping" in nd and getattr(node, "mapping", None) is not None:
+            _load_mapping(node.mapping, nd["mapping"])
+        if "image_user" in nd and getattr(node, "image_user", None) is not None:
+            rna_load(node.image_user, nd["image_user"], ctx)
+        hidden = set(nd.get("hidden", ()))
+        for socks in (node.inputs, node.outputs):
+            for x in socks:
+                h = _sid(node, socks, x) in hidden
+                if x.hide != h:
+                    x.hide = h
+        _load_values(node, node.inputs, nd.get("inputs", {}))
+        _load_values(node, node.outputs, nd.get("outputs", {}))
     want_links = data.get("links", [])
     if want_links == [_link_key(l) for l in tree.links]:
         return
