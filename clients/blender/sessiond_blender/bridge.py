@@ -41,7 +41,7 @@ import uuid as uuidlib
 import bpy
 
 from . import client as sclient
-from .merge import keep_members, merge3
+from .merge import canon, keep_members, merge3, same_data
 from .translators import KINDS, MODULES, UUID_PROP, module_of, why_not_shared
 
 MAX_DEPS = 1024             # the server's limit per node
@@ -212,7 +212,7 @@ def scene_digest():
         if not u:
             continue
         ctx.reset()
-        data = round_floats(m.dump(idb, ctx))
+        data = canon(round_floats(m.dump(idb, ctx)))
         items.append([m.KIND, u, data])
         summary[m.KIND] = summary.get(m.KIND, 0) + 1
     items.sort(key=lambda x: (x[0], x[1]))
@@ -251,6 +251,7 @@ class Bridge:
         self.versions = {}          # uuid -> the server's version the shadow is
         self.unlinked = {}          # uuid -> members its last load could not link yet
         self.loading = set()        # uuids whose last load waits for bytes
+        self.undeleting = set()     # uuids whose refused delete is being undone
         self.deferred = set()       # changes that arrived during an update in flight
         self.retry = set()          # uuids a load put off (an armature in edit mode)
         self.last_retry = 0.0
@@ -381,8 +382,12 @@ class Bridge:
                 if u in self.dirty:
                     continue        # a server change waits to be applied
                 data, deps, blobs = self.dump(u, m, idb)
-                if u in self.unlinked and u in self.shadow:
-                    data = keep_members(data, self.shadow[u][0], self.unlinked[u])
+                held = self._held_members(u)
+                if held and u in self.shadow:
+                    data = keep_members(data, self.shadow[u][0], held)
+                    kept = held & set(self.shadow[u][1])
+                    if kept:
+                        deps = sorted(set(deps) | kept)[:MAX_DEPS]
                 node = c.nodes.get(u)
                 if node is None:
                     if u in self.shadow:
@@ -396,7 +401,7 @@ class Bridge:
                     sh = (node.get("data", {}), node.get("deps", []), node.get("blobs", []))
                     self.shadow[u] = sh
                     self.versions[u] = node.get("version")
-                if sh[0] == data and sh[1] == deps:
+                if sh[1] == deps and same_data(sh[0], data):
                     continue
                 due = self.last_sent.get(u, 0.0) + 1.0 / RATE
                 if not force and now < due:
@@ -494,7 +499,11 @@ class Bridge:
         else:
             # Our create was refused: the datablock is not the session's.
             self.shadow.pop(u, None)
-        self.apply()
+        self.undeleting.add(u)
+        try:
+            self.apply()
+        finally:
+            self.undeleting.discard(u)
 
     # -- server -> local ------------------------------------------------------
     def handle_events(self, events):
@@ -701,10 +710,11 @@ class Bridge:
         if u in self.loading:
             return False
         base = self.shadow[u]
-        if u in self.unlinked:
-            # Members not there yet when last loaded are not removed here.
-            local = (keep_members(local[0], base[0], self.unlinked[u]),) + local[1:]
-        if local[0] == base[0] and local[1] == base[1]:
+        held = self._held_members(u)
+        if held:
+            local = (keep_members(local[0], base[0], held),
+                     sorted(set(local[1]) | (held & set(base[1])))[:MAX_DEPS]) + local[2:]
+        if local[1] == base[1] and same_data(local[0], base[0]):
             return False
         merged = merge3(base[0], local[0], data)
         m.load(idb, merged, ctx)
@@ -720,6 +730,16 @@ class Bridge:
         self.versions[u] = n.get("version")
         self.local_dirty = True
         return True
+
+    def _held_members(self, u):
+        """Set members whose absence from Blender is not a removal: not
+        arrived yet when last loaded, or deleted here with the delete not
+        yet answered (its removal from the sets follows an accepted delete;
+        a refused one puts the datablock back where it was)."""
+        held = self.deleting | self.undeleting
+        if u in self.unlinked:
+            held = held | self.unlinked[u]
+        return held
 
     def _note_unlinked(self, u, ctx):
         if ctx.waiting_blob or ctx._pending:

@@ -12,6 +12,8 @@ scene's `objects` and `children`) are sets of uuids: the members local
 added are added to the remote list, those local removed are removed, so
 two concurrent adds (or an add and a remove of another member) both
 survive.
+
+The order of a set's members is Blender's and is not compared (canon).
 """
 
 SET_KEYS = frozenset(("objects", "children"))
@@ -63,8 +65,21 @@ def merge3(base, local, remote, key=None):
         removed = set(x for x in b if x not in local)
         out = [x for x in remote if x not in removed]
         out += [x for x in added if x not in out]
-        return sorted(out)
+        return out
     return local
+
+
+def canon(data):
+    """`data` with its sets (SET_KEYS lists) sorted: what is compared, as
+    the order of a collection's links is not shared."""
+    if isinstance(data, dict):
+        return {k: sorted(v) if k in SET_KEYS and isinstance(v, list) else canon(v)
+                for k, v in data.items()}
+    return data
+
+
+def same_data(a, b):
+    return a == b or canon(a) == canon(b)
 
 
 def keep_members(data, base, members):
@@ -79,7 +94,7 @@ def keep_members(data, base, members):
         if k in SET_KEYS and isinstance(v, list) and isinstance(b, list):
             extra = [x for x in b if x in members and x not in v]
             if extra:
-                out[k] = sorted(v + extra)
+                out[k] = v + extra
         elif isinstance(v, dict) and isinstance(b, dict):
             out[k] = keep_members(v, b, members)
     return out

@@ -12,10 +12,10 @@ LINKS = ("objects", "children")
 
 def dump_links(coll, ctx):
     """Shared objects and children only (what is not shared stays local).
-    Sets of uuids, sorted: the order of links in Blender is not shared, so
-    two artists who linked the same members hold the same data."""
-    return {"objects": sorted(u for u in (ctx.ref(o) for o in coll.objects) if u),
-            "children": sorted(u for u in (ctx.ref(c) for c in coll.children) if u)}
+    Sets of uuids: in Blender's order, but the order is not compared (see
+    merge.canon), so two artists who linked the same members agree."""
+    return {"objects": [u for u in (ctx.ref(o) for o in coll.objects) if u],
+            "children": [u for u in (ctx.ref(c) for c in coll.children) if u]}
 
 
 def load_links(coll, data, ctx):
