@@ -24,8 +24,13 @@ T = 60.0
 
 
 def report(s, tag, **extra):
-    digest, summary, _ = s.digest()
-    done(tag, digest=digest, summary=summary, **extra)
+    import hashlib
+    import json
+    digest, summary, items = s.digest()
+    # Each datablock's own hash, so that a mismatch names what differs.
+    hashes = {"%s/%s" % (k, d.get("name", u)): hashlib.sha256(
+        json.dumps(d, sort_keys=True).encode()).hexdigest()[:12] for k, u, d in items}
+    done(tag, digest=digest, summary=summary, items=hashes, **extra)
 
 
 def said(s, text):

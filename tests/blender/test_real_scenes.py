@@ -104,6 +104,10 @@ class RealScenesTest(unittest.TestCase):
         self.assertIn(["objects", "Light", "its data is a PointLight, not a shared kind"],
                       pub["not_shared"])
         self.assertEqual(joined["objects"], ["Camera", "Cube"])
+        # An object the add-on cannot read is said once and left out; the
+        # rest is shared.
+        self.assertEqual([m for m in pub["messages"] if "Odd" in m],
+                         ["cannot read Object 'Odd': unreadable on purpose"])
         self.assertEqual(joined["node_kinds"], pub["node_kinds"])
         # The Cube node says EMPTY now: A's Cube is still the mesh it was
         # (round_trip compared every datablock of A).

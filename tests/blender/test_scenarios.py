@@ -150,9 +150,12 @@ class ArtistsTest(unittest.TestCase):
     def same(self, tag, *procs):
         got = [p.result(tag) for p in procs]
         digests = [g["digest"] for g in got]
+        first = got[0]["items"]
+        differ = sorted({k for g in got[1:] for k in set(first) | set(g["items"])
+                         if first.get(k) != g["items"].get(k)})
         self.assertEqual(len(set(digests)), 1,
-                         "%s: digests differ: %s" % (tag, [(p.name, g["summary"]) for p, g in
-                                                           zip(procs, got)]))
+                         "%s: digests differ in %s: %s" % (tag, differ, [
+                             (p.name, g["summary"]) for p, g in zip(procs, got)]))
         return got
 
     def test_artists_share_a_scene(self):

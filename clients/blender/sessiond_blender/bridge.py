@@ -36,11 +36,11 @@ import base64
 import hashlib
 import json
 import time
-import uuid as uuidlib
 
 import bpy
 
 from . import client as sclient
+from .context import Context, new_uuid, ref_hash, uuid_of  # noqa: F401 (used by others)
 from .merge import canon, keep_members, merge3, same_data
 from .translators import KINDS, MODULES, UUID_PROP, module_of, why_not_shared
 
@@ -49,131 +49,6 @@ RATE = 30.0                 # node.update per second per node, at most
 SCAN_INTERVAL = 1.0 / 60.0  # between scans when pumped continuously
 IDLE_SCAN_INTERVAL = 0.25   # with a depsgraph watch and nothing reported
 RETRY_INTERVAL = 0.5        # between tries of a load that was put off
-
-
-def uuid_of(idblock):
-    try:
-        v = idblock.get(UUID_PROP)
-    except (TypeError, ReferenceError):
-        return None
-    return v if isinstance(v, str) and v else None
-
-
-def new_uuid():
-    return str(uuidlib.uuid4())
-
-
-def ref_hash(ref):
-    if isinstance(ref, str):
-        return ref
-    if isinstance(ref, dict):
-        return ref.get("hash")
-    return None
-
-
-class Context:
-    """What translators see. `bridge` may be None (tests of one kind):
-    then refs resolve through `ids` and bytes stay in `store` (hash ->
-    bytes)."""
-
-    def __init__(self, bridge=None, ids=None, store=None, cache_dir=None, hash_only=False):
-        self.bridge = bridge
-        self.ids = ids if ids is not None else {}
-        self.store = store if store is not None else {}
-        self.cache_dir = cache_dir
-        self.hash_only = hash_only
-        self.deps = []
-        self.blobs = []
-        self.missing = []           # uuids a load wanted but could not find
-        self.waiting_blob = []      # hashes a load is waiting for
-        self._pending = False
-
-    def reset(self):
-        self.deps, self.blobs, self.missing, self.waiting_blob = [], [], [], []
-        self._pending = False
-
-    # -- references -------------------------------------------------------
-    def ref(self, idblock):
-        if idblock is None or why_not_shared(idblock) is not None:
-            return ""           # not shared: no uuid, no dep
-        u = uuid_of(idblock)
-        if u is None:
-            if self.bridge is not None and not self.bridge.tracking(idblock):
-                return ""
-            u = new_uuid()
-            idblock[UUID_PROP] = u
-            self.ids[u] = idblock
-        if u not in self.deps:
-            self.deps.append(u)
-        return u
-
-    def resolve(self, u):
-        if not u:
-            return None
-        idb = self.ids.get(u)
-        if idb is not None:
-            try:
-                idb.name
-                return idb
-            except ReferenceError:
-                self.ids.pop(u, None)
-        self.missing.append(u)
-        return None
-
-    # -- bytes ------------------------------------------------------------
-    def bytes_hash(self, data):
-        return hashlib.sha256(data).hexdigest() if data is not None else None
-
-    def put_bytes(self, data):
-        h = hashlib.sha256(data).hexdigest()
-        if self.hash_only:
-            return h
-        if self.bridge is not None:
-            return self.bridge.put_bytes(data, h, self)
-        self.store[h] = data
-        if h not in self.blobs:
-            self.blobs.append(h)
-        return h
-
-    def ref_hash(self, ref):
-        return ref_hash(ref)
-
-    def get_bytes(self, ref):
-        h = ref_hash(ref)
-        if isinstance(ref, dict) and "b64" in ref:
-            return base64.b64decode(ref["b64"])
-        if self.bridge is not None:
-            data = self.bridge.client.read_blob(h)
-            if data is None:
-                self.bridge.client.fetch_blob(h)
-                self.waiting_blob.append(h)
-            return data
-        return self.store.get(h)
-
-    def get_path(self, ref, ext):
-        """A local file holding the bytes (named with `ext` so Blender knows
-        the format), or None while they download."""
-        import os
-        data = None
-        h = ref_hash(ref)
-        if self.bridge is not None:
-            cache = self.bridge.client.cache_dir
-        else:
-            cache = self.cache_dir
-        path = os.path.join(cache, "files", h + ext)
-        if os.path.exists(path):
-            return path
-        data = self.get_bytes(ref)
-        if data is None:
-            return None
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "wb") as f:
-            f.write(data)
-        os.replace(path + ".tmp", path)
-        return path
-
-    def pending(self):
-        self._pending = True
 
 
 def round_floats(v, places=4):
@@ -206,13 +81,22 @@ def scene_digest():
         if u:
             ids[u] = idb
     ctx = Context(ids=ids, hash_only=True)
-    items = []
-    summary = {}
+    dumps = []
     for u, m, idb in local_ids():
         if not u:
             continue
         ctx.reset()
-        data = canon(round_floats(m.dump(idb, ctx)))
+        try:
+            dumps.append((u, m, m.dump(idb, ctx)))
+        except Exception:
+            ctx.failed.add(u)   # not readable, so not shared (the scan says why)
+    items = []
+    summary = {}
+    for u, m, data in dumps:
+        if ctx.failed:          # dumped again without references to those
+            ctx.reset()
+            data = m.dump(ids[u], ctx)
+        data = canon(round_floats(data))
         items.append([m.KIND, u, data])
         summary[m.KIND] = summary.get(m.KIND, 0) + 1
     items.sort(key=lambda x: (x[0], x[1]))
@@ -254,6 +138,8 @@ class Bridge:
         self.undeleting = set()     # uuids whose refused delete is being undone
         self.deferred = set()       # changes that arrived during an update in flight
         self.retry = set()          # uuids a load put off (an armature in edit mode)
+        self.failed = set()         # uuids of local datablocks that cannot be read
+        self.said = {}              # uuid -> the last error said about it
         self.last_retry = 0.0
 
     def tracking(self, idblock):
@@ -381,7 +267,13 @@ class Bridge:
                     continue        # half loaded: what Blender holds is not an edit
                 if u in self.dirty:
                     continue        # a server change waits to be applied
-                data, deps, blobs = self.dump(u, m, idb)
+                try:
+                    data, deps, blobs = self.dump(u, m, idb)
+                except Exception as e:  # one odd datablock must not stop the others
+                    self.failed.add(u)  # and is not shared while so (Context.ref)
+                    self._say(u, "cannot read %s %r: %s" % (m.KIND, idb.name, e))
+                    continue
+                self.failed.discard(u)
                 held = self._held_members(u)
                 if held and u in self.shadow:
                     data = keep_members(data, self.shadow[u][0], held)
@@ -485,6 +377,13 @@ class Bridge:
             self.message("%s of %s refused (%s): %s; reverted to the server's state"
                          % (r.type, self._label(u), code, r.reply.get("message", "")))
         self.revert(u)
+
+    def _say(self, u, text):
+        """Say once per datablock what went wrong (a scan runs many times a
+        second); the rest of the scene goes on."""
+        if self.said.get(u) != text:
+            self.said[u] = text
+            self.message(text)
 
     def _label(self, u):
         n = self.client.nodes.get(u)
@@ -663,7 +562,10 @@ class Bridge:
                 self.dirty.add(w)
         elif u in self.shadow and self._merge_local(u, m, idb, n, data, ctx):
             return
-        m.load(idb, data, ctx)
+        try:
+            m.load(idb, data, ctx)
+        except Exception as e:      # one odd node must not stop the others
+            self._say(u, "cannot apply %s %r: %s" % (m.KIND, data.get("name", u), e))
         self._note_unlinked(u, ctx)
         for d in ctx.missing:
             self.parked_dep.setdefault(d, set()).add(u)

@@ -3,7 +3,7 @@ offset, line art usage, ...), its objects and child collections."""
 
 import bpy
 
-from .common import rna_dump, rna_load, shared
+from .common import rna_dump, rna_load
 
 KIND = "Collection"
 COLLECTION = "collections"
@@ -22,7 +22,7 @@ def load_links(coll, data, ctx):
     want = [ctx.resolve(u) for u in data.get("objects", ())]
     want = [o for o in want if o is not None]
     for o in list(coll.objects):
-        if o not in want and shared(o):
+        if o not in want and ctx.known(o):
             coll.objects.unlink(o)
     for o in want:
         if o.name not in coll.objects:
@@ -30,7 +30,7 @@ def load_links(coll, data, ctx):
     kids = [ctx.resolve(u) for u in data.get("children", ())]
     kids = [c for c in kids if c is not None]
     for c in list(coll.children):
-        if c not in kids and shared(c):
+        if c not in kids and ctx.known(c):
             coll.children.unlink(c)
     for c in kids:
         if c.name not in coll.children:
