@@ -254,6 +254,27 @@ def case_image(role, s, others, sync_dir):
         s.wait_until(lambda: s.bridge.waiting == 0 and len(image_pixels()) == 24, T)
 
 
+def converge(s, role, everyone, names):
+    """Every artist says the versions it last saw of the nodes `names`
+    (datablocks); each then waits until it holds at least the highest
+    of them, applied: the barrier does not depend on how the server
+    orders chat messages and node events of different senders."""
+    ids = [s.uuid_of(idb) for idb in names]
+    mine = [s.client.nodes[u].get("version", 0) for u in ids]
+    s.send_chat("%s:v:%s" % (role, ",".join(map(str, mine))))
+    want = [0] * len(ids)
+    for p in everyone:
+        barrier_prefix(s, p + ":v:")
+        got = [m["text"] for m in s.chat if m["text"].startswith(p + ":v:")][-1]
+        want = [max(w, int(v)) for w, v in zip(want, got.split(":v:")[1].split(","))]
+    s.wait_until(lambda: all(s.client.nodes[u].get("version", 0) >= w for u, w in zip(ids, want))
+                 and not s.bridge.dirty and not s.bridge.deferred and not s.bridge.updating, T)
+
+
+def barrier_prefix(s, prefix):
+    s.wait_until(lambda: any(m["text"].startswith(prefix) for m in s.chat), T)
+
+
 def main():
     case, role, port, session, cache, sync_dir = scene_util.args()[:6]
     others_all = scene_util.args()[6].split(",")
@@ -299,6 +320,9 @@ def main():
             case_image(role, s, others, sync_dir)
             done("image", pixels=image_pixels())
         s.flush()
+        if case in ("unsent", "sets"):
+            converge(s, role, ["a"] + others,
+                     [bpy.context.scene, bpy.data.collections["Props"]])
         final(s, props_count=len(bpy.data.collections["Props"].objects))
         s.disconnect()
     except Exception:
