@@ -82,13 +82,19 @@ class Session:
         """Send local changes now (selection locks included) and wait until
         the server acknowledged them (or the connection is down)."""
         self.bridge.sync_selection()
-        self.bridge.scan(force=True)
         c = self.client
-        c.pump(0.0)
-        if not c.connected:
-            return
-        self.wait_until(lambda: not c.connected or (
-            not c.outbox and not c.pending and not c._upload and not c._uploads), timeout)
+        b = self.bridge
+        deadline = time.monotonic() + timeout
+        while True:
+            # A change refused with `conflict` is merged and sent again:
+            # scan until a scan has nothing left to send.
+            b.scan(force=True)
+            c.pump(0.0)
+            if not c.connected or not (c.outbox or c.pending or b.updating or b.creating):
+                return
+            self.wait_until(lambda: not c.connected or (
+                not c.outbox and not c.pending and not c._upload and not c._uploads
+                and not b.dirty), max(0.0, deadline - time.monotonic()))
 
     # -- chat, tasks, users ------------------------------------------------
     @property

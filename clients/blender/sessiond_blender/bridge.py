@@ -12,15 +12,22 @@ Design:
   per second per node. Deletions are found by comparing the uuid sets: the
   depsgraph does not report deleted IDs.
 - Server -> local (apply): node events mark uuids; they are applied in deps
-  order (a node's deps first), constructing what is missing. A reference to
+  order (a node's deps first), constructing what is missing. A datablock
+  holding local changes not sent yet (it differs from the shadow) gets the
+  three-way merge of shadow, local and server state (merge.py) instead of
+  the server's state, and the scan sends the local changes afterwards.
+- Updates carry the version of the shadow; a `conflict` reply puts the
+  shadow back, merges and sends again. One update per node is in flight;
+  changes of others arriving meanwhile are applied after its reply. A reference to
   a node that is not there yet, or a blob still downloading, parks the node
   until it arrives. After applying, the shadow is a fresh dump, so the next
   scan sees no difference: changes from the server are never echoed back.
-- Refused edits (forbidden, conflict, not_found) are reverted: the server's
+- Refused edits (forbidden, not_found) are reverted: the server's
   state from the model is applied again and a message is kept for the UI.
 - After a reconnect the shadows of nodes the resync did not touch become
   the server's data, so edits made while offline (and requests lost in
-  flight) are sent as a patch against what the server really has.
+  flight) are sent as a patch against what the server really has; nodes it
+  touched keep the shadow agreed before the drop and are merged.
 - Locks follow the selection: a selected object and its deps are locked,
   deselected ones unlocked; objects locked by someone else are deselected.
 """
@@ -29,167 +36,20 @@ import base64
 import hashlib
 import json
 import time
-import uuid as uuidlib
 
 import bpy
 
 from . import client as sclient
 from .collab import sentence
+from .context import Context, new_uuid, ref_hash, uuid_of  # noqa: F401 (used by others)
+from .merge import canon, keep_members, merge3, same_data
 from .translators import KINDS, MODULES, UUID_PROP, module_of, why_not_shared
 
+MAX_DEPS = 1024             # the server's limit per node
 RATE = 30.0                 # node.update per second per node, at most
 SCAN_INTERVAL = 1.0 / 60.0  # between scans when pumped continuously
 IDLE_SCAN_INTERVAL = 0.25   # with a depsgraph watch and nothing reported
 RETRY_INTERVAL = 0.5        # between tries of a load that was put off
-
-
-def uuid_of(idblock):
-    try:
-        v = idblock.get(UUID_PROP)
-    except (TypeError, ReferenceError):
-        return None
-    return v if isinstance(v, str) and v else None
-
-
-def new_uuid():
-    return str(uuidlib.uuid4())
-
-
-def ref_hash(ref):
-    if isinstance(ref, str):
-        return ref
-    if isinstance(ref, dict):
-        return ref.get("hash")
-    return None
-
-
-class Context:
-    """What translators see. `bridge` may be None (tests of one kind):
-    then refs resolve through `ids` and bytes stay in `store` (hash ->
-    bytes)."""
-
-    def __init__(self, bridge=None, ids=None, store=None, cache_dir=None, hash_only=False):
-        self.bridge = bridge
-        self.ids = ids if ids is not None else {}
-        self.store = store if store is not None else {}
-        self.cache_dir = cache_dir
-        self.hash_only = hash_only
-        self.failed = set()         # uuids that cannot be read (without a bridge)
-        self.deps = []
-        self.blobs = []
-        self.missing = []           # uuids a load wanted but could not find
-        self.waiting_blob = []      # hashes a load is waiting for
-        self._pending = False
-        # The node's data when dumping a datablock that is already a node:
-        # what another Blender version wrote that this one has no setting
-        # for is kept from it (translators.common.keep_foreign).
-        self.prev = {}
-
-    def reset(self):
-        self.deps, self.blobs, self.missing, self.waiting_blob = [], [], [], []
-        self._pending = False
-
-    # -- references -------------------------------------------------------
-    def ref(self, idblock):
-        if idblock is None or why_not_shared(idblock) is not None:
-            return ""           # not shared: no uuid, no dep
-        u = uuid_of(idblock)
-        if u is not None and (u in self.failed or
-                              (self.bridge is not None and u in self.bridge.failed)):
-            return ""           # unreadable here: not shared (the scan said why)
-        if u is None:
-            if self.bridge is not None and not self.bridge.tracking(idblock):
-                return ""
-            u = new_uuid()
-            idblock[UUID_PROP] = u
-            self.ids[u] = idblock
-        if u not in self.deps:
-            self.deps.append(u)
-        return u
-
-    def known(self, idblock):
-        """The session knows this datablock: received data that leaves it
-        out means it was taken out. One the session never had (not shared,
-        unreadable, or not sent yet) stays."""
-        if self.bridge is None:
-            from .translators import shared
-            return shared(idblock)
-        u = uuid_of(idblock)
-        return u is not None and u in self.bridge.client.nodes and u not in self.bridge.failed
-
-    def resolve(self, u):
-        if not u:
-            return None
-        idb = self.ids.get(u)
-        if idb is not None:
-            try:
-                idb.name
-                return idb
-            except ReferenceError:
-                self.ids.pop(u, None)
-        self.missing.append(u)
-        return None
-
-    # -- bytes ------------------------------------------------------------
-    def bytes_hash(self, data):
-        return hashlib.sha256(data).hexdigest() if data is not None else None
-
-    def put_bytes(self, data):
-        h = hashlib.sha256(data).hexdigest()
-        if self.hash_only:
-            return h
-        if self.bridge is not None:
-            return self.bridge.put_bytes(data, h, self)
-        self.store[h] = data
-        if h not in self.blobs:
-            self.blobs.append(h)
-        return h
-
-    def ref_hash(self, ref):
-        return ref_hash(ref)
-
-    def get_bytes(self, ref):
-        h = ref_hash(ref)
-        if isinstance(ref, dict) and "b64" in ref:
-            return base64.b64decode(ref["b64"])
-        if self.bridge is not None:
-            data = self.bridge.client.read_blob(h)
-            if data is None:
-                self.bridge.client.fetch_blob(h)
-                self.waiting_blob.append(h)
-            return data
-        return self.store.get(h)
-
-    def get_path(self, ref, ext):
-        """A local file holding the bytes (named with `ext` so Blender knows
-        the format), or None while they download."""
-        import os
-        data = None
-        h = ref_hash(ref)
-        if self.bridge is not None:
-            cache = self.bridge.client.cache_dir
-        else:
-            cache = self.cache_dir
-        path = os.path.join(cache, "files", h + ext)
-        if os.path.exists(path):
-            return path
-        data = self.get_bytes(ref)
-        if data is None:
-            return None
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "wb") as f:
-            f.write(data)
-        os.replace(path + ".tmp", path)
-        return path
-
-    def pending(self):
-        self._pending = True
-
-    def node_data(self, u):
-        """The session's data of node `u` ({} outside the bridge)."""
-        if self.bridge is None or not u:
-            return {}
-        return self.bridge.client.nodes.get(u, {}).get("data") or {}
 
 
 def round_floats(v, places=4):
@@ -237,7 +97,7 @@ def scene_digest():
         if ctx.failed:          # dumped again without references to those
             ctx.reset()
             data = m.dump(ids[u], ctx)
-        data = round_floats(data)
+        data = canon(round_floats(data))
         items.append([m.KIND, u, data])
         summary[m.KIND] = summary.get(m.KIND, 0) + 1
     items.sort(key=lambda x: (x[0], x[1]))
@@ -272,6 +132,12 @@ class Bridge:
         self.constructed = []
         self.bulk = False
         self.applied = {}           # uuid -> how many changes of others arrived
+        self.updating = {}          # uuid -> (shadow, version) before the update in flight
+        self.versions = {}          # uuid -> the server's version the shadow is
+        self.unlinked = {}          # uuid -> members its last load could not link yet
+        self.loading = set()        # uuids whose last load waits for bytes
+        self.undeleting = set()     # uuids whose refused delete is being undone
+        self.deferred = set()       # changes that arrived during an update in flight
         self.retry = set()          # uuids a load put off (an armature in edit mode)
         self.failed = set()         # uuids of local datablocks that cannot be read
         self.said = {}              # uuid -> the last error said about it
@@ -332,7 +198,10 @@ class Bridge:
         ctx = Context(self, self.ids)
         ctx.prev = self.client.nodes.get(u, {}).get("data") or {}
         data = m.dump(idb, ctx)
-        deps = [d for d in ctx.deps if d != u]
+        # Deps only order the apply (a reference not there yet waits for
+        # it anyway): a collection of thousands of objects names the
+        # first MAX_DEPS, what the server accepts.
+        deps = sorted(d for d in ctx.deps if d != u)[:MAX_DEPS]
         out = (data, deps, list(ctx.blobs))
         if fp is not None:
             self.fp[u] = (fp,) + out
@@ -394,6 +263,10 @@ class Bridge:
                 u = uuid_of(idb)
                 if u is None or ids.get(u) is not idb or u in self.creating:
                     continue
+                if u in self.updating:
+                    continue        # one update in flight per node: its reply first
+                if u in self.loading:
+                    continue        # half loaded: what Blender holds is not an edit
                 if u in self.dirty:
                     continue        # a server change waits to be applied
                 try:
@@ -403,6 +276,12 @@ class Bridge:
                     self._say(u, "cannot read %s %r: %s" % (m.KIND, idb.name, e))
                     continue
                 self.failed.discard(u)
+                held = self._held_members(u)
+                if held and u in self.shadow:
+                    data = keep_members(data, self.shadow[u][0], held)
+                    kept = held & set(self.shadow[u][1])
+                    if kept:
+                        deps = sorted(set(deps) | kept)[:MAX_DEPS]
                 node = c.nodes.get(u)
                 if node is None:
                     if u in self.shadow:
@@ -415,7 +294,8 @@ class Bridge:
                 if sh is None:
                     sh = (node.get("data", {}), node.get("deps", []), node.get("blobs", []))
                     self.shadow[u] = sh
-                if sh[0] == data and sh[1] == deps:
+                    self.versions[u] = node.get("version")
+                if sh[1] == deps and same_data(sh[0], data):
                     continue
                 due = self.last_sent.get(u, 0.0) + 1.0 / RATE
                 if not force and now < due:
@@ -434,6 +314,11 @@ class Bridge:
 
     def _update(self, u, node, sh, data, deps, blobs):
         fields = {"uuid": u}
+        version = self.versions.get(u)
+        if version is not None:
+            # Not over a change we have not merged: the server answers
+            # `conflict` and the change is merged and sent again.
+            fields["version"] = version
         patch = sclient.make_patch(sh[0], data)
         if patch is not None:
             fields["patch"] = patch
@@ -441,6 +326,7 @@ class Bridge:
             fields["deps"] = deps
         if blobs != sh[2] and (blobs or sh[2]):
             fields["blobs"] = blobs
+        self.updating[u] = (sh, version)
         self.shadow[u] = (data, deps, blobs)
         self.last_sent[u] = time.monotonic()
         k = self.applied.get(u, 0)
@@ -450,6 +336,26 @@ class Bridge:
     def _done(self, r, u, inflight, applied=None):
         if inflight is not None:
             inflight.discard(u)
+        before = self.updating.pop(u, None) if r.type == "node.update" else None
+        if u in self.deferred:
+            self.deferred.discard(u)
+            self.dirty.add(u)
+        self.local_dirty = True
+        code = None if r.ok else r.reply.get("code")
+        if r.ok and r.type in ("node.update", "node.create"):
+            self.versions[u] = r.reply.get("version")
+        if before is not None and code in ("conflict", "unavailable"):
+            # Not applied (someone changed the node first) or unknown (the
+            # connection dropped): the agreed state is the one before it,
+            # and what was sent is still a local change. Merged with what
+            # the server has (apply) and sent again (scan).
+            self.shadow[u], self.versions[u] = before
+            if code == "conflict":
+                self.dirty.add(u)
+                self.apply()
+            return
+        if self.dirty and self.active and r.ok:
+            self.apply()
         if r.ok:
             if applied is not None and self.applied.get(u, 0) != applied:
                 # Someone else's change to this node was applied here while
@@ -509,7 +415,11 @@ class Bridge:
         else:
             # Our create was refused: the datablock is not the session's.
             self.shadow.pop(u, None)
-        self.apply()
+        self.undeleting.add(u)
+        try:
+            self.apply()
+        finally:
+            self.undeleting.discard(u)
 
     # -- server -> local ------------------------------------------------------
     def handle_events(self, events):
@@ -555,6 +465,7 @@ class Bridge:
                 self.fp.pop(u, None)
             else:
                 self.shadow[u] = (n.get("data", {}), n.get("deps", []), n.get("blobs", []))
+                self.versions[u] = n.get("version")
 
     def apply(self):
         """Apply the dirty uuids from the model to bpy.data, deps first.
@@ -571,6 +482,11 @@ class Bridge:
         try:
             self.rebuild_ids()
             todo, self.dirty = self.dirty, set()
+            # A node with our update in flight waits for its reply: merged
+            # then against the state the server accepted or refused.
+            held = {u for u in todo if u in self.updating and u in c.nodes}
+            self.deferred |= held
+            todo -= held
             order, seen = [], set()
 
             def visit(u, depth=0):
@@ -661,10 +577,13 @@ class Bridge:
             self.constructed.append(u)
             for w in self.parked_dep.pop(u, ()):
                 self.dirty.add(w)
+        elif u in self.shadow and self._merge_local(u, m, idb, n, data, ctx):
+            return
         try:
             m.load(idb, data, ctx)
         except Exception as e:      # one odd node must not stop the others
             self._say(u, "cannot apply %s %r: %s" % (m.KIND, data.get("name", u), e))
+        self._note_unlinked(u, ctx)
         for d in ctx.missing:
             self.parked_dep.setdefault(d, set()).add(u)
         for h in ctx.waiting_blob:
@@ -681,11 +600,13 @@ class Bridge:
             out = (data, list(n.get("deps", [])), list(n.get("blobs", [])))
             self.fp[u] = (fpf(idb),) + out
             self.shadow[u] = out
+            self.versions[u] = n.get("version")
             return
         try:
             dumped = self.dump(u, m, idb)
         except ReferenceError:
             return
+        self.versions[u] = n.get("version")
         if not complete:
             # Not complete yet: keep the server's data as the baseline so
             # nothing half-applied is sent back.
@@ -693,6 +614,61 @@ class Bridge:
             self.fp.pop(u, None)
         else:
             self.shadow[u] = dumped
+
+    def _merge_local(self, u, m, idb, n, data, ctx):
+        """When the datablock holds changes not sent yet (it differs from
+        the agreed state, the shadow), load the three-way merge of the
+        shadow, the local state and the server's instead of the server's:
+        the local changes stay, rebased on the incoming ones, and the scan
+        sends them (the shadow becomes the server's state). False when
+        there is nothing local to keep."""
+        try:
+            local = self.dump(u, m, idb)
+        except ReferenceError:
+            return False
+        if u in self.loading:
+            return False
+        base = self.shadow[u]
+        held = self._held_members(u)
+        if held:
+            local = (keep_members(local[0], base[0], held),
+                     sorted(set(local[1]) | (held & set(base[1])))[:MAX_DEPS]) + local[2:]
+        if local[1] == base[1] and same_data(local[0], base[0]):
+            return False
+        merged = merge3(base[0], local[0], data)
+        m.load(idb, merged, ctx)
+        self._note_unlinked(u, ctx)
+        for d in ctx.missing:
+            self.parked_dep.setdefault(d, set()).add(u)
+        for h in ctx.waiting_blob:
+            self.parked_blob.setdefault(h, set()).add(u)
+        if ctx._pending and not ctx.waiting_blob and not ctx.missing:
+            self.retry.add(u)
+        self.fp.pop(u, None)
+        self.shadow[u] = (data, list(n.get("deps", [])), list(n.get("blobs", [])))
+        self.versions[u] = n.get("version")
+        self.local_dirty = True
+        return True
+
+    def _held_members(self, u):
+        """Set members whose absence from Blender is not a removal: not
+        arrived yet when last loaded, or deleted here with the delete not
+        yet answered (its removal from the sets follows an accepted delete;
+        a refused one puts the datablock back where it was)."""
+        held = self.deleting | self.undeleting
+        if u in self.unlinked:
+            held = held | self.unlinked[u]
+        return held
+
+    def _note_unlinked(self, u, ctx):
+        if ctx.waiting_blob or ctx._pending:
+            self.loading.add(u)
+        else:
+            self.loading.discard(u)
+        if ctx.missing:
+            self.unlinked[u] = set(ctx.missing)
+        else:
+            self.unlinked.pop(u, None)
 
     @property
     def waiting(self):

@@ -11,7 +11,9 @@ LINKS = ("objects", "children")
 
 
 def dump_links(coll, ctx):
-    """Shared objects and children only (what is not shared stays local)."""
+    """Shared objects and children only (what is not shared stays local).
+    Sets of uuids: in Blender's order, but the order is not compared (see
+    merge.canon), so two artists who linked the same members agree."""
     return {"objects": [u for u in (ctx.ref(o) for o in coll.objects) if u],
             "children": [u for u in (ctx.ref(c) for c in coll.children) if u]}
 

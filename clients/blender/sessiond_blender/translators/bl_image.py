@@ -40,8 +40,20 @@ def _bytes(img):
 
 
 def fingerprint(img):
+    """Settings, and where the bytes come from: a packed file's size (it
+    changes only by packing again, which painting in Blender marks dirty),
+    a file on disk's modification time and size (a file re-saved by a
+    paint program and reloaded is seen)."""
     pf = img.packed_file
-    return (img.name, img.source, img.filepath, pf.size if pf is not None else -1, img.is_dirty,
+    if pf is not None:
+        data_fp = pf.size
+    else:
+        try:
+            st = os.stat(bpy.path.abspath(img.filepath)) if img.filepath else None
+            data_fp = (st.st_mtime_ns, st.st_size) if st is not None else None
+        except OSError:
+            data_fp = None
+    return (img.name, img.source, img.filepath, data_fp, img.is_dirty,
             img.colorspace_settings.name, img.alpha_mode, tuple(img.size),
             img.generated_type, tuple(img.generated_color))
 

@@ -182,13 +182,15 @@ FLAGS_IN_FINGERPRINT = 2000
 
 
 def fingerprint(me):
-    """Counts plus a hash of the positions and of the other per-element
-    data: a few ms for 200,000 vertices."""
-    h = hashlib.blake2b(_get(me.vertices, "co", "f", 3 * len(me.vertices)).tobytes(),
-                        digest_size=16)
+    """A hash of every array the dump sends (positions, edges, faces, face
+    corners, material indices, smooth flags, UVs), of the other per-element
+    data and of the settings: a face shaded smooth, a material index changed
+    or a topology change that keeps the counts is seen. A few ms for
+    200,000 vertices."""
+    h = hashlib.blake2b(digest_size=16)
     names = []
     flags = len(me.vertices) <= FLAGS_IN_FINGERPRINT or me.is_editmode
-    for name, a in extra_arrays(me, flags) + key_arrays(me):
+    for name, a in arrays(me) + extra_arrays(me, flags) + key_arrays(me):
         names.append(name)
         h.update(a.tobytes())
     if me.shape_keys is not None:
