@@ -33,6 +33,11 @@ def after_undo(session):
                 continue            # my own new datablock, undone: deleted
             b.dirty.add(u)
         elif not mine:
+            # Someone else's node: the session's state is loaded over what
+            # the undo restored. Without its shadow (the agreed state) the
+            # three-way merge does not take the undo's old values for local
+            # edits to keep and send back.
+            b.shadow.pop(u, None)
             b.dirty.add(u)
     b.apply()
     b.local_dirty = True
