@@ -185,18 +185,21 @@ class Bridge:
         self.ids = ids
         return ids
 
-    def dump(self, u, m, idb):
+    def dump(self, u, m, idb, prev=None):
         """(data, deps, blobs) of a local datablock, reusing the last dump
-        when the translator's fingerprint says nothing changed."""
+        when the translator's fingerprint says nothing changed. What this
+        Blender has no setting for is kept from `prev` (default: the
+        session's node data); a dump with another `prev` is never cached."""
         fpf = getattr(m, "fingerprint", None)
         fp = None
-        if fpf is not None:
+        if fpf is not None and prev is None:
             fp = fpf(idb)
             old = self.fp.get(u)
             if old is not None and old[0] == fp:
                 return old[1], old[2], old[3]
         ctx = Context(self, self.ids)
-        ctx.prev = self.client.nodes.get(u, {}).get("data") or {}
+        ctx.prev = prev if prev is not None else \
+            self.client.nodes.get(u, {}).get("data") or {}
         data = m.dump(idb, ctx)
         # Deps only order the apply (a reference not there yet waits for
         # it anyway): a collection of thousands of objects names the
@@ -622,13 +625,16 @@ class Bridge:
         the local changes stay, rebased on the incoming ones, and the scan
         sends them (the shadow becomes the server's state). False when
         there is nothing local to keep."""
-        try:
-            local = self.dump(u, m, idb)
-        except ReferenceError:
-            return False
         if u in self.loading:
             return False
         base = self.shadow[u]
+        try:
+            # Settings of another Blender version come from the agreed
+            # state, not from the incoming data: a change another version
+            # made there is not a local edit of this one.
+            local = self.dump(u, m, idb, prev=base[0])
+        except ReferenceError:
+            return False
         held = self._held_members(u)
         if held:
             local = (keep_members(local[0], base[0], held),
