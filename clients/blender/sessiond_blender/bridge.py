@@ -629,10 +629,12 @@ class Bridge:
             return False
         base = self.shadow[u]
         try:
-            # Settings of another Blender version come from the agreed
-            # state, not from the incoming data: a change another version
-            # made there is not a local edit of this one.
-            local = self.dump(u, m, idb, prev=base[0])
+            local = self.dump(u, m, idb)
+            if local[1] == base[1] and not same_data(local[0], base[0]):
+                # Settings of another Blender version come from the agreed
+                # state, not from the incoming data: a change another
+                # version made there is not a local edit of this one.
+                local = self.dump(u, m, idb, prev=base[0])
         except ReferenceError:
             return False
         held = self._held_members(u)
