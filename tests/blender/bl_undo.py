@@ -88,8 +88,11 @@ def role_a(port, session, cache):
     for step, f in (("undone", bpy.ops.ed.undo), ("redone", bpy.ops.ed.redo)):
         op(f)
         op(f)
+        s.bridge.local_dirty = True
         yield 0.1
-        while not idle():
+        # Idle and nothing left to scan: one update per node is in flight,
+        # so the second change of the Cube waits for the first one's ok.
+        while not idle() or s.bridge.local_dirty:
             yield 0.05
         done("a-" + step, **where("Cube", "Sphere"))
         s.send_chat("a:" + step)
