@@ -13,6 +13,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -94,8 +95,10 @@ class Blender:
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
         env.update(env_extra or {})
+        # Its own process group: killing it also ends what it started
+        # (xvfb-run's Xvfb and Blender), so a failed test leaves nothing.
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=env)
+                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self.lines = []
         self.results = queue.Queue()
         self.all = {}
@@ -147,12 +150,16 @@ class Blender:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+            self.kill()
             raise AssertionError("%s did not exit within %.0f s\n%s"
                                  % (self.name, timeout, self.log()))
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
             self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
