@@ -43,7 +43,19 @@ SKIP = {"rna_type", "bl_rna", "users", "is_evaluated", "original", "session_uid"
         # The outliner's active collection; the mode a Grease Pencil object
         # was left in.
         "active_layer_collection", "is_stroke_paint_mode", "is_stroke_sculpt_mode",
-        "is_stroke_weight_mode", "is_stroke_vertex_mode"}
+        "is_stroke_weight_mode", "is_stroke_vertex_mode",
+        # An action slot's handle (4.4+): a number Blender draws for each
+        # slot it makes, which cannot be set (slots are matched by name).
+        "handle", "slot_handle"}
+# Collections that name members owned elsewhere: a bone's children and
+# its bone collections, a bone collection's bones and child collections
+# (every bone is walked once in its armature's `bones`, every bone
+# collection in `collections_all`). Walked as members they nest without
+# end (a bone, its collection, that collection's bones, ...): Blender 4's
+# bone collections took the walk of a meta-rig to minutes. Their members
+# are kept by name, in order.
+MEMBERS = {("Bone", "children"), ("Bone", "collections"), ("BoneCollection", "bones"),
+           ("BoneCollection", "children")}
 MAX_DEPTH = 7
 MAX_ITEMS = 512
 PLACES = 4
@@ -137,6 +149,9 @@ def walk(s, depth=0):
                     isinstance(s, bpy.types.Mesh):
                 # Selection is kept as internal attributes: not content.
                 v = [a for a in v if not a.name.startswith(".select")]
+            if (type(s).__name__, k) in MEMBERS:
+                out[k] = [["ref", type(x).__name__, x.name] for x in v]
+                continue
             n = len(v)
             if n > MAX_ITEMS or depth >= MAX_DEPTH:
                 out[k] = ["len", n]
