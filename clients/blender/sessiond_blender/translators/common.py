@@ -283,9 +283,29 @@ def load_custom(idb, want):
     for k, v in want.items():
         if have.get(k) != v:
             try:
-                idb[k] = v
+                _set_custom(idb, k, v)
             except (TypeError, ValueError):
                 pass
+
+
+def _set_custom(holder, k, v):
+    """holder[k] = v, but an existing group takes v's items one by one:
+    Blender 4+ refuses a dict for a group that exists (a group an add-on
+    registers, Cycles' settings of a scene, exists as soon as it is read)."""
+    cur = holder.get(k)
+    if not (isinstance(v, dict) and hasattr(cur, "to_dict") and hasattr(cur, "keys")):
+        holder[k] = v
+        return
+    group = getattr(holder, k, None) if k in getattr(holder, "bl_rna", bpy.types.ID.bl_rna
+                                                     ).properties else None
+    names = group.bl_rna.properties if isinstance(group, bpy.types.PropertyGroup) else None
+    for kk in list(cur.keys()):
+        # Of a registered group, only the settings this Blender has are
+        # shared (custom_props): the others are left as they are.
+        if kk not in v and (names is None or kk in names):
+            del cur[kk]
+    for kk, vv in v.items():
+        _set_custom(cur, kk, vv)
 
 
 def fingerprint_common(idb):
@@ -548,6 +568,12 @@ def dump_tree(tree, ctx, prev=None):
         hidden = [_sid(n, socks, x) for socks in (n.inputs, n.outputs) for x in socks if x.hide]
         if hidden:
             d["hidden"] = hidden
+        # Sockets whose gizmo is pinned (Blender 4.3+; older files opened
+        # there may have it set on any node's sockets).
+        pinned = [_sid(n, socks, x) for socks in (n.inputs, n.outputs) for x in socks
+                  if getattr(x, "pin_gizmo", False)]
+        if pinned:
+            d["pinned"] = pinned
         for k in ("hide", "mute"):
             if getattr(n, k):
                 d[k] = True
@@ -638,6 +664,15 @@ def load_tree(tree, data, ctx):
                 h = _sid(node, socks, x) in hidden
                 if x.hide != h:
                     x.hide = h
+        pinned = set(nd.get("pinned", ()))
+        for socks in (node.inputs, node.outputs):
+            for x in socks:
+                p = _sid(node, socks, x) in pinned
+                if getattr(x, "pin_gizmo", p) != p:
+                    try:
+                        x.pin_gizmo = p
+                    except (AttributeError, TypeError, ValueError):
+                        pass
         _load_values(node, node.inputs, nd.get("inputs", {}))
         _load_values(node, node.outputs, nd.get("outputs", {}))
     want_links = [l for l in data.get("links", []) if _can_link(tree, l)]
