@@ -55,6 +55,8 @@ def build_every_kind():
     cube = bpy.context.active_object
     bpy.ops.curve.primitive_bezier_curve_add(location=(2, 0, 0))
     bpy.context.active_object.data.bevel_depth = 0.1
+    # Blender 4.x names it "BézierCurve": one name in every release.
+    bpy.context.active_object.name = bpy.context.active_object.data.name = "BezierCurve"
     bpy.ops.curve.primitive_nurbs_path_add(location=(2, 2, 0))
     bpy.ops.object.text_add(location=(4, 0, 0))
     text = bpy.context.active_object.data
@@ -264,8 +266,10 @@ def role_a(port, session, cache, which):
     light = bpy.data.objects.get("Light")
     done("published", publish_s=publish_s, count=len(before), digests=before_hex,
          not_shared=s.not_shared(), gpencil_v2=bl_gpencil.LEGACY,
-         holders=sorted("collections/" + c.name for c in bpy.data.collections
-                        if any(why_not_shared(o) for o in c.objects)),
+         holders=sorted(["collections/" + c.name for c in bpy.data.collections
+                         if any(why_not_shared(o) for o in c.objects)]
+                        + ["scenes/" + sc.name for sc in bpy.data.scenes
+                           if any(why_not_shared(o) for o in sc.collection.objects)]),
          light_uuids=[s.uuid_of(light), s.uuid_of(light.data)] if light else None,
          node_kinds=sorted(n["kind"] for n in s.client.nodes.values()),
          messages=[t for _, t in s.messages])
