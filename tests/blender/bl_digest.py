@@ -98,6 +98,11 @@ def walk(s, depth=0):
     skip = ()
     if getattr(s, "use_auto_texspace", False):
         skip = ("texspace_location", "texspace_size")
+    elif isinstance(s, bpy.types.Material) and bpy.app.version[:2] == (4, 2):
+        # Blender 4.2 still stores EEVEE Legacy's shadow_method beside EEVEE
+        # Next's use_transparent_shadow, and no renderer of 4.2 reads it; the
+        # add-on shares the pair 4.2 uses (and derives a 3.x pair from it).
+        skip = ("shadow_method",)
     elif isinstance(s, bpy.types.ImageUser):
         skip = ("frame_current",)   # the sequence's frame shown now: follows the scene
     elif isinstance(s, bpy.types.Spline):
