@@ -423,8 +423,17 @@ def _local(node_type, name):
     return FROM_NEUTRAL.get(name, name) if node_type == PRINCIPLED else name
 
 
+# A node of a type this Blender does not have, read from a file (Blender
+# 5.0 opening a Point Density texture): it cannot be made, only kept.
+UNDEFINED = "NodeUndefined"
+
+
 def _node_type_known(typ):
-    return getattr(bpy.types, typ, None) is not None
+    return typ != UNDEFINED and getattr(bpy.types, typ, None) is not None
+
+
+def _undefined(node):
+    return node.bl_idname == UNDEFINED
 
 
 def _sid(node, sockets, s):
@@ -546,7 +555,10 @@ def dump_tree(tree, ctx, prev=None):
     old_nodes = {(n.get("name"), n.get("type")): n for n in prev.get("nodes", ())
                  if isinstance(n, dict)}
     nodes = []
-    for n in tree.nodes:
+    # Undefined nodes (and links to them) come last, where a Blender that
+    # receives them keeps them (it cannot make them): one order on all sides.
+    for n in [n for n in tree.nodes if not _undefined(n)] + \
+            [n for n in tree.nodes if _undefined(n)]:
         old = old_nodes.get((n.name, n.bl_idname), {})
         inputs = _socket_values(n, n.inputs)
         for k, v in (old.get("inputs") or {}).items():
@@ -589,9 +601,12 @@ def dump_tree(tree, ctx, prev=None):
         if isinstance(iu, bpy.types.ImageUser):
             d["image_user"] = rna_dump(iu, ctx, exclude=("frame_current",))
         nodes.append(d)
+    mine = {n["name"] for n in nodes}
     nodes += [n for n in prev.get("nodes", ()) if isinstance(n, dict)
-              and not _node_type_known(n.get("type", ""))]
-    links = [_link_key(l) for l in tree.links]
+              and not _node_type_known(n.get("type", "")) and n.get("name") not in mine]
+    links = [_link_key(l) for l in tree.links
+             if not (_undefined(l.from_node) or _undefined(l.to_node))] + \
+        [_link_key(l) for l in tree.links if _undefined(l.from_node) or _undefined(l.to_node)]
     # Links this Blender cannot make (a node or socket it does not have).
     for link in prev.get("links", ()):
         if link not in links and not _can_link(tree, link):
@@ -613,8 +628,8 @@ def _load_values(node, sockets, values):
 def load_tree(tree, data, ctx):
     known = [n for n in data.get("nodes", ()) if _node_type_known(n["type"])]
     want = [(n["name"], n["type"]) for n in known]
-    have = [(n.name, n.bl_idname) for n in tree.nodes]
-    kept = {n.name for n in tree.nodes if _holds_unshared(n)}
+    have = [(n.name, n.bl_idname) for n in tree.nodes if not _undefined(n)]
+    kept = {n.name for n in tree.nodes if _holds_unshared(n) or _undefined(n)}
     if want != have:
         if not kept:
             tree.nodes.clear()
