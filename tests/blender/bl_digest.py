@@ -133,9 +133,13 @@ def walk(s, depth=0):
             if v is None:
                 out[k] = None
             elif isinstance(v, bpy.types.ID):
-                # An embedded tree (a material's, a world's) belongs to it.
+                # An embedded tree (a material's, a world's) belongs to it;
+                # its name is shown nowhere and Blender gives it one as it
+                # goes ("Shader Nodetree" when made, "Material Node Tree
+                # Versioning" when 5.0 converts a Grease Pencil material).
                 if getattr(v, "is_embedded_data", False) and depth < MAX_DEPTH:
                     out[k] = walk(v, depth + 1)
+                    out[k].pop("name", None)
                 else:
                     out[k] = _idref(v)
             elif k in ("field", "collision") and not (
