@@ -155,7 +155,8 @@ def role_new(port, session, cache):
     scene.frame_set(24)
     after["grow_24"] = round(blob_key.key_blocks["Grow"].value, 4)
     scene.frame_set(1)
-    after["old_sketch"] = [[o.name, o.type] for o in bpy.data.objects if o.name.startswith("OldSketch")]
+    after["old_sketch"] = [[o.name, o.type] for o in bpy.data.objects
+                           if o.name.startswith("OldSketch")]
     after["local_only"] = [[o.name, o.type] for o in bpy.data.collections["Props"].objects
                            if o.name in ("Sketch", "Title")]
     after["camera_parent"] = getattr(bpy.data.objects["Camera"].parent, "name", None)
