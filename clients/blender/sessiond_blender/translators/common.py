@@ -228,6 +228,33 @@ def _jsonable(v):
     return None         # an ID or something JSON cannot hold: stays local
 
 
+def _system(idb, create=False):
+    """Blender 5.0+: where the settings add-ons register (bpy.props) are
+    kept, apart from custom properties (None before 5.0, or when there are
+    none and `create` is false)."""
+    get = getattr(idb, "bl_system_properties_get", None)
+    return get(do_create=create) if get is not None else None
+
+
+def _custom_keys(idb):
+    """(holder, key) of every custom property and, from 5.0, of every
+    registered setting stored apart: the node data holds them together,
+    as Blender before 5.0 did."""
+    out = [(idb, k) for k in idb.keys()]
+    system = _system(idb)
+    if system is not None:
+        mine = {k for _, k in out}
+        out += [(system, k) for k in system.keys() if k not in mine]
+    return out
+
+
+def _holder(idb, k, create=False):
+    """Where key k is kept: a registered setting in 5.0+ apart."""
+    if k in idb.bl_rna.properties and getattr(idb, "bl_system_properties_get", None):
+        return _system(idb, create)
+    return idb
+
+
 def custom_props(idb, prev=None):
     """The custom properties of a datablock (or a pose bone) that JSON can
     hold, the settings add-ons register included (Cycles', Rigify's: they
@@ -238,10 +265,10 @@ def custom_props(idb, prev=None):
     are kept as another version sent them."""
     out = {}
     props = idb.bl_rna.properties
-    for k in idb.keys():
+    for holder, k in _custom_keys(idb):
         if k == UUID_PROP or k == "_RNA_UI":
             continue
-        v = _jsonable(idb[k])
+        v = _jsonable(holder[k])
         if isinstance(v, dict) and k in props:
             group = getattr(idb, k, None)
             if isinstance(group, bpy.types.PropertyGroup):
@@ -279,16 +306,18 @@ def load_custom(idb, want):
     have = custom_props(idb)
     for k in have:
         if k not in want:
-            del idb[k]
+            holder = _holder(idb, k)
+            if holder is not None and k in holder:
+                del holder[k]
     for k, v in want.items():
         if have.get(k) != v:
             try:
-                _set_custom(idb, k, v)
+                _set_custom(_holder(idb, k, create=True), k, v, idb)
             except (TypeError, ValueError):
                 pass
 
 
-def _set_custom(holder, k, v):
+def _set_custom(holder, k, v, owner):
     """holder[k] = v, but an existing group takes v's items one by one:
     Blender 4+ refuses a dict for a group that exists (a group an add-on
     registers, Cycles' settings of a scene, exists as soon as it is read)."""
@@ -296,8 +325,8 @@ def _set_custom(holder, k, v):
     if not (isinstance(v, dict) and hasattr(cur, "to_dict") and hasattr(cur, "keys")):
         holder[k] = v
         return
-    group = getattr(holder, k, None) if k in getattr(holder, "bl_rna", bpy.types.ID.bl_rna
-                                                     ).properties else None
+    group = getattr(owner, k, None) if owner is not None and k in owner.bl_rna.properties \
+        else None
     names = group.bl_rna.properties if isinstance(group, bpy.types.PropertyGroup) else None
     for kk in list(cur.keys()):
         # Of a registered group, only the settings this Blender has are
@@ -305,7 +334,7 @@ def _set_custom(holder, k, v):
         if kk not in v and (names is None or kk in names):
             del cur[kk]
     for kk, vv in v.items():
-        _set_custom(cur, kk, vv)
+        _set_custom(cur, kk, vv, None)
 
 
 def fingerprint_common(idb):
