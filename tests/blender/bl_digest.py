@@ -156,8 +156,9 @@ def walk(s, depth=0):
         elif p.type == "COLLECTION":
             if k in ("attributes", "vertex_colors", "color_attributes") and \
                     isinstance(s, bpy.types.Mesh):
-                # Selection is kept as internal attributes: not content.
-                v = [a for a in v if not a.name.startswith(".select")]
+                # Selection is kept as internal attributes (UV selection
+                # too from 5.0): not content.
+                v = [a for a in v if not a.name.startswith((".select", ".uv_select"))]
             if (type(s).__name__, k) in MEMBERS:
                 out[k] = [["ref", type(x).__name__, x.name] for x in v]
                 continue
