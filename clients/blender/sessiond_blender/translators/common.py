@@ -239,12 +239,14 @@ def _system(idb, create=False):
 def _custom_keys(idb):
     """(holder, key) of every custom property and, from 5.0, of every
     registered setting stored apart: the node data holds them together,
-    as Blender before 5.0 did."""
+    as Blender before 5.0 did. (What 5.0 stores apart for a setting no
+    add-on registers, such as a camera's Cycles settings of an old file,
+    is shown nowhere: left as it is, as before 5.0.)"""
     out = [(idb, k) for k in idb.keys()]
     system = _system(idb)
     if system is not None:
-        mine = {k for _, k in out}
-        out += [(system, k) for k in system.keys() if k not in mine]
+        mine, props = {k for _, k in out}, idb.bl_rna.properties
+        out += [(system, k) for k in system.keys() if k not in mine and k in props]
     return out
 
 
