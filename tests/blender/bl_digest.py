@@ -43,7 +43,19 @@ SKIP = {"rna_type", "bl_rna", "users", "is_evaluated", "original", "session_uid"
         # The outliner's active collection; the mode a Grease Pencil object
         # was left in.
         "active_layer_collection", "is_stroke_paint_mode", "is_stroke_sculpt_mode",
-        "is_stroke_weight_mode", "is_stroke_vertex_mode"}
+        "is_stroke_weight_mode", "is_stroke_vertex_mode",
+        # An action slot's handle (4.4+): a number Blender draws for each
+        # slot it makes, which cannot be set (slots are matched by name).
+        "handle", "slot_handle"}
+# Collections that name members owned elsewhere: a bone's children and
+# its bone collections, a bone collection's bones and child collections
+# (every bone is walked once in its armature's `bones`, every bone
+# collection in `collections_all`). Walked as members they nest without
+# end (a bone, its collection, that collection's bones, ...): Blender 4's
+# bone collections took the walk of a meta-rig to minutes. Their members
+# are kept by name, in order.
+MEMBERS = {("Bone", "children"), ("Bone", "collections"), ("BoneCollection", "bones"),
+           ("BoneCollection", "children")}
 MAX_DEPTH = 7
 MAX_ITEMS = 512
 PLACES = 4
@@ -86,6 +98,11 @@ def walk(s, depth=0):
     skip = ()
     if getattr(s, "use_auto_texspace", False):
         skip = ("texspace_location", "texspace_size")
+    elif isinstance(s, bpy.types.Material) and bpy.app.version[:2] == (4, 2):
+        # Blender 4.2 still stores EEVEE Legacy's shadow_method beside EEVEE
+        # Next's use_transparent_shadow, and no renderer of 4.2 reads it; the
+        # add-on shares the pair 4.2 uses (and derives a 3.x pair from it).
+        skip = ("shadow_method",)
     elif isinstance(s, bpy.types.ImageUser):
         skip = ("frame_current",)   # the sequence's frame shown now: follows the scene
     elif isinstance(s, bpy.types.Spline):
@@ -116,9 +133,13 @@ def walk(s, depth=0):
             if v is None:
                 out[k] = None
             elif isinstance(v, bpy.types.ID):
-                # An embedded tree (a material's, a world's) belongs to it.
+                # An embedded tree (a material's, a world's) belongs to it;
+                # its name is shown nowhere and Blender gives it one as it
+                # goes ("Shader Nodetree" when made, "Material Node Tree
+                # Versioning" when 5.0 converts a Grease Pencil material).
                 if getattr(v, "is_embedded_data", False) and depth < MAX_DEPTH:
                     out[k] = walk(v, depth + 1)
+                    out[k].pop("name", None)
                 else:
                     out[k] = _idref(v)
             elif k in ("field", "collision") and not (
@@ -135,8 +156,12 @@ def walk(s, depth=0):
         elif p.type == "COLLECTION":
             if k in ("attributes", "vertex_colors", "color_attributes") and \
                     isinstance(s, bpy.types.Mesh):
-                # Selection is kept as internal attributes: not content.
-                v = [a for a in v if not a.name.startswith(".select")]
+                # Selection is kept as internal attributes (UV selection
+                # too from 5.0): not content.
+                v = [a for a in v if not a.name.startswith((".select", ".uv_select"))]
+            if (type(s).__name__, k) in MEMBERS:
+                out[k] = [["ref", type(x).__name__, x.name] for x in v]
+                continue
             n = len(v)
             if n > MAX_ITEMS or depth >= MAX_DEPTH:
                 out[k] = ["len", n]

@@ -148,6 +148,15 @@ def role_new(port, session, cache):
     s.wait_until(lambda: bpy.data.objects["Ground"].location.z == 0.75, T)
     s.wait_until(lambda: "Bouncer" in bpy.data.collections["Props"].objects, T)
     s.wait_until(lambda: bpy.data.objects["Camera"].location.x == 6.0, T)
+    s.wait_until(lambda: "Blob" in bpy.data.objects, T)
+    s.flush()
+    blob_key = bpy.data.objects["Blob"].data.shape_keys
+    scene = bpy.context.scene
+    scene.frame_set(24)
+    after["grow_24"] = round(blob_key.key_blocks["Grow"].value, 4)
+    scene.frame_set(1)
+    after["old_sketch"] = [[o.name, o.type] for o in bpy.data.objects
+                           if o.name.startswith("OldSketch")]
     after["local_only"] = [[o.name, o.type] for o in bpy.data.collections["Props"].objects
                            if o.name in ("Sketch", "Title")]
     after["camera_parent"] = getattr(bpy.data.objects["Camera"].parent, "name", None)
@@ -227,6 +236,23 @@ def role_old(port, session, cache):
     cube.location = (0.0, 0.0, 0.0)
     bpy.data.collections["Props"].objects.link(cube)
     bpy.data.objects["Camera"].location.x = 6.0
+    # A shape key animated here (a 4.4+ Blender plays it through the
+    # action's slot), and a Grease Pencil v2 drawing (a 4.3+ Blender has no
+    # such kind: it builds nothing in its place).
+    blob = bpy.data.objects.new("Blob", bpy.data.meshes["CubeMesh"].copy())
+    bpy.context.scene.collection.objects.link(blob)
+    blob.shape_key_add(name="Basis", from_mix=False)
+    grow = blob.shape_key_add(name="Grow", from_mix=False)
+    grow.data[0].co = (-2.0, -2.0, -2.0)
+    grow.value = 0.0
+    grow.keyframe_insert("value", frame=1)
+    grow.value = 1.0
+    grow.keyframe_insert("value", frame=24)
+    grow.value = 0.0
+    gpd = bpy.data.grease_pencils.new("OldSketch")
+    stroke = gpd.layers.new("Lines").frames.new(1).strokes.new()
+    stroke.points.add(2)
+    bpy.context.scene.collection.objects.link(bpy.data.objects.new("OldSketch", gpd))
     sun = bpy.data.lights["Sun"]
     sun.energy = 5.0
     sun.contact_shadow_distance = 0.5           # 3.x-4.x: not in 4.5 or 5

@@ -55,6 +55,8 @@ def build_every_kind():
     cube = bpy.context.active_object
     bpy.ops.curve.primitive_bezier_curve_add(location=(2, 0, 0))
     bpy.context.active_object.data.bevel_depth = 0.1
+    # Blender 4.x names it "BézierCurve": one name in every release.
+    bpy.context.active_object.name = bpy.context.active_object.data.name = "BezierCurve"
     bpy.ops.curve.primitive_nurbs_path_add(location=(2, 2, 0))
     bpy.ops.object.text_add(location=(4, 0, 0))
     text = bpy.context.active_object.data
@@ -135,8 +137,14 @@ def _r(v):
     return [round(float(x), 4) for x in v] if hasattr(v, "__len__") else round(float(v), 4)
 
 
+def _gp_v2():
+    """The every-kind scene's Grease Pencil v2 data (shared), None from 4.3
+    (v3: not shared; 5.0 holds it in bpy.data.grease_pencils)."""
+    return bpy.data.grease_pencils.get("Stroke") if bl_gpencil.LEGACY else None
+
+
 def _gp_stroke():
-    gp = bpy.data.grease_pencils.get("Stroke")
+    gp = _gp_v2()
     for layer in gp.layers if gp else ():
         for fr in layer.frames:
             if len(fr.strokes):
@@ -166,8 +174,7 @@ def edited_values():
             "lattice": _r(d.lattices["Lattice"].points[0].co_deform),
             "mball": _r(d.metaballs["Mball"].elements[0].radius),
             "pressure": _r(stroke.points[0].pressure) if stroke else None,
-            "gp_opacity": _r(d.grease_pencils["Stroke"].layers[0].opacity)
-            if d.grease_pencils.get("Stroke") else None}
+            "gp_opacity": _r(_gp_v2().layers[0].opacity) if _gp_v2() else None}
 
 
 def edit_b():
@@ -200,8 +207,8 @@ def edit_a():
     ramp = tree.nodes.new("ShaderNodeValToRGB")
     ramp.color_ramp.elements.new(0.3)
     d.curves["Text"].body_format[2].use_italic = True
-    if d.grease_pencils.get("Stroke"):
-        d.grease_pencils["Stroke"].layers[0].opacity = 0.5
+    if _gp_v2():
+        _gp_v2().layers[0].opacity = 0.5
 
 
 def open_scene(which):
@@ -264,8 +271,10 @@ def role_a(port, session, cache, which):
     light = bpy.data.objects.get("Light")
     done("published", publish_s=publish_s, count=len(before), digests=before_hex,
          not_shared=s.not_shared(), gpencil_v2=bl_gpencil.LEGACY,
-         holders=sorted("collections/" + c.name for c in bpy.data.collections
-                        if any(why_not_shared(o) for o in c.objects)),
+         holders=sorted(["collections/" + c.name for c in bpy.data.collections
+                         if any(why_not_shared(o) for o in c.objects)]
+                        + ["scenes/" + sc.name for sc in bpy.data.scenes
+                           if any(why_not_shared(o) for o in sc.collection.objects)]),
          light_uuids=[s.uuid_of(light), s.uuid_of(light.data)] if light else None,
          node_kinds=sorted(n["kind"] for n in s.client.nodes.values()),
          messages=[t for _, t in s.messages])
@@ -357,6 +366,12 @@ def main():
         sys.stdout.flush()
         os._exit(1)
     sys.stdout.flush()
+    if which == "every-kind" and bpy.app.version[:2] == (4, 2):
+        # Blender 4.2 as a Python module crashes on exit (SIGSEGV) once
+        # Rigify has been enabled, without the add-on too (disabling Rigify
+        # first does not help): the test's work is done, leave at once.
+        sys.stderr.flush()
+        os._exit(0)
 
 
 main()

@@ -103,6 +103,12 @@ class MixedTest(unittest.TestCase):
                          [["Sketch", built["sketch_type"]], ["Title", "FONT"]],
                          "objects that are not shared stay as they are, where they are")
         self.assertEqual(after["camera_parent"], "Sketch")
+        # A shape key animated in the older one plays in the newer one
+        # (4.4+: through the action's slot); its Grease Pencil v2 drawing is
+        # built only where that kind exists (up to 4.2), nothing in its place.
+        self.assertEqual(after["grow_24"], 1.0)
+        self.assertEqual(after["old_sketch"],
+                         [] if nv >= (4, 3, 0) else [["OldSketch", "GPENCIL"]])
         # Light settings only one of them has: each kept by the other.
         self.assertEqual(after["light"], [1.5, 1.5, 0.5])
         self.assertEqual(after["ground_group"], "Smooth by Angle",

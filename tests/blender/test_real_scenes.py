@@ -47,7 +47,8 @@ def tearDownModule():
 
 def unshared(pub):
     """The digest keys of A's datablocks that are not shared, and of the
-    collections holding such objects (on B they hold only the rest)."""
+    collections and scenes holding such objects (on B they hold only the
+    rest)."""
     return {"%s/%s" % (coll, name) for coll, name, _ in pub["not_shared"]} | set(pub["holders"])
 
 
@@ -125,7 +126,9 @@ class RealScenesTest(unittest.TestCase):
 
     def test_every_kind_scene(self):
         pub, joined, equal_b = self.round_trip("every-kind")
-        self.assertGreaterEqual(pub["count"], 30)
+        gp = pub["gpencil_v2"]
+        # (Grease Pencil v3's data, 4.3+, is in none of the digest's collections.)
+        self.assertGreaterEqual(pub["count"], 30 if gp else 29)
         # Every datablock of the scene arrives equal as a whole: the
         # material with a group node, the geometry-nodes group, the curves,
         # the text, the meta-rig (bones, pose, Rigify's settings), the
@@ -133,12 +136,11 @@ class RealScenesTest(unittest.TestCase):
         # materials, and the objects using them.
         # (From Blender 4.3 the drawing is Grease Pencil v3, not shared: it
         # stays on A, listed as not shared.)
-        gp = pub["gpencil_v2"]
         self.assertEqual(sorted(set(pub["digests"]) - set(equal_b) - unshared(pub)), [])
         for k in ("armatures/metarig", "curves/BezierCurve", "curves/NurbsPath", "curves/Text",
                   "lattices/Lattice", "materials/Tinted", "metaballs/Mball", "node_groups/Lift",
                   "node_groups/Tint", "objects/metarig", "objects/Sphere", "objects/Text",
-                  "scenes/Scene") + (("grease_pencils/Stroke", "objects/Stroke") if gp else ()):
+                  ) + (("grease_pencils/Stroke", "objects/Stroke", "scenes/Scene") if gp else ()):
             self.assertIn(k, equal_b)
         self.assertIn(["fonts", "Bfont Regular", "Blender's built-in font: every Blender has it"],
                       pub["not_shared"])
@@ -181,7 +183,7 @@ class RealScenesTest(unittest.TestCase):
         # scene differs by its Freestyle line style, not shared).
         # (From Blender 4.3 it is Grease Pencil v3, not shared: it stays on A.)
         self.assertEqual(sorted(set(pub["digests"]) - set(equal_b) - unshared(pub)),
-                         ["scenes/Scene"])
+                         [] if "scenes/Scene" in unshared(pub) else ["scenes/Scene"])
 
     def test_other_shipped_files(self):
         """The other application templates and the material library's

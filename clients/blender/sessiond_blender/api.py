@@ -154,8 +154,10 @@ class Session:
         return not_shared()
 
     def digest(self):
-        """(hex, summary, items) of the replicated scene in bpy.data."""
-        return sbridge.scene_digest()
+        """(hex, summary, items) of the replicated scene in bpy.data, each
+        datablock as this Blender sends it (with what it keeps of the node
+        data that it cannot hold)."""
+        return sbridge.scene_digest(self.client.nodes)
 
     # -- working with the others ------------------------------------------------
     def user_view(self, user):

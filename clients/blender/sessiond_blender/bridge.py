@@ -73,20 +73,26 @@ def local_ids():
                 yield uuid_of(idb), m, idb
 
 
-def scene_digest():
+def scene_digest(nodes=None):
     """A digest of the replicated scene as Blender holds it: every
     replicated datablock dumped, floats rounded, bytes by hash. Returns
-    (hex digest, summary dict)."""
+    (hex digest, summary dict). With `nodes` (uuid -> node), each datablock
+    is dumped as it would be sent, with what this Blender keeps of its node
+    (another version's settings, nodes of a type it cannot make)."""
     ids = {}
     for u, m, idb in local_ids():
         if u:
             ids[u] = idb
     ctx = Context(ids=ids, hash_only=True)
+
+    def _prev(u):
+        return ((nodes or {}).get(u) or {}).get("data") or {}
     dumps = []
     for u, m, idb in local_ids():
         if not u:
             continue
         ctx.reset()
+        ctx.prev = _prev(u)
         try:
             dumps.append((u, m, m.dump(idb, ctx)))
         except Exception:
@@ -96,6 +102,7 @@ def scene_digest():
     for u, m, data in dumps:
         if ctx.failed:          # dumped again without references to those
             ctx.reset()
+            ctx.prev = _prev(u)
             data = m.dump(ids[u], ctx)
         data = canon(round_floats(data))
         items.append([m.KIND, u, data])

@@ -9,13 +9,15 @@ hands: the change waits until edit mode is left.
 Pose bones (pose transforms, constraints, custom shapes, custom
 properties) belong to the object: bl_object shares them.
 Blender 4.0 replaced bone layers (`layers`, 32 booleans) with bone
-collections (`armature.collections`), which are not shared yet: the
-generic settings dump simply has no `layers` there.
+collections (`armature.collections`): shared from 4.0 as
+`bone_collections` (each one's name, parent, settings and the bones it
+holds, in Blender's order); a 3.x Blender has no bone collections and keeps
+them in the node data as they were (as 4.x keeps no `layers`).
 """
 
 import bpy
 
-from .common import rna_dump, rna_load
+from .common import prev_of, rna_dump, rna_load
 
 KIND = "Armature"
 COLLECTION = "armatures"
@@ -41,10 +43,63 @@ def _bone(b):
     return d
 
 
+# Bone collections: set apart (name, parent, bones) or computed.
+BC_EXCLUDE = ("name", "bones", "parent", "children", "index", "child_number",
+              "is_visible_ancestors", "is_visible_effectively", "is_editable",
+              "is_local_override")
+
+
+def _all_collections(arm):
+    """Every bone collection (4.1+: `collections_all`, 4.0: `collections`),
+    None before 4.0."""
+    return getattr(arm, "collections_all", getattr(arm, "collections", None))
+
+
+def _dump_collections(arm):
+    out = []
+    for bc in _all_collections(arm):
+        d = {"name": bc.name, "props": rna_dump(bc, None, exclude=BC_EXCLUDE),
+             "bones": [b.name for b in bc.bones]}
+        if getattr(bc, "parent", None) is not None:
+            d["parent"] = bc.parent.name
+        out.append(d)
+    return out
+
+
 def dump(arm, ctx):
     d = rna_dump(arm, ctx, exclude=("layers_protected",))
     d["bones"] = [_bone(b) for b in arm.bones]
+    if _all_collections(arm) is not None:
+        d["bone_collections"] = _dump_collections(arm)
+    elif "bone_collections" in prev_of(ctx):
+        d["bone_collections"] = prev_of(ctx)["bone_collections"]   # a 4.x Blender's
     return d
+
+
+def _load_collections(arm, want):
+    colls, all_ = arm.collections, _all_collections(arm)
+    if [(w["name"], w.get("parent")) for w in want] != \
+            [(bc.name, getattr(getattr(bc, "parent", None), "name", None)) for bc in all_]:
+        for bc in list(all_):
+            if bc.name in all_:
+                colls.remove(bc)
+        for w in want:
+            parent = all_.get(w["parent"]) if w.get("parent") else None
+            bc = colls.new(w["name"], parent=parent) if parent is not None else \
+                colls.new(w["name"])
+            bc.name = w["name"]
+    for w in want:
+        bc = all_.get(w["name"])
+        if bc is None:
+            continue
+        rna_load(bc, w.get("props", {}), None, exclude=BC_EXCLUDE)
+        members = set(w.get("bones", ()))
+        for bone in arm.bones:
+            inside = any(c.name == bc.name for c in bone.collections)
+            if inside and bone.name not in members:
+                bc.unassign(bone)
+            elif not inside and bone.name in members:
+                bc.assign(bone)
 
 
 def construct(data, ctx):
@@ -101,3 +156,5 @@ def load(arm, data, ctx):
         bone = arm.bones.get(b["name"])
         if bone is not None:
             rna_load(bone, b.get("props", {}), None, exclude=BONE_EXCLUDE)
+    if "bone_collections" in data and _all_collections(arm) is not None:
+        _load_collections(arm, data["bone_collections"])

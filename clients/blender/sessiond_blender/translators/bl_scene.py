@@ -1,7 +1,8 @@
 """Scene: every writable setting of the scene (frame range, current frame,
 active camera, world, background set, gravity, audio, ...), its render
 settings (with the output's and baking's image settings), EEVEE's, colour management (display, view transform, look,
-exposure, gamma, sequencer colour space), units, view layers (names, passes
+exposure, gamma, sequencer colour space), units, Grease Pencil render
+settings (anti-aliasing, motion blur steps), view layers (names, passes
 and their settings), timeline markers, and the
 objects and collections of its master collection. Cycles' settings travel
 with the custom properties (common.dump_common), where Cycles keeps them.
@@ -31,7 +32,7 @@ SUBS = ("render", "render.image_settings", "render.image_settings.view_settings"
         "render.image_settings.display_settings", "render.bake", "render.bake.image_settings",
         "render.bake.image_settings.view_settings", "eevee", "display_settings", "view_settings",
         "sequencer_colorspace_settings", "unit_settings", "safe_areas", "display",
-        "display.shading")
+        "display.shading", "grease_pencil_settings")
 ORDER = {"view_settings": ("view_transform",), "render": ("engine",),
          "render.image_settings": ("file_format",)}
 # Kept apart from the scene's own settings in the node data.

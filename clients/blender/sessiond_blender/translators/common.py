@@ -228,6 +228,35 @@ def _jsonable(v):
     return None         # an ID or something JSON cannot hold: stays local
 
 
+def _system(idb, create=False):
+    """Blender 5.0+: where the settings add-ons register (bpy.props) are
+    kept, apart from custom properties (None before 5.0, or when there are
+    none and `create` is false)."""
+    get = getattr(idb, "bl_system_properties_get", None)
+    return get(do_create=create) if get is not None else None
+
+
+def _custom_keys(idb):
+    """(holder, key) of every custom property and, from 5.0, of every
+    registered setting stored apart: the node data holds them together,
+    as Blender before 5.0 did. (What 5.0 stores apart for a setting no
+    add-on registers, such as a camera's Cycles settings of an old file,
+    is shown nowhere: left as it is, as before 5.0.)"""
+    out = [(idb, k) for k in idb.keys()]
+    system = _system(idb)
+    if system is not None:
+        mine, props = {k for _, k in out}, idb.bl_rna.properties
+        out += [(system, k) for k in system.keys() if k not in mine and k in props]
+    return out
+
+
+def _holder(idb, k, create=False):
+    """Where key k is kept: a registered setting in 5.0+ apart."""
+    if k in idb.bl_rna.properties and getattr(idb, "bl_system_properties_get", None):
+        return _system(idb, create)
+    return idb
+
+
 def custom_props(idb, prev=None):
     """The custom properties of a datablock (or a pose bone) that JSON can
     hold, the settings add-ons register included (Cycles', Rigify's: they
@@ -238,10 +267,10 @@ def custom_props(idb, prev=None):
     are kept as another version sent them."""
     out = {}
     props = idb.bl_rna.properties
-    for k in idb.keys():
+    for holder, k in _custom_keys(idb):
         if k == UUID_PROP or k == "_RNA_UI":
             continue
-        v = _jsonable(idb[k])
+        v = _jsonable(holder[k])
         if isinstance(v, dict) and k in props:
             group = getattr(idb, k, None)
             if isinstance(group, bpy.types.PropertyGroup):
@@ -279,13 +308,35 @@ def load_custom(idb, want):
     have = custom_props(idb)
     for k in have:
         if k not in want:
-            del idb[k]
+            holder = _holder(idb, k)
+            if holder is not None and k in holder:
+                del holder[k]
     for k, v in want.items():
         if have.get(k) != v:
             try:
-                idb[k] = v
+                _set_custom(_holder(idb, k, create=True), k, v, idb)
             except (TypeError, ValueError):
                 pass
+
+
+def _set_custom(holder, k, v, owner):
+    """holder[k] = v, but an existing group takes v's items one by one:
+    Blender 4+ refuses a dict for a group that exists (a group an add-on
+    registers, Cycles' settings of a scene, exists as soon as it is read)."""
+    cur = holder.get(k)
+    if not (isinstance(v, dict) and hasattr(cur, "to_dict") and hasattr(cur, "keys")):
+        holder[k] = v
+        return
+    group = getattr(owner, k, None) if owner is not None and k in owner.bl_rna.properties \
+        else None
+    names = group.bl_rna.properties if isinstance(group, bpy.types.PropertyGroup) else None
+    for kk in list(cur.keys()):
+        # Of a registered group, only the settings this Blender has are
+        # shared (custom_props): the others are left as they are.
+        if kk not in v and (names is None or kk in names):
+            del cur[kk]
+    for kk, vv in v.items():
+        _set_custom(cur, kk, vv, None)
 
 
 def fingerprint_common(idb):
@@ -403,8 +454,17 @@ def _local(node_type, name):
     return FROM_NEUTRAL.get(name, name) if node_type == PRINCIPLED else name
 
 
+# A node of a type this Blender does not have, read from a file (Blender
+# 5.0 opening a Point Density texture): it cannot be made, only kept.
+UNDEFINED = "NodeUndefined"
+
+
 def _node_type_known(typ):
-    return getattr(bpy.types, typ, None) is not None
+    return typ != UNDEFINED and getattr(bpy.types, typ, None) is not None
+
+
+def _undefined(node):
+    return node.bl_idname == UNDEFINED
 
 
 def _sid(node, sockets, s):
@@ -526,7 +586,10 @@ def dump_tree(tree, ctx, prev=None):
     old_nodes = {(n.get("name"), n.get("type")): n for n in prev.get("nodes", ())
                  if isinstance(n, dict)}
     nodes = []
-    for n in tree.nodes:
+    # Undefined nodes (and links to them) come last, where a Blender that
+    # receives them keeps them (it cannot make them): one order on all sides.
+    for n in [n for n in tree.nodes if not _undefined(n)] + \
+            [n for n in tree.nodes if _undefined(n)]:
         old = old_nodes.get((n.name, n.bl_idname), {})
         inputs = _socket_values(n, n.inputs)
         for k, v in (old.get("inputs") or {}).items():
@@ -548,6 +611,12 @@ def dump_tree(tree, ctx, prev=None):
         hidden = [_sid(n, socks, x) for socks in (n.inputs, n.outputs) for x in socks if x.hide]
         if hidden:
             d["hidden"] = hidden
+        # Sockets whose gizmo is pinned (Blender 4.3+; older files opened
+        # there may have it set on any node's sockets).
+        pinned = [_sid(n, socks, x) for socks in (n.inputs, n.outputs) for x in socks
+                  if getattr(x, "pin_gizmo", False)]
+        if pinned:
+            d["pinned"] = pinned
         for k in ("hide", "mute"):
             if getattr(n, k):
                 d[k] = True
@@ -563,9 +632,12 @@ def dump_tree(tree, ctx, prev=None):
         if isinstance(iu, bpy.types.ImageUser):
             d["image_user"] = rna_dump(iu, ctx, exclude=("frame_current",))
         nodes.append(d)
+    mine = {n["name"] for n in nodes}
     nodes += [n for n in prev.get("nodes", ()) if isinstance(n, dict)
-              and not _node_type_known(n.get("type", ""))]
-    links = [_link_key(l) for l in tree.links]
+              and not _node_type_known(n.get("type", "")) and n.get("name") not in mine]
+    links = [_link_key(l) for l in tree.links
+             if not (_undefined(l.from_node) or _undefined(l.to_node))] + \
+        [_link_key(l) for l in tree.links if _undefined(l.from_node) or _undefined(l.to_node)]
     # Links this Blender cannot make (a node or socket it does not have).
     for link in prev.get("links", ()):
         if link not in links and not _can_link(tree, link):
@@ -587,8 +659,8 @@ def _load_values(node, sockets, values):
 def load_tree(tree, data, ctx):
     known = [n for n in data.get("nodes", ()) if _node_type_known(n["type"])]
     want = [(n["name"], n["type"]) for n in known]
-    have = [(n.name, n.bl_idname) for n in tree.nodes]
-    kept = {n.name for n in tree.nodes if _holds_unshared(n)}
+    have = [(n.name, n.bl_idname) for n in tree.nodes if not _undefined(n)]
+    kept = {n.name for n in tree.nodes if _holds_unshared(n) or _undefined(n)}
     if want != have:
         if not kept:
             tree.nodes.clear()
@@ -638,6 +710,15 @@ def load_tree(tree, data, ctx):
                 h = _sid(node, socks, x) in hidden
                 if x.hide != h:
                     x.hide = h
+        pinned = set(nd.get("pinned", ()))
+        for socks in (node.inputs, node.outputs):
+            for x in socks:
+                p = _sid(node, socks, x) in pinned
+                if getattr(x, "pin_gizmo", p) != p:
+                    try:
+                        x.pin_gizmo = p
+                    except (AttributeError, TypeError, ValueError):
+                        pass
         _load_values(node, node.inputs, nd.get("inputs", {}))
         _load_values(node, node.outputs, nd.get("outputs", {}))
     want_links = [l for l in data.get("links", []) if _can_link(tree, l)]
