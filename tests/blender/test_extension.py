@@ -1,7 +1,8 @@
 """The add-on as a Blender 4.2+ extension (bl_extension.py): the zip of
 tools/package-addon passes Blender's own validation of its
 blender_manifest.toml (a zip with a broken manifest does not), installs
-from disk into a private user directory, is enabled and connects.
+from disk into a private user directory, is enabled and connects; its blob
+cache and saved settings are under bpy.utils.extension_path_user.
 Registered for the releases of bpy-releases (4.2 and later)."""
 
 import os
@@ -56,6 +57,13 @@ class ExtensionTest(unittest.TestCase):
             self.assertEqual(r["status"], "connected")
             self.assertTrue(r["initialized"])
             self.assertGreater(r["nodes"], 0, "the scene was shared")
+            # Cache and settings under bpy.utils.extension_path_user, in
+            # the private user directory.
+            user_dir = r["user_dir"]
+            self.assertTrue(user_dir.startswith(os.path.join(tmp, "extensions")), user_dir)
+            self.assertTrue(r["cache_dir"].startswith(user_dir), r["cache_dir"])
+            self.assertTrue(r["settings"].startswith(user_dir), r["settings"])
+            self.assertTrue(r["settings_saved"])
         finally:
             srv.stop()
             srv.cleanup()
