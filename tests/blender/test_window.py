@@ -59,7 +59,7 @@ class WindowTest(BlenderTestCase):
                          args=[",".join(error_codes())],
                          env={"BLENDER_USER_CONFIG": os.path.join(self.tmp, "config"),
                               "XDG_CACHE_HOME": os.path.join(self.tmp, "xdg-cache")})
-        w = win.result("window", timeout=240)
+        w = win.result("window", timeout=500)
         self.assertEqual(w["raised"], [])
         self.assertEqual(w["errors"], [], "drawing the overlay raised")
         self.assertGreater(w["draws"], 0, "the overlay was drawn")
