@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 import unittest
 import zipfile
 
@@ -30,6 +31,12 @@ class ExtensionTest(unittest.TestCase):
             zip_path = os.path.join(tmp, "sessiond_blender.zip")
             subprocess.run([os.path.join(REPO, "tools", "package-addon"), zip_path], check=True,
                            stdout=subprocess.DEVNULL)
+            # The permissions Blender shows before installing: network and
+            # files, nothing else.
+            with zipfile.ZipFile(zip_path) as z:
+                name = [n for n in z.namelist() if n.endswith("blender_manifest.toml")][0]
+                manifest = tomllib.loads(z.read(name).decode("utf-8"))
+            self.assertEqual(sorted(manifest["permissions"]), ["files", "network"])
             # The same zip with a manifest Blender must refuse (no version).
             bad = os.path.join(tmp, "bad.zip")
             with zipfile.ZipFile(zip_path) as z, zipfile.ZipFile(bad, "w") as out:
