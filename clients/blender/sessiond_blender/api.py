@@ -316,6 +316,7 @@ class Session:
                 yield
             c.take_events()     # the probe's error on a 1.0 server is expected
         while self.asking:
+            self._events()      # listeners told; the nodes are applied as a whole below
             yield
         # What the sync brought is applied by bridge.start() as a whole.
         self._events()
