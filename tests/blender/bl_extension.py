@@ -6,6 +6,7 @@ and refuses BAD_ZIP; Install from Disk (extensions.package_install_files)
 installs and enables it; it connects and shares the scene."""
 
 import contextlib
+import importlib
 import io
 import os
 import sys
@@ -40,13 +41,20 @@ def main():
     module = "bl_ext.user_default.sessiond_blender"
     enabled = module in bpy.context.preferences.addons
     import sessiond_blender as sb       # the extension registers this name too
-    s = sb.connect("127.0.0.1", int(port), session, "extension-user", cache_dir=cache)
+    # The blob cache and the saved settings where the add-on puts them by
+    # itself (no cache_dir given): under the extension's user directory.
+    s = sb.connect("127.0.0.1", int(port), session, "extension-user")
     n_nodes = len(s.client.nodes)
     status = s.status
     s.disconnect()
+    paths = importlib.import_module(sb.__name__ + ".paths")
+    paths.save_settings(bpy.context.window_manager.sessiond)
     done("extension", valid=valid, invalid=invalid, enabled=enabled, module=sb.__name__,
          installed_from=os.path.dirname(sb.__file__), status=status, nodes=n_nodes,
-         initialized=s.client.initialized)
+         initialized=s.client.initialized, cache_dir=s.client.cache_dir,
+         settings=paths.settings_file(),
+         settings_saved=os.path.exists(paths.settings_file()),
+         user_dir=bpy.utils.extension_path_user(sb.__name__))
 
 
 try:

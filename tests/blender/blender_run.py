@@ -15,8 +15,11 @@ import queue
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -163,3 +166,35 @@ class Blender:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             pass
+
+
+class BlenderTestCase(unittest.TestCase):
+    """A test with its own sessiond (started with `server_args`) and
+    temporary folder; start() runs a role of `script` in a Blender, each
+    with its own blob cache, and every Blender started is killed at the
+    end (with what it started)."""
+    script = None
+    session = "test"
+    server_args = ()
+
+    def setUp(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+        from harness import Server
+        self.srv = Server(list(self.server_args)).start()
+        self.tmp = tempfile.mkdtemp(prefix="sessiond-%s-" % self.session)
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            p.kill()
+        self.srv.stop()
+        self.srv.cleanup()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, role, window=False, options=(), env=None, args=()):
+        """Blender running `script` with ROLE PORT SESSION CACHE ARGS..."""
+        p = Blender(self.script, [role, self.srv.port, self.session,
+                                  os.path.join(self.tmp, "cache-" + role)] + list(args),
+                    "blender-" + role, env=env, window=window, options=options)
+        self.procs.append(p)
+        return p

@@ -1,7 +1,8 @@
 """The add-on as a Blender 4.2+ extension (bl_extension.py): the zip of
 tools/package-addon passes Blender's own validation of its
 blender_manifest.toml (a zip with a broken manifest does not), installs
-from disk into a private user directory, is enabled and connects.
+from disk into a private user directory, is enabled and connects; its blob
+cache and saved settings are under bpy.utils.extension_path_user.
 Registered for the releases of bpy-releases (4.2 and later)."""
 
 import os
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 import unittest
 import zipfile
 
@@ -29,6 +31,12 @@ class ExtensionTest(unittest.TestCase):
             zip_path = os.path.join(tmp, "sessiond_blender.zip")
             subprocess.run([os.path.join(REPO, "tools", "package-addon"), zip_path], check=True,
                            stdout=subprocess.DEVNULL)
+            # The permissions Blender shows before installing: network and
+            # files, nothing else.
+            with zipfile.ZipFile(zip_path) as z:
+                name = [n for n in z.namelist() if n.endswith("blender_manifest.toml")][0]
+                manifest = tomllib.loads(z.read(name).decode("utf-8"))
+            self.assertEqual(sorted(manifest["permissions"]), ["files", "network"])
             # The same zip with a manifest Blender must refuse (no version).
             bad = os.path.join(tmp, "bad.zip")
             with zipfile.ZipFile(zip_path) as z, zipfile.ZipFile(bad, "w") as out:
@@ -56,6 +64,13 @@ class ExtensionTest(unittest.TestCase):
             self.assertEqual(r["status"], "connected")
             self.assertTrue(r["initialized"])
             self.assertGreater(r["nodes"], 0, "the scene was shared")
+            # Cache and settings under bpy.utils.extension_path_user, in
+            # the private user directory.
+            user_dir = r["user_dir"]
+            self.assertTrue(user_dir.startswith(os.path.join(tmp, "extensions")), user_dir)
+            self.assertTrue(r["cache_dir"].startswith(user_dir), r["cache_dir"])
+            self.assertTrue(r["settings"].startswith(user_dir), r["settings"])
+            self.assertTrue(r["settings_saved"])
         finally:
             srv.stop()
             srv.cleanup()

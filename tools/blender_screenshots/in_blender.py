@@ -83,13 +83,22 @@ def shoot(port, cache, out):
     yield 0.5
     win.event_simulate(type="ESC", value="PRESS")     # the first start's splash
     win.event_simulate(type="ESC", value="RELEASE")
+    # No active object: the Item tab (Transform) has nothing to show, so
+    # the sidebar shows the add-on's tab.
+    bpy.context.view_layer.objects.active = None
     yield 0.5
     snap("01-connect.png")
-    s = api.make_session("127.0.0.1", port, SESSION, "bob", color="#3373ff", cache_dir=cache)
-    s.bridge.watch_depsgraph = True
-    s.begin()
-    api._active = s
-    ui.ensure_timer()
+    # Connect as from the panel: the question, then Join.
+    with bpy.context.temp_override(**ctx):
+        bpy.ops.sessiond.connect("INVOKE_DEFAULT")
+    s = api.active()
+    s.client.cache_dir = cache
+    while s.join_question() is None:
+        yield 0.05
+    yield 0.3
+    snap("01-question.png")
+    with bpy.context.temp_override(**ctx):
+        bpy.ops.sessiond.join()
     while not s.joined:
         yield 0.05
     cube = bpy.data.objects["Cube"]

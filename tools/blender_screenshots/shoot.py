@@ -38,8 +38,11 @@ def main():
         peer = blender_run.Blender(script, ["peer", srv.port, os.path.join(tmp, "a"), out], "ann")
         procs.append(peer)
         peer.result("ready")
+        # Its own Blender settings and cache: what Connect saves stays here.
         shot = blender_run.Blender(script, ["shoot", srv.port, os.path.join(tmp, "b"), out],
-                                   "bob", window=True, options=["--enable-event-simulate"])
+                                   "bob", window=True, options=["--enable-event-simulate"],
+                                   env={"BLENDER_USER_CONFIG": os.path.join(tmp, "config"),
+                                        "XDG_CACHE_HOME": os.path.join(tmp, "xdg-cache")})
         procs.append(shot)
         r = shot.result("shots", timeout=300)
         for name in r["files"]:

@@ -29,6 +29,9 @@ class Session:
         self._last_presence = 0.0
         self._presence_sent = None
         self.mode = None
+        # The UI's Connect sets this: once synced, the join waits (nothing
+        # local changes) until the artist answers collab.join_question().
+        self.asking = False
 
     # -- the loop ----------------------------------------------------------
     def pump(self, timeout=0.0):
@@ -47,6 +50,7 @@ class Session:
     def _events(self):
         ev = self.client.take_events()
         self._seen_events = ev
+        self.collab.say_errors(ev)
         for e in ev:
             if e[0] in ("chat", "task", "user", "presence", "synced", "status"):
                 for cb in list(_listeners):
@@ -226,6 +230,10 @@ class Session:
         blob_bytes, blobs_left}."""
         return self.collab.progress()
 
+    def join_question(self):
+        """What joining will do, once synced (None before)."""
+        return self.collab.join_question()
+
     def after_undo(self):
         """After Blender's undo or redo (the UI calls it from undo_post and
         redo_post): others' changes are applied again from the session, this
@@ -307,6 +315,9 @@ class Session:
             while not r.done:
                 yield
             c.take_events()     # the probe's error on a 1.0 server is expected
+        while self.asking:
+            self._events()      # listeners told; the nodes are applied as a whole below
+            yield
         # What the sync brought is applied by bridge.start() as a whole.
         self._events()
         how = self.bridge.start()

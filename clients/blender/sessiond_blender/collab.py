@@ -35,6 +35,21 @@ _CODES = {
 }
 
 
+# A refused request of the panel's (or the API's), said before the reason.
+# Node changes, locks that follow the selection and files are said by the
+# bridge; an error that answers no request too.
+_REFUSED = {
+    "chat.send": "Your message was not sent",
+    "chat.history": "Older messages could not be fetched",
+    "task.create": "The task was not created",
+    "task.update": "The task was not changed",
+    "admin.kick": "Nobody was kicked",
+    "admin.save": "The session was not saved",
+    "admin.backups": "The backups could not be listed",
+    "presence": "Your view and selection were not shared",
+}
+
+
 def sentence(code, message=""):
     """An error as one sentence: what it means, then the server's words."""
     head = _CODES.get(code, "The server refused a request")
@@ -174,6 +189,9 @@ class Collab:
                 mine.get("view_matrix"), theirs["view_matrix"])
                 or mine.get("lens") != theirs.get("lens")):
             self.snap_view(name)
+        elif self._followed is None:
+            # Already on their view: moving away from this one stops it.
+            self._followed = mine
         self.snap_time(name)
 
     # -- locks ------------------------------------------------------------------
@@ -294,6 +312,19 @@ class Collab:
             self.s.bridge.message("%s is being edited by %s: it cannot be made active"
                                   % (ob.name, owner))
 
+    def say_errors(self, events):
+        """The server's refusals of the requests in _REFUSED, and of an
+        admin's release, as sentences in the panel's messages."""
+        for e in events:
+            if e[0] != "error" or e[3] is None:
+                continue
+            r = e[3]
+            what = _REFUSED.get(r.type)
+            if r.type == "node.unlock" and r.fields.get("force"):
+                what = "%s was not released" % self._name(r.fields.get("uuid"))
+            if what:
+                self.s.bridge.message("%s: %s" % (what, sentence(e[1], e[2])))
+
     def presence(self, data):
         """Add the view (stored one when no viewport) and lock fields."""
         v = self.local()
@@ -310,8 +341,9 @@ class Collab:
     # -- progress ---------------------------------------------------------------
     def progress(self):
         """The join's progress: {phase, nodes, total, blob_bytes, blobs_left}.
-        phase: "connecting", "receiving" (total not known yet), "applying",
-        "done"."""
+        phase: "connecting", "receiving" (total not known yet), "asking"
+        (synced, waiting for the artist's answer to join_question()),
+        "applying", "done"."""
         s, c = self.s, self.s.client
         blobs_left = len(getattr(c, "_downloads", ())) + (1 if c._download_req is not None
                                                             or c._download is not None else 0)
@@ -320,12 +352,35 @@ class Collab:
             out.update(phase="receiving", nodes=c.sync_progress[0], total=None)
         elif not c.synced:
             out.update(phase="connecting", nodes=0, total=None)
+        elif getattr(s, "asking", False):
+            out.update(phase="asking", nodes=len(c.nodes), total=len(c.nodes))
         else:
             total = len(c.nodes)
             done = getattr(s, "joined", True)
+            # Not in yet: nodes not built yet, still to apply, put off by
+            # their translator, or waiting for a file.
+            b = s.bridge
+            left = 0
+            if not done:
+                later = b.dirty | b.retry
+                for us in b.parked_blob.values():
+                    later |= us
+                left = sum(1 for u in c.nodes if u not in b.ids or u in later)
             out.update(phase="done" if done else "applying",
-                       nodes=total - (0 if done else s.bridge.waiting), total=total)
+                       nodes=max(0, total - left), total=total)
         return out
+
+    def join_question(self):
+        """The Connect confirmation, once the session is synced (None
+        before): what joining will do to the local scene."""
+        c = self.s.client
+        if not c.synced:
+            return None
+        if not c.initialized and not c.nodes:
+            return "You are first: your scene will be uploaded to session '%s'" % c.session
+        n = sum(1 for v in c.nodes.values() if v.get("kind") == "Object")
+        return "Your local scene will be replaced by session '%s' (%d object%s)" % (
+            c.session, n, "" if n == 1 else "s")
 
     def progress_text(self):
         p = self.progress()

@@ -50,24 +50,18 @@ def settings(context):
 class SESSIOND_OT_connect(bpy.types.Operator):
     bl_idname = "sessiond.connect"
     bl_label = "Connect"
-    bl_description = ("Join the session. If it already holds a scene, everything of your file "
-                      "that is shared (objects, meshes, curves, armatures, materials, node "
-                      "groups, images, ...) is replaced by it; what is not shared stays local")
+    bl_description = ("Connect to the session and look at it: nothing of your file changes "
+                      "until you answer what the panel then says (your local scene replaced "
+                      "by the session's, or uploaded if you are first)")
 
     def invoke(self, context, event):
-        return context.window_manager.invoke_props_dialog(self, width=360)
-
-    def draw(self, context):
-        st = settings(context)
-        n = len([o for o in bpy.data.objects if o.library is None])
-        col = self.layout.column(align=True)
-        col.label(text="Join session '%s' on %s:%d as %s." % (st.session, st.host, st.port,
-                                                              st.user))
-        col.label(text="If it already holds a scene, your local scene", icon="ERROR")
-        col.label(text="(%d objects here) is replaced by the session's." % n, icon="BLANK1")
-        col.label(text="If you are first, your scene is uploaded.", icon="EXPORT")
+        return self._connect(context, ask=True)
 
     def execute(self, context):
+        # From a script: no question, the join goes ahead.
+        return self._connect(context, ask=False)
+
+    def _connect(self, context, ask):
         st = settings(context)
         paths.save_settings(st)
         cur = api.active()
@@ -76,9 +70,37 @@ class SESSIOND_OT_connect(bpy.types.Operator):
         s = api.make_session(st.host, st.port, st.session, st.user, st.password,
                              st.admin_password, st.tls, _color_hex(st.color))
         s.bridge.watch_depsgraph = True
+        s.asking = ask
         s.begin()
         api._active = s
         ensure_timer()
+        return {"FINISHED"}
+
+
+class SESSIOND_OT_join(bpy.types.Operator):
+    bl_idname = "sessiond.join"
+    bl_label = "Join"
+    bl_description = ("Go ahead: your local scene is replaced by the session's (what is not "
+                      "shared stays local), or uploaded if you are first")
+
+    def execute(self, context):
+        s = api.active()
+        if s is None or not s.asking:
+            return {"CANCELLED"}
+        s.asking = False
+        return {"FINISHED"}
+
+
+class SESSIOND_OT_join_cancel(bpy.types.Operator):
+    bl_idname = "sessiond.join_cancel"
+    bl_label = "Cancel"
+    bl_description = "Do not join: disconnect, your scene stays as it is"
+
+    def execute(self, context):
+        s = api.active()
+        if s is None or not s.asking:
+            return {"CANCELLED"}
+        s.disconnect()
         return {"FINISHED"}
 
 
@@ -223,6 +245,7 @@ class SESSIOND_OT_follow(bpy.types.Operator):
             return {"FINISHED"}
         if event.type == "ESC" and event.value == "PRESS":
             s.follow(None)
+            s.bridge.message("stopped following %s" % self.user)
             return {"FINISHED"}
         return {"PASS_THROUGH"}
 
@@ -375,6 +398,15 @@ class SESSIOND_PT_session(_Panel, bpy.types.Panel):
             row.operator("sessiond.disconnect", icon="CANCEL")
         else:
             row.operator("sessiond.connect", icon="URL")
+        question = s.join_question() if s is not None and s.asking else None
+        if question:
+            box = col.box()
+            wrapped(box, question + ".", "QUESTION", context)
+            row = box.row(align=True)
+            first = question.startswith("You are first")
+            row.operator("sessiond.join", text="Upload" if first else "Join",
+                         icon="EXPORT" if first else "IMPORT")
+            row.operator("sessiond.join_cancel", icon="CANCEL")
         if s is not None:
             wrapped(col, s.status, status_icon(s), context)
             for _, text in s.messages[-3:]:
@@ -579,12 +611,12 @@ def _progress(s, done=False):
     wm = bpy.context.window_manager
     if wm is None:
         return
-    if done:
+    p = None if done else s.progress()
+    if p is None or p["phase"] == "asking":     # not while the artist decides
         if _progress_on:
             wm.progress_end()
             _progress_on = False
         return
-    p = s.progress()
     if not _progress_on:
         wm.progress_begin(0, 1000)
         _progress_on = True
@@ -607,7 +639,8 @@ def ensure_timer():
         bpy.app.timers.register(_tick, first_interval=0.0, persistent=True)
 
 
-CLASSES = (SessiondSettings, SESSIOND_OT_connect, SESSIOND_OT_disconnect, SESSIOND_OT_send_chat,
+CLASSES = (SessiondSettings, SESSIOND_OT_connect, SESSIOND_OT_join, SESSIOND_OT_join_cancel,
+           SESSIOND_OT_disconnect, SESSIOND_OT_send_chat,
            SESSIOND_OT_chat_history,
            SESSIOND_OT_create_task, SESSIOND_OT_task_status, SESSIOND_OT_task_assign,
            SESSIOND_OT_snap_view, SESSIOND_OT_snap_time, SESSIOND_OT_follow,
