@@ -11,7 +11,8 @@ every generic attribute (color attributes included) as
 attr:DOMAIN:TYPE:NAME (1 to 4 values per element); key.NAME, the
 positions of each shape key (whose settings are in `shape_keys`). Up to LARGE vertices they are JSON lists in `geometry`; above it
 they travel as one blob of packed little-endian arrays and `geometry`
-holds {"blob": reference, "layout": [[name, typecode, count], ...]}.
+holds {"blob": reference, "layout": [[name, typecode, count], ...]}; the
+blob's chunks (protocol 1.2) are cut along the arrays.
 
 Auto smooth: `auto_smooth` is the angle (radians) when it is on. Blender
 before 4.1 reads and writes it (use_auto_smooth, auto_smooth_angle); 4.1
@@ -222,7 +223,10 @@ def dump(me, ctx):
     named = arrays(me)
     if len(me.vertices) > LARGE:
         blob, layout = pack_arrays(named)
-        d["geometry"] = {"blob": ctx.put_bytes(blob), "layout": layout}
+        # Chunks cut along the arrays: moving a few vertices changes a few
+        # chunks of `co`, and only those travel (protocol 1.2).
+        parts = [a.itemsize * len(a) for _, a in named]
+        d["geometry"] = {"blob": ctx.put_bytes(blob, parts), "layout": layout}
     else:
         geo = {}
         for name, a in named:
