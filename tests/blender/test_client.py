@@ -3,9 +3,9 @@ against the real server, with plain python3 and no Blender: handshake,
 errors in the server's words, events between two clients, delta resume after
 a reconnect, the server killed and restarted under a connected client, and
 blobs (upload, download into the cache, dedup) when the server has them,
-and chunked blobs (protocol 1.2): only missing chunks sent and fetched, the
-chunk cache bounded and reused after a restart, whole blobs with a 1.1
-server.
+and chunked blobs (protocol 1.2): only missing chunks sent and fetched, an
+interrupted upload resumed, the chunk cache bounded and reused after a
+restart, whole blobs with a 1.1 server.
 
 One server for the whole file (the kill -9 test restarts it on the same
 port and data).
@@ -305,6 +305,32 @@ class ChunkTest(unittest.TestCase):
         self.assertFalse(web.chunked)
         self.assertEqual(self.fetch(web, h2), len(v2))
         self.assertEqual(web.read_blob(h2), v2)
+
+    def test_an_interrupted_upload_resumes(self):
+        a = self.joined("ia", "interrupted")
+        data = os.urandom(8 * PIECE)
+        calls = []
+        send = a._send_bytes
+
+        def cut_off(view):
+            # The connection drops once the first four chunks are out.
+            calls.append(len(view))
+            if len(calls) <= 4:
+                send(view)
+            if len(calls) == 4:
+                while a.ws.pending_output:
+                    a.ws.pump(0.01)
+                a.ws.sock.shutdown(socket.SHUT_WR)
+        a._send_bytes = cut_off
+        h = a.put_blob(data)
+        a.wait(lambda: len(calls) == 8 and a.status == "reconnecting", T)
+        a._send_bytes = send
+        before = a.blob_bytes_sent
+        a.call("node.create", needs=[h], uuid="n", kind="Mesh", data={"blob": h}, blobs=[h])
+        self.assertEqual(a.blob_bytes_sent - before, 4 * PIECE)
+        b = self.joined("ib", "interrupted")
+        self.fetch(b, h)
+        self.assertEqual(b.read_blob(h), data)
 
     def test_cache_is_bounded(self):
         a = self.joined("ba", "bounded")
