@@ -298,7 +298,8 @@ class Client:
         lost = [r for r in self.pending.values()]
         self.pending = {}
         # Requests that were in flight: their fate is unknown; the resync
-        # tells. Blob transfers restart from the beginning.
+        # tells. Blob transfers start again (a chunked upload sends only the
+        # chunks the server did not get).
         for r in lost:
             if r.type in ("blob.put", "blob.end", "blob.get", "blob.chunks", "chunk.get"):
                 continue
