@@ -62,6 +62,23 @@ def cut_sizes(total, parts=None, piece=PIECE):
             return sizes        # too large for a listed cut: sent without one
 
 
+def speaks_chunks(protocol):
+    """A server whose welcome says this `protocol` (None: 1.0) takes chunks."""
+    try:
+        return tuple(int(x) for x in str(protocol or "1.0").split(".")) >= (1, 2)
+    except ValueError:
+        return False
+
+
+def offsets(chunks):
+    """Where each of `chunks` ([(hash, size)]) starts in its blob."""
+    out, pos = [], 0
+    for _, n in chunks:
+        out.append(pos)
+        pos += n
+    return out
+
+
 def cut(data, sizes):
     """[(chunk hash, size)] of `data` cut into `sizes`."""
     view = memoryview(data)
@@ -91,6 +108,26 @@ class Download:
         self.lacking = []           # chunks still to ask for
         self.expect = []            # asked in the current chunk.get, not arrived yet
         self.got = {}               # hash -> bytes arrived
+
+    def assemble(self, store):
+        """The blob's bytes; None when a chunk is neither here nor in `store`
+        (damaged on disk, evicted meanwhile): those are `lacking` again."""
+        if self.chunks is None:
+            return bytes(self.buf)
+        parts = [self.got.get(h) or store.get(h) for h, _ in self.chunks]
+        self.lacking = list(dict.fromkeys(h for (h, _), p in zip(self.chunks, parts)
+                                          if p is None))
+        return None if self.lacking else b"".join(parts)
+
+    def next_batch(self):
+        """The next chunks to ask for in one chunk.get: at most 1024, and
+        about 64 MiB."""
+        sizes = dict(self.chunks)
+        ask, total = [], 0
+        while self.lacking and len(ask) < 1024 and (not ask or total < 64 << 20):
+            ask.append(self.lacking.pop(0))
+            total += sizes[ask[-1]]
+        return ask
 
 
 class ChunkStore:

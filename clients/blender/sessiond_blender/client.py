@@ -631,11 +631,7 @@ class Client:
     @property
     def chunked(self):
         """The server speaks protocol 1.2 or later: blobs go as chunks."""
-        try:
-            v = tuple(int(x) for x in str(self.server.get("protocol", "1.0")).split("."))
-        except ValueError:
-            return False
-        return v >= (1, 2)
+        return chunkslib.speaks_chunks(self.server.get("protocol"))
 
     def has_blob(self, h):
         return h in self._outgoing or self.chunks.has_blob(h)
@@ -742,10 +738,7 @@ class Client:
                 if up.chunks is None or "missing" not in m:
                     self._send_bytes(view)
                 else:
-                    starts, pos = [], 0
-                    for _, n in up.chunks:
-                        starts.append(pos)
-                        pos += n
+                    starts = chunkslib.offsets(up.chunks)
                     for i in m["missing"]:
                         self._send_bytes(view[starts[i]:starts[i] + up.chunks[i][1]])
                 self._send_request(Request("blob.end", {"hash": up.hash}))
@@ -805,16 +798,10 @@ class Client:
     def _next_chunks(self):
         """chunk.get of the next lacking chunks (at most 1024 and about
         64 MiB per request), or the end of the download."""
-        d = self._download
-        if not d.lacking:
+        ask = self._download.next_batch()
+        if not ask:
             self._finish_download()
             return
-        sizes = dict(d.chunks)
-        ask, total = [], 0
-        while d.lacking and len(ask) < 1024 and (not ask or total < 64 << 20):
-            h = d.lacking.pop(0)
-            ask.append(h)
-            total += sizes[h]
         self._download_req = Request("chunk.get", {"hashes": ask})
         self._send_request(self._download_req)
 
@@ -846,17 +833,10 @@ class Client:
     def _finish_download(self):
         d = self._download
         chunks = d.chunks
-        if chunks is None:
-            data = bytes(d.buf)
-        else:
-            parts = [d.got.get(h) or self.chunks.get(h) for h, _ in chunks]
-            # A chunk the cache could not give back after all (damaged on
-            # disk, evicted meanwhile) is asked for.
-            d.lacking = list(dict.fromkeys(h for (h, _), p in zip(chunks, parts) if p is None))
-            if d.lacking:
-                self._next_chunks()
-                return
-            data = b"".join(parts)
+        data = d.assemble(self.chunks)
+        if data is None:            # a chunk the cache could not give back after all
+            self._next_chunks()
+            return
         self._download = None
         self._download_wanted.discard(d.hash)
         if blob_hash(data) != d.hash or len(data) != d.size:
