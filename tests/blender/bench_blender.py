@@ -9,6 +9,12 @@ running server (tools/bench starts it). Prints key=value lines:
                         returns with the scene in bpy.data (its digest is
                         checked against the uploader's)
   blender_upload_ms     the first artist's connect() that uploads that scene
+  blender_edit_p99_ms   Blender A lifts 100 vertices of a GRID^2 vertex mesh
+                        EDITS times; time from the change in A until B's mesh
+                        shows it (p99; A waits for it before the next edit)
+  blender_edit_p50_ms, blender_edit_max_ms
+  blender_edit_wire_kib bytes A sent per edit (mean; _max_kib the largest),
+                        protocol 1.2 chunks: a few chunks of positions
   blender_publish_s_sample_materials, blender_join_s_sample_materials,
   blender_publish_s_every_kind, blender_join_s_every_kind
                         real scenes (bl_real.py): materials_library_vx's
@@ -23,8 +29,8 @@ keys start with blenderSERIES (without dots: blender45_move_p99_ms, ...).
 Exit status 0, 1 on failure, 3 when blender (or the release) is not
 installed (the scenario is skipped).
 
-usage: bench_blender.py --port P [--moves N] [--grid N] [--texture N] [--tmpdir D]
-                        [--release SERIES]
+usage: bench_blender.py --port P [--moves N] [--edits N] [--grid N] [--texture N]
+                        [--tmpdir D] [--release SERIES]
 """
 
 import argparse
@@ -50,6 +56,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--moves", type=int, default=200)
+    ap.add_argument("--edits", type=int, default=30)
     ap.add_argument("--grid", type=int, default=448)       # 448^2 = 200,704 vertices
     ap.add_argument("--texture", type=int, default=4096)
     ap.add_argument("--tmpdir", default=None)
@@ -91,6 +98,30 @@ def main():
                              % " ".join("%.0f" % x for x in lat))
         m.wait(60)
         w.wait(60)
+
+        eargs = lambda role: [role, o.port, key + "-edit", os.path.join(tmp, role),
+                              o.edits, o.grid, o.texture]
+        e = Blender("bl_bench.py", eargs("editor"), "editor", series=series)
+        procs.append(e)
+        e.result("editor-ready", 300)
+        ew = Blender("bl_bench.py", eargs("edit-watcher"), "edit-watcher", series=series)
+        procs.append(ew)
+        er, ewr = e.result("editor", 900), ew.result("edit-watcher", 900)
+        seen = ewr["seen"]
+        lat = [(seen[str(i + 1)] - t) * 1000 for i, t in enumerate(er["times"])
+               if str(i + 1) in seen]
+        wire = er["wire"]
+        out("edits", "%d", len(er["times"]))
+        out("edit_p50_ms", "%.1f", pct(lat, 50))
+        out("edit_p99_ms", "%.1f", pct(lat, 99))
+        out("edit_max_ms", "%.1f", max(lat))
+        out("edit_wire_kib", "%.1f", sum(wire) / len(wire) / 1024.0)
+        out("edit_wire_max_kib", "%.1f", max(wire) / 1024.0)
+        if os.environ.get("BENCH_BLENDER_VERBOSE"):
+            sys.stderr.write("edit latencies (ms): %s\nedit bytes sent: %s\n"
+                             % (" ".join("%.0f" % x for x in lat), " ".join(map(str, wire))))
+        e.wait(60)
+        ew.wait(60)
 
         b = Blender("bl_bench.py", args("big", key + "-join"), "big", series=series)
         procs.append(b)

@@ -9,7 +9,15 @@ Roles:
             at which each new location arrived in bpy.data
   big       builds a GRID x GRID vertex mesh with a TEXTURE^2 image, uploads
   joiner    joins the big session; prints how long connect() took
+  editor    builds a GRID x GRID vertex mesh only, waits for
+            "edit-watcher:ready", then MOVES times lifts 100 of its
+            vertices (a 10 x 10 patch) and waits until the watcher says it
+            has the edit; prints the time of each edit and the bytes it sent
+  edit-watcher  joins, pumps, prints the monotonic time at which each
+            edit showed in its mesh (and says so in the chat)
 """
+
+import array
 
 import os
 import sys
@@ -101,12 +109,69 @@ def joiner(port, session, cache):
     s.disconnect()
 
 
+def patch(n):
+    """The 100 vertices the editor moves: a 10 x 10 patch in the middle."""
+    m = max(0, n // 2 - 5)
+    return [y * n + x for y in range(m, m + 10) for x in range(m, m + 10)]
+
+
+def editor(port, session, cache, edits, grid):
+    scene_util.clear_scene()
+    me = scene_util.grid_mesh("Terrain", grid)
+    bpy.context.scene.collection.objects.link(bpy.data.objects.new("Terrain", me))
+    s = sb.connect("127.0.0.1", port, session, "editor", cache_dir=cache, timeout=T)
+    c = s.client
+    done("editor-ready", vertices=len(me.vertices), first_bytes=c.ws.bytes_sent)
+    s.wait_until(said(s, "edit-watcher:ready"), T)
+    co = array.array("f", [0.0]) * (3 * len(me.vertices))
+    idx = patch(grid)
+    times, wire = [], []
+    for i in range(1, edits + 1):
+        me.vertices.foreach_get("co", co)
+        for v in idx:
+            co[3 * v + 2] = 1.0 + i * 0.01
+        sent = c.ws.bytes_sent
+        times.append(time.monotonic())
+        me.vertices.foreach_set("co", co)
+        me.update()
+        s.wait_until(said(s, "seen:%d" % i), T)
+        wire.append(c.ws.bytes_sent - sent)
+    s.send_chat("editor:done")
+    done("editor", times=times, wire=wire)
+    s.wait_until(said(s, "edit-watcher:done"), T)
+    s.disconnect()
+
+
+def edit_watcher(port, session, cache, edits, grid):
+    scene_util.clear_scene()
+    s = sb.connect("127.0.0.1", port, session, "edit-watcher", cache_dir=cache, timeout=T)
+    v = patch(grid)[-1]
+    s.send_chat("edit-watcher:ready")
+    seen = {}
+    deadline = time.monotonic() + T * 4
+    while len(seen) < edits and time.monotonic() < deadline:
+        s.pump(0.002)
+        me = bpy.data.meshes["Terrain"]
+        i = round((me.vertices[v].co.z - 1.0) / 0.01)
+        if 1 <= i <= edits and str(i) not in seen and abs(me.vertices[v].co.z - 1.0 - i * 0.01) < 1e-4:
+            seen[str(i)] = time.monotonic()
+            s.send_chat("seen:%d" % i)
+    s.wait_until(said(s, "editor:done"), T)
+    done("edit-watcher", seen=seen)
+    s.send_chat("edit-watcher:done")
+    s.disconnect()
+
+
 def main():
     a = scene_util.args()
     role, port, session, cache = a[0], int(a[1]), a[2], a[3]
     moves, grid, texture = int(a[4]), int(a[5]), int(a[6])
     try:
-        if role == "mover":
+        if role == "editor":
+            editor(port, session, cache, moves, grid)
+        elif role == "edit-watcher":
+            edit_watcher(port, session, cache, moves, grid)
+        elif role == "mover":
             mover(port, session, cache, moves)
         elif role == "watcher":
             watcher(port, session, cache, moves)

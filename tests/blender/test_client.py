@@ -2,7 +2,10 @@
 against the real server, with plain python3 and no Blender: handshake,
 errors in the server's words, events between two clients, delta resume after
 a reconnect, the server killed and restarted under a connected client, and
-blobs (upload, download into the cache, dedup) when the server has them.
+blobs (upload, download into the cache, dedup) when the server has them,
+and chunked blobs (protocol 1.2): only missing chunks sent and fetched, an
+interrupted upload resumed, the chunk cache bounded and reused after a
+restart, whole blobs with a 1.1 server.
 
 One server for the whole file (the kill -9 test restarts it on the same
 port and data).
@@ -32,6 +35,7 @@ from sessiond_blender import client as sc           # noqa: E402
 from sessiond_blender import ws as sws              # noqa: E402
 
 T = 10.0
+MIB = 1024 * 1024
 
 
 class ClientTest(unittest.TestCase):
@@ -207,6 +211,194 @@ class ClientTest(unittest.TestCase):
         r = b.request("blob.has", hashes=[h, "1" * 64])
         b.wait(lambda: r.done, T)
         self.assertEqual(r.reply["have"], [h])
+
+
+class Client11(sc.Client):
+    """The add-on's client told by its welcome that the server speaks 1.1
+    (a server of that version: no chunks)."""
+
+    def _on_welcome(self, m):
+        if m.get("type") == "welcome":
+            m = dict(m, server=dict(m.get("server") or {}, protocol="1.1"))
+        super()._on_welcome(m)
+
+
+KIB = 1024
+PIECE = 256 * KIB
+
+
+class ChunkTest(unittest.TestCase):
+    """Protocol 1.2 blobs as the add-on sends and fetches them: only the
+    chunks the other side lacks travel; the chunk cache is bounded and
+    survives a restart; a 1.1 server gets whole blobs."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(["--admin-password", "adm"]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        cls.srv.cleanup()
+
+    def setUp(self):
+        self.clients = []
+        self.cache = tempfile.mkdtemp(prefix="sessiond-chunks-")
+
+    def tearDown(self):
+        for c in self.clients:
+            c.disconnect()
+        shutil.rmtree(self.cache, ignore_errors=True)
+
+    def joined(self, user, session, cls=sc.Client, cache=None, **kw):
+        c = cls("127.0.0.1", self.srv.port, session, user,
+                cache_dir=os.path.join(self.cache, cache or user), **kw)
+        self.clients.append(c)
+        c.open_and_sync(T)
+        return c
+
+    def publish(self, c, uuid, data, parts=None):
+        """Upload `data` and name it in a node; returns (hash, blob bytes
+        sent, bytes on the wire)."""
+        sent, wire = c.blob_bytes_sent, c.ws.bytes_sent
+        h = c.put_blob(data, parts=parts)
+        if uuid in c.nodes:
+            c.call("node.update", needs=[h], uuid=uuid, blobs=[h], patch={"blob": h})
+        else:
+            c.call("node.create", needs=[h], uuid=uuid, kind="Mesh", data={"blob": h}, blobs=[h])
+        return h, c.blob_bytes_sent - sent, c.ws.bytes_sent - wire
+
+    def fetch(self, c, h):
+        """Download a blob; returns the blob bytes received."""
+        got = c.blob_bytes_received
+        if not c.fetch_blob(h):
+            c.wait(lambda: c.has_blob(h), 30)
+        self.assertIn(("blob", h), c.take_events())
+        return c.blob_bytes_received - got
+
+    def test_only_missing_chunks_travel(self):
+        a = self.joined("ca", "chunks")
+        b = self.joined("cb", "chunks")
+        self.assertTrue(a.chunked)
+        # Two "arrays" of 1 MiB + 10 and 2 MiB + 17 bytes: each cut from its start.
+        parts = [MIB + 10, 2 * MIB + 17]
+        v1 = os.urandom(sum(parts))
+        h1, sent, wire1 = self.publish(a, "mesh", v1, parts)
+        self.assertEqual(sent, len(v1))
+        self.assertEqual(self.fetch(b, h1), len(v1))
+        self.assertEqual(b.read_blob(h1), v1)
+        # 100 bytes changed at the start of the second array: one chunk.
+        v2 = bytearray(v1)
+        v2[parts[0] + 5:parts[0] + 105] = os.urandom(100)
+        v2 = bytes(v2)
+        h2, sent, wire2 = self.publish(a, "mesh", v2, parts)
+        self.assertEqual(sent, PIECE)
+        self.assertLess(wire2, 0.1 * wire1)
+        self.assertEqual(self.fetch(b, h2), PIECE)
+        self.assertEqual(b.read_blob(h2), v2)
+        # The same blob again: nothing is sent at all.
+        h, sent, _ = self.publish(a, "mesh", v2, parts)
+        self.assertEqual((h, sent), (h2, 0))
+        # What the web page does for a thumbnail (a 1.1 blob.get) reads the
+        # chunked blob whole.
+        web = self.joined("web", "chunks", cls=Client11)
+        self.assertFalse(web.chunked)
+        self.assertEqual(self.fetch(web, h2), len(v2))
+        self.assertEqual(web.read_blob(h2), v2)
+
+    def test_an_interrupted_upload_resumes(self):
+        a = self.joined("ia", "interrupted")
+        data = os.urandom(8 * PIECE)
+        calls = []
+        send = a._send_bytes
+
+        def cut_off(view):
+            # The connection drops once the first four chunks are out.
+            calls.append(len(view))
+            if len(calls) <= 4:
+                send(view)
+            if len(calls) == 4:
+                while a.ws.pending_output:
+                    a.ws.pump(0.01)
+                a.ws.sock.shutdown(socket.SHUT_WR)
+        a._send_bytes = cut_off
+        h = a.put_blob(data)
+        a.wait(lambda: len(calls) == 8 and a.status == "reconnecting", T)
+        a._send_bytes = send
+        before = a.blob_bytes_sent
+        a.call("node.create", needs=[h], uuid="n", kind="Mesh", data={"blob": h}, blobs=[h])
+        self.assertEqual(a.blob_bytes_sent - before, 4 * PIECE)
+        b = self.joined("ib", "interrupted")
+        self.fetch(b, h)
+        self.assertEqual(b.read_blob(h), data)
+
+    def test_cache_is_bounded(self):
+        a = self.joined("ba", "bounded")
+        b = self.joined("bb", "bounded", cache_memory=MIB, cache_disk=2 * MIB)
+        blobs = [os.urandom(MIB) for _ in range(4)]
+        hashes = []
+        for i, data in enumerate(blobs):
+            h, _, _ = self.publish(a, "n%d" % i, data)
+            hashes.append(h)
+            self.fetch(b, h)
+            self.assertLessEqual(b.chunks.memory_bytes, MIB)
+            self.assertLessEqual(b.chunks.disk_bytes, 2 * MIB)
+        on_disk = sum(os.path.getsize(os.path.join(d, f))
+                      for d, _, files in os.walk(b.cache_dir) for f in files)
+        self.assertLessEqual(on_disk, 2 * MIB)
+        self.assertEqual(b.read_blob(hashes[-1]), blobs[-1])
+        # The oldest was evicted: fetched again (all of it), and right.
+        self.assertFalse(b.has_blob(hashes[0]))
+        self.assertEqual(self.fetch(b, hashes[0]), MIB)
+        self.assertEqual(b.read_blob(hashes[0]), blobs[0])
+
+    def test_disk_cache_reused_after_restart(self):
+        a = self.joined("ra", "restart")
+        b = self.joined("rb", "restart")
+        v1 = os.urandom(2 * MIB)
+        h1, _, _ = self.publish(a, "mesh", v1)
+        self.fetch(b, h1)
+        b.disconnect()
+        # A new client (Blender started again) on the same cache directory.
+        b2 = self.joined("rb", "restart", cache="rb")
+        self.assertTrue(b2.fetch_blob(h1))
+        self.assertEqual(b2.read_blob(h1), v1)
+        v2 = v1[:MIB] + os.urandom(16) + v1[MIB + 16:]
+        h2, _, _ = self.publish(a, "mesh", v2)
+        self.assertEqual(self.fetch(b2, h2), PIECE)
+        self.assertEqual(b2.read_blob(h2), v2)
+        # A damaged chunk file is not used: it is fetched again.
+        b2.disconnect()
+        for d, _, files in os.walk(os.path.join(self.cache, "rb", "chunks")):
+            for f in files:
+                with open(os.path.join(d, f), "r+b") as fh:
+                    fh.write(b"x")
+        b3 = self.joined("rb", "restart", cache="rb")
+        self.assertIsNone(b3.read_blob(h2))
+        self.assertEqual(self.fetch(b3, h2), len(v2))
+        self.assertEqual(b3.read_blob(h2), v2)
+
+    def test_a_1_1_server_gets_whole_blobs(self):
+        a = self.joined("oa", "old", cls=Client11)
+        b = self.joined("ob", "old", cls=Client11)
+        c = self.joined("oc", "old")
+        v1 = os.urandom(MIB + 3)
+        h1, sent, _ = self.publish(a, "mesh", v1, [MIB, 3])
+        self.assertEqual(sent, len(v1))
+        v2 = b"y" + v1[1:]
+        h2, sent, _ = self.publish(a, "mesh", v2, [MIB, 3])
+        self.assertEqual(sent, len(v2))        # no chunks: every byte again
+        self.assertEqual(self.fetch(b, h2), len(v2))
+        self.assertEqual(b.read_blob(h2), v2)
+        # A 1.2 client beside them reads what the 1.1 one uploaded.
+        self.assertEqual(self.fetch(c, h1), len(v1))
+        self.assertEqual(c.read_blob(h1), v1)
+        # and the 1.1 one what a 1.2 one uploaded.
+        v3 = os.urandom(300 * KIB)
+        h3, sent, _ = self.publish(c, "other", v3)
+        self.assertEqual(sent, len(v3))
+        self.assertEqual(self.fetch(b, h3), len(v3))
+        self.assertEqual(b.read_blob(h3), v3)
 
 
 def tls_echo_server(cert, key):

@@ -1,4 +1,4 @@
-"""The session protocol client (protocol 1.1), without bpy.
+"""The session protocol client (protocol 1.2), without bpy.
 
 Design:
 - One Client owns one WebSocket (ws.py) and a model of the session as the
@@ -19,8 +19,13 @@ Design:
   those blobs are uploaded, and everything queued behind them waits too, so
   the server sees our changes in the order we made them.
 - Blobs: uploads one at a time (blob.put, binary frames, blob.end), downloads
-  one at a time (blob.get, then the bytes). A local cache directory keyed by
-  hash holds every blob we made or fetched; the hash is checked on arrival.
+  one at a time. With a server of protocol 1.2 (welcome's server.protocol)
+  a blob goes as chunks (chunks.py: cut into 256 KiB pieces, a mesh's along
+  its arrays): blob.put lists them and only the `missing` ones are sent; a
+  download asks blob.chunks, then chunk.get of only the chunks the cache
+  lacks. With 1.1, blob.put sends every byte and blob.get fetches them. The
+  chunk cache (chunks.ChunkStore, bounded in memory and on disk under
+  `cache_dir`) keeps what we sent or received; hashes are checked on arrival.
 - A connection lost without our asking is retried with back-off (0.25 s
   doubling to 5 s) and resumed with `epoch`/`since`; errors that a retry
   cannot fix (wrong password, kicked, bad hello) stop it with `error` set.
@@ -35,6 +40,7 @@ import ssl
 import tempfile
 import time
 
+from . import chunks as chunkslib
 from . import ws as wslib
 
 VERSION = "0.1"
@@ -115,14 +121,15 @@ class Request:
 class Client:
     def __init__(self, host, port, session, user, password="", admin_password="",
                  tls=False, color=None, cache_dir=None, ssl_context=None,
-                 client_name="sessiond-blender/" + VERSION, reconnect=True):
+                 client_name="sessiond-blender/" + VERSION, reconnect=True,
+                 cache_memory=chunkslib.MEMORY, cache_disk=chunkslib.DISK):
         self.host, self.port, self.session, self.user = host, int(port), session, user
         self.password, self.admin_password = password or "", admin_password or ""
         self.tls, self.color, self.ssl_context = tls, color, ssl_context
         self.client_name = client_name
         self.auto_reconnect = reconnect
+        self.cache_memory, self.cache_disk = cache_memory, cache_disk
         self.cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "sessiond-blob-cache")
-        os.makedirs(self.cache_dir, exist_ok=True)
 
         self.nodes = {}
         self.users = {}
@@ -136,6 +143,7 @@ class Client:
         self.resume = None
         self.blobs_supported = None       # unknown until the first blob request
         self.blob_bytes_received = 0      # blob bytes downloaded (join progress)
+        self.blob_bytes_sent = 0          # blob bytes uploaded
 
         self.status = "idle"
         self.error = None                 # Error that stopped the client
@@ -157,9 +165,11 @@ class Client:
         self.uploaded = set()             # hashes the server confirmed
         self.downloaded = set()           # hashes fetched from the server
         self._uploads = collections.deque()
-        self._upload = None               # [hash, data, offset, phase]
+        self._upload = None               # Upload in progress
+        self._outgoing = {}               # hash -> (bytes, chunks) until the server holds it
+        self._note = None                 # note_bytes()
         self._downloads = collections.deque()
-        self._download = None             # [hash, size, bytearray]
+        self._download = None             # Download in progress
         self._download_wanted = set()
         self._download_req = None
 
@@ -288,16 +298,17 @@ class Client:
         lost = [r for r in self.pending.values()]
         self.pending = {}
         # Requests that were in flight: their fate is unknown; the resync
-        # tells. Blob transfers restart from the beginning.
+        # tells. Blob transfers start again (a chunked upload sends only the
+        # chunks the server did not get).
         for r in lost:
-            if r.type in ("blob.put", "blob.end", "blob.get"):
+            if r.type in ("blob.put", "blob.end", "blob.get", "blob.chunks", "chunk.get"):
                 continue
             r.reply = {"type": "error", "code": "unavailable",
                        "message": "the connection was lost (%s)" % code}
             if r.callback is not None:
                 r.callback(r)
         if self._upload is not None:
-            self._uploads.appendleft(self._upload[0])
+            self._uploads.appendleft(self._upload.hash)
             self._upload = None
         if self._download is not None or self._download_req is not None:
             self._download = None
@@ -356,7 +367,7 @@ class Client:
             if any(h not in self.uploaded for h in r.needs):
                 for h in r.needs:
                     if h not in self.uploaded and h not in self._uploads and (
-                            self._upload is None or self._upload[0] != h):
+                            self._upload is None or self._upload.hash != h):
                         self._uploads.append(h)
                 break
             self.outbox.popleft()
@@ -600,45 +611,62 @@ class Client:
             self._add_chat(m.get("message"))
         elif ok and t == "session.init":
             self.initialized = True
-        elif t in ("blob.put", "blob.end", "blob.get", "blob.has"):
+        elif t in ("blob.put", "blob.end", "blob.get", "blob.has", "blob.chunks", "chunk.get",
+                   "chunk.has"):
             self._on_blob_reply(r, m)
             return
         if not ok:
             self._events.append(("error", m.get("code"), m.get("message", ""), r))
 
     # -- blobs --------------------------------------------------------------
-    def blob_path(self, h):
-        return os.path.join(self.cache_dir, h[:2], h)
+    @property
+    def cache_dir(self):
+        return self._cache_dir
+
+    @cache_dir.setter
+    def cache_dir(self, path):
+        self._cache_dir = path
+        self.chunks = chunkslib.ChunkStore(path, self.cache_memory, self.cache_disk)
+
+    @property
+    def chunked(self):
+        """The server speaks protocol 1.2 or later: blobs go as chunks."""
+        return chunkslib.speaks_chunks(self.server.get("protocol"))
 
     def has_blob(self, h):
-        return os.path.exists(self.blob_path(h))
+        return h in self._outgoing or self.chunks.has_blob(h)
 
     def read_blob(self, h):
-        try:
-            with open(self.blob_path(h), "rb") as f:
-                return f.read()
-        except OSError:
-            return None
+        out = self._outgoing.get(h)
+        if out is not None:
+            return out[0]
+        return self.chunks.read_blob(h)
 
-    def store_blob(self, data, h=None):
-        """Put bytes into the local cache; returns their hash."""
+    def note_bytes(self, data, h, parts=None):
+        """What a translator knows of bytes it is about to hand over: their
+        hash (not computed again) and the byte sizes of their parts (the
+        arrays of a mesh), each cut from its own start."""
+        self._note = (data, h, parts)
+
+    def store_blob(self, data, h=None, parts=None):
+        """Put bytes into the chunk cache; returns (hash, [(chunk, size)])."""
+        note = self._note
+        if note is not None and note[0] is data:
+            h, parts = h or note[1], parts or note[2]
+            self._note = None
         h = h or blob_hash(data)
-        path = self.blob_path(h)
-        if not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = "%s.%d.tmp" % (path, os.getpid())
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        return h
+        sizes = chunkslib.cut_sizes(len(data), parts)
+        return h, self.chunks.put_blob(h, data, sizes)
 
-    def put_blob(self, data):
+    def put_blob(self, data, parts=None):
         """Cache `data` and queue its upload; returns the hash. Requests
         queued with needs=[hash] go out once the server holds it."""
-        h = self.store_blob(data)
-        if h not in self.uploaded and h not in self._uploads and (
-                self._upload is None or self._upload[0] != h):
-            self._uploads.append(h)
+        h, chunks = self.store_blob(data, parts=parts)
+        if h not in self.uploaded:
+            # Kept until the server holds it, whatever the cache evicts.
+            self._outgoing[h] = (data, chunks)
+            if h not in self._uploads and (self._upload is None or self._upload.hash != h):
+                self._uploads.append(h)
         if self.ws is not None and self.ws.state == wslib.OPEN and self.synced:
             self._drive()
         return h
@@ -664,12 +692,23 @@ class Client:
         if self._upload is not None or not self._uploads or self.blobs_supported is False:
             return
         h = self._uploads.popleft()
-        data = self.read_blob(h)
-        if data is None:
-            return
-        self._upload = [h, data, 0, "put"]
-        r = Request("blob.put", {"hash": h, "size": len(data)})
-        self._send_request(r)
+        out = self._outgoing.get(h)
+        if out is None:
+            data = self.chunks.read_blob(h)
+            if data is None:
+                return
+            out = (data, self.chunks.manifest(h))
+        fields = {"hash": h, "size": len(out[0])}
+        if self.chunked and 0 < len(out[1]) <= chunkslib.MAX_ENTRIES:
+            fields["chunks"] = [list(c) for c in out[1]]
+        self._upload = chunkslib.Upload(h, out[0], out[1] if "chunks" in fields else None)
+        self._send_request(Request("blob.put", fields))
+
+    def _send_bytes(self, view):
+        limit = min(UPLOAD_FRAME, int(self.server.get("max_message_bytes") or UPLOAD_FRAME))
+        for off in range(0, len(view), limit):
+            self.ws.send_binary(view[off:off + limit])
+        self.blob_bytes_sent += len(view)
 
     def _on_blob_reply(self, r, m):
         ok = m.get("type") != "error"
@@ -685,41 +724,62 @@ class Client:
             self.blobs_supported = True
         if r.type == "blob.put":
             up = self._upload
-            if up is None or up[0] != r.fields["hash"]:
+            if up is None or up.hash != r.fields["hash"]:
                 return
             if not ok:
                 self._upload = None
+                self._outgoing.pop(up.hash, None)
                 self._events.append(("error", m.get("code"), m.get("message", ""), r))
             elif m.get("have"):
                 self._upload = None
-                self.uploaded.add(up[0])
+                self._uploaded(up.hash)
             else:
-                data = up[1]
-                limit = min(UPLOAD_FRAME, int(self.server.get("max_message_bytes") or UPLOAD_FRAME))
-                for off in range(0, len(data), limit):
-                    self.ws.send_binary(data[off:off + limit])
-                up[3] = "end"
-                self._send_request(Request("blob.end", {"hash": up[0]}))
+                view = memoryview(up.data)
+                if up.chunks is None or "missing" not in m:
+                    self._send_bytes(view)
+                else:
+                    starts = chunkslib.offsets(up.chunks)
+                    for i in m["missing"]:
+                        self._send_bytes(view[starts[i]:starts[i] + up.chunks[i][1]])
+                self._send_request(Request("blob.end", {"hash": up.hash}))
                 return
         elif r.type == "blob.end":
             up = self._upload
             self._upload = None
+            if up is not None:
+                self._outgoing.pop(up.hash, None)
             if ok and up is not None:
-                self.uploaded.add(up[0])
+                self._uploaded(up.hash)
             elif not ok:
                 self._events.append(("error", m.get("code"), m.get("message", ""), r))
-        elif r.type == "blob.get":
-            h = r.fields["hash"]
+        elif r.type in ("blob.get", "blob.chunks", "chunk.get"):
+            self._download_req = None
+            d = self._download
             if not ok:
-                self._download_req = None
-                self._download_wanted.discard(h)
+                self._download = None
+                self._download_wanted.discard(r.fields.get("hash"))
+                if d is not None:
+                    self._download_wanted.discard(d.hash)
                 self._events.append(("error", m.get("code"), m.get("message", ""), r))
-            else:
-                self._download_req = None
-                self._download = [h, int(m.get("size", 0)), bytearray()]
-                if self._download[1] == 0:
+            elif r.type == "blob.get":
+                self._download = chunkslib.Download(r.fields["hash"], int(m.get("size", 0)))
+                if self._download.size == 0:
                     self._finish_download()
+            elif r.type == "blob.chunks":
+                d = chunkslib.Download(r.fields["hash"], int(m.get("size", 0)))
+                d.chunks = [(c[0], int(c[1])) for c in m.get("chunks", ())]
+                d.lacking = self.chunks.lacking(d.chunks)
+                self._download = d
+                self._next_chunks()
+            elif d is not None:
+                d.expect = list(m.get("hashes", ()))
+                if not d.expect:
+                    self._next_chunks()
         self._drive()
+
+    def _uploaded(self, h):
+        self.uploaded.add(h)
+        self._outgoing.pop(h, None)
 
     def _drive_download(self):
         if self._download is not None or self._download_req is not None:
@@ -730,30 +790,65 @@ class Client:
                 self._download_wanted.discard(h)
                 self._events.append(("blob", h))
                 continue
-            self._download_req = Request("blob.get", {"hash": h})
+            t = "blob.chunks" if self.chunked else "blob.get"
+            self._download_req = Request(t, {"hash": h})
             self._send_request(self._download_req)
             return
+
+    def _next_chunks(self):
+        """chunk.get of the next lacking chunks (at most 1024 and about
+        64 MiB per request), or the end of the download."""
+        ask = self._download.next_batch()
+        if not ask:
+            self._finish_download()
+            return
+        self._download_req = Request("chunk.get", {"hashes": ask})
+        self._send_request(self._download_req)
 
     def _on_binary(self, data):
         d = self._download
         if d is None:
             return
-        d[2] += data
         self.blob_bytes_received += len(data)
-        if len(d[2]) >= d[1]:
-            self._finish_download()
+        if d.chunks is None:                # blob.get: the bytes in order
+            d.buf += data
+            if len(d.buf) >= d.size:
+                self._finish_download()
+            return
+        if not d.expect:
+            return
+        h = d.expect.pop(0)
+        if blob_hash(data) != h:
+            self._download = None
+            self._download_wanted.discard(d.hash)
+            self._events.append(("error", "bad_blob", "chunk %s arrived with another hash" % h,
+                                 None))
+            self._drive_download()
+            return
+        d.got[h] = data
+        self.chunks.put(h, data)
+        if not d.expect and self._download_req is None:
+            self._next_chunks()
 
     def _finish_download(self):
-        h, size, buf = self._download
+        d = self._download
+        chunks = d.chunks
+        data = d.assemble(self.chunks)
+        if data is None:            # a chunk the cache could not give back after all
+            self._next_chunks()
+            return
         self._download = None
-        self._download_wanted.discard(h)
-        data = bytes(buf)
-        if blob_hash(data) != h:
-            self._events.append(("error", "bad_blob", "blob %s arrived with another hash" % h, None))
+        self._download_wanted.discard(d.hash)
+        if blob_hash(data) != d.hash or len(data) != d.size:
+            self._events.append(("error", "bad_blob", "blob %s arrived with another hash"
+                                 % d.hash, None))
         else:
-            self.store_blob(data, h)
-            self.downloaded.add(h)
-            self._events.append(("blob", h))
+            if chunks is None:
+                self.store_blob(data, d.hash)
+            else:
+                self.chunks.put_manifest(d.hash, chunks)
+            self.downloaded.add(d.hash)
+            self._events.append(("blob", d.hash))
         self._drive_download()
 
     # -- convenience --------------------------------------------------------

@@ -100,11 +100,15 @@ class Context:
     def bytes_hash(self, data):
         return hashlib.sha256(data).hexdigest() if data is not None else None
 
-    def put_bytes(self, data):
+    def put_bytes(self, data, parts=None):
+        """The reference to `data` (uploaded as a blob). `parts`: the byte
+        sizes of its parts (a mesh's arrays), each cut into chunks from its
+        own start, so a change in one leaves the others' chunks as they were."""
         h = hashlib.sha256(data).hexdigest()
         if self.hash_only:
             return h
         if self.bridge is not None:
+            self.bridge.client.note_bytes(data, h, parts)
             return self.bridge.put_bytes(data, h, self)
         self.store[h] = data
         if h not in self.blobs:

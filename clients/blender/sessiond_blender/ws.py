@@ -13,7 +13,8 @@ Design:
   ("open", None), ("close", (code, reason)).
 - Writes never block: send_text/send_binary append a masked frame to an
   output buffer that pump() drains as the socket accepts it. `pending_output`
-  tells how much is still queued (uploads use it to pace themselves).
+  tells how much is still queued (uploads use it to pace themselves);
+  `bytes_sent` how many bytes went to the socket in all.
 - Masking XORs the payload as one big integer instead of byte by byte, which
   keeps a 10 MB blob at tens of milliseconds in pure Python.
 - Pings are answered with pongs at once; a close frame is answered and ends
@@ -81,6 +82,7 @@ class WebSocket:
         self.max_message_bytes = max_message_bytes
         self._deadline = time.monotonic() + connect_timeout
         self._out = bytearray()
+        self.bytes_sent = 0
         self._in = bytearray()
         self._frag_op = None
         self._frag = bytearray()
@@ -199,6 +201,7 @@ class WebSocket:
                 return
             if n <= 0:
                 return
+            self.bytes_sent += n
             del self._out[:n]
 
     def _read(self):

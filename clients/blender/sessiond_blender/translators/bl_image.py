@@ -4,6 +4,9 @@ without pixels of their own as their settings only.
 A received image is written to the local blob cache, loaded from there and
 packed, so the .blend stays self-contained and dumping it again gives the
 same bytes (and the same hash).
+
+The file's blob is cut into 256 KiB chunks (protocol 1.2, chunks.py): the
+server stores, and a Blender downloads, only the chunks it does not hold.
 """
 
 import os
