@@ -190,6 +190,8 @@ static int string(struct jp *j, const char **s, size_t *len)
 {
 	const unsigned char *from = ++j->p;
 	int copied = 0;
+	/* a long plain run (the usual string) eight bytes at a time */
+	j->p += util_json_plain_ascii((const char *)j->p, (size_t)(j->end - j->p));
 	while (j->p < j->end) {
 		unsigned c = *j->p;
 		if (plain[c]) {
@@ -274,6 +276,15 @@ static json_t *number(struct jp *j)
 			return fail(j, "invalid number: digits expected in the exponent");
 		while (is_digit(j->p, j->end))
 			j->p++;
+	}
+	/* An integer of up to 18 digits cannot overflow: summed here, without
+	 * the copy and strtoll a longer one or a real takes. */
+	if (!real && j->p - from <= 18) {
+		const unsigned char *q = from + (*from == '-');
+		long long v = 0;
+		while (q < j->p)
+			v = v * 10 + (*q++ - '0');
+		return json_integer((json_int_t)(*from == '-' ? -v : v));
 	}
 	j->scratch.len = 0;
 	sbuf_add(&j->scratch, from, (size_t)(j->p - from));

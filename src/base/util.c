@@ -243,13 +243,30 @@ static const unsigned char json_esc[256] = {
 	['"'] = 1, ['\\'] = 1,
 };
 
+size_t util_json_plain_ascii(const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+	for (; n - i >= 8; i += 8) {
+		uint64_t x, q, e;
+		memcpy(&x, s + i, 8);
+		q = x ^ (ones * '"');
+		e = x ^ (ones * '\\');
+		/* a byte below 0x20, a '"', a '\\' (a zero byte of q or e), or
+		 * one of 0x80 or above: the caller reads this word byte by byte */
+		if ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((e - ones) & ~e) | x) & highs)
+			break;
+	}
+	return i;
+}
+
 void sbuf_add_json_str(struct sbuf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t start = 0;
 	sbuf_reserve(b, len + 2);
 	sbuf_addc(b, '"');
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = util_json_plain_ascii(s, len); i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (!json_esc[c])
 			continue;

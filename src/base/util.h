@@ -44,6 +44,11 @@ void sbuf_addc(struct sbuf *b, char c);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void sbuf_add_json_str(struct sbuf *b, const char *s, size_t len);
+/* How many bytes s[0..n) starts with that a JSON string holds as they are
+ * and that are ASCII (0x20..0x7f but '"' and '\\'): read eight at a time,
+ * so the caller's byte-by-byte loop only sees the rest. May stop up to
+ * seven bytes early. */
+size_t util_json_plain_ascii(const char *s, size_t n);
 void sbuf_add_int(struct sbuf *b, int64_t v);
 /* A real in the shortest text that reads back as the same double
  * (1796007416.321, not 1796007416.3210001). */
