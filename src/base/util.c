@@ -150,14 +150,6 @@ void sbuf_reserve(struct sbuf *b, size_t extra)
 	b->cap = cap;
 }
 
-void sbuf_add(struct sbuf *b, const void *data, size_t len)
-{
-	sbuf_reserve(b, len);
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
-	b->p[b->len] = 0;
-}
-
 void sbuf_add_capped(struct sbuf *b, const void *data, size_t len, size_t limit)
 {
 	size_t need = b->len + len + 1;
@@ -173,14 +165,6 @@ void sbuf_add_capped(struct sbuf *b, const void *data, size_t len, size_t limit)
 	b->p[b->len] = 0;
 }
 
-void sbuf_addstr(struct sbuf *b, const char *s) { sbuf_add(b, s, strlen(s)); }
-
-void sbuf_addc(struct sbuf *b, char c)
-{
-	sbuf_reserve(b, 1);
-	b->p[b->len++] = c;
-	b->p[b->len] = 0;
-}
 
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 {
