@@ -317,6 +317,8 @@ static json_t *object(struct jp *j)
 		return o;
 	}
 	for (;;) {
+		const unsigned char *after_key;
+		size_t size;
 		char *key;
 		if (j->p >= j->end || *j->p != '"') {
 			fail(j, "a string key expected");
@@ -324,10 +326,7 @@ static json_t *object(struct jp *j)
 		}
 		if (string(j, &k, &klen))
 			goto bad;
-		if (json_object_getn(o, k, klen)) {
-			fail(j, "duplicate object key");
-			goto bad;
-		}
+		after_key = j->p;
 		/* The key may live in the scratch buffer, which the value reuses. */
 		key = NULL;
 		if (k == j->scratch.p) {
@@ -347,8 +346,16 @@ static json_t *object(struct jp *j)
 			free(key);
 			goto bad;
 		}
+		/* A duplicate key replaces the member and leaves the size as it
+		 * was: found by the insertion itself, with no lookup before it. */
+		size = json_object_size(o);
 		json_object_setn_new_nocheck(o, key ? key : k, klen, v);
 		free(key);
+		if (json_object_size(o) == size) {
+			j->p = after_key; /* where a lookup first would have stopped */
+			fail(j, "duplicate object key");
+			goto bad;
+		}
 		skip_ws(j);
 		if (j->p < j->end && *j->p == ',') {
 			j->p++;
