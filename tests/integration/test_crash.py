@@ -34,7 +34,6 @@ from harness import Closed, ServerTestCase, TIMEOUT  # noqa: E402
 SESSION = "crash"
 CLIENTS = 4
 SESSIONS = 3        # clients 0 and 3 share a session, 1 and 2 have one each
-NODES = 12          # nodes each client creates per round (more come mid-stream)
 WINDOW = 16         # requests a client keeps in flight
 ROUNDS = 3
 
@@ -59,7 +58,7 @@ class Stream:
 
     def __init__(self, n, raw, rnd, round_no, progress):
         self.n = n
-        self.progress = progress    # [oks left before the kill, the kill]
+        self.progress = progress    # [oks left before the kill, the kill (None once done)]
         self.raw = raw
         self.rnd = rnd
         self.prefix = f"r{round_no}c{n}"
@@ -108,7 +107,7 @@ class Stream:
                 if self.dead or self.draining:
                     break
                 frames = [self.frame()]
-                while len(frames) < 16 and self.room._value > 0:
+                while len(frames) < 16 and not self.room.locked():
                     await self.room.acquire()
                     frames.append(self.frame())
                 await self.raw.send_json_many(frames)
@@ -136,9 +135,9 @@ class Stream:
                     # whose commit must be on disk, and the kill lands at
                     # once, with the other clients' batches in the middle
                     self.draining = True
-                if self.draining and not self.inflight:
-                    self.draining = False
-                    self.progress[1]()
+                if self.draining and not self.inflight and self.progress[1]:
+                    kill, self.progress[1] = self.progress[1], None
+                    kill()
                 self.room.release()
         except (Closed, EOFError, ConnectionError):
             self.dead = True
