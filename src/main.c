@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "pool.h"
 #include "listener.h"
 #include "log.h"
 #include "net.h"
@@ -69,6 +70,10 @@ int main(int argc, char **argv)
 	enum log_level level;
 	int rc;
 
+	/* Before any jansson value exists; the main thread's cached blocks
+	 * are freed at exit. */
+	pool_for_jansson();
+	atexit(pool_thread_release);
 	switch (config_load(&cfg, argc, argv, environ, err, sizeof(err), &out)) {
 	case CONFIG_EXIT_OK:
 		fputs(out, stdout);

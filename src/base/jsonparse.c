@@ -190,6 +190,8 @@ static int string(struct jp *j, const char **s, size_t *len)
 {
 	const unsigned char *from = ++j->p;
 	int copied = 0;
+	/* a long plain run (the usual string) eight bytes at a time */
+	j->p += util_json_plain_ascii((const char *)j->p, (size_t)(j->end - j->p));
 	while (j->p < j->end) {
 		unsigned c = *j->p;
 		if (plain[c]) {
@@ -275,6 +277,15 @@ static json_t *number(struct jp *j)
 		while (is_digit(j->p, j->end))
 			j->p++;
 	}
+	/* An integer of up to 18 digits cannot overflow: summed here, without
+	 * the copy and strtoll a longer one or a real takes. */
+	if (!real && j->p - from <= 18) {
+		const unsigned char *q = from + (*from == '-');
+		long long v = 0;
+		while (q < j->p)
+			v = v * 10 + (*q++ - '0');
+		return json_integer((json_int_t)(*from == '-' ? -v : v));
+	}
 	j->scratch.len = 0;
 	sbuf_add(&j->scratch, from, (size_t)(j->p - from));
 	sbuf_addc(&j->scratch, '\0');
@@ -306,6 +317,8 @@ static json_t *object(struct jp *j)
 		return o;
 	}
 	for (;;) {
+		const unsigned char *after_key;
+		size_t size;
 		char *key;
 		if (j->p >= j->end || *j->p != '"') {
 			fail(j, "a string key expected");
@@ -313,10 +326,7 @@ static json_t *object(struct jp *j)
 		}
 		if (string(j, &k, &klen))
 			goto bad;
-		if (json_object_getn(o, k, klen)) {
-			fail(j, "duplicate object key");
-			goto bad;
-		}
+		after_key = j->p;
 		/* The key may live in the scratch buffer, which the value reuses. */
 		key = NULL;
 		if (k == j->scratch.p) {
@@ -336,8 +346,16 @@ static json_t *object(struct jp *j)
 			free(key);
 			goto bad;
 		}
+		/* A duplicate key replaces the member and leaves the size as it
+		 * was: found by the insertion itself, with no lookup before it. */
+		size = json_object_size(o);
 		json_object_setn_new_nocheck(o, key ? key : k, klen, v);
 		free(key);
+		if (json_object_size(o) == size) {
+			j->p = after_key; /* where a lookup first would have stopped */
+			fail(j, "duplicate object key");
+			goto bad;
+		}
 		skip_ws(j);
 		if (j->p < j->end && *j->p == ',') {
 			j->p++;

@@ -38,6 +38,8 @@ enum msg_type metrics_type_of(const char *name)
 {
 	if (!name)
 		return MT_OTHER;
+	if (strcmp(name, "node.update") == 0)
+		return MT_NODE_UPDATE; /* most requests are; the others take the walk */
 	for (int i = 0; i < MT_OTHER; i++)
 		if (strcmp(type_names[i], name) == 0)
 			return (enum msg_type)i;

@@ -150,14 +150,6 @@ void sbuf_reserve(struct sbuf *b, size_t extra)
 	b->cap = cap;
 }
 
-void sbuf_add(struct sbuf *b, const void *data, size_t len)
-{
-	sbuf_reserve(b, len);
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
-	b->p[b->len] = 0;
-}
-
 void sbuf_add_capped(struct sbuf *b, const void *data, size_t len, size_t limit)
 {
 	size_t need = b->len + len + 1;
@@ -173,14 +165,6 @@ void sbuf_add_capped(struct sbuf *b, const void *data, size_t len, size_t limit)
 	b->p[b->len] = 0;
 }
 
-void sbuf_addstr(struct sbuf *b, const char *s) { sbuf_add(b, s, strlen(s)); }
-
-void sbuf_addc(struct sbuf *b, char c)
-{
-	sbuf_reserve(b, 1);
-	b->p[b->len++] = c;
-	b->p[b->len] = 0;
-}
 
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 {
@@ -243,13 +227,30 @@ static const unsigned char json_esc[256] = {
 	['"'] = 1, ['\\'] = 1,
 };
 
+size_t util_json_plain_ascii(const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+	for (; n - i >= 8; i += 8) {
+		uint64_t x, q, e;
+		memcpy(&x, s + i, 8);
+		q = x ^ (ones * '"');
+		e = x ^ (ones * '\\');
+		/* a byte below 0x20, a '"', a '\\' (a zero byte of q or e), or
+		 * one of 0x80 or above: the caller reads this word byte by byte */
+		if ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((e - ones) & ~e) | x) & highs)
+			break;
+	}
+	return i;
+}
+
 void sbuf_add_json_str(struct sbuf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t start = 0;
 	sbuf_reserve(b, len + 2);
 	sbuf_addc(b, '"');
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = util_json_plain_ascii(s, len); i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (!json_esc[c])
 			continue;

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -33,17 +34,37 @@ struct sbuf {
 };
 void sbuf_init(struct sbuf *b, size_t cap);
 void sbuf_reserve(struct sbuf *b, size_t extra);
-void sbuf_add(struct sbuf *b, const void *data, size_t len);
 /* sbuf_add for a buffer that never holds more than `limit` bytes: the
  * capacity doubles but stops at limit + 1, so a buffer at the limit costs
  * the limit and not the next power of two above it. The caller keeps
  * b->len + len <= limit. */
 void sbuf_add_capped(struct sbuf *b, const void *data, size_t len, size_t limit);
-void sbuf_addstr(struct sbuf *b, const char *s);
-void sbuf_addc(struct sbuf *b, char c);
+/* Appending is inline (the writers of events and replies call it for
+ * every member); only growing the buffer is a call. */
+static inline void sbuf_add(struct sbuf *b, const void *data, size_t len)
+{
+	if (b->len + len + 1 > b->cap)
+		sbuf_reserve(b, len);
+	memcpy(b->p + b->len, data, len);
+	b->len += len;
+	b->p[b->len] = 0;
+}
+static inline void sbuf_addstr(struct sbuf *b, const char *s) { sbuf_add(b, s, strlen(s)); }
+static inline void sbuf_addc(struct sbuf *b, char c)
+{
+	if (b->len + 2 > b->cap)
+		sbuf_reserve(b, 1);
+	b->p[b->len++] = c;
+	b->p[b->len] = 0;
+}
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void sbuf_add_json_str(struct sbuf *b, const char *s, size_t len);
+/* How many bytes s[0..n) starts with that a JSON string holds as they are
+ * and that are ASCII (0x20..0x7f but '"' and '\\'): read eight at a time,
+ * so the caller's byte-by-byte loop only sees the rest. May stop up to
+ * seven bytes early. */
+size_t util_json_plain_ascii(const char *s, size_t n);
 void sbuf_add_int(struct sbuf *b, int64_t v);
 /* A real in the shortest text that reads back as the same double
  * (1796007416.321, not 1796007416.3210001). */

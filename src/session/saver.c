@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "pool.h"
 #include "saver.h"
 #include "util.h"
 
@@ -62,6 +63,7 @@ static void *worker(void *arg)
 		sv->notify(sv->arg);
 	}
 	pthread_mutex_unlock(&sv->lock);
+	pool_thread_release(); /* backup_run's jansson values */
 	return NULL;
 }
 

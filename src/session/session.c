@@ -236,8 +236,10 @@ void session_request(struct session *s, struct client *cl, const char *type, jso
 	int rc;
 
 	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
-		if (strcmp(handlers[i].type, type) == 0)
+		if (strcmp(handlers[i].type, type) == 0) {
 			h = &handlers[i];
+			break;
+		}
 	if (!h) {
 		reply_err(&r, "bad_request", NULL, "type: unknown request type \"%s\"", type);
 		return;

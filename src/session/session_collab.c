@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "pool.h"
 #include "log.h"
 #include "server_state.h"
 #include "session_int.h"
@@ -220,7 +221,7 @@ int flush_presence(struct session *s, struct client *cl)
 	int rc;
 	if (!cl->presence_dirty)
 		return SQLITE_OK;
-	text = json_dumps(cl->presence, JSON_COMPACT);
+	text = pool_json_dumps(cl->presence, JSON_COMPACT);
 	rc = store_user_set_metadata(s->store, cl->name, text, util_now());
 	free(text);
 	if (rc == SQLITE_OK)

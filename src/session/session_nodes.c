@@ -14,6 +14,7 @@
 
 #include "envelope.h"
 #include "frame.h"
+#include "pool.h"
 #include "log.h"
 #include "metrics.h"
 #include "session_int.h"
@@ -88,7 +89,7 @@ int do_node_create(struct req *r)
 		return rc;
 	n.uuid = (char *)q.uuid;
 	n.kind = (char *)q.kind;
-	n.data = json_dumps(q.data, JSON_COMPACT);
+	n.data = pool_json_dumps(q.data, JSON_COMPACT);
 	n.owner = q.lock ? r->cl->name : NULL;
 	n.version = 1;
 	n.seq = r->s->seq + 1;

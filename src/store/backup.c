@@ -46,6 +46,7 @@
 #include <sqlite3.h>
 
 #include "backup.h"
+#include "pool.h"
 #include "log.h"
 #include "retention.h"
 #include "store.h"
@@ -267,7 +268,7 @@ char *backup_metadata_json(const struct backup_job *j, double ts)
 		      "seq", (json_int_t)j->seq, "epoch", j->epoch, "backup", j->backup);
 	/* 15 digits print a millisecond timestamp exactly, without the float
 	 * noise of jansson's default 17. */
-	s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+	s = pool_json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
 	json_decref(o);
 	return s;
 }

@@ -261,11 +261,44 @@ static void test_write_file_atomic(void **state)
 	free(dir);
 }
 
+/* The eight-at-a-time scan never passes a byte a JSON string must escape
+ * or a non-ASCII one, and stops in the word that holds the first: against
+ * a byte-by-byte count on random texts of every length and alignment. */
+static void test_json_plain_ascii(void **state)
+{
+	unsigned char buf[80];
+	unsigned seed = 1;
+	(void)state;
+	for (long it = 0; it < 300000; it++) {
+		size_t n, off, got, exact = 0;
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 8) % 64;
+		off = (seed >> 20) % 8;
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			buf[off + i] = (seed >> 16) % 10 < 8 ? (unsigned char)(0x20 + (seed >> 4) % 96)
+							      : (unsigned char)(seed >> 8);
+		}
+		while (exact < n && buf[off + exact] >= 0x20 && buf[off + exact] < 0x80 &&
+		       buf[off + exact] != '"' && buf[off + exact] != '\\')
+			exact++;
+		got = util_json_plain_ascii((const char *)buf + off, n);
+		assert_true(got <= exact);
+		assert_true(got % 8 == 0);
+		assert_true(exact - got < 8 || n - got < 8);
+	}
+	assert_int_equal(util_json_plain_ascii("0123456789abcdef\"x", 19), 16);
+	assert_int_equal(util_json_plain_ascii("01234567" "\x7f" "89abcdef", 17), 16);
+	assert_int_equal(util_json_plain_ascii("0123" "\x1f" "567", 8), 0);
+	assert_int_equal(util_json_plain_ascii("0123" "\xc3\xa9" "67", 8), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sbuf_grows_and_stays_terminated),
 		cmocka_unit_test(test_sbuf_add_int),
+		cmocka_unit_test(test_json_plain_ascii),
 		cmocka_unit_test(test_sbuf_add_real_shortest),
 		cmocka_unit_test(test_sbuf_add_real_round_trips),
 		cmocka_unit_test(test_util_now_prints_milliseconds),
