@@ -146,6 +146,8 @@ def role_new(port, session, cache):
     s.wait_until(lambda: val(inp("Roughness").default_value) == 0.6, T)
     s.wait_until(lambda: "Bouncer" in bpy.data.objects, T)
     s.wait_until(lambda: ao() == 0.9, T)
+    s.wait_until(lambda: "Plain" in bpy.data.materials, T)
+    plain = bpy.data.materials["Plain"]
     mat = node_data(s, bpy.data.materials["Textured"])
     p = [n for n in mat["tree"]["nodes"] if n["type"] == "ShaderNodeBsdfPrincipled"][0]
     after = dict(material=material_view(), mover_24=at_frame("Mover", 24),
@@ -153,6 +155,8 @@ def role_new(port, session, cache):
                  coat_tint=val(inp("Coat Tint").default_value),
                  thin_film=val(inp("Thin Film Thickness").default_value),
                  engine=bpy.context.scene.render.engine, ao=ao(),
+                 plain=[plain.node_tree is not None, plain.is_grease_pencil,
+                        val(plain.diffuse_color)],
                  second_engine=bpy.data.scenes["Second"].render.engine,
                  node_render=[mat["surface_render_method"], mat["use_transparent_shadow"]],
                  node_inputs={k: p["inputs"].get(k) for k in (
@@ -238,6 +242,11 @@ def role_old(port, session, cache):
     mover.location = (0.0, 0.0, 1.0)
     bpy.context.scene.frame_end = 72
     ao(0.9)
+    # A material without a node tree (made so before 5.0; 5.0 makes every
+    # new material with one).
+    plain = bpy.data.materials.new("Plain")
+    plain.use_fake_user = True
+    plain.diffuse_color = (0.2, 0.4, 0.6, 1.0)
     bpy.data.objects["Ground"].location.z = 0.75
     me = bpy.data.meshes["CubeMesh"]
     if hasattr(me, "use_auto_smooth"):          # before 4.1

@@ -84,6 +84,9 @@ class MixedTest(unittest.TestCase):
         self.assertAlmostEqual(after["mover_24"][0] - built["mover_24"][0], 1.0, places=3)
         self.assertEqual(after["bouncer_12"][2], 2.0, "an action made by the older one plays")
         self.assertEqual(after["ao"], 0.9)
+        # A material without a node tree arrives without one (5.0 makes
+        # every new material with one).
+        self.assertEqual(after["plain"], [False, False, [0.2, 0.4, 0.6, 1.0]])
         # ... and nothing the newer one made was reset.
         self.assertEqual(after["material"]["render"], built["material"]["render"])
         self.assertEqual(after["material"]["coat"], 0.3)
