@@ -69,6 +69,19 @@ def material_view():
     return out
 
 
+def ao(value=None):
+    """The Second scene's EEVEE ambient occlusion distance (set to `value`
+    if given): the scene's setting before 5.0, its first view layer's from
+    5.0."""
+    scene = bpy.data.scenes["Second"]
+    st, k = scene.view_layers[0].eevee, "ambient_occlusion_distance"
+    if not hasattr(st, k):
+        st, k = scene.eevee, "gtao_distance"
+    if value is not None:
+        setattr(st, k, value)
+    return round(getattr(st, k), 4)
+
+
 def node_data(s, idb):
     return s.node(idb)["data"]
 
@@ -84,6 +97,7 @@ def role_new(port, session, cache):
     scene.render.engine = "SESSIOND_TEST_ENGINE"
     second = bpy.data.scenes.new("Second")
     second.render.engine = "BLENDER_EEVEE_NEXT" if (4, 2, 0) <= V < (5, 0, 0) else "BLENDER_EEVEE"
+    ao(0.7)
     # 4.1+ auto smooth is a modifier with a geometry node group (not shared):
     # an edit of the object elsewhere must not take the group away.
     smooth = bpy.data.objects["Ground"].modifiers.new("Smooth by Angle", "NODES")
@@ -126,18 +140,23 @@ def role_new(port, session, cache):
         extra["sun_24"] = at_frame("Sun", 24)
     s = sb.connect("127.0.0.1", port, session, "new", cache_dir=cache)
     done("built", version=list(V), material=material_view(), mover_24=at_frame("Mover", 24),
-         sketch_type=sketch.type,
+         sketch_type=sketch.type, ao=ao(),
          **extra)
     barrier(s, "old:edited")
     s.wait_until(lambda: val(inp("Roughness").default_value) == 0.6, T)
     s.wait_until(lambda: "Bouncer" in bpy.data.objects, T)
+    s.wait_until(lambda: ao() == 0.9, T)
+    s.wait_until(lambda: "Plain" in bpy.data.materials, T)
+    plain = bpy.data.materials["Plain"]
     mat = node_data(s, bpy.data.materials["Textured"])
     p = [n for n in mat["tree"]["nodes"] if n["type"] == "ShaderNodeBsdfPrincipled"][0]
     after = dict(material=material_view(), mover_24=at_frame("Mover", 24),
                  bouncer_12=at_frame("Bouncer", 12),
                  coat_tint=val(inp("Coat Tint").default_value),
                  thin_film=val(inp("Thin Film Thickness").default_value),
-                 engine=bpy.context.scene.render.engine,
+                 engine=bpy.context.scene.render.engine, ao=ao(),
+                 plain=[plain.node_tree is not None, plain.is_grease_pencil,
+                        val(plain.diffuse_color)],
                  second_engine=bpy.data.scenes["Second"].render.engine,
                  node_render=[mat["surface_render_method"], mat["use_transparent_shadow"]],
                  node_inputs={k: p["inputs"].get(k) for k in (
@@ -195,7 +214,8 @@ def role_old(port, session, cache):
     global seen
     s = sb.connect("127.0.0.1", port, session, "old", cache_dir=cache)
     seen = dict(version=list(V), material=material_view(), mover_24=at_frame("Mover", 24),
-                sun_24=at_frame("Sun", 24), engine=bpy.data.scenes["Second"].render.engine)
+                sun_24=at_frame("Sun", 24), engine=bpy.data.scenes["Second"].render.engine,
+                ao=ao())
     sun_ad = bpy.data.objects["Sun"].animation_data
     seen["sun_animated"] = sun_ad is not None and sun_ad.action is not None
     done("joined", **seen)
@@ -221,6 +241,12 @@ def role_old(port, session, cache):
     mover.keyframe_insert("location", frame=12)
     mover.location = (0.0, 0.0, 1.0)
     bpy.context.scene.frame_end = 72
+    ao(0.9)
+    # A material without a node tree (made so before 5.0; 5.0 makes every
+    # new material with one).
+    plain = bpy.data.materials.new("Plain")
+    plain.use_fake_user = True
+    plain.diffuse_color = (0.2, 0.4, 0.6, 1.0)
     bpy.data.objects["Ground"].location.z = 0.75
     me = bpy.data.meshes["CubeMesh"]
     if hasattr(me, "use_auto_smooth"):          # before 4.1
@@ -266,7 +292,7 @@ def role_old(port, session, cache):
     me = bpy.data.meshes["CubeMesh"]
     s.wait_until(lambda: me.vertices[0].co.z == -1.5, T)
     out = dict(material=material_view(), engine=bpy.data.scenes["Second"].render.engine,
-               mover_36=at_frame("Mover", 36), resume=seen["resume"])
+               mover_36=at_frame("Mover", 36), resume=seen["resume"], ao=ao())
     out["local_only_seen"] = seen_local
     s.wait_until(lambda: tuple(round(c, 4) for c in sun.color) == (1.0, 0.5, 0.25), T)
     out["light"] = [round(sun.energy, 4), round(sun.contact_shadow_distance, 4)]

@@ -152,6 +152,14 @@ def _gp_stroke():
     return None
 
 
+def _inputs(group):
+    """A node group's input sockets, by name (4.0+: in its interface)."""
+    if hasattr(group, "interface"):
+        return [i.name for i in group.interface.items_tree
+                if i.item_type == "SOCKET" and i.in_out == "INPUT"]
+    return [s.name for s in group.inputs]
+
+
 def edited_values():
     """What the edits below touch, as this Blender holds it."""
     d = bpy.data
@@ -163,6 +171,7 @@ def edited_values():
     stroke = _gp_stroke()
     return {"tint": _r(tint.inputs["Color2"].default_value),
             "lift": _r(lift.inputs["Offset"].default_value),
+            "lift_inputs": _inputs(d.node_groups["Lift"]),
             "roughness": _r(tree.nodes["Principled BSDF"].inputs["Roughness"].default_value),
             "ramp": [_r(e.position) for e in ramps[0].color_ramp.elements] if ramps else None,
             "bezier": _r(d.curves["BezierCurve"].splines[0].bezier_points[0].co),
@@ -185,6 +194,8 @@ def edit_b():
     d.materials["Tinted"].node_tree.nodes["Principled BSDF"].inputs["Roughness"].default_value = 0.8
     d.curves["BezierCurve"].splines[0].bezier_points[0].co = (-2.0, 0.5, 0.0)
     d.curves["Text"].body = "shared!"
+    # A socket more: the other Blender makes the group's sockets again.
+    scene_util.group_socket(d.node_groups["Lift"], "INPUT", "NodeSocketFloat", "Amount")
     rig = d.objects["metarig"]
     bpy.context.view_layer.objects.active = rig
     bpy.ops.object.mode_set(mode="EDIT")

@@ -57,6 +57,10 @@ class MixedTest(unittest.TestCase):
         joined = old.result("joined")
         ov = tuple(joined["version"])
         self.assertLess(ov, nv)
+        # EEVEE's ambient occlusion distance: a scene's setting before 5.0,
+        # a view layer's from 5.0.
+        self.assertEqual(built["ao"], 0.7)
+        self.assertEqual(joined["ao"], 0.7)
         # The newer one's material, in the older one's terms.
         self.assertEqual(joined["material"]["coat"], 0.3)
         if ov < (4, 2, 0):
@@ -79,6 +83,10 @@ class MixedTest(unittest.TestCase):
         self.assertEqual(after["material"]["emission"], [1.0, 0.0, 0.0, 1.0])
         self.assertAlmostEqual(after["mover_24"][0] - built["mover_24"][0], 1.0, places=3)
         self.assertEqual(after["bouncer_12"][2], 2.0, "an action made by the older one plays")
+        self.assertEqual(after["ao"], 0.9)
+        # A material without a node tree arrives without one (5.0 makes
+        # every new material with one).
+        self.assertEqual(after["plain"], [False, False, [0.2, 0.4, 0.6, 1.0]])
         # ... and nothing the newer one made was reset.
         self.assertEqual(after["material"]["render"], built["material"]["render"])
         self.assertEqual(after["material"]["coat"], 0.3)
@@ -128,6 +136,7 @@ class MixedTest(unittest.TestCase):
         if ov < (4, 0, 0):
             self.assertEqual(final["transmission_roughness"], 0.45)
         self.assertEqual(final["material"]["roughness"], 0.6)
+        self.assertEqual(final["ao"], 0.9)
         # The Grease Pencil v3 object stays in the newer one; a text is
         # shared, as a text.
         self.assertEqual(final["local_only_seen"], [["Title", "FONT"]])

@@ -12,6 +12,12 @@ HASHED <-> DITHERED; shadow CLIP, HASHED <-> transparent, OPAQUE, NONE <->
 not): a 3.x alpha clip stays a clip across a 4.2 edit of something else.
 Settings of another version (keys that name no property here) are kept as
 that version sent them.
+
+Blender 5.0 gives every material that bpy.data.materials.new makes a node
+tree (use_nodes is deprecated, always on) and Python cannot remove one,
+while the materials of its Grease Pencil tools have none: a material
+received without a tree is built as those tools build one (see
+_without_tree), so it arrives as it was sent.
 """
 
 import bpy
@@ -28,6 +34,9 @@ LEGACY = ("blend_method", "shadow_method")
 NEXT = ("surface_render_method", "use_transparent_shadow")
 # Blender 4.2+: EEVEE Next's material settings.
 EEVEE_NEXT = "surface_render_method" in bpy.types.Material.bl_rna.properties
+# Blender 5.0+: use_nodes deprecated, a new material always has a node tree
+# (its RNA says so: is_deprecated is there from 5.0 on).
+ALWAYS_TREE = getattr(bpy.types.Material.bl_rna.properties["use_nodes"], "is_deprecated", False)
 
 
 def _render_of(blend):
@@ -74,8 +83,46 @@ def dump(mat, ctx):
     return d
 
 
+def _without_tree(name):
+    """5.0+: a material without a node tree, made as Blender's Grease
+    Pencil tools make one (an empty Grease Pencil object, added in a scene
+    of its own so that nothing of the artist's scene, selection or active
+    object changes, then removed with its data and the scene); None when
+    the operator cannot run here."""
+    scene = bpy.data.scenes.new("sessiond material")
+    mat = None
+    try:
+        with bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0]):
+            bpy.ops.object.grease_pencil_add(type="EMPTY")
+        for ob in list(scene.objects):
+            if mat is None and ob.material_slots:
+                mat = ob.material_slots[0].material
+            gpd = ob.data
+            bpy.data.objects.remove(ob)
+            if gpd is not None and gpd.users == 0:
+                bpy.data.grease_pencils.remove(gpd)
+    except (RuntimeError, TypeError, AttributeError):
+        pass
+    finally:
+        bpy.data.scenes.remove(scene)
+    if mat is not None and mat.node_tree is not None:
+        bpy.data.materials.remove(mat)      # not what was wanted: left to new()
+        mat = None
+    if mat is None:
+        return None
+    mat.name = name
+    return mat
+
+
 def construct(data, ctx):
-    return bpy.data.materials.new(data.get("name", "Material"))
+    name = data.get("name", "Material")
+    if ALWAYS_TREE and "tree" not in data:     # 5.0+
+        mat = _without_tree(name)
+        if mat is not None:
+            if "gpencil" not in data:
+                bpy.data.materials.remove_gpencil_data(mat)
+            return mat
+    return bpy.data.materials.new(name)
 
 
 def load(mat, data, ctx):

@@ -14,6 +14,12 @@ The render engine is named as Blender 3.x and 5.x name it: EEVEE is
 BLENDER_EEVEE, which Blender 4.2-4.5 call BLENDER_EEVEE_NEXT. An engine this
 Blender does not have (an add-on's) is kept as it was, and so are settings
 of another version (keys that name no property here).
+
+EEVEE's ambient occlusion distance is the scene's `eevee.gtao_distance` up
+to 4.5 and each view layer's `eevee.ambient_occlusion_distance` from 5.0:
+the node data holds both, a 5.0 Blender writes the first view layer's as
+the scene's, an older one writes its own into the first view layer's while
+it disagrees, and a view layer without its own takes the scene's.
 """
 
 import bpy
@@ -40,6 +46,9 @@ OWN = SUBS + ("markers", "collection", "fake_user", "custom", "view_layers")
 # Blender 4.2-4.5: EEVEE is BLENDER_EEVEE_NEXT.
 _ENGINES = {e.identifier for e in bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items}
 EEVEE_NEXT = "BLENDER_EEVEE_NEXT" in _ENGINES
+# Blender 5.0+: the ambient occlusion distance is a view layer's setting.
+AO_PER_LAYER = "ambient_occlusion_distance" in bpy.types.ViewLayerEEVEE.bl_rna.properties
+AO, GTAO = "ambient_occlusion_distance", "gtao_distance"
 
 
 def _sub(scene, path):
@@ -65,7 +74,14 @@ def dump(scene, ctx):
     old = prev_of(ctx, "render").get("engine")
     if old and old != render.get("engine") and old not in _available_engines(scene):
         render["engine"] = old      # not here: kept (this Blender shows its default)
-    d["view_layers"] = [rna_dump(vl, ctx) for vl in scene.view_layers]
+    d["view_layers"] = _dump_view_layers(scene, ctx, prev.get("view_layers"))
+    eevee, layers = d.get("eevee"), d["view_layers"]
+    if eevee is not None and layers and "eevee" in layers[0]:
+        if AO_PER_LAYER:                # 5.0+: the first view layer's, as 4.5's
+            if AO in layers[0]["eevee"]:
+                eevee[GTAO] = layers[0]["eevee"][AO]
+        elif GTAO in eevee and abs(layers[0]["eevee"].get(AO, eevee[GTAO]) - eevee[GTAO]) > 1e-6:
+            layers[0]["eevee"][AO] = eevee[GTAO]    # before 5.0: an edit here
     d["markers"] = [[m.name, m.frame, ctx.ref(m.camera) if m.camera else ""]
                     for m in scene.timeline_markers]
     d["collection"] = bl_collection.dump_links(scene.collection, ctx)
@@ -93,20 +109,45 @@ def load(scene, data, ctx):
     if "markers" in data:
         _load_markers(scene.timeline_markers, data["markers"], ctx)
     if data.get("view_layers"):
-        _load_view_layers(scene, data["view_layers"], ctx)
+        _load_view_layers(scene, data["view_layers"], ctx, data.get("eevee", {}).get(GTAO))
     bl_collection.load_links(scene.collection, data.get("collection", {}), ctx)
 
 
-def _load_view_layers(scene, want, ctx):
+def _dump_view_layers(scene, ctx, prev):
+    """Each view layer's settings, with its EEVEE settings (`eevee`: passes,
+    5.0's ambient occlusion distance)."""
+    prev = prev if isinstance(prev, list) else []
+    out = []
+    for i, vl in enumerate(scene.view_layers):
+        v = rna_dump(vl, ctx)
+        ee = getattr(vl, "eevee", None)
+        if ee is not None:
+            p = prev[i] if i < len(prev) and isinstance(prev[i], dict) else {}
+            v["eevee"] = rna_dump(ee, ctx, prev=p.get("eevee") if isinstance(p.get("eevee"), dict)
+                                  else None)
+        out.append(v)
+    return out
+
+
+def _load_view_layers(scene, want, ctx, gtao=None):
     """The view layers by position: their names and settings (passes,
-    samples, material override, ...); a scene keeps at least one."""
+    samples, material override, ...); a scene keeps at least one. `gtao`:
+    the scene's ambient occlusion distance, for a view layer whose data has
+    none of its own (made before 5.0)."""
     layers = scene.view_layers
     while len(layers) > max(1, len(want)):
         layers.remove(layers[len(layers) - 1])
     for w in want[len(layers):]:
         layers.new(w.get("name", "ViewLayer"))
     for vl, w in zip(layers, want):
-        rna_load(vl, w, ctx)
+        rna_load(vl, {k: v for k, v in w.items() if k != "eevee"}, ctx)
+        ee = getattr(vl, "eevee", None)
+        if ee is None:
+            continue
+        want_ee = dict(w.get("eevee") or {})
+        if gtao is not None:
+            want_ee.setdefault(AO, gtao)
+        rna_load(ee, want_ee, ctx)
 
 
 def _load_markers(markers, want, ctx):
