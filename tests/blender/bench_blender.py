@@ -139,8 +139,8 @@ def main():
             print("note=%s: the late joiner's scene differs from the uploader's" % key)
             return 1
         out("join_ms", "%.0f", jr["join_ms"])
-        # The real scenes in Debian's blender only: in the bpy releases
-        # they do not pass yet (tests/meson.build says which fail).
+        # The real scenes in Debian's blender only: the README's rows are
+        # 3.4's, and each costs the bench a minute per release.
         for scene in ("sample_materials", "every-kind") if not series else ():
             name = scene.replace("-", "_")
             ra = lambda role: [role, o.port, key + "-real-" + name, os.path.join(tmp, name, role),
