@@ -5,7 +5,9 @@ SCENE is "left-out" (Blender's default scene with Light left out of the
 kinds on both sides: translators.leave_out; B also sends the Cube's node
 as an Empty without data, which A must not follow), "every-kind" (a scene built here with Blender's own operators:
 a Curve, a Text, a rigify meta-rig or an Armature, a Metaball, a Lattice,
-a mesh with a geometry-nodes modifier, a material using a node group), or
+a mesh with a geometry-nodes modifier given input values, a driver, a
+material using a node group, cloth, soft body, a rigid body and its world, a
+force field, collections a view layer hides and excludes), or
 the path of a .blend file Blender ships.
 
 Role a opens or builds the scene, takes a per-datablock digest of
@@ -94,7 +96,33 @@ def build_every_kind():
     setpos.inputs["Offset"].default_value = (0.0, 0.0, 0.5)
     gn.links.new(gin.outputs[0], setpos.inputs["Geometry"])
     gn.links.new(setpos.outputs[0], gout.inputs[0])
-    sphere.modifiers[-1].node_group = gn
+    # Inputs the modifier gives values (a float, a vector, an object) and
+    # an output it names an attribute for.
+    scene_util.group_socket(gn, "INPUT", "NodeSocketFloat", "Height")
+    scene_util.group_socket(gn, "INPUT", "NodeSocketVector", "Shift")
+    scene_util.group_socket(gn, "INPUT", "NodeSocketObject", "Target")
+    scene_util.group_socket(gn, "OUTPUT", "NodeSocketFloat", "Lifted")
+    gn.links.new(gin.outputs[1], gout.inputs[1])
+    lift_mod = sphere.modifiers[-1]
+    lift_mod.node_group = gn
+    keys = _gn_keys(lift_mod)
+    lift_mod[keys["in1"]] = 0.75
+    lift_mod[keys["in2"]] = (1.0, 2.0, 3.0)
+    lift_mod[keys["in3"]] = cube
+    lift_mod[keys["out1"] + "_attribute_name"] = "lifted"
+    # A driver: the sphere's Z rotation from the cube's X location and Z.
+    fc = sphere.driver_add("rotation_euler", 2)
+    fc.driver.type = "SCRIPTED"
+    fc.driver.expression = "var * 2 + height"
+    var = fc.driver.variables.new()
+    var.name, var.type = "var", "SINGLE_PROP"
+    var.targets[0].id = cube
+    var.targets[0].data_path = "location[0]"
+    var = fc.driver.variables.new()
+    var.name, var.type = "height", "TRANSFORMS"
+    var.targets[0].id = cube
+    var.targets[0].transform_type = "LOC_Z"
+    var.targets[0].transform_space = "LOCAL_SPACE"
     # A material whose tree uses a shader node group.
     group = bpy.data.node_groups.new("Tint", "ShaderNodeTree")
     scene_util.group_socket(group, "INPUT", "NodeSocketColor", "Color")
@@ -128,9 +156,89 @@ def build_every_kind():
     bulge.slider_max = 2.0
     bulge.value = 0.5
     bulge.keyframe_insert("value", frame=1)
+    _physics_and_layers()
     for o in bpy.data.objects:
         o.select_set(False)
     return rig
+
+
+def _gn_keys(mod):
+    """{"in1": identifier, "out1": ...} of the Lift group's sockets (the
+    identifiers Blender made: Input_1 in 3.x, Socket_1 from 4.0)."""
+    from sessiond_blender.translators import bl_nodegroup
+    out = {}
+    for io, is_out in (("in", False), ("out", True)):
+        for i, (_, _, sock) in enumerate(bl_nodegroup._sockets(mod.node_group, is_out)):
+            out["%s%d" % (io, i)] = sock.identifier
+    return out
+
+
+def _physics_and_layers():
+    """Cloth, soft body, a rigid body and its world, a force field, and
+    collections a view layer hides and excludes."""
+    bpy.ops.mesh.primitive_plane_add(location=(0, -3, 2))
+    cloth_ob = bpy.context.active_object
+    cloth_ob.name = "Cloth"
+    cloth = cloth_ob.modifiers.new("Cloth", "CLOTH")
+    cloth.settings.quality = 7
+    cloth.settings.mass = 0.5
+    cloth.settings.effector_weights.gravity = 0.5
+    cloth.collision_settings.distance_min = 0.02
+    cloth.point_cache.frame_end = 120
+    bpy.ops.mesh.primitive_ico_sphere_add(location=(3, -3, 0))
+    soft = bpy.context.active_object
+    soft.name = "Soft"
+    sb = soft.modifiers.new("Softbody", "SOFT_BODY")
+    sb.settings.mass = 2.0
+    sb.settings.goal_default = 0.4
+    bpy.ops.mesh.primitive_cube_add(size=0.5, location=(0, -6, 3))
+    crate = bpy.context.active_object
+    crate.name = "Crate"
+    bpy.ops.rigidbody.object_add()
+    crate.rigid_body.mass = 3.0
+    crate.rigid_body.friction = 0.7
+    crate.rigid_body.collision_shape = "BOX"
+    bpy.context.scene.rigidbody_world.time_scale = 0.8
+    bpy.context.scene.rigidbody_world.point_cache.frame_end = 90
+    bpy.ops.object.effector_add(type="WIND", location=(-3, -3, 0))
+    bpy.context.active_object.field.strength = 3.0
+    # View layer: one collection hidden (and holdout), one excluded.
+    scene = bpy.context.scene
+    for name, loc in (("Props", (-3, 3, 0)), ("Excluded", (-6, 3, 0))):
+        coll = bpy.data.collections.new(name)
+        scene.collection.children.link(coll)
+        ob = bpy.data.objects.new(name + "Empty", None)
+        ob.location = loc
+        coll.objects.link(ob)
+    lcs = bpy.context.view_layer.layer_collection.children
+    lcs["Props"].hide_viewport = True
+    lcs["Props"].holdout = True
+    lcs["Excluded"].exclude = True
+
+
+def features():
+    """What the digest does not walk: the geometry-nodes modifier's input
+    values (ID properties, by socket position) and each view layer's
+    settings of its collections."""
+    mod = bpy.data.objects["Sphere"].modifiers[-1]
+    keys = _gn_keys(mod)
+    inputs = {}
+    for pos, ident in sorted(keys.items()):
+        for suffix in ("", "_use_attribute", "_attribute_name"):
+            if ident + suffix in mod.keys():
+                v = mod[ident + suffix]
+                v = v.name if isinstance(v, bpy.types.ID) else v
+                inputs[pos + suffix] = _r(v) if isinstance(v, float) or hasattr(v, "to_list") \
+                    else v
+    layers = {}
+    for vl in bpy.context.scene.view_layers:
+        todo = list(vl.layer_collection.children)
+        while todo:
+            lc = todo.pop(0)
+            todo += list(lc.children)
+            layers["%s/%s" % (vl.name, lc.name)] = [lc.exclude, lc.hide_viewport, lc.holdout,
+                                                   lc.indirect_only]
+    return {"gn_inputs": inputs, "layers": layers}
 
 
 def _r(v):
@@ -174,7 +282,11 @@ def edited_values():
             "lattice": _r(d.lattices["Lattice"].points[0].co_deform),
             "mball": _r(d.metaballs["Mball"].elements[0].radius),
             "pressure": _r(stroke.points[0].pressure) if stroke else None,
-            "gp_opacity": _r(_gp_v2().layers[0].opacity) if _gp_v2() else None}
+            "gp_opacity": _r(_gp_v2().layers[0].opacity) if _gp_v2() else None,
+            "driver": d.objects["Sphere"].animation_data.drivers[0].driver.expression,
+            "gn_height": features()["gn_inputs"]["in1"],
+            "excluded": bpy.context.view_layer.layer_collection.children["Props"].exclude,
+            "mass": _r(d.objects["Crate"].rigid_body.mass)}
 
 
 def edit_b():
@@ -196,6 +308,8 @@ def edit_b():
     stroke = _gp_stroke()
     if stroke is not None:
         stroke.points[0].pressure = 0.3
+    d.objects["Sphere"].animation_data.drivers[0].driver.expression = "var * 3 + height"
+    d.objects["Crate"].rigid_body.mass = 5.0
 
 
 def edit_a():
@@ -209,6 +323,10 @@ def edit_a():
     d.curves["Text"].body_format[2].use_italic = True
     if _gp_v2():
         _gp_v2().layers[0].opacity = 0.5
+    mod = d.objects["Sphere"].modifiers[-1]
+    mod[_gn_keys(mod)["in1"]] = 1.25
+    mod.show_viewport = True        # as the panel's field does: the object is evaluated again
+    bpy.context.view_layer.layer_collection.children["Props"].exclude = True
 
 
 def open_scene(which):
@@ -270,6 +388,7 @@ def role_a(port, session, cache, which):
     publish_s = time.monotonic() - t0
     light = bpy.data.objects.get("Light")
     done("published", publish_s=publish_s, count=len(before), digests=before_hex,
+         features=features() if which == "every-kind" else None,
          not_shared=s.not_shared(), gpencil_v2=bl_gpencil.LEGACY,
          holders=sorted(["collections/" + c.name for c in bpy.data.collections
                          if any(why_not_shared(o) for o in c.objects)]
@@ -333,6 +452,7 @@ def role_b(port, session, cache, which):
         s.client.call("node.update", uuid=s.uuid_of(bpy.data.objects["Cube"]),
                       patch={"type": "EMPTY", "data": None})
     done("joined", join_s=join_s, digests=hexes, addon_digest=s.digest()[0],
+         features=features() if which == "every-kind" else None,
          addon_items=addon_items(s), differ=differ,
          objects=sorted(o.name for o in bpy.data.objects),
          node_kinds=sorted(n["kind"] for n in s.client.nodes.values()))

@@ -7,8 +7,11 @@ and their settings), timeline markers, and the
 objects and collections of its master collection. Cycles' settings travel
 with the custom properties (common.dump_common), where Cycles keeps them.
 
+Each view layer's settings of the shared collections in it (excluded,
+hidden, holdout, indirect only), and the rigid body world (physics.py).
+
 Not shared yet: the compositor (`use_nodes` and its tree), the sequencer's
-strips, which collections a view layer excludes or hides, Freestyle line sets.
+strips, Freestyle line sets.
 
 The render engine is named as Blender 3.x and 5.x name it: EEVEE is
 BLENDER_EEVEE, which Blender 4.2-4.5 call BLENDER_EEVEE_NEXT. An engine this
@@ -18,7 +21,7 @@ of another version (keys that name no property here).
 
 import bpy
 
-from . import bl_collection
+from . import bl_collection, physics
 from .common import keep_local, prev_of, rna_dump, rna_load
 
 KIND = "Scene"
@@ -36,7 +39,7 @@ SUBS = ("render", "render.image_settings", "render.image_settings.view_settings"
 ORDER = {"view_settings": ("view_transform",), "render": ("engine",),
          "render.image_settings": ("file_format",)}
 # Kept apart from the scene's own settings in the node data.
-OWN = SUBS + ("markers", "collection", "fake_user", "custom", "view_layers")
+OWN = SUBS + ("markers", "collection", "fake_user", "custom", "view_layers", "rigidbody_world")
 # Blender 4.2-4.5: EEVEE is BLENDER_EEVEE_NEXT.
 _ENGINES = {e.identifier for e in bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items}
 EEVEE_NEXT = "BLENDER_EEVEE_NEXT" in _ENGINES
@@ -65,7 +68,11 @@ def dump(scene, ctx):
     old = prev_of(ctx, "render").get("engine")
     if old and old != render.get("engine") and old not in _available_engines(scene):
         render["engine"] = old      # not here: kept (this Blender shows its default)
-    d["view_layers"] = [rna_dump(vl, ctx) for vl in scene.view_layers]
+    d["view_layers"] = [dict(rna_dump(vl, ctx), layer_collections=_dump_layer_collections(vl, ctx))
+                        for vl in scene.view_layers]
+    rbw = physics.dump_world(scene, ctx)
+    if rbw:
+        d["rigidbody_world"] = rbw
     d["markers"] = [[m.name, m.frame, ctx.ref(m.camera) if m.camera else ""]
                     for m in scene.timeline_markers]
     d["collection"] = bl_collection.dump_links(scene.collection, ctx)
@@ -95,6 +102,11 @@ def load(scene, data, ctx):
     if data.get("view_layers"):
         _load_view_layers(scene, data["view_layers"], ctx)
     bl_collection.load_links(scene.collection, data.get("collection", {}), ctx)
+    # Once the collections are linked: which of them each view layer
+    # excludes or hides.
+    for vl, w in zip(scene.view_layers, data.get("view_layers", ())):
+        _load_layer_collections(vl, w.get("layer_collections", ()), ctx)
+    physics.load_world(scene, data.get("rigidbody_world"), ctx)
 
 
 def _load_view_layers(scene, want, ctx):
@@ -107,6 +119,50 @@ def _load_view_layers(scene, want, ctx):
         layers.new(w.get("name", "ViewLayer"))
     for vl, w in zip(layers, want):
         rna_load(vl, w, ctx)
+
+
+# A view layer's settings of each collection in it (the outliner's
+# checkbox, the eye, holdout, indirect only).
+LAYER_COLLECTION = ("exclude", "hide_viewport", "holdout", "indirect_only")
+
+
+def _layer_collections(vl):
+    """Every layer collection below the view layer's root, depth first."""
+    out, todo = [], list(vl.layer_collection.children)
+    while todo:
+        lc = todo.pop(0)
+        out.append(lc)
+        todo[:0] = list(lc.children)
+    return out
+
+
+def _dump_layer_collections(vl, ctx):
+    """[[collection uuid, exclude, hide_viewport, holdout, indirect_only]]
+    of each shared collection the view layer holds (a collection in two
+    places has one entry: Blender keeps the first one's settings)."""
+    out, seen = [], set()
+    for lc in _layer_collections(vl):
+        u = ctx.ref(lc.collection) if ctx is not None else lc.collection.name
+        if u and u not in seen:
+            seen.add(u)
+            out.append([u] + [bool(getattr(lc, k)) for k in LAYER_COLLECTION])
+    return out
+
+
+def _load_layer_collections(vl, want, ctx):
+    by_coll = {}
+    for w in want:
+        c = ctx.resolve(w[0])
+        if c is not None:
+            by_coll.setdefault(c, w[1:])
+    for lc in _layer_collections(vl):
+        flags = by_coll.get(lc.collection)
+        for k, v in zip(LAYER_COLLECTION, flags or ()):
+            if getattr(lc, k) != v:
+                try:
+                    setattr(lc, k, v)
+                except (AttributeError, TypeError, RuntimeError):
+                    pass
 
 
 def _load_markers(markers, want, ctx):
