@@ -185,6 +185,11 @@ def _physics_and_layers():
     cloth.settings.effector_weights.gravity = 0.5
     cloth.collision_settings.distance_min = 0.02
     cloth.point_cache.frame_end = 120
+    # Custom split normals on the plane (used with auto smooth before 4.1).
+    me = cloth_ob.data
+    if hasattr(me, "use_auto_smooth"):              # before 4.1
+        me.use_auto_smooth = True
+    me.normals_split_custom_set([(0.0, 0.6, 0.8)] * len(me.loops))
     bpy.ops.mesh.primitive_ico_sphere_add(location=(3, -3, 0))
     soft = bpy.context.active_object
     soft.name = "Soft"
@@ -238,7 +243,9 @@ def features():
             todo += list(lc.children)
             layers["%s/%s" % (vl.name, lc.name)] = [lc.exclude, lc.hide_viewport, lc.holdout,
                                                    lc.indirect_only]
-    return {"gn_inputs": inputs, "layers": layers}
+    from sessiond_blender.translators import mesh_normals
+    normals = mesh_normals.read(bpy.data.meshes["Plane"])
+    return {"gn_inputs": inputs, "layers": layers, "normals": [round(x, 3) + 0.0 for x in normals[:3]] if normals else None}
 
 
 def _r(v):

@@ -159,6 +159,9 @@ class RealScenesTest(unittest.TestCase):
                          [0.75, [1.0, 2.0, 3.0], "Cube", "lifted"])
         self.assertEqual(feats["layers"]["ViewLayer/Props"], [False, True, True, False])
         self.assertEqual(feats["layers"]["ViewLayer/Excluded"], [True, False, False, False])
+        # The plane's custom normals (the first corner's; all of them are
+        # in the add-on's dump, equal on both sides).
+        self.assertEqual(feats["normals"], [0.0, 0.6, 0.8])
         self.assertIn(["fonts", "Bfont Regular", "Blender's built-in font: every Blender has it"],
                       pub["not_shared"])
         if gp:
