@@ -205,6 +205,28 @@ def _physics_and_layers():
     crate.rigid_body.collision_shape = "BOX"
     bpy.context.scene.rigidbody_world.time_scale = 0.8
     bpy.context.scene.rigidbody_world.point_cache.frame_end = 90
+    # Particles: an emitter and hair on one plane.
+    bpy.ops.mesh.primitive_plane_add(location=(3, -6, 0))
+    emitter = bpy.context.active_object
+    emitter.name = "Emitter"
+    bpy.ops.object.particle_system_add()
+    sparks = emitter.particle_systems[-1]
+    sparks.name = "Sparks"
+    sparks.seed = 7
+    sparks.settings.name = "Sparks"
+    sparks.settings.count = 50
+    sparks.settings.frame_end = 20.0
+    sparks.settings.lifetime = 30.0
+    sparks.settings.normal_factor = 2.0
+    sparks.settings.effector_weights.gravity = 0.25
+    bpy.ops.object.particle_system_add()
+    fur = emitter.particle_systems[-1]
+    fur.name = "Fur"
+    fur.settings.name = "Fur"
+    fur.settings.type = "HAIR"
+    fur.settings.count = 20
+    fur.settings.hair_length = 0.3
+    fur.settings.child_type = "INTERPOLATED"
     bpy.ops.object.effector_add(type="WIND", location=(-3, -3, 0))
     bpy.context.active_object.field.strength = 3.0
     # View layer: one collection hidden (and holdout), one excluded.

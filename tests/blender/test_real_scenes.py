@@ -140,12 +140,13 @@ class RealScenesTest(unittest.TestCase):
         # stays on A, listed as not shared.)
         self.assertEqual(sorted(set(pub["digests"]) - set(equal_b) - unshared(pub)), [])
         # The sphere's driver, the cloth, soft body, rigid body and force
-        # field settings, the rigid body world (in the scene) are in the
-        # digest.
+        # field settings, the rigid body world (in the scene), the particle
+        # systems and their settings are in the digest.
         for k in ("armatures/metarig", "curves/BezierCurve", "curves/NurbsPath", "curves/Text",
                   "lattices/Lattice", "materials/Tinted", "metaballs/Mball", "node_groups/Lift",
                   "node_groups/Tint", "objects/metarig", "objects/Sphere", "objects/Text",
                   "objects/Cloth", "objects/Soft", "objects/Crate", "objects/Wind",
+                  "objects/Emitter", "particles/Sparks", "particles/Fur",
                   "collections/RigidBodyWorld", "collections/Props", "collections/Excluded",
                   ) + (("grease_pencils/Stroke", "objects/Stroke", "scenes/Scene") if gp else ()):
             self.assertIn(k, equal_b)

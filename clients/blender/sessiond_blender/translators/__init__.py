@@ -36,11 +36,11 @@ name it leaves the local pointer as it is (see `shared` and common.py).
 
 from . import (bl_action, bl_armature, bl_camera, bl_collection, bl_curve, bl_font, bl_gpencil,
                bl_image, bl_lattice, bl_light, bl_lightprobe, bl_material, bl_mesh, bl_metaball,
-               bl_nodegroup, bl_object, bl_scene, bl_sound, bl_speaker, bl_text, bl_texture,
-               bl_world)
+               bl_nodegroup, bl_object, bl_particles, bl_scene, bl_sound, bl_speaker, bl_text,
+               bl_texture, bl_world)
 
 # Apply order for a full load: what is used before what uses it.
-MODULES = [bl_text, bl_image, bl_font, bl_sound, bl_texture, bl_action, bl_nodegroup,
+MODULES = [bl_text, bl_image, bl_font, bl_sound, bl_texture, bl_particles, bl_action, bl_nodegroup,
            bl_material, bl_world, bl_mesh, bl_curve, bl_armature, bl_lattice, bl_metaball,
            bl_gpencil, bl_camera, bl_light, bl_lightprobe, bl_speaker, bl_object, bl_collection,
            bl_scene]

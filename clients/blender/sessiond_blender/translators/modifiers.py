@@ -10,8 +10,10 @@ bl_object dumps through RNA), for the Object kind:
   `in#1_attribute_name`, `out#1_attribute_name`. A datablock input (an
   object, a material, ...) is a uuid in `ids`.
 - the physics settings kept in structs of the modifier: cloth and soft
-  body `settings`, cloth `collision_settings`, and the `point_cache`'s
-  frame range and settings (SUBSTRUCTS).
+  body `settings`, cloth `collision_settings`, the `point_cache`'s
+  frame range and settings, a particle system modifier's
+  `particle_system` (name, seed, its ParticleSettings as a uuid, vertex
+  groups, ...) (SUBSTRUCTS).
 """
 
 import bpy
@@ -21,8 +23,9 @@ from .common import _jsonable, rna_dump, rna_load, shared
 
 # Structs of a modifier shared with it (cloth, soft body: the settings and
 # the cache's frame range).
-SUBSTRUCTS = ("settings", "collision_settings", "point_cache")
+SUBSTRUCTS = ("settings", "collision_settings", "point_cache", "particle_system")
 # Not settings: the cache's state and its name in the UI list.
+UUID_PROP = "sessiond_uuid"
 CACHE_EXCLUDE = ("name", "is_baked", "is_baking", "is_outdated", "info", "frame_step")
 
 
@@ -119,7 +122,22 @@ def load_structs(mod, d, ctx):
         st = getattr(mod, k, None) if k in SUBSTRUCTS else None
         if st is None:
             continue
+        if k == "particle_system":
+            _load_particle_system(st, want, ctx)
+            continue
         rna_load(st, {kk: v for kk, v in want.items() if kk != "effector_weights"}, ctx,
                  exclude=CACHE_EXCLUDE if k == "point_cache" else ())
         if "effector_weights" in want and getattr(st, "effector_weights", None) is not None:
             rna_load(st.effector_weights, want["effector_weights"], ctx)
+
+
+def _load_particle_system(psys, want, ctx):
+    """A particle system's settings, and its ParticleSettings: a new
+    particle system modifier comes with settings of its own, which are
+    removed once the received ones replace them (else they would be
+    shared as a new datablock)."""
+    old = psys.settings
+    rna_load(psys, want, ctx, clear=False)
+    if old is not None and old != psys.settings and old.users == 0 and \
+            not old.get(UUID_PROP):
+        bpy.data.particles.remove(old)
