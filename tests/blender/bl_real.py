@@ -229,8 +229,22 @@ def _physics_and_layers():
     fur.settings.child_type = "INTERPOLATED"
     bpy.ops.object.effector_add(type="WIND", location=(-3, -3, 0))
     bpy.context.active_object.field.strength = 3.0
-    # View layer: one collection hidden (and holdout), one excluded.
+    # Freestyle: a line set whose line style has modifiers.
     scene = bpy.context.scene
+    scene.render.use_freestyle = True
+    fs = bpy.context.view_layer.freestyle_settings
+    fs.crease_angle = 2.0
+    lineset = fs.linesets[0] if len(fs.linesets) else fs.linesets.new("LineSet")
+    lineset.select_by_collection = True
+    style = lineset.linestyle or bpy.data.linestyles.new("Ink")
+    lineset.linestyle = style
+    style.name = "Ink"
+    style.thickness = 2.5
+    style.color = (0.1, 0.2, 0.6)
+    style.color_modifiers.new("Along", "ALONG_STROKE").color_ramp.elements.new(0.5)
+    style.thickness_modifiers.new("Curve", "ALONG_STROKE").mapping = "CURVE"
+    style.geometry_modifiers.new("Wave", "SINUS_DISPLACEMENT").amplitude = 4.0
+    # View layer: one collection hidden (and holdout), one excluded.
     for name, loc in (("Props", (-3, 3, 0)), ("Excluded", (-6, 3, 0))):
         coll = bpy.data.collections.new(name)
         scene.collection.children.link(coll)
@@ -241,6 +255,7 @@ def _physics_and_layers():
     lcs["Props"].hide_viewport = True
     lcs["Props"].holdout = True
     lcs["Excluded"].exclude = True
+    lineset.collection = bpy.data.collections["Props"]
 
 
 def features():
@@ -267,7 +282,11 @@ def features():
                                                    lc.indirect_only]
     from sessiond_blender.translators import mesh_normals
     normals = mesh_normals.read(bpy.data.meshes["Plane"])
-    return {"gn_inputs": inputs, "layers": layers, "normals": [round(x, 3) + 0.0 for x in normals[:3]] if normals else None}
+    # Line styles are in none of the digest's collections: their digests.
+    import json
+    styles = {ls.name: json.loads(json.dumps(bl_digest.id_structure(ls), default=repr))
+              for ls in bpy.data.linestyles}
+    return {"gn_inputs": inputs, "layers": layers, "linestyles": styles, "normals": [round(x, 3) + 0.0 for x in normals[:3]] if normals else None}
 
 
 def _r(v):

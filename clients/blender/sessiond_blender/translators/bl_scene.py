@@ -8,10 +8,11 @@ objects and collections of its master collection. Cycles' settings travel
 with the custom properties (common.dump_common), where Cycles keeps them.
 
 Each view layer's settings of the shared collections in it (excluded,
-hidden, holdout, indirect only), and the rigid body world (physics.py).
+hidden, holdout, indirect only) and its Freestyle settings and line sets
+(freestyle.py), and the rigid body world (physics.py).
 
 Not shared yet: the compositor (`use_nodes` and its tree), the sequencer's
-strips, Freestyle line sets.
+strips.
 
 The render engine is named as Blender 3.x and 5.x name it: EEVEE is
 BLENDER_EEVEE, which Blender 4.2-4.5 call BLENDER_EEVEE_NEXT. An engine this
@@ -21,7 +22,7 @@ of another version (keys that name no property here).
 
 import bpy
 
-from . import bl_collection, physics
+from . import bl_collection, freestyle, physics
 from .common import keep_local, prev_of, rna_dump, rna_load
 
 KIND = "Scene"
@@ -68,7 +69,9 @@ def dump(scene, ctx):
     old = prev_of(ctx, "render").get("engine")
     if old and old != render.get("engine") and old not in _available_engines(scene):
         render["engine"] = old      # not here: kept (this Blender shows its default)
-    d["view_layers"] = [dict(rna_dump(vl, ctx), layer_collections=_dump_layer_collections(vl, ctx))
+    d["view_layers"] = [dict(rna_dump(vl, ctx),
+                             layer_collections=_dump_layer_collections(vl, ctx),
+                             freestyle=freestyle.dump(vl, ctx))
                         for vl in scene.view_layers]
     rbw = physics.dump_world(scene, ctx)
     if rbw:
@@ -106,6 +109,7 @@ def load(scene, data, ctx):
     # excludes or hides.
     for vl, w in zip(scene.view_layers, data.get("view_layers", ())):
         _load_layer_collections(vl, w.get("layer_collections", ()), ctx)
+        freestyle.load(vl, w.get("freestyle"), ctx)
     physics.load_world(scene, data.get("rigidbody_world"), ctx)
 
 
