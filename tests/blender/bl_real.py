@@ -244,6 +244,21 @@ def _physics_and_layers():
     style.color_modifiers.new("Along", "ALONG_STROKE").color_ramp.elements.new(0.5)
     style.thickness_modifiers.new("Curve", "ALONG_STROKE").mapping = "CURVE"
     style.geometry_modifiers.new("Wave", "SINUS_DISPLACEMENT").amplitude = 4.0
+    # Sequencer: a colour strip, a text strip moved and scaled, a cross
+    # fade between them.
+    se = scene.sequence_editor_create()
+    strips = se.strips if hasattr(se, "strips") else se.sequences      # 4.4+: strips
+    red = strips.new_effect("Red", "COLOR", 1, frame_start=1, frame_end=30)
+    red.color = (0.8, 0.1, 0.1)
+    title = strips.new_effect("Title", "TEXT", 2, frame_start=5, frame_end=40)
+    title.text = "sessiond"
+    title.transform.offset_x = 12.0
+    title.transform.scale_x = 1.5
+    title.blend_type = "ALPHA_OVER"
+    names = [p.identifier for p in strips.bl_rna.functions["new_effect"].parameters]
+    keys = ("input1", "input2") if "input1" in names else ("seq1", "seq2")     # 4.x / 3.x
+    strips.new_effect("Fade", "CROSS", 3, frame_start=5, frame_end=30,
+                      **{keys[0]: red, keys[1]: title})
     # View layer: one collection hidden (and holdout), one excluded.
     for name, loc in (("Props", (-3, 3, 0)), ("Excluded", (-6, 3, 0))):
         coll = bpy.data.collections.new(name)
@@ -286,7 +301,12 @@ def features():
     import json
     styles = {ls.name: json.loads(json.dumps(bl_digest.id_structure(ls), default=repr))
               for ls in bpy.data.linestyles}
-    return {"gn_inputs": inputs, "layers": layers, "linestyles": styles, "normals": [round(x, 3) + 0.0 for x in normals[:3]] if normals else None}
+    # The strips (the scene's digest has them too, but from 4.3 the scene
+    # differs by its Grease Pencil v3 object).
+    se = bpy.context.scene.sequence_editor
+    strips = sorted([s.name, s.type, s.channel, s.frame_final_start, s.frame_final_end,
+                     _r(s.transform.offset_x)] for s in (se.sequences_all if se else ()))
+    return {"gn_inputs": inputs, "layers": layers, "linestyles": styles, "strips": strips, "normals": [round(x, 3) + 0.0 for x in normals[:3]] if normals else None}
 
 
 def _r(v):

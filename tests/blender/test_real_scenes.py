@@ -4,7 +4,8 @@ real server: publishing never changes the author's scene.
 For each scene (one built with Blender's own operators holding a Curve, a
 Text, a meta-rig, a Metaball, a Lattice, a geometry-nodes modifier with
 input values, a driver, a material using a node group, cloth, soft body, a
-rigid body, a force field, collections a view layer hides and excludes; materials_library_vx's sample_materials.blend;
+rigid body, a force field, particles, a Freestyle line set, sequencer
+strips, collections a view layer hides and excludes; materials_library_vx's sample_materials.blend;
 the 2D_Animation template), Blender A takes a digest of every datablock
 (bl_digest.py: everything the datablock holds, not only what the add-on
 shares), publishes into an empty session, Blender B joins from an empty
@@ -157,6 +158,9 @@ class RealScenesTest(unittest.TestCase):
         self.assertEqual(joined["features"], feats)
         self.assertEqual(sorted(feats["linestyles"]), ["Ink"])
         self.assertEqual(feats["linestyles"]["Ink"]["thickness"], 2.5)
+        self.assertEqual(feats["strips"], [["Fade", "CROSS", 3, 5, 30, 0.0],
+                                           ["Red", "COLOR", 1, 1, 30, 0.0],
+                                           ["Title", "TEXT", 2, 5, 40, 12.0]])
         self.assertEqual([feats["gn_inputs"][k] for k in ("in1", "in2", "in3",
                                                           "out1_attribute_name")],
                          [0.75, [1.0, 2.0, 3.0], "Cube", "lifted"])

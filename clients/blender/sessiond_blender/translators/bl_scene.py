@@ -9,10 +9,10 @@ with the custom properties (common.dump_common), where Cycles keeps them.
 
 Each view layer's settings of the shared collections in it (excluded,
 hidden, holdout, indirect only) and its Freestyle settings and line sets
-(freestyle.py), and the rigid body world (physics.py).
+(freestyle.py), the rigid body world (physics.py), and the sequencer's
+strips (sequencer.py).
 
-Not shared yet: the compositor (`use_nodes` and its tree), the sequencer's
-strips.
+Not shared yet: the compositor (`use_nodes` and its tree).
 
 The render engine is named as Blender 3.x and 5.x name it: EEVEE is
 BLENDER_EEVEE, which Blender 4.2-4.5 call BLENDER_EEVEE_NEXT. An engine this
@@ -22,7 +22,7 @@ of another version (keys that name no property here).
 
 import bpy
 
-from . import bl_collection, freestyle, physics
+from . import bl_collection, freestyle, physics, sequencer
 from .common import keep_local, prev_of, rna_dump, rna_load
 
 KIND = "Scene"
@@ -40,7 +40,8 @@ SUBS = ("render", "render.image_settings", "render.image_settings.view_settings"
 ORDER = {"view_settings": ("view_transform",), "render": ("engine",),
          "render.image_settings": ("file_format",)}
 # Kept apart from the scene's own settings in the node data.
-OWN = SUBS + ("markers", "collection", "fake_user", "custom", "view_layers", "rigidbody_world")
+OWN = SUBS + ("markers", "collection", "fake_user", "custom", "view_layers", "rigidbody_world",
+              "sequencer")
 # Blender 4.2-4.5: EEVEE is BLENDER_EEVEE_NEXT.
 _ENGINES = {e.identifier for e in bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items}
 EEVEE_NEXT = "BLENDER_EEVEE_NEXT" in _ENGINES
@@ -73,6 +74,9 @@ def dump(scene, ctx):
                              layer_collections=_dump_layer_collections(vl, ctx),
                              freestyle=freestyle.dump(vl, ctx))
                         for vl in scene.view_layers]
+    seq = sequencer.dump(scene, ctx)
+    if seq:
+        d["sequencer"] = seq
     rbw = physics.dump_world(scene, ctx)
     if rbw:
         d["rigidbody_world"] = rbw
@@ -111,6 +115,7 @@ def load(scene, data, ctx):
         _load_layer_collections(vl, w.get("layer_collections", ()), ctx)
         freestyle.load(vl, w.get("freestyle"), ctx)
     physics.load_world(scene, data.get("rigidbody_world"), ctx)
+    sequencer.load(scene, data.get("sequencer"), ctx)
 
 
 def _load_view_layers(scene, want, ctx):
