@@ -196,6 +196,20 @@ def _physics_and_layers():
     sb = soft.modifiers.new("Softbody", "SOFT_BODY")
     sb.settings.mass = 2.0
     sb.settings.goal_default = 0.4
+    # A sculpt mask on the soft body's mesh (before 4.1 a paint mask layer
+    # that only BMesh adds, from 4.1 the .sculpt_mask attribute).
+    me = soft.data
+    if hasattr(me, "vertex_paint_masks"):           # before 4.1
+        import bmesh
+        bm = bmesh.new()
+        bm.from_mesh(me)
+        bm.verts.layers.paint_mask.verify()
+        bm.to_mesh(me)
+        bm.free()
+        mask = me.vertex_paint_masks[0].data
+    else:                                           # 4.1+
+        mask = me.attributes.new(".sculpt_mask", "FLOAT", "POINT").data
+    mask.foreach_set("value", [i / len(mask) for i in range(len(mask))])
     bpy.ops.mesh.primitive_cube_add(size=0.5, location=(0, -6, 3))
     crate = bpy.context.active_object
     crate.name = "Crate"
@@ -306,7 +320,10 @@ def features():
     se = bpy.context.scene.sequence_editor
     strips = sorted([s.name, s.type, s.channel, s.frame_final_start, s.frame_final_end,
                      _r(s.transform.offset_x)] for s in (se.sequences_all if se else ()))
-    return {"gn_inputs": inputs, "layers": layers, "linestyles": styles, "strips": strips, "normals": [round(x, 3) + 0.0 for x in normals[:3]] if normals else None}
+    from sessiond_blender.translators import sculpt_mask
+    mask = sculpt_mask.read(bpy.data.meshes["Icosphere"])
+    return {"gn_inputs": inputs, "layers": layers, "linestyles": styles, "strips": strips,
+            "mask": [_r(x) for x in mask[:3]] if mask else None, "normals": [round(x, 3) + 0.0 for x in normals[:3]] if normals else None}
 
 
 def _r(v):

@@ -158,6 +158,7 @@ class RealScenesTest(unittest.TestCase):
         self.assertEqual(joined["features"], feats)
         self.assertEqual(sorted(feats["linestyles"]), ["Ink"])
         self.assertEqual(feats["linestyles"]["Ink"]["thickness"], 2.5)
+        self.assertEqual(feats["mask"], [0.0, 0.0238, 0.0476])
         self.assertEqual(feats["strips"], [["Fade", "CROSS", 3, 5, 30, 0.0],
                                            ["Red", "COLOR", 1, 1, 30, 0.0],
                                            ["Title", "TEXT", 2, 5, 40, 12.0]])

@@ -19,7 +19,8 @@ made it a modifier ("Smooth by Angle", a geometry node group, not shared):
 there the mesh keeps `auto_smooth` as it was and marks its edges sharp from
 that angle (set_sharp_from_angle; done again whenever the mesh arrives).
 
-Custom split normals: `custom_normals` (mesh_normals.py).
+Custom split normals: `custom_normals` (mesh_normals.py); the sculpt mask:
+`sculpt_mask` (sculpt_mask.py).
 """
 
 import array
@@ -27,7 +28,7 @@ import hashlib
 
 import bpy
 
-from . import mesh_normals
+from . import mesh_normals, sculpt_mask
 from .common import keep_local, pack_arrays, prev_of, rna_dump, rna_load, unpack_arrays
 
 # The mesh's own settings (auto smooth, symmetry, remesh, texture space,
@@ -201,7 +202,7 @@ def fingerprint(me):
     return (me.name, repr(_settings(me, None)), len(me.vertices), len(me.edges),
             len(me.polygons), len(me.loops), tuple(l.name for l in me.uv_layers),
             tuple(m.name if m else "" for m in me.materials), flags, tuple(names), h.digest(),
-            _auto_smooth(me), mesh_normals.fingerprint(me, flags))
+            _auto_smooth(me), mesh_normals.fingerprint(me, flags), sculpt_mask.fingerprint(me))
 
 
 def _auto_smooth(me):
@@ -235,6 +236,7 @@ def dump(me, ctx):
                 geo[name] = a.tolist()
         d["geometry"] = geo
     d.update(mesh_normals.dump(me, ctx, len(me.vertices) > LARGE))
+    d.update(sculpt_mask.dump(me, ctx, len(me.vertices) > LARGE))
     return d
 
 
@@ -280,6 +282,7 @@ def load(me, data, ctx):
     elif angle is not None and geo is not None:
         me.set_sharp_from_angle(angle=angle)        # 4.1+: edges sharp from the angle
     if geo is not None:
+        sculpt_mask.load(me, data, ctx)     # (before 4.1 through BMesh: first)
         mesh_normals.load(me, data, ctx)
     mats = [ctx.resolve(u) if u else None for u in data.get("materials", ())]
     cur = list(me.materials)
