@@ -108,8 +108,9 @@ class RealScenesTest(unittest.TestCase):
         says the Cube is an Empty."""
         pub, joined, equal_b = self.round_trip("left-out")
         self.assertEqual(pub["light_uuids"], [None, None])
-        self.assertEqual(pub["node_kinds"], ["Camera", "Collection", "Material", "Material",
-                                             "Mesh", "Object", "Object", "Scene", "World"])
+        self.assertEqual(pub["node_kinds"], ["Camera", "Collection", "FreestyleLineStyle",
+                                             "Material", "Material", "Mesh", "Object", "Object",
+                                             "Scene", "World"])
         self.assertIn(["lights", "Light", "PointLight is not a shared kind"], pub["not_shared"])
         self.assertIn(["objects", "Light", "its data is a PointLight, not a shared kind"],
                       pub["not_shared"])

@@ -103,9 +103,16 @@ def _create(coll, d, ctx):
 
 
 def load(scene, data, ctx):
-    if not data:
-        return
     se = scene.sequence_editor
+    if not data:
+        # The sender's scene has no sequencer: the shared strips go, and
+        # the sequencer too once it holds none that are not shared.
+        if se is not None:
+            for s in [s for s in _top(se) if s.type in SHARED]:
+                _top(se).remove(s)
+            if not len(_top(se)):
+                scene.sequence_editor_clear()
+        return
     if se is None:
         se = scene.sequence_editor_create()
     rna_load(se, data.get("settings", {}), ctx)
