@@ -241,6 +241,13 @@ def _physics_and_layers():
     fur.settings.count = 20
     fur.settings.hair_length = 0.3
     fur.settings.child_type = "INTERPOLATED"
+    # A volume without a file (its settings travel; a VDB file would as a blob).
+    bpy.ops.object.volume_add(location=(-6, -3, 0))
+    vol = bpy.context.active_object.data
+    vol.display.density = 0.5
+    vol.display.interpolation_method = "CLOSEST"
+    vol.render.space = "WORLD"
+    vol.velocity_scale = 2.0
     bpy.ops.object.effector_add(type="WIND", location=(-3, -3, 0))
     bpy.context.active_object.field.strength = 3.0
     # Freestyle: a line set whose line style has modifiers.
@@ -262,16 +269,19 @@ def _physics_and_layers():
     # fade between them.
     se = scene.sequence_editor_create()
     strips = se.strips if hasattr(se, "strips") else se.sequences      # 4.4+: strips
-    red = strips.new_effect("Red", "COLOR", 1, frame_start=1, frame_end=30)
+    names = [p.identifier for p in strips.bl_rna.functions["new_effect"].parameters]
+
+    def span(start, end):
+        return {"length": end - start} if "length" in names else {"frame_end": end}   # 5.0+
+    red = strips.new_effect("Red", "COLOR", 1, frame_start=1, **span(1, 30))
     red.color = (0.8, 0.1, 0.1)
-    title = strips.new_effect("Title", "TEXT", 2, frame_start=5, frame_end=40)
+    title = strips.new_effect("Title", "TEXT", 2, frame_start=5, **span(5, 40))
     title.text = "sessiond"
     title.transform.offset_x = 12.0
     title.transform.scale_x = 1.5
     title.blend_type = "ALPHA_OVER"
-    names = [p.identifier for p in strips.bl_rna.functions["new_effect"].parameters]
     keys = ("input1", "input2") if "input1" in names else ("seq1", "seq2")     # 4.x / 3.x
-    strips.new_effect("Fade", "CROSS", 3, frame_start=5, frame_end=30,
+    strips.new_effect("Fade", "CROSS", 3, frame_start=5, **span(5, 30),
                       **{keys[0]: red, keys[1]: title})
     # View layer: one collection hidden (and holdout), one excluded.
     for name, loc in (("Props", (-3, 3, 0)), ("Excluded", (-6, 3, 0))):
@@ -288,9 +298,11 @@ def _physics_and_layers():
 
 
 def features():
-    """What the digest does not walk: the geometry-nodes modifier's input
-    values (ID properties, by socket position) and each view layer's
-    settings of its collections."""
+    """What the digest does not walk or, from 4.3, does not show equal (the
+    scene then differs by its Grease Pencil v3 object): the geometry-nodes
+    modifier's input values (ID properties, by socket position), each view
+    layer's settings of its collections, the line styles, the strips, the
+    sculpt mask and custom normals."""
     mod = bpy.data.objects["Sphere"].modifiers[-1]
     keys = _gn_keys(mod)
     inputs = {}
@@ -319,11 +331,14 @@ def features():
     # differs by its Grease Pencil v3 object).
     se = bpy.context.scene.sequence_editor
     strips = sorted([s.name, s.type, s.channel, s.frame_final_start, s.frame_final_end,
-                     _r(s.transform.offset_x)] for s in (se.sequences_all if se else ()))
+                     _r(s.transform.offset_x)] for s in (
+                         () if se is None else se.strips_all if hasattr(se, "strips_all")
+                         else se.sequences_all))      # 4.4+: strips_all
     from sessiond_blender.translators import sculpt_mask
     mask = sculpt_mask.read(bpy.data.meshes["Icosphere"])
     return {"gn_inputs": inputs, "layers": layers, "linestyles": styles, "strips": strips,
-            "mask": [_r(x) for x in mask[:3]] if mask else None, "normals": [round(x, 3) + 0.0 for x in normals[:3]] if normals else None}
+            "mask": [_r(x) for x in mask[:3]] if mask else None,
+            "normals": [round(x, 3) + 0.0 for x in normals[:3]] if normals else None}
 
 
 def _r(v):

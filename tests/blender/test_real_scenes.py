@@ -148,7 +148,8 @@ class RealScenesTest(unittest.TestCase):
                   "lattices/Lattice", "materials/Tinted", "metaballs/Mball", "node_groups/Lift",
                   "node_groups/Tint", "objects/metarig", "objects/Sphere", "objects/Text",
                   "objects/Cloth", "objects/Soft", "objects/Crate", "objects/Wind",
-                  "objects/Emitter", "particles/Sparks", "particles/Fur",
+                  "objects/Emitter", "particles/Sparks", "particles/Fur", "objects/Volume",
+                  "volumes/Volume",
                   "collections/RigidBodyWorld", "collections/Props", "collections/Excluded",
                   ) + (("grease_pencils/Stroke", "objects/Stroke", "scenes/Scene") if gp else ()):
             self.assertIn(k, equal_b)

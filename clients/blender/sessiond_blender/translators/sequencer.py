@@ -12,8 +12,9 @@ meta strips, and strip modifiers: such a strip is left as it is on both
 sides (a strip is removed here only when it is of a kind shared).
 
 Blender 4.4 renamed `sequences` to `strips` (the old name is gone in 5.0),
-and new_effect's inputs are `input1`/`input2` in 4.x (`seq1`/`seq2` in
-3.x): the function's parameters are looked at.
+new_effect's inputs are `input1`/`input2` in 4.x (`seq1`/`seq2` in 3.x),
+and 5.0 gives it a `length` instead of `frame_end`: the function's
+parameters are looked at.
 """
 
 import bpy
@@ -36,12 +37,18 @@ def _top(se):
     return se.strips if STRIPS else se.sequences         # 4.4+ / before
 
 
-def _effect_args(creator, inputs):
-    """new_effect's keywords for the input strips: input1/input2 in 4.x,
-    seq1/seq2 in 3.x."""
+def _effect_args(creator, start, end, inputs):
+    """new_effect's keywords for the end and the input strips: `length`
+    from 5.0 (`frame_end` before), input1/input2 from 4.x (seq1/seq2 in
+    3.x)."""
     names = [p.identifier for p in creator.bl_rna.functions["new_effect"].parameters]
     keys = ("input1", "input2") if "input1" in names else ("seq1", "seq2")
-    return {k: s for k, s in zip(keys, inputs) if s is not None}
+    out = {k: s for k, s in zip(keys, inputs) if s is not None}
+    if "length" in names:                   # 5.0+
+        out["length"] = end - start
+    else:
+        out["frame_end"] = end
+    return out
 
 
 def _inputs(strip):
@@ -98,8 +105,8 @@ def _create(coll, d, ctx):
             strip.elements.append(f)
         return strip
     inputs = [coll.get(n) for n in d.get("inputs", ())]
-    return coll.new_effect(name, typ, ch, frame_start=start, frame_end=d["end"],
-                           **_effect_args(coll, inputs))
+    return coll.new_effect(name, typ, ch, frame_start=start,
+                           **_effect_args(coll, start, d["end"], inputs))
 
 
 def load(scene, data, ctx):
