@@ -386,7 +386,14 @@ def edited_values():
             "driver": d.objects["Sphere"].animation_data.drivers[0].driver.expression,
             "gn_height": features()["gn_inputs"]["in1"],
             "excluded": bpy.context.view_layer.layer_collection.children["Props"].exclude,
-            "mass": _r(d.objects["Crate"].rigid_body.mass)}
+            "mass": _r(d.objects["Crate"].rigid_body.mass),
+            "has_mask": _has_mask(d.meshes["Icosphere"])}
+
+
+def _has_mask(me):
+    if hasattr(me, "vertex_paint_masks"):           # before 4.1
+        return len(me.vertex_paint_masks) > 0
+    return me.attributes.get(".sculpt_mask") is not None       # 4.1+
 
 
 def edit_b():
@@ -427,6 +434,17 @@ def edit_a():
     mod[_gn_keys(mod)["in1"]] = 1.25
     mod.show_viewport = True        # as the panel's field does: the object is evaluated again
     bpy.context.view_layer.layer_collection.children["Props"].exclude = True
+    # The sculpt mask cleared (Mask > Clear removes it).
+    me = d.meshes["Icosphere"]
+    if hasattr(me, "vertex_paint_masks"):           # before 4.1: through BMesh
+        import bmesh
+        bm = bmesh.new()
+        bm.from_mesh(me)
+        bm.verts.layers.paint_mask.remove(bm.verts.layers.paint_mask.active)
+        bm.to_mesh(me)
+        bm.free()
+    else:                                           # 4.1+
+        me.attributes.remove(me.attributes[".sculpt_mask"])
 
 
 def open_scene(which):

@@ -22,8 +22,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ADDON = os.path.join(os.path.dirname(os.path.dirname(HERE)), "clients", "blender")
 GUARDS = ("SLOTTED", "EEVEE_NEXT", "OLD_PRINCIPLED", "HAS_AUTO_SMOOTH", "LOOP_TOTAL_WRITABLE",
-          "INTERFACE", "LEGACY", "NEW_TYPES", "WEIGHT_PROPS",
-          "app.version")
+          "INTERFACE", "LEGACY", "NEW_TYPES", "WEIGHT_PROPS", "CORNER_NORMALS", "MASK_LAYER",
+          "STRIPS", "app.version")
 
 
 def statements(nodes):

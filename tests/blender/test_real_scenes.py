@@ -198,6 +198,8 @@ class RealScenesTest(unittest.TestCase):
         self.assertEqual(b_final["values"]["gp_opacity"], 0.5 if gp else None)
         self.assertEqual(b_final["values"]["gn_height"], 1.25)
         self.assertTrue(b_final["values"]["excluded"])
+        self.assertTrue(a_saw["has_mask"])
+        self.assertFalse(b_final["values"]["has_mask"])
         self.assertEqual({k: v for k, v in b_final["addon_items"].items()
                           if a_final["addon_items"].get(k) != v}, {})
         self.assertEqual(b_final["addon_digest"], a_final["addon_digest"])

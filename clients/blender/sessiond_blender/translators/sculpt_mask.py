@@ -4,7 +4,8 @@ little-endian float32).
 
 Blender 4.1+ keeps it as the `.sculpt_mask` attribute (its name starts
 with a dot, so bl_mesh's attributes leave it out); before 4.1 it is the
-mesh's paint mask layer (`vertex_paint_masks`), which only BMesh can add.
+mesh's paint mask layer (`vertex_paint_masks`), which only BMesh can add
+and remove.
 """
 
 import array
@@ -63,11 +64,27 @@ def _add(me):
         me.attributes.new(NAME, "FLOAT", "POINT")
 
 
+def _remove(me):
+    if MASK_LAYER:                          # before 4.1: through BMesh
+        import bmesh
+        bm = bmesh.new()
+        try:
+            bm.from_mesh(me)
+            layer = bm.verts.layers.paint_mask.active
+            if layer is not None:
+                bm.verts.layers.paint_mask.remove(layer)
+            bm.to_mesh(me)
+        finally:
+            bm.free()
+    else:                                   # 4.1+
+        me.attributes.remove(me.attributes[NAME])
+
+
 def load(me, data, ctx):
     v = data.get("sculpt_mask")
     if v is None:
-        if not MASK_LAYER and me.attributes.get(NAME) is not None:     # 4.1+
-            me.attributes.remove(me.attributes[NAME])
+        if _data(me) is not None:
+            _remove(me)
         return
     if isinstance(v, dict):
         raw = ctx.get_bytes(v.get("blob"))
