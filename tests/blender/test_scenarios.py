@@ -153,9 +153,9 @@ class AddonTest(unittest.TestCase):
             self.assertTrue(any(t.startswith("#1 Bevel the cube (Cube)") for t in shown), shown)
             self.assertIn("panel-user: line 3", shown)
             # What is not shared, and why: in the panel and from the API.
-            self.assertIn("objects Blob: its data is a Volume, not a shared kind", shown)
-            self.assertIn("volumes Blob: Volume is not a shared kind", shown)
-            self.assertIn(["objects", "Blob", "its data is a Volume, not a shared kind"],
+            self.assertIn("objects Blob: its data is a PointCloud, not a shared kind", shown)
+            self.assertIn("pointclouds Blob: PointCloud is not a shared kind", shown)
+            self.assertIn(["objects", "Blob", "its data is a PointCloud, not a shared kind"],
                           r["not_shared"])
             self.assertIsNone(r["blob_uuid"])
         finally:
