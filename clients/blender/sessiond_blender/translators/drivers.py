@@ -58,6 +58,11 @@ def _load_driver(drv, d, ctx):
     for v, w in zip(drv.variables, want):
         for t, tw in zip(v.targets, w.get("targets", ())):
             rna_load(t, tw, ctx, order=TARGET_ORDER)
+            if tw.get("id") and ctx.resolve(tw["id"]) is None:
+                # Its target is not here yet (drivers can make a cycle: a
+                # shape key driven by an object using the mesh): half
+                # loaded, so nothing is sent from it until it arrives.
+                ctx.pending()
 
 
 def load(idb, curves, ctx):
