@@ -29,7 +29,7 @@ def main():
     except sb.Error as e:
         refused = [e.code, str(e)]
     # A kind that is not shared: the panel says so, and why.
-    blob = bpy.data.objects.new("Blob", bpy.data.volumes.new("Blob"))
+    blob = bpy.data.objects.new("Blob", bpy.data.pointclouds.new("Blob"))
     bpy.context.scene.collection.objects.link(blob)
     st = bpy.context.window_manager.sessiond
     st.host, st.port, st.session, st.user = "127.0.0.1", int(port), session, "panel-user"

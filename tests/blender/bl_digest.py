@@ -56,6 +56,9 @@ SKIP = {"rna_type", "bl_rna", "users", "is_evaluated", "original", "session_uid"
 # are kept by name, in order.
 MEMBERS = {("Bone", "children"), ("Bone", "collections"), ("BoneCollection", "bones"),
            ("BoneCollection", "children")}
+# Collections whose order is no content: Blender 3.x lists every strip of
+# the sequencer from a hash set (its order follows memory addresses).
+UNORDERED = ("sequences_all", "strips_all")
 MAX_DEPTH = 7
 MAX_ITEMS = 512
 PLACES = 4
@@ -174,6 +177,8 @@ def walk(s, depth=0):
                     items.append(_idref(x))
                 else:
                     items.append(walk(x, depth + 1))
+            if k in UNORDERED:
+                items.sort(key=lambda x: json.dumps(x, sort_keys=True, default=repr))
             out[k] = items
     return out
 

@@ -5,7 +5,9 @@ SCENE is "left-out" (Blender's default scene with Light left out of the
 kinds on both sides: translators.leave_out; B also sends the Cube's node
 as an Empty without data, which A must not follow), "every-kind" (a scene built here with Blender's own operators:
 a Curve, a Text, a rigify meta-rig or an Armature, a Metaball, a Lattice,
-a mesh with a geometry-nodes modifier, a material using a node group), or
+a mesh with a geometry-nodes modifier given input values, a driver, a
+material using a node group, cloth, soft body, a rigid body and its world, a
+force field, collections a view layer hides and excludes), or
 the path of a .blend file Blender ships.
 
 Role a opens or builds the scene, takes a per-datablock digest of
@@ -94,7 +96,33 @@ def build_every_kind():
     setpos.inputs["Offset"].default_value = (0.0, 0.0, 0.5)
     gn.links.new(gin.outputs[0], setpos.inputs["Geometry"])
     gn.links.new(setpos.outputs[0], gout.inputs[0])
-    sphere.modifiers[-1].node_group = gn
+    # Inputs the modifier gives values (a float, a vector, an object) and
+    # an output it names an attribute for.
+    scene_util.group_socket(gn, "INPUT", "NodeSocketFloat", "Height")
+    scene_util.group_socket(gn, "INPUT", "NodeSocketVector", "Shift")
+    scene_util.group_socket(gn, "INPUT", "NodeSocketObject", "Target")
+    scene_util.group_socket(gn, "OUTPUT", "NodeSocketFloat", "Lifted")
+    gn.links.new(gin.outputs[1], gout.inputs[1])
+    lift_mod = sphere.modifiers[-1]
+    lift_mod.node_group = gn
+    keys = _gn_keys(lift_mod)
+    lift_mod[keys["in1"]] = 0.75
+    lift_mod[keys["in2"]] = (1.0, 2.0, 3.0)
+    lift_mod[keys["in3"]] = cube
+    lift_mod[keys["out1"] + "_attribute_name"] = "lifted"
+    # A driver: the sphere's Z rotation from the cube's X location and Z.
+    fc = sphere.driver_add("rotation_euler", 2)
+    fc.driver.type = "SCRIPTED"
+    fc.driver.expression = "var * 2 + height"
+    var = fc.driver.variables.new()
+    var.name, var.type = "var", "SINGLE_PROP"
+    var.targets[0].id = cube
+    var.targets[0].data_path = "location[0]"
+    var = fc.driver.variables.new()
+    var.name, var.type = "height", "TRANSFORMS"
+    var.targets[0].id = cube
+    var.targets[0].transform_type = "LOC_Z"
+    var.targets[0].transform_space = "LOCAL_SPACE"
     # A material whose tree uses a shader node group.
     group = bpy.data.node_groups.new("Tint", "ShaderNodeTree")
     scene_util.group_socket(group, "INPUT", "NodeSocketColor", "Color")
@@ -128,9 +156,189 @@ def build_every_kind():
     bulge.slider_max = 2.0
     bulge.value = 0.5
     bulge.keyframe_insert("value", frame=1)
+    _physics_and_layers()
     for o in bpy.data.objects:
         o.select_set(False)
     return rig
+
+
+def _gn_keys(mod):
+    """{"in1": identifier, "out1": ...} of the Lift group's sockets (the
+    identifiers Blender made: Input_1 in 3.x, Socket_1 from 4.0)."""
+    from sessiond_blender.translators import bl_nodegroup
+    out = {}
+    for io, is_out in (("in", False), ("out", True)):
+        for i, (_, _, sock) in enumerate(bl_nodegroup._sockets(mod.node_group, is_out)):
+            out["%s%d" % (io, i)] = sock.identifier
+    return out
+
+
+def _physics_and_layers():
+    """Cloth, soft body, a rigid body and its world, a force field, and
+    collections a view layer hides and excludes."""
+    bpy.ops.mesh.primitive_plane_add(location=(0, -3, 2))
+    cloth_ob = bpy.context.active_object
+    cloth_ob.name = "Cloth"
+    cloth = cloth_ob.modifiers.new("Cloth", "CLOTH")
+    cloth.settings.quality = 7
+    cloth.settings.mass = 0.5
+    cloth.settings.effector_weights.gravity = 0.5
+    cloth.collision_settings.distance_min = 0.02
+    cloth.point_cache.frame_end = 120
+    # Custom split normals on the plane (used with auto smooth before 4.1).
+    me = cloth_ob.data
+    if hasattr(me, "use_auto_smooth"):              # before 4.1
+        me.use_auto_smooth = True
+    me.normals_split_custom_set([(0.0, 0.6, 0.8)] * len(me.loops))
+    bpy.ops.mesh.primitive_ico_sphere_add(location=(3, -3, 0))
+    soft = bpy.context.active_object
+    soft.name = "Soft"
+    sb = soft.modifiers.new("Softbody", "SOFT_BODY")
+    sb.settings.mass = 2.0
+    sb.settings.goal_default = 0.4
+    # A sculpt mask on the soft body's mesh (before 4.1 a paint mask layer
+    # that only BMesh adds, from 4.1 the .sculpt_mask attribute).
+    me = soft.data
+    if hasattr(me, "vertex_paint_masks"):           # before 4.1
+        import bmesh
+        bm = bmesh.new()
+        bm.from_mesh(me)
+        bm.verts.layers.paint_mask.verify()
+        bm.to_mesh(me)
+        bm.free()
+        mask = me.vertex_paint_masks[0].data
+    else:                                           # 4.1+
+        mask = me.attributes.new(".sculpt_mask", "FLOAT", "POINT").data
+    mask.foreach_set("value", [i / len(mask) for i in range(len(mask))])
+    bpy.ops.mesh.primitive_cube_add(size=0.5, location=(0, -6, 3))
+    crate = bpy.context.active_object
+    crate.name = "Crate"
+    bpy.ops.rigidbody.object_add()
+    crate.rigid_body.mass = 3.0
+    crate.rigid_body.friction = 0.7
+    crate.rigid_body.collision_shape = "BOX"
+    bpy.context.scene.rigidbody_world.time_scale = 0.8
+    bpy.context.scene.rigidbody_world.point_cache.frame_end = 90
+    # Particles: an emitter and hair on one plane.
+    bpy.ops.mesh.primitive_plane_add(location=(3, -6, 0))
+    emitter = bpy.context.active_object
+    emitter.name = "Emitter"
+    bpy.ops.object.particle_system_add()
+    sparks = emitter.particle_systems[-1]
+    sparks.name = "Sparks"
+    sparks.seed = 7
+    sparks.settings.name = "Sparks"
+    sparks.settings.count = 50
+    sparks.settings.frame_end = 20.0
+    sparks.settings.lifetime = 30.0
+    sparks.settings.normal_factor = 2.0
+    sparks.settings.effector_weights.gravity = 0.25
+    bpy.ops.object.particle_system_add()
+    fur = emitter.particle_systems[-1]
+    fur.name = "Fur"
+    fur.settings.name = "Fur"
+    fur.settings.type = "HAIR"
+    fur.settings.count = 20
+    fur.settings.hair_length = 0.3
+    fur.settings.child_type = "INTERPOLATED"
+    # A volume without a file (its settings travel; a VDB file would as a blob).
+    bpy.ops.object.volume_add(location=(-6, -3, 0))
+    vol = bpy.context.active_object.data
+    vol.display.density = 0.5
+    vol.display.interpolation_method = "CLOSEST"
+    vol.render.space = "WORLD"
+    vol.velocity_scale = 2.0
+    bpy.ops.object.effector_add(type="WIND", location=(-3, -3, 0))
+    bpy.context.active_object.field.strength = 3.0
+    # Freestyle: a line set whose line style has modifiers.
+    scene = bpy.context.scene
+    scene.render.use_freestyle = True
+    fs = bpy.context.view_layer.freestyle_settings
+    fs.crease_angle = 2.0
+    lineset = fs.linesets[0] if len(fs.linesets) else fs.linesets.new("LineSet")
+    lineset.select_by_collection = True
+    style = lineset.linestyle or bpy.data.linestyles.new("Ink")
+    lineset.linestyle = style
+    style.name = "Ink"
+    style.thickness = 2.5
+    style.color = (0.1, 0.2, 0.6)
+    style.color_modifiers.new("Along", "ALONG_STROKE").color_ramp.elements.new(0.5)
+    style.thickness_modifiers.new("Curve", "ALONG_STROKE").mapping = "CURVE"
+    style.geometry_modifiers.new("Wave", "SINUS_DISPLACEMENT").amplitude = 4.0
+    # Sequencer: a colour strip, a text strip moved and scaled, a cross
+    # fade between them.
+    se = scene.sequence_editor_create()
+    strips = se.strips if hasattr(se, "strips") else se.sequences      # 4.4+: strips
+    names = [p.identifier for p in strips.bl_rna.functions["new_effect"].parameters]
+
+    def span(start, end):
+        return {"length": end - start} if "length" in names else {"frame_end": end}   # 5.0+
+    red = strips.new_effect("Red", "COLOR", 1, frame_start=1, **span(1, 30))
+    red.color = (0.8, 0.1, 0.1)
+    title = strips.new_effect("Title", "TEXT", 2, frame_start=5, **span(5, 40))
+    title.text = "sessiond"
+    title.transform.offset_x = 12.0
+    title.transform.scale_x = 1.5
+    title.blend_type = "ALPHA_OVER"
+    keys = ("input1", "input2") if "input1" in names else ("seq1", "seq2")     # 4.x / 3.x
+    strips.new_effect("Fade", "CROSS", 3, frame_start=5, **span(5, 30),
+                      **{keys[0]: red, keys[1]: title})
+    # View layer: one collection hidden (and holdout), one excluded.
+    for name, loc in (("Props", (-3, 3, 0)), ("Excluded", (-6, 3, 0))):
+        coll = bpy.data.collections.new(name)
+        scene.collection.children.link(coll)
+        ob = bpy.data.objects.new(name + "Empty", None)
+        ob.location = loc
+        coll.objects.link(ob)
+    lcs = bpy.context.view_layer.layer_collection.children
+    lcs["Props"].hide_viewport = True
+    lcs["Props"].holdout = True
+    lcs["Excluded"].exclude = True
+    lineset.collection = bpy.data.collections["Props"]
+
+
+def features():
+    """What the digest does not walk or, from 4.3, does not show equal (the
+    scene then differs by its Grease Pencil v3 object): the geometry-nodes
+    modifier's input values (ID properties, by socket position), each view
+    layer's settings of its collections, the line styles, the strips, the
+    sculpt mask and custom normals."""
+    mod = bpy.data.objects["Sphere"].modifiers[-1]
+    keys = _gn_keys(mod)
+    inputs = {}
+    for pos, ident in sorted(keys.items()):
+        for suffix in ("", "_use_attribute", "_attribute_name"):
+            if ident + suffix in mod.keys():
+                v = mod[ident + suffix]
+                v = v.name if isinstance(v, bpy.types.ID) else v
+                inputs[pos + suffix] = _r(v) if isinstance(v, float) or hasattr(v, "to_list") \
+                    else v
+    layers = {}
+    for vl in bpy.context.scene.view_layers:
+        todo = list(vl.layer_collection.children)
+        while todo:
+            lc = todo.pop(0)
+            todo += list(lc.children)
+            layers["%s/%s" % (vl.name, lc.name)] = [lc.exclude, lc.hide_viewport, lc.holdout,
+                                                   lc.indirect_only]
+    from sessiond_blender.translators import mesh_normals
+    normals = mesh_normals.read(bpy.data.meshes["Plane"])
+    # Line styles are in none of the digest's collections: their digests.
+    import json
+    styles = {ls.name: json.loads(json.dumps(bl_digest.id_structure(ls), default=repr))
+              for ls in bpy.data.linestyles}
+    # The strips (the scene's digest has them too, but from 4.3 the scene
+    # differs by its Grease Pencil v3 object).
+    se = bpy.context.scene.sequence_editor
+    strips = sorted([s.name, s.type, s.channel, s.frame_final_start, s.frame_final_end,
+                     _r(s.transform.offset_x)] for s in (
+                         () if se is None else se.strips_all if hasattr(se, "strips_all")
+                         else se.sequences_all))      # 4.4+: strips_all
+    from sessiond_blender.translators import sculpt_mask
+    mask = sculpt_mask.read(bpy.data.meshes["Icosphere"])
+    return {"gn_inputs": inputs, "layers": layers, "linestyles": styles, "strips": strips,
+            "mask": [_r(x) for x in mask[:3]] if mask else None,
+            "normals": [round(x, 3) + 0.0 for x in normals[:3]] if normals else None}
 
 
 def _r(v):
@@ -183,7 +391,18 @@ def edited_values():
             "lattice": _r(d.lattices["Lattice"].points[0].co_deform),
             "mball": _r(d.metaballs["Mball"].elements[0].radius),
             "pressure": _r(stroke.points[0].pressure) if stroke else None,
-            "gp_opacity": _r(_gp_v2().layers[0].opacity) if _gp_v2() else None}
+            "gp_opacity": _r(_gp_v2().layers[0].opacity) if _gp_v2() else None,
+            "driver": d.objects["Sphere"].animation_data.drivers[0].driver.expression,
+            "gn_height": features()["gn_inputs"]["in1"],
+            "excluded": bpy.context.view_layer.layer_collection.children["Props"].exclude,
+            "mass": _r(d.objects["Crate"].rigid_body.mass),
+            "has_mask": _has_mask(d.meshes["Icosphere"])}
+
+
+def _has_mask(me):
+    if hasattr(me, "vertex_paint_masks"):           # before 4.1
+        return len(me.vertex_paint_masks) > 0
+    return me.attributes.get(".sculpt_mask") is not None       # 4.1+
 
 
 def edit_b():
@@ -207,6 +426,8 @@ def edit_b():
     stroke = _gp_stroke()
     if stroke is not None:
         stroke.points[0].pressure = 0.3
+    d.objects["Sphere"].animation_data.drivers[0].driver.expression = "var * 3 + height"
+    d.objects["Crate"].rigid_body.mass = 5.0
 
 
 def edit_a():
@@ -220,6 +441,21 @@ def edit_a():
     d.curves["Text"].body_format[2].use_italic = True
     if _gp_v2():
         _gp_v2().layers[0].opacity = 0.5
+    mod = d.objects["Sphere"].modifiers[-1]
+    mod[_gn_keys(mod)["in1"]] = 1.25
+    mod.show_viewport = True        # as the panel's field does: the object is evaluated again
+    bpy.context.view_layer.layer_collection.children["Props"].exclude = True
+    # The sculpt mask cleared (Mask > Clear removes it).
+    me = d.meshes["Icosphere"]
+    if hasattr(me, "vertex_paint_masks"):           # before 4.1: through BMesh
+        import bmesh
+        bm = bmesh.new()
+        bm.from_mesh(me)
+        bm.verts.layers.paint_mask.remove(bm.verts.layers.paint_mask.active)
+        bm.to_mesh(me)
+        bm.free()
+    else:                                           # 4.1+
+        me.attributes.remove(me.attributes[".sculpt_mask"])
 
 
 def open_scene(which):
@@ -281,6 +517,7 @@ def role_a(port, session, cache, which):
     publish_s = time.monotonic() - t0
     light = bpy.data.objects.get("Light")
     done("published", publish_s=publish_s, count=len(before), digests=before_hex,
+         features=features() if which == "every-kind" else None,
          not_shared=s.not_shared(), gpencil_v2=bl_gpencil.LEGACY,
          holders=sorted(["collections/" + c.name for c in bpy.data.collections
                          if any(why_not_shared(o) for o in c.objects)]
@@ -344,6 +581,7 @@ def role_b(port, session, cache, which):
         s.client.call("node.update", uuid=s.uuid_of(bpy.data.objects["Cube"]),
                       patch={"type": "EMPTY", "data": None})
     done("joined", join_s=join_s, digests=hexes, addon_digest=s.digest()[0],
+         features=features() if which == "every-kind" else None,
          addon_items=addon_items(s), differ=differ,
          objects=sorted(o.name for o in bpy.data.objects),
          node_kinds=sorted(n["kind"] for n in s.client.nodes.values()))

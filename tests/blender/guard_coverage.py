@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ADDON = os.path.join(os.path.dirname(os.path.dirname(HERE)), "clients", "blender")
 GUARDS = ("SLOTTED", "EEVEE_NEXT", "OLD_PRINCIPLED", "HAS_AUTO_SMOOTH", "LOOP_TOTAL_WRITABLE",
           "INTERFACE", "LEGACY", "NEW_TYPES", "WEIGHT_PROPS", "ALWAYS_TREE",
-          "AO_PER_LAYER",
+          "AO_PER_LAYER", "CORNER_NORMALS", "MASK_LAYER", "STRIPS",
           "app.version")
 
 

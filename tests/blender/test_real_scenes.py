@@ -2,8 +2,10 @@
 real server: publishing never changes the author's scene.
 
 For each scene (one built with Blender's own operators holding a Curve, a
-Text, a meta-rig, a Metaball, a Lattice, a geometry-nodes modifier and a
-material using a node group; materials_library_vx's sample_materials.blend;
+Text, a meta-rig, a Metaball, a Lattice, a geometry-nodes modifier with
+input values, a driver, a material using a node group, cloth, soft body, a
+rigid body, a force field, particles, a Freestyle line set, sequencer
+strips, collections a view layer hides and excludes; materials_library_vx's sample_materials.blend;
 the 2D_Animation template), Blender A takes a digest of every datablock
 (bl_digest.py: everything the datablock holds, not only what the add-on
 shares), publishes into an empty session, Blender B joins from an empty
@@ -13,7 +15,8 @@ own digest, equal on both sides); how many datablocks are equal as a
 whole on B is printed and asserted where every kind of the scene is
 shared. In the every-kind scene both Blenders then edit a few of each kind
 (node groups, material, curve, text, bones, pose, lattice, metaball, Grease
-Pencil), B first and A back, and end equal.
+Pencil, a driver, a rigid body, a modifier's input, a view layer's
+exclude), B first and A back, and end equal.
 """
 
 import os
@@ -105,8 +108,9 @@ class RealScenesTest(unittest.TestCase):
         says the Cube is an Empty."""
         pub, joined, equal_b = self.round_trip("left-out")
         self.assertEqual(pub["light_uuids"], [None, None])
-        self.assertEqual(pub["node_kinds"], ["Camera", "Collection", "Material", "Material",
-                                             "Mesh", "Object", "Object", "Scene", "World"])
+        self.assertEqual(pub["node_kinds"], ["Camera", "Collection", "FreestyleLineStyle",
+                                             "Material", "Material", "Mesh", "Object", "Object",
+                                             "Scene", "World"])
         self.assertIn(["lights", "Light", "PointLight is not a shared kind"], pub["not_shared"])
         self.assertIn(["objects", "Light", "its data is a PointLight, not a shared kind"],
                       pub["not_shared"])
@@ -137,11 +141,37 @@ class RealScenesTest(unittest.TestCase):
         # (From Blender 4.3 the drawing is Grease Pencil v3, not shared: it
         # stays on A, listed as not shared.)
         self.assertEqual(sorted(set(pub["digests"]) - set(equal_b) - unshared(pub)), [])
+        # The sphere's driver, the cloth, soft body, rigid body and force
+        # field settings, the rigid body world (in the scene), the particle
+        # systems and their settings are in the digest.
         for k in ("armatures/metarig", "curves/BezierCurve", "curves/NurbsPath", "curves/Text",
                   "lattices/Lattice", "materials/Tinted", "metaballs/Mball", "node_groups/Lift",
                   "node_groups/Tint", "objects/metarig", "objects/Sphere", "objects/Text",
+                  "objects/Cloth", "objects/Soft", "objects/Crate", "objects/Wind",
+                  "objects/Emitter", "particles/Sparks", "particles/Fur", "objects/Volume",
+                  "volumes/Volume",
+                  "collections/RigidBodyWorld", "collections/Props", "collections/Excluded",
                   ) + (("grease_pencils/Stroke", "objects/Stroke", "scenes/Scene") if gp else ()):
             self.assertIn(k, equal_b)
+        # What the digest does not walk: the geometry-nodes modifier's
+        # input values, and which collections the view layer hides and
+        # excludes.
+        feats = pub["features"]
+        self.assertEqual(joined["features"], feats)
+        self.assertEqual(sorted(feats["linestyles"]), ["Ink"])
+        self.assertEqual(feats["linestyles"]["Ink"]["thickness"], 2.5)
+        self.assertEqual(feats["mask"], [0.0, 0.0238, 0.0476])
+        self.assertEqual(feats["strips"], [["Fade", "CROSS", 3, 5, 30, 0.0],
+                                           ["Red", "COLOR", 1, 1, 30, 0.0],
+                                           ["Title", "TEXT", 2, 5, 40, 12.0]])
+        self.assertEqual([feats["gn_inputs"][k] for k in ("in1", "in2", "in3",
+                                                          "out1_attribute_name")],
+                         [0.75, [1.0, 2.0, 3.0], "Cube", "lifted"])
+        self.assertEqual(feats["layers"]["ViewLayer/Props"], [False, True, True, False])
+        self.assertEqual(feats["layers"]["ViewLayer/Excluded"], [True, False, False, False])
+        # The plane's custom normals (the first corner's; all of them are
+        # in the add-on's dump, equal on both sides).
+        self.assertEqual(feats["normals"], [0.0, 0.6, 0.8])
         self.assertIn(["fonts", "Bfont Regular", "Blender's built-in font: every Blender has it"],
                       pub["not_shared"])
         if gp:
@@ -159,12 +189,18 @@ class RealScenesTest(unittest.TestCase):
         self.assertEqual(a_saw["spine_rigify_type"], "spines.basic_spine")
         self.assertEqual(a_saw["spine_location"], [0.0, 0.1, 0.2])
         self.assertEqual(a_saw["pressure"], 0.3 if gp else None)
+        self.assertEqual(a_saw["driver"], "var * 3 + height")
+        self.assertEqual(a_saw["mass"], 5.0)
         a_final, b_final = self.a.result("a-final"), self.b.result("b-final")
         self.assertEqual(b_final["values"], a_final["values"])
         self.assertEqual(b_final["values"]["lift"], [0.0, 0.0, 1.5])
         self.assertEqual(b_final["values"]["ramp"], [0.0, 0.3, 1.0])
         self.assertTrue(b_final["values"]["italic"])
         self.assertEqual(b_final["values"]["gp_opacity"], 0.5 if gp else None)
+        self.assertEqual(b_final["values"]["gn_height"], 1.25)
+        self.assertTrue(b_final["values"]["excluded"])
+        self.assertTrue(a_saw["has_mask"])
+        self.assertFalse(b_final["values"]["has_mask"])
         self.assertEqual({k: v for k, v in b_final["addon_items"].items()
                           if a_final["addon_items"].get(k) != v}, {})
         self.assertEqual(b_final["addon_digest"], a_final["addon_digest"])
@@ -180,11 +216,12 @@ class RealScenesTest(unittest.TestCase):
     def test_2d_animation_template(self):
         pub, joined, equal_b = self.round_trip("2D_Animation")
         self.assertGreaterEqual(pub["count"], 12)
-        # Its Grease Pencil object, data and materials arrive whole (the
-        # scene differs by its Freestyle line style, not shared).
-        # (From Blender 4.3 it is Grease Pencil v3, not shared: it stays on A.)
+        # Its Grease Pencil object, data and materials arrive whole, and so
+        # does the scene with its Freestyle line set.
+        # (From Blender 4.3 it is Grease Pencil v3, not shared: it stays on A,
+        # and the scene, which lists it among all its objects, differs.)
         self.assertEqual(sorted(set(pub["digests"]) - set(equal_b) - unshared(pub)),
-                         [] if "scenes/Scene" in unshared(pub) else ["scenes/Scene"])
+                         [] if pub["gpencil_v2"] else ["scenes/Scene"])
 
     def test_other_shipped_files(self):
         """The other application templates and the material library's

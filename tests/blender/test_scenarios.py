@@ -153,9 +153,9 @@ class AddonTest(unittest.TestCase):
             self.assertTrue(any(t.startswith("#1 Bevel the cube (Cube)") for t in shown), shown)
             self.assertIn("panel-user: line 3", shown)
             # What is not shared, and why: in the panel and from the API.
-            self.assertIn("objects Blob: its data is a Volume, not a shared kind", shown)
-            self.assertIn("volumes Blob: Volume is not a shared kind", shown)
-            self.assertIn(["objects", "Blob", "its data is a Volume, not a shared kind"],
+            self.assertIn("objects Blob: its data is a PointCloud, not a shared kind", shown)
+            self.assertIn("pointclouds Blob: PointCloud is not a shared kind", shown)
+            self.assertIn(["objects", "Blob", "its data is a PointCloud, not a shared kind"],
                           r["not_shared"])
             self.assertIsNone(r["blob_uuid"])
         finally:
@@ -197,9 +197,11 @@ class ArtistsTest(unittest.TestCase):
         a = self.artist("a")
         built = a.result("built")
         self.assertTrue(built["initialized"])
-        self.assertEqual(built["summary"], {"Action": 1, "Camera": 1, "Collection": 1, "Image": 1,
-                                            "Light": 1, "Material": 1, "Mesh": 3, "Object": 5,
-                                            "Scene": 1, "World": 1})
+        # (The line style is the one Blender's default scene has.)
+        self.assertEqual(built["summary"], {"Action": 1, "Camera": 1, "Collection": 1,
+                                            "FreestyleLineStyle": 1, "Image": 1, "Light": 1,
+                                            "Material": 1, "Mesh": 3, "Object": 5, "Scene": 1,
+                                            "World": 1})
         b = self.artist("b")           # only once the session is initialised
         joined = b.result("joined")
         self.assertEqual(joined["digest"], built["digest"])

@@ -35,15 +35,15 @@ name it leaves the local pointer as it is (see `shared` and common.py).
 """
 
 from . import (bl_action, bl_armature, bl_camera, bl_collection, bl_curve, bl_font, bl_gpencil,
-               bl_image, bl_lattice, bl_light, bl_lightprobe, bl_material, bl_mesh, bl_metaball,
-               bl_nodegroup, bl_object, bl_scene, bl_sound, bl_speaker, bl_text, bl_texture,
-               bl_world)
+               bl_image, bl_lattice, bl_linestyle, bl_light, bl_lightprobe, bl_material, bl_mesh,
+               bl_metaball, bl_nodegroup, bl_object, bl_particles, bl_scene, bl_sound, bl_speaker,
+               bl_text, bl_texture, bl_volume, bl_world)
 
 # Apply order for a full load: what is used before what uses it.
-MODULES = [bl_text, bl_image, bl_font, bl_sound, bl_texture, bl_action, bl_nodegroup,
-           bl_material, bl_world, bl_mesh, bl_curve, bl_armature, bl_lattice, bl_metaball,
-           bl_gpencil, bl_camera, bl_light, bl_lightprobe, bl_speaker, bl_object, bl_collection,
-           bl_scene]
+MODULES = [bl_text, bl_image, bl_font, bl_sound, bl_texture, bl_particles, bl_action,
+           bl_nodegroup, bl_material, bl_world, bl_mesh, bl_curve, bl_armature, bl_lattice,
+           bl_metaball, bl_volume, bl_gpencil, bl_camera, bl_light, bl_lightprobe, bl_speaker,
+           bl_object, bl_collection, bl_linestyle, bl_scene]
 KINDS = {m.KIND: m for m in MODULES}
 UUID_PROP = "sessiond_uuid"
 
@@ -112,7 +112,7 @@ def why_not_shared(idblock, m=None):
 def shared(idblock):
     """Whether a datablock is one the session shares (why_not_shared: of a
     replicated kind, not skipped, not linked; an object whose data is of a
-    kind that is not shared, such as a Grease Pencil v3 or a volume, stays
+    kind that is not shared, such as a Grease Pencil v3 or a point cloud, stays
     local)."""
     return why_not_shared(idblock) is None
 
@@ -128,7 +128,8 @@ def leave_out(kind):
 # Every datablock collection of bpy.data that can hold scene content, for
 # the list of what is not shared.
 ALL_COLLECTIONS = ("actions", "armatures", "cameras", "collections", "curves", "fonts",
-                   "grease_pencils", "images", "lattices", "lightprobes", "lights", "masks",
+                   "grease_pencils", "images", "lattices", "lightprobes", "lights", "linestyles",
+                   "masks",
                    "materials", "meshes", "metaballs", "movieclips", "node_groups", "objects",
                    "particles", "pointclouds", "scenes", "sounds", "speakers", "texts",
                    "textures", "volumes", "worlds", "hair_curves")

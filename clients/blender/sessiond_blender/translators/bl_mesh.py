@@ -19,6 +19,9 @@ before 4.1 reads and writes it (use_auto_smooth, auto_smooth_angle); 4.1
 made it a modifier ("Smooth by Angle", a geometry node group, not shared):
 there the mesh keeps `auto_smooth` as it was and marks its edges sharp from
 that angle (set_sharp_from_angle; done again whenever the mesh arrives).
+
+Custom split normals: `custom_normals` (mesh_normals.py); the sculpt mask:
+`sculpt_mask` (sculpt_mask.py).
 """
 
 import array
@@ -26,6 +29,7 @@ import hashlib
 
 import bpy
 
+from . import mesh_normals, sculpt_mask
 from .common import keep_local, pack_arrays, prev_of, rna_dump, rna_load, unpack_arrays
 
 # The mesh's own settings (auto smooth, symmetry, remesh, texture space,
@@ -199,7 +203,7 @@ def fingerprint(me):
     return (me.name, repr(_settings(me, None)), len(me.vertices), len(me.edges),
             len(me.polygons), len(me.loops), tuple(l.name for l in me.uv_layers),
             tuple(m.name if m else "" for m in me.materials), flags, tuple(names), h.digest(),
-            _auto_smooth(me))
+            _auto_smooth(me), mesh_normals.fingerprint(me, flags), sculpt_mask.fingerprint(me))
 
 
 def _auto_smooth(me):
@@ -235,6 +239,8 @@ def dump(me, ctx):
             else:
                 geo[name] = a.tolist()
         d["geometry"] = geo
+    d.update(mesh_normals.dump(me, ctx, len(me.vertices) > LARGE))
+    d.update(sculpt_mask.dump(me, ctx, len(me.vertices) > LARGE))
     return d
 
 
@@ -279,6 +285,9 @@ def load(me, data, ctx):
             me.auto_smooth_angle = angle
     elif angle is not None and geo is not None:
         me.set_sharp_from_angle(angle=angle)        # 4.1+: edges sharp from the angle
+    if geo is not None:
+        sculpt_mask.load(me, data, ctx)     # (before 4.1 through BMesh: first)
+        mesh_normals.load(me, data, ctx)
     mats = [ctx.resolve(u) if u else None for u in data.get("materials", ())]
     cur = list(me.materials)
     # A slot holding a material that is not shared keeps it.

@@ -18,6 +18,7 @@ is by what is received (the sender could not name it).
 
 import bpy
 
+from . import drivers, modifiers, physics
 from .common import custom_props, keep_local, load_custom, prev_of, rna_dump, rna_load
 
 # Blender 4.4+: slotted actions.
@@ -33,7 +34,7 @@ EXCLUDE = ("data", "parent", "matrix_world", "matrix_basis", "matrix_local", "ac
            "active_material_index", "mode", "dimensions")
 SPECIAL = ("type", "hide", "data", "parent", "modifiers", "material_slots", "action",
            "constraints", "pose", "lineart", "motion_path", "vertex_groups", "fake_user",
-           "custom", "action_slot")
+           "custom", "action_slot", "drivers", "physics")
 
 
 def dump(obj, ctx):
@@ -57,9 +58,7 @@ def dump(obj, ctx):
         d["parent"] = ctx.ref(obj.parent)
     old_mods = {(m.get("name"), m.get("type")): m.get("props") or {}
                 for m in prev.get("modifiers", ()) if isinstance(m, dict)}
-    d["modifiers"] = [dict(name=m.name, type=m.type,
-                           props=rna_dump(m, ctx, exclude=("name",),
-                                          prev=old_mods.get((m.name, m.type))))
+    d["modifiers"] = [_dump_modifier(m, ctx, old_mods.get((m.name, m.type)))
                       for m in obj.modifiers]
     slots = []
     for s in obj.material_slots:
@@ -85,10 +84,27 @@ def dump(obj, ctx):
             ctx.deps.append(prev["action"])
     if len(obj.constraints):
         d["constraints"] = _dump_constraints(obj.constraints, ctx)
+    drv = drivers.dump(obj, ctx)
+    if drv:
+        d["drivers"] = drv
+    phys = physics.dump(obj, ctx)
+    if phys:
+        d["physics"] = phys
     if obj.type == "ARMATURE" and obj.pose is not None:
         d["pose"] = [_dump_pose_bone(pb, ctx) for pb in obj.pose.bones]
     if len(obj.vertex_groups):
         d["vertex_groups"] = _vertex_groups(obj)
+    return d
+
+
+def _dump_modifier(m, ctx, prev):
+    d = dict(name=m.name, type=m.type, props=rna_dump(m, ctx, exclude=("name",), prev=prev))
+    inputs = modifiers.dump_inputs(m, ctx)
+    if inputs:
+        d["inputs"] = inputs
+    structs = modifiers.dump_structs(m, ctx)
+    if structs:
+        d["structs"] = structs
     return d
 
 
@@ -249,6 +265,8 @@ def load(obj, data, ctx):
             obj.modifiers.new(m["name"], m["type"])
     for m, md in zip(obj.modifiers, mods):
         rna_load(m, md.get("props", {}), ctx, exclude=("name",))
+        modifiers.load_inputs(m, md.get("inputs"), ctx)
+        modifiers.load_structs(m, md.get("structs", {}), ctx)
     for s, sd in zip(obj.material_slots, data.get("material_slots", ())):
         if s.link != sd.get("link", "DATA"):
             s.link = sd.get("link", "DATA")
@@ -275,6 +293,10 @@ def load(obj, data, ctx):
     elif ad is not None and ad.action is not None:
         ad.action = None
     _load_constraints(obj.constraints, data.get("constraints", []), ctx)
+    if data.get("drivers") or (obj.animation_data is not None and
+                               len(obj.animation_data.drivers)):
+        drivers.load(obj, data.get("drivers"), ctx)
+    physics.load(obj, data.get("physics", {}), ctx)
     if obj.type == "ARMATURE" and "pose" in data:
         _load_pose(obj, data["pose"], ctx)
     if data.get("vertex_groups") or len(obj.vertex_groups):

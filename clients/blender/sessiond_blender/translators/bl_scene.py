@@ -7,8 +7,12 @@ and their settings), timeline markers, and the
 objects and collections of its master collection. Cycles' settings travel
 with the custom properties (common.dump_common), where Cycles keeps them.
 
-Not shared yet: the compositor (`use_nodes` and its tree), the sequencer's
-strips, which collections a view layer excludes or hides, Freestyle line sets.
+Each view layer's settings of the shared collections in it (excluded,
+hidden, holdout, indirect only) and its Freestyle settings and line sets
+(freestyle.py), the rigid body world (physics.py), and the sequencer's
+strips (sequencer.py).
+
+Not shared yet: the compositor (`use_nodes` and its tree).
 
 The render engine is named as Blender 3.x and 5.x name it: EEVEE is
 BLENDER_EEVEE, which Blender 4.2-4.5 call BLENDER_EEVEE_NEXT. An engine this
@@ -24,7 +28,7 @@ it disagrees, and a view layer without its own takes the scene's.
 
 import bpy
 
-from . import bl_collection
+from . import bl_collection, freestyle, physics, sequencer
 from .common import keep_local, prev_of, rna_dump, rna_load
 
 KIND = "Scene"
@@ -42,7 +46,8 @@ SUBS = ("render", "render.image_settings", "render.image_settings.view_settings"
 ORDER = {"view_settings": ("view_transform",), "render": ("engine",),
          "render.image_settings": ("file_format",)}
 # Kept apart from the scene's own settings in the node data.
-OWN = SUBS + ("markers", "collection", "fake_user", "custom", "view_layers")
+OWN = SUBS + ("markers", "collection", "fake_user", "custom", "view_layers", "rigidbody_world",
+              "sequencer")
 # Blender 4.2-4.5: EEVEE is BLENDER_EEVEE_NEXT.
 _ENGINES = {e.identifier for e in bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items}
 EEVEE_NEXT = "BLENDER_EEVEE_NEXT" in _ENGINES
@@ -82,6 +87,15 @@ def dump(scene, ctx):
                 eevee[GTAO] = layers[0]["eevee"][AO]
         elif GTAO in eevee and abs(layers[0]["eevee"].get(AO, eevee[GTAO]) - eevee[GTAO]) > 1e-6:
             layers[0]["eevee"][AO] = eevee[GTAO]    # before 5.0: an edit here
+    for v, vl in zip(layers, scene.view_layers):
+        v["layer_collections"] = _dump_layer_collections(vl, ctx)
+        v["freestyle"] = freestyle.dump(vl, ctx)
+    seq = sequencer.dump(scene, ctx)
+    if seq:
+        d["sequencer"] = seq
+    rbw = physics.dump_world(scene, ctx)
+    if rbw:
+        d["rigidbody_world"] = rbw
     d["markers"] = [[m.name, m.frame, ctx.ref(m.camera) if m.camera else ""]
                     for m in scene.timeline_markers]
     d["collection"] = bl_collection.dump_links(scene.collection, ctx)
@@ -111,6 +125,13 @@ def load(scene, data, ctx):
     if data.get("view_layers"):
         _load_view_layers(scene, data["view_layers"], ctx, data.get("eevee", {}).get(GTAO))
     bl_collection.load_links(scene.collection, data.get("collection", {}), ctx)
+    # Once the collections are linked: which of them each view layer
+    # excludes or hides.
+    for vl, w in zip(scene.view_layers, data.get("view_layers", ())):
+        _load_layer_collections(vl, w.get("layer_collections", ()), ctx)
+        freestyle.load(vl, w.get("freestyle"), ctx)
+    physics.load_world(scene, data.get("rigidbody_world"), ctx)
+    sequencer.load(scene, data.get("sequencer"), ctx)
 
 
 def _dump_view_layers(scene, ctx, prev):
@@ -148,6 +169,50 @@ def _load_view_layers(scene, want, ctx, gtao=None):
         if gtao is not None:
             want_ee.setdefault(AO, gtao)
         rna_load(ee, want_ee, ctx)
+
+
+# A view layer's settings of each collection in it (the outliner's
+# checkbox, the eye, holdout, indirect only).
+LAYER_COLLECTION = ("exclude", "hide_viewport", "holdout", "indirect_only")
+
+
+def _layer_collections(vl):
+    """Every layer collection below the view layer's root, depth first."""
+    out, todo = [], list(vl.layer_collection.children)
+    while todo:
+        lc = todo.pop(0)
+        out.append(lc)
+        todo[:0] = list(lc.children)
+    return out
+
+
+def _dump_layer_collections(vl, ctx):
+    """[[collection uuid, exclude, hide_viewport, holdout, indirect_only]]
+    of each shared collection the view layer holds (a collection in two
+    places has one entry: Blender keeps the first one's settings)."""
+    out, seen = [], set()
+    for lc in _layer_collections(vl):
+        u = ctx.ref(lc.collection) if ctx is not None else lc.collection.name
+        if u and u not in seen:
+            seen.add(u)
+            out.append([u] + [bool(getattr(lc, k)) for k in LAYER_COLLECTION])
+    return out
+
+
+def _load_layer_collections(vl, want, ctx):
+    by_coll = {}
+    for w in want:
+        c = ctx.resolve(w[0])
+        if c is not None:
+            by_coll.setdefault(c, w[1:])
+    for lc in _layer_collections(vl):
+        flags = by_coll.get(lc.collection)
+        for k, v in zip(LAYER_COLLECTION, flags or ()):
+            if getattr(lc, k) != v:
+                try:
+                    setattr(lc, k, v)
+                except (AttributeError, TypeError, RuntimeError):
+                    pass
 
 
 def _load_markers(markers, want, ctx):
