@@ -294,21 +294,25 @@ def build_random():
         colls[i % N_COLL].objects.link(o)
 
 
+def vector(v, n=3):
+    return [round(x, 5) for x in v[:n]]
+
+
 def random_state():
     """Every property the random case edits: name -> value (floats to 5
-    places, as written)."""
+    places, as written). A vector (location, a colour) is one property, as
+    in Blender: an edit of one of its channels writes it whole. A
+    membership is the property of the member."""
     out = {}
     for i in range(N_OBJ):
         o = obj("R%d" % i)
         for a in ("location", "scale"):
-            for j in range(3):
-                out["R%d.%s.%d" % (i, a, j)] = round(getattr(o, a)[j], 5)
+            out["R%d.%s" % (i, a)] = vector(getattr(o, a))
         for k in range(N_COLL):
             out["R%d.in.K%d" % (i, k)] = o.name in bpy.data.collections["K%d" % k].objects
     for i in range(N_MAT):
         m = bpy.data.materials["M%d" % i]
-        for j in range(3):
-            out["M%d.diffuse_color.%d" % (i, j)] = round(m.diffuse_color[j], 5)
+        out["M%d.diffuse_color" % i] = vector(m.diffuse_color)
         out["M%d.roughness" % i] = round(m.roughness, 5)
     return out
 
@@ -319,7 +323,7 @@ def random_edit(rng, value, wrote):
     if what < 0.5:
         i, a, j = rng.randrange(N_OBJ), rng.choice(("location", "scale")), rng.randrange(3)
         getattr(obj("R%d" % i), a)[j] = value
-        wrote["R%d.%s.%d" % (i, a, j)] = round(value, 5)
+        wrote["R%d.%s" % (i, a)] = vector(getattr(obj("R%d" % i), a))
     elif what < 0.75:
         i = rng.randrange(N_MAT)
         m = bpy.data.materials["M%d" % i]
@@ -328,7 +332,7 @@ def random_edit(rng, value, wrote):
             c = list(m.diffuse_color)
             c[j] = value
             m.diffuse_color = c
-            wrote["M%d.diffuse_color.%d" % (i, j)] = round(value, 5)
+            wrote["M%d.diffuse_color" % i] = vector(m.diffuse_color)
         else:
             m.roughness = value
             wrote["M%d.roughness" % i] = round(value, 5)

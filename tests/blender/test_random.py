@@ -5,7 +5,9 @@ membership for SESSIOND_RANDOM_SECONDS (60 by default), each connection
 dropped now and then. Afterwards every Blender's digest equals a fresh
 join's, and every property holds the last value one of the artists wrote
 to it: an artist's edit is only ever replaced by another artist's edit of
-the same property, never lost nor replaced by an older value.
+the same property, never lost nor replaced by an older value. A vector
+(a location, a colour) is one property, as in Blender and in the merge:
+an edit of one channel writes the vector as the artist sees it.
 
 The seed is printed; SESSIOND_RANDOM_SEED=N replays a run's edits (the
 timing, and so the interleaving, still varies).
