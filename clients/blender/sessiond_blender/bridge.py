@@ -48,10 +48,9 @@ from .merge import canon, keep_members, merge3, same_data
 from .translators import KINDS, UUID_PROP, module_of
 
 from .detect import (  # noqa: F401 (names used by others)
-    IDLE_SCAN_INTERVAL, MAX_DEPS, RATE, SCAN_INTERVAL, Scanner, _kind_rank, _module, _watch,
-    local_ids)
+    IDLE_SCAN_INTERVAL, MAX_DEPS, RATE, RETRY_INTERVAL, SCAN_INTERVAL, Scanner, _kind_rank,
+    _module, _watch, local_ids)
 
-RETRY_INTERVAL = 0.5        # between tries of a load that was put off
 APPLY_BUDGET = 0.010        # s of applying per pump; the rest at the next ones
 BUDGET_WINDOW = 1.0 / 60.0  # what a pump is: the UI timer's interval
 

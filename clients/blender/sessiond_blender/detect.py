@@ -40,6 +40,7 @@ MAX_DEPS = 1024             # the server's limit per node
 RATE = 30.0                 # node.update per second per node, at most
 SCAN_INTERVAL = 1.0 / 60.0  # between scans when pumped continuously
 IDLE_SCAN_INTERVAL = 0.25   # with a depsgraph watch and nothing reported
+RETRY_INTERVAL = 0.5        # between tries of a load that was put off
 SCAN_BUDGET = 0.008         # s of dumping what the depsgraph reported, per scan
 # Kinds whose changes Blender's depsgraph does not report (a text's
 # lines, an image's pixels, an action not in use, a sound, a font): looked
