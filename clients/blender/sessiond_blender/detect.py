@@ -56,8 +56,26 @@ def _on_depsgraph_update(scene, depsgraph=None):
         b.note_updates(depsgraph)
 
 
+def _unwatch():
+    """Our handler out of Blender's list before Blender (as a Python module)
+    shuts down at exit: left in, the process never ends."""
+    try:
+        handlers = bpy.app.handlers.depsgraph_update_post
+        if _on_depsgraph_update in handlers:
+            handlers.remove(_on_depsgraph_update)
+    except (AttributeError, ReferenceError, RuntimeError):
+        pass
+
+
+_exit_hook = []
+
+
 def _watch(bridge):
     _WATCHING.add(bridge)
+    if not _exit_hook:
+        import atexit
+        atexit.register(_unwatch)
+        _exit_hook.append(True)
     handlers = bpy.app.handlers.depsgraph_update_post
     for h in list(handlers):     # this module loaded again (an add-on reload)
         if getattr(h, "__qualname__", None) == _on_depsgraph_update.__qualname__ and \
