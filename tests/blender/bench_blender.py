@@ -21,6 +21,19 @@ running server (tools/bench starts it). Prints key=value lines:
                         sample_materials.blend and a scene holding every kind,
                         published by Blender A's connect() into an empty
                         session, joined by Blender B's connect()
+  blender_idle_pump_ms  median pump() (every 1/60 s, as the UI timer) in a
+                        Blender holding MANY (1,500) objects, nothing changing
+  blender_arrive_500_max_pump_ms
+                        the longest pump() of a Blender holding them while
+                        the other adds ADD (500) more; _eval_ms: the part of
+                        that pump that was Blender's own depsgraph evaluation
+                        (without a window the add-on has it done; with one,
+                        Blender does it after each change); _addon_ms: the
+                        longest pump without that part
+  blender_publish_1500_s, blender_join_1500_s
+                        connect() publishing MANY objects, joining them
+  blender_publish_2000_s, blender_join_2000_s
+                        the same with MANY + ADD (2,000) objects
 
 With --release SERIES the Blenders are that release of
 tests/blender/bpy-releases as a Python module (build/bpy-SERIES), and the
@@ -139,6 +152,30 @@ def main():
             print("note=%s: the late joiner's scene differs from the uploader's" % key)
             return 1
         out("join_ms", "%.0f", jr["join_ms"])
+        # Many objects: the idle pump, 500 arriving, publish and join (in
+        # Debian's blender, as the real scenes).
+        for n, add in ((1500, 500), (2000, 0)) if not series else ():
+            ma = lambda role: [role, o.port, "%s-many-%d" % (key, n),
+                               os.path.join(tmp, "many%d" % n, role), n, add]
+            a = Blender("bl_bench.py", ma("many"), "many", series=series)
+            procs.append(a)
+            mr = a.result("many", 600)
+            b = Blender("bl_bench.py", ma("arrive"), "arrive", series=series)
+            procs.append(b)
+            ar = b.result("arrive", 600)
+            a.wait(60)
+            b.wait(60)
+            if ar["objects"] != n + add:
+                print("note=%s: %d objects arrived, not %d" % (key, ar["objects"], n + add))
+                return 1
+            out("publish_%d_s" % n, "%.2f", mr["publish_s"])
+            out("join_%d_s" % n, "%.2f", ar["join_s"])
+            if add:
+                out("idle_pump_ms", "%.2f", mr["idle_ms"])
+                out("idle_pump_max_ms", "%.2f", mr["idle_max_ms"])
+                out("arrive_%d_max_pump_ms" % add, "%.1f", ar["max_pump_ms"])
+                out("arrive_%d_max_pump_eval_ms" % add, "%.1f", ar["max_pump_eval_ms"])
+                out("arrive_%d_max_pump_addon_ms" % add, "%.1f", ar["max_pump_addon_ms"])
         # The real scenes in Debian's blender only: the README's rows are
         # 3.4's, and each costs the bench a minute per release.
         for scene in ("sample_materials", "every-kind") if not series else ():

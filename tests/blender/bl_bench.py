@@ -15,6 +15,12 @@ Roles:
             has the edit; prints the time of each edit and the bytes it sent
   edit-watcher  joins, pumps, prints the monotonic time at which each
             edit showed in its mesh (and says so in the chat)
+  many      publishes MANY objects (timed), pumps like the UI timer with
+            nothing changing (each pump timed), then adds ADD objects once
+            "arrive:ready" is said
+  arrive    joins the many session (timed), pumps like the UI timer while
+            the ADD objects arrive: the longest pump
+The roles many and arrive take MANY ADD instead of MOVES GRID TEXTURE.
 """
 
 import array
@@ -159,14 +165,85 @@ def edit_watcher(port, session, cache, edits, grid):
     s.wait_until(said(s, "editor:done"), T)
     done("edit-watcher", seen=seen)
     s.send_chat("edit-watcher:done")
+TICK = 1.0 / 60.0       # the UI timer's interval
+
+
+def ticking(s, until, timeout=T, evaluating=None):
+    """Pump like the UI timer (every TICK) until `until()`; returns the
+    duration of each pump in ms (in `evaluating`, the part of each that
+    was Blender's depsgraph evaluation)."""
+    took = []
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise TimeoutError("not done within %.0f s" % timeout)
+        t0, e0 = time.monotonic(), s.bridge.evaluate_s
+        s.pump(0.0)
+        t1 = time.monotonic()
+        took.append((t1 - t0) * 1000)
+        if evaluating is not None:
+            evaluating.append((s.bridge.evaluate_s - e0) * 1000)
+        time.sleep(max(0.0, TICK - (t1 - t0)))
+    return took
+
+
+def many(port, session, cache, n, add):
+    scene_util.clear_scene()
+    mesh = scene_util.grid_mesh("ManyMesh", 2)
+    coll = bpy.context.scene.collection
+    for i in range(n):
+        o = bpy.data.objects.new("Many%05d" % i, mesh)
+        o.location = (i % 50, i // 50, 0)
+        coll.objects.link(o)
+    t0 = time.monotonic()
+    s = sb.connect("127.0.0.1", port, session, "many", cache_dir=cache, timeout=T)
+    publish_s = time.monotonic() - t0
+    s.flush()
+    ticking(s, lambda: True)
+    n_idle = [0]
+
+    def counted():
+        n_idle[0] += 1
+        return n_idle[0] > 300
+    idle = ticking(s, counted)
+    done("many", publish_s=publish_s, idle_ms=sorted(idle)[len(idle) // 2],
+         idle_max_ms=max(idle))
+    s.wait_until(said(s, "arrive:ready"), T)
+    for i in range(add):
+        o = bpy.data.objects.new("Added%05d" % i, mesh)
+        o.location = (i % 50, i // 50, 1)
+        coll.objects.link(o)
+    s.flush()
+    s.send_chat("many:added")
+    s.wait_until(said(s, "arrive:done"), T)
+    s.disconnect()
+
+
+def arrive(port, session, cache, n, add):
+    t0 = time.monotonic()
+    s = sb.connect("127.0.0.1", port, session, "arrive", cache_dir=cache, timeout=T)
+    join_s = time.monotonic() - t0
+    ticking(s, lambda: True)
+    s.send_chat("arrive:ready")
+    evaluating = []
+    took = ticking(s, lambda: len(bpy.data.objects) >= n + add and said(s, "many:added")()
+                   and not s.bridge.dirty, evaluating=evaluating)
+    i = max(range(len(took)), key=lambda k: took[k])
+    done("arrive", join_s=join_s, max_pump_ms=took[i], max_pump_eval_ms=evaluating[i],
+         max_pump_addon_ms=max(t - e for t, e in zip(took, evaluating)), pumps=len(took),
+         objects=len(bpy.data.objects))
+    s.send_chat("arrive:done")
     s.disconnect()
 
 
 def main():
     a = scene_util.args()
     role, port, session, cache = a[0], int(a[1]), a[2], a[3]
-    moves, grid, texture = int(a[4]), int(a[5]), int(a[6])
     try:
+        if role in ("many", "arrive"):
+            (many if role == "many" else arrive)(port, session, cache, int(a[4]), int(a[5]))
+            return
+        moves, grid, texture = int(a[4]), int(a[5]), int(a[6])
         if role == "editor":
             editor(port, session, cache, moves, grid)
         elif role == "edit-watcher":

@@ -16,6 +16,14 @@ Cases (the numbers of the merge rules in clients/blender/README.md):
            them all in it.
   mesh     A shades a face smooth, changes a face's material index and
            turns a face's corners (same counts): B (and C) get all three.
+  between  A edits between two pumps, as the UI timer runs them: a move, a
+           vertex, a material's colour, an object linked into Props; the
+           depsgraph's reports send them (no scan of every datablock)
+           and B (and C) get each.
+  random   every artist makes random edits (seeded) for SECONDS to the
+           objects R*, the materials M* and the membership of R* in the
+           collections K*, its connection dropped now and then; the last
+           value each wrote to each property is reported (test_random.py).
   image    A's image file is re-saved by another program and reloaded:
            B (and C) get the new pixels.
 """
@@ -232,6 +240,153 @@ def case_mesh(role, s, others):
         barrier(s, "a:edited")
 
 
+def between_state():
+    return {"location": [round(v, 4) for v in obj("Cube").location],
+            "vertex": [round(v, 4) for v in bpy.data.meshes["CubeMesh"].vertices[0].co],
+            "color": [round(v, 4) for v in bpy.data.materials["Red"].diffuse_color],
+            "props": sorted(o.name for o in bpy.data.collections["Props"].objects)}
+
+
+BETWEEN = {"location": [1.5, 0.0, 0.0], "vertex": [-2.0, -2.0, 0.5],
+           "color": [1.0, 0.0, 0.0, 1.0], "props": ["Light", "Seed"]}
+
+
+def case_between(role, s, others):
+    if role == "a":
+        for o in others:
+            barrier(s, o + ":joined")
+        s.flush()
+        ticks = lambda n: [s.pump(0.02) for _ in range(n)]
+        ticks(5)
+        full = s.bridge.full_scans
+        edits = [lambda: setattr(obj("Cube"), "location", (1.5, 0.0, 0.0)),
+                 lambda: setattr(bpy.data.meshes["CubeMesh"].vertices[0], "co", (-2.0, -2.0, 0.5)),
+                 lambda: setattr(bpy.data.materials["Red"], "diffuse_color", (1, 0, 0, 1)),
+                 lambda: bpy.data.collections["Props"].objects.link(obj("Light"))]
+        for edit in edits:
+            edit()
+            ticks(3)
+        done("between-a", full_scans=s.bridge.full_scans - full, state=between_state())
+        s.send_chat("a:edited")
+        for o in others:
+            barrier(s, o + ":done")
+    else:
+        barrier(s, "a:edited")
+        s.wait_until(lambda: between_state() == BETWEEN, T)
+        s.send_chat(role + ":done")
+
+
+# -- random ------------------------------------------------------------------
+N_OBJ, N_MAT, N_COLL = 6, 3, 3
+
+
+def build_random():
+    scene = bpy.context.scene
+    mats = [bpy.data.materials.new("M%d" % i) for i in range(N_MAT)]
+    colls = []
+    for i in range(N_COLL):
+        k = bpy.data.collections.new("K%d" % i)
+        scene.collection.children.link(k)
+        colls.append(k)
+    for i in range(N_OBJ):
+        o = new_object("R%d" % i, scene.collection)
+        o.data.materials.append(mats[i % N_MAT])
+        colls[i % N_COLL].objects.link(o)
+
+
+def vector(v, n=3):
+    return [round(x, 5) for x in v[:n]]
+
+
+def random_state():
+    """Every property the random case edits: name -> value (floats to 5
+    places, as written). A vector (location, a colour) is one property, as
+    in Blender: an edit of one of its channels writes it whole. A
+    membership is the property of the member."""
+    out = {}
+    for i in range(N_OBJ):
+        o = obj("R%d" % i)
+        for a in ("location", "scale"):
+            out["R%d.%s" % (i, a)] = vector(getattr(o, a))
+        for k in range(N_COLL):
+            out["R%d.in.K%d" % (i, k)] = o.name in bpy.data.collections["K%d" % k].objects
+    for i in range(N_MAT):
+        m = bpy.data.materials["M%d" % i]
+        out["M%d.diffuse_color" % i] = vector(m.diffuse_color)
+        out["M%d.roughness" % i] = round(m.roughness, 5)
+    return out
+
+
+def random_edit(rng, value, wrote):
+    """One random edit; `value` is unique to this artist and edit."""
+    what = rng.random()
+    if what < 0.5:
+        i, a, j = rng.randrange(N_OBJ), rng.choice(("location", "scale")), rng.randrange(3)
+        getattr(obj("R%d" % i), a)[j] = value
+        wrote["R%d.%s" % (i, a)] = vector(getattr(obj("R%d" % i), a))
+    elif what < 0.75:
+        i = rng.randrange(N_MAT)
+        m = bpy.data.materials["M%d" % i]
+        if rng.random() < 0.75:
+            j = rng.randrange(3)
+            c = list(m.diffuse_color)
+            c[j] = value
+            m.diffuse_color = c
+            wrote["M%d.diffuse_color" % i] = vector(m.diffuse_color)
+        else:
+            m.roughness = value
+            wrote["M%d.roughness" % i] = round(value, 5)
+    else:
+        i, k = rng.randrange(N_OBJ), rng.randrange(N_COLL)
+        o, coll = obj("R%d" % i), bpy.data.collections["K%d" % k]
+        if o.name in coll.objects:
+            coll.objects.unlink(o)
+            wrote["R%d.in.K%d" % (i, k)] = False
+        else:
+            coll.objects.link(o)
+            wrote["R%d.in.K%d" % (i, k)] = True
+
+
+def case_random(role, s, others, seed, seconds):
+    import random
+    everyone = ["a"] + others
+    if role == "a":
+        for o in others:
+            barrier(s, o + ":joined")
+        done("initial", state=random_state())
+        s.send_chat("a:go")
+    else:
+        barrier(s, "a:go")
+    rng = random.Random("%s-%s" % (seed, role))
+    base = (everyone.index(role) + 1) * 10000
+    wrote = {}
+    edits = drops = 0
+    offline_until = None
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        now = time.monotonic()
+        if offline_until is not None and now >= offline_until:
+            go_online(s)
+            offline_until = None
+        elif offline_until is None and rng.random() < 0.004:
+            go_offline(s)       # about once in 15 s, for 0.2 to 3 s
+            drops += 1
+            offline_until = now + rng.uniform(0.2, 3.0)
+        for _ in range(rng.randrange(1, 4)):
+            edits += 1
+            random_edit(rng, (base + edits) / 100000.0, wrote)
+        # The UI timer's pumps between edits (about 15 edits a second).
+        for _ in range(rng.randrange(1, 8)):
+            s.pump(1.0 / 60.0)
+    if offline_until is not None:
+        go_online(s)
+    s.flush()
+    done("wrote", wrote=wrote, edits=edits, drops=drops)
+    s.send_chat(role + ":finished")
+    for p in everyone:
+        barrier(s, p + ":finished")
+
+
 def image_pixels():
     img = bpy.data.images["Paint"]
     return [round(v, 3) for v in img.pixels[:24]]
@@ -267,8 +422,28 @@ def converge(s, role, everyone, names):
         barrier_prefix(s, p + ":v:")
         got = [m["text"] for m in s.chat if m["text"].startswith(p + ":v:")][-1]
         want = [max(w, int(v)) for w, v in zip(want, got.split(":v:")[1].split(","))]
-    s.wait_until(lambda: all(s.client.nodes[u].get("version", 0) >= w for u, w in zip(ids, want))
+    # The version loaded into Blender (the bridge's), not the client's:
+    # a node event read while sending a chat message is in the client's
+    # model before the next pump hands it to the bridge.
+    s.wait_until(lambda: all((s.bridge.versions.get(u) or 0) >= w for u, w in zip(ids, want))
                  and not s.bridge.dirty and not s.bridge.deferred and not s.bridge.updating, T)
+
+
+def settle(s, role, everyone):
+    """Every artist says the last sequence number of the session it has
+    seen; each then waits until it has seen the highest, and has applied
+    all it read (a node event read while a chat message was being sent
+    waits in the client for the next pump)."""
+    s.send_chat("%s:seq:%d" % (role, s.client.seq))
+    want = 0
+    for p in everyone:
+        barrier_prefix(s, p + ":seq:")
+        got = [m["text"] for m in s.chat if m["text"].startswith(p + ":seq:")][-1]
+        want = max(want, int(got.split(":seq:")[1]))
+    s.wait_until(lambda: s.client.seq >= want, T)
+    s.pump(0.0)
+    s.wait_until(lambda: not s.bridge.dirty and not s.bridge.deferred
+                 and not s.bridge.updating, T)
 
 
 def barrier_prefix(s, prefix):
@@ -292,6 +467,8 @@ def main():
                 tex.image = img
                 img.name = "Paint"
                 bpy.data.objects["Cube"].data.materials.append(mat)
+            if case == "random":
+                build_random()
             if case == "big":
                 props = bpy.data.collections["Props"]
                 mesh = scene_util.grid_mesh("BigMesh", 2)
@@ -315,14 +492,27 @@ def main():
             case_big(role, s, others)
         elif case == "mesh":
             case_mesh(role, s, others)
-            done("mesh", **mesh_state())
+        elif case == "between":
+            case_between(role, s, others)
+        elif case == "random":
+            case_random(role, s, others, os.environ.get("SESSIOND_RANDOM_SEED", "0"),
+                        float(os.environ.get("SESSIOND_RANDOM_SECONDS", "60")))
         elif case == "image":
             case_image(role, s, others, sync_dir)
-            done("image", pixels=image_pixels())
         s.flush()
         if case in ("unsent", "sets"):
             converge(s, role, ["a"] + others,
                      [bpy.context.scene, bpy.data.collections["Props"]])
+        if case != "join":      # a fresh join once the others are done
+            settle(s, role, ["a"] + others)
+        if case == "mesh":
+            done("mesh", **mesh_state())
+        elif case == "between":
+            done("between", **between_state())
+        elif case in ("random", "join"):
+            done("state", state=random_state())
+        elif case == "image":
+            done("image", pixels=image_pixels())
         final(s, props_count=len(bpy.data.collections["Props"].objects))
         s.disconnect()
     except Exception:

@@ -68,6 +68,16 @@ class ConcurrentTest(unittest.TestCase):
     def test_unsent_edit_survives_incoming_change_2(self):
         self.check_unsent(["a", "b"])
 
+    # Rule 5: collection members are a set; concurrent adds all survive.
+    def check_sets(self, roles):
+        for g in self.run_case("sets", roles):
+            self.assertEqual(g["props"], sorted(["Seed"] + ["From" + r.upper() for r in roles]))
+
+    def test_concurrent_adds_to_a_collection_2(self):
+        self.check_sets(["a", "b"])
+
+    def test_concurrent_adds_to_a_collection_3(self):
+        self.check_sets(["a", "b", "c"])
 
     # Rule 3: edits made offline are rebased on what others did meanwhile.
     def check_offline(self, roles):
@@ -108,6 +118,24 @@ class ConcurrentTest(unittest.TestCase):
 
     def test_mesh_flags_and_topology_3(self):
         self.check_mesh(["a", "b", "c"])
+
+    # Rule 7: edits between two pumps are found from the depsgraph's
+    # reports, without dumping every datablock, and none is missed.
+    def check_between(self, roles):
+        self.run_case("between", roles)
+        a = self.procs[0].all["between-a"]
+        self.assertEqual(a["full_scans"], 0, "the depsgraph path sent the edits")
+        want = {"location": [1.5, 0.0, 0.0], "vertex": [-2.0, -2.0, 0.5],
+                "color": [1.0, 0.0, 0.0, 1.0], "props": ["Light", "Seed"]}
+        self.assertEqual(a["state"], want)
+        for p in self.procs:
+            self.assertEqual(p.all["between"], want)
+
+    def test_edits_between_pumps_sent_2(self):
+        self.check_between(["a", "b"])
+
+    def test_edits_between_pumps_sent_3(self):
+        self.check_between(["a", "b", "c"])
 
     # Rule 5: an image file re-saved outside Blender and reloaded.
     def check_image(self, roles):

@@ -5,19 +5,21 @@ Design:
   custom property `sessiond_uuid` (names may change; renames replicate). A
   datablock copied with its custom properties (Shift+D) is noticed as a
   second holder of a uuid and gets a fresh one.
-- Local -> server (scan): dump every replicated datablock (a translator's
-  cheap `fingerprint` skips the dump when nothing changed), compare with the
-  shadow (the last dump known to be in sync) and send a node.create, or a
-  node.update carrying the merge patch of what changed, at most RATE times
-  per second per node. Deletions are found by comparing the uuid sets: the
-  depsgraph does not report deleted IDs.
+- Local -> server (scan, detect.py): dump what Blender's depsgraph reported
+  changed (a translator's cheap `fingerprint` skips the dump when nothing
+  changed), compare with the shadow (the last dump known to be in sync) and
+  send a node.create, or a node.update carrying the merge patch of what
+  changed, at most RATE times per second per node. A full scan (every
+  datablock) when a count changed: deletions are found by comparing the
+  uuid sets, as the depsgraph does not report deleted IDs.
 - Server -> local (apply): node events mark uuids; they are applied in deps
-  order (a node's deps first), constructing what is missing. A datablock
+  order (a node's deps first), constructing what is missing, APPLY_BUDGET
+  seconds per pump (thousands arriving take several pumps, never a stall). A datablock
   holding local changes not sent yet (it differs from the shadow) gets the
   three-way merge of shadow, local and server state (merge.py) instead of
   the server's state, and the scan sends the local changes afterwards.
 - Updates carry the version of the shadow; a `conflict` reply puts the
-  shadow back, merges and sends again. One update per node is in flight;
+  shadow back, merges and sends again at once (in the reply's handler). One update per node is in flight;
   changes of others arriving meanwhile are applied after its reply. A reference to
   a node that is not there yet, or a blob still downloading, parks the node
   until it arrives. After applying, the shadow is a fresh dump, so the next
@@ -43,13 +45,14 @@ from . import client as sclient
 from .collab import sentence
 from .context import Context, new_uuid, ref_hash, uuid_of  # noqa: F401 (used by others)
 from .merge import canon, keep_members, merge3, same_data
-from .translators import KINDS, MODULES, UUID_PROP, module_of, why_not_shared
+from .translators import KINDS, UUID_PROP, module_of
 
-MAX_DEPS = 1024             # the server's limit per node
-RATE = 30.0                 # node.update per second per node, at most
-SCAN_INTERVAL = 1.0 / 60.0  # between scans when pumped continuously
-IDLE_SCAN_INTERVAL = 0.25   # with a depsgraph watch and nothing reported
-RETRY_INTERVAL = 0.5        # between tries of a load that was put off
+from .detect import (  # noqa: F401 (names used by others)
+    IDLE_SCAN_INTERVAL, MAX_DEPS, RATE, RETRY_INTERVAL, SCAN_INTERVAL, Scanner, _kind_rank,
+    _module, _watch, local_ids)
+
+APPLY_BUDGET = 0.010        # s of applying per pump; the rest at the next ones
+BUDGET_WINDOW = 1.0 / 60.0  # what a pump is: the UI timer's interval
 
 
 def round_floats(v, places=4):
@@ -63,14 +66,6 @@ def round_floats(v, places=4):
             return v["hash"]
         return {k: round_floats(x, places) for k, x in v.items()}
     return v
-
-
-def local_ids():
-    """(uuid or None, module, id) of every replicated local datablock."""
-    for m in MODULES:
-        for idb in getattr(bpy.data, m.COLLECTION):
-            if why_not_shared(idb, m) is None:
-                yield uuid_of(idb), m, idb
 
 
 def scene_digest(nodes=None):
@@ -112,7 +107,7 @@ def scene_digest(nodes=None):
     return hashlib.sha256(text.encode()).hexdigest(), summary, items
 
 
-class Bridge:
+class Bridge(Scanner):
     def __init__(self, client):
         self.client = client
         self.ids = {}               # uuid -> ID, rebuilt at each scan
@@ -149,6 +144,15 @@ class Bridge:
         self.failed = set()         # uuids of local datablocks that cannot be read
         self.said = {}              # uuid -> the last error said about it
         self.last_retry = 0.0
+        self.changed = set()        # uuids the depsgraph reported changed
+        self.recheck = set()        # uuids a scan could not send yet
+        self.full_scan = True       # something the depsgraph cannot tell
+        self.last_counts = None     # datablocks per kind at the last full scan
+        self.last_blind = 0.0       # when the BLIND kinds were last looked at
+        self.full_scans = 0         # how many scans dumped every datablock
+        self.evaluate_s = 0.0       # time spent in Blender's depsgraph evaluation
+        self.budget_start = 0.0     # applying: when this pump's budget began
+        self.budget_left = 0.0
 
     def tracking(self, idblock):
         return self.active
@@ -211,107 +215,11 @@ class Bridge:
         # Deps only order the apply (a reference not there yet waits for
         # it anyway): a collection of thousands of objects names the
         # first MAX_DEPS, what the server accepts.
-        deps = sorted(d for d in ctx.deps if d != u)[:MAX_DEPS]
+        deps = sorted(set(d for d in ctx.deps if d != u))[:MAX_DEPS]
         out = (data, deps, list(ctx.blobs))
         if fp is not None:
             self.fp[u] = (fp,) + out
         return out
-
-    # -- local -> server ----------------------------------------------------
-    def scan(self, force=False):
-        now = time.monotonic()
-        if not force:
-            if now - self.last_scan < SCAN_INTERVAL:
-                return
-            # With the UI's depsgraph watch, a scan is due when Blender
-            # reported a change, or a rate-limited update waits, and anyway
-            # a few times a second (not every change reaches the depsgraph).
-            if (self.watch_depsgraph and not self.local_dirty and now < self.rate_due
-                    and now - self.last_scan < IDLE_SCAN_INTERVAL):
-                return
-        self.local_dirty = False
-        self.rate_due = float("inf")
-        self.last_scan = now
-        if self.retry and now - self.last_retry > RETRY_INTERVAL and self.active:
-            self.last_retry = now
-            self.dirty |= self.retry
-            self.retry = set()
-            self.apply()
-        c = self.client
-        if not self.active or not c.synced:
-            return
-        # A mesh in edit mode keeps its edits in its BMesh until it is
-        # written back: write it back so the dump sees them.
-        # (At most 4 times a second: it copies the whole mesh.)
-        if force or now - self.last_editmode > 0.25:
-            self.last_editmode = now
-            try:
-                for o in bpy.context.objects_in_mode or ():
-                    if o.type == "MESH":
-                        o.update_from_editmode()
-            except (AttributeError, RuntimeError):
-                pass
-        # Assign uuids to new local datablocks first, so refs resolve.
-        for u, m, idb in local_ids():
-            if u is None:
-                idb[UUID_PROP] = new_uuid()
-        ids = self.rebuild_ids()
-        # Deletions: a node we had in sync whose datablock is gone.
-        for u in list(self.shadow):
-            if u not in ids and u not in self.deleting:
-                node = c.nodes.get(u)
-                self.shadow.pop(u, None)
-                self.fp.pop(u, None)
-                if node is None:
-                    continue
-                self.deleting.add(u)
-                c.request("node.delete", uuid=u,
-                          callback=lambda r, u=u: self._done(r, u, self.deleting))
-        # Creates and updates, in kind order (what is used first).
-        for m in MODULES:
-            for idb in getattr(bpy.data, m.COLLECTION):
-                u = uuid_of(idb)
-                if u is None or ids.get(u) is not idb or u in self.creating:
-                    continue
-                if u in self.updating:
-                    continue        # one update in flight per node: its reply first
-                if u in self.loading:
-                    continue        # half loaded: what Blender holds is not an edit
-                if u in self.dirty:
-                    continue        # a server change waits to be applied
-                try:
-                    data, deps, blobs = self.dump(u, m, idb)
-                except Exception as e:  # one odd datablock must not stop the others
-                    self.failed.add(u)  # and is not shared while so (Context.ref)
-                    self._say(u, "cannot read %s %r: %s" % (m.KIND, idb.name, e))
-                    continue
-                self.failed.discard(u)
-                held = self._held_members(u)
-                if held and u in self.shadow:
-                    data = keep_members(data, self.shadow[u][0], held)
-                    kept = held & set(self.shadow[u][1])
-                    if kept:
-                        deps = sorted(set(deps) | kept)[:MAX_DEPS]
-                node = c.nodes.get(u)
-                if node is None:
-                    if u in self.shadow:
-                        continue    # deleted on the server; apply() removes it
-                    if self.refused.get(u) == data:
-                        continue    # refused as it is: not again until it changes
-                    self._create(u, m, data, deps, blobs)
-                    continue
-                sh = self.shadow.get(u)
-                if sh is None:
-                    sh = (node.get("data", {}), node.get("deps", []), node.get("blobs", []))
-                    self.shadow[u] = sh
-                    self.versions[u] = node.get("version")
-                if sh[1] == deps and same_data(sh[0], data):
-                    continue
-                due = self.last_sent.get(u, 0.0) + 1.0 / RATE
-                if not force and now < due:
-                    self.rate_due = min(self.rate_due, due)
-                    continue
-                self._update(u, node, sh, data, deps, blobs)
 
     def _create(self, u, m, data, deps, blobs):
         self.creating.add(u)
@@ -351,6 +259,7 @@ class Bridge:
             self.deferred.discard(u)
             self.dirty.add(u)
         self.local_dirty = True
+        self.recheck.add(u)
         code = None if r.ok else r.reply.get("code")
         if r.ok and r.type in ("node.update", "node.create"):
             self.versions[u] = r.reply.get("version")
@@ -363,6 +272,10 @@ class Bridge:
             if code == "conflict":
                 self.dirty.add(u)
                 self.apply()
+                # Sent again at once, merged: never a moment when the
+                # change is neither in flight nor known to be owed (a
+                # flush() waiting for replies returned in that moment).
+                self._resend(u)
             return
         if self.dirty and self.active and r.ok:
             self.apply()
@@ -394,6 +307,16 @@ class Bridge:
             self.message("%s: %s Your change was undone."
                          % (self._name(u), sentence(code, r.reply.get("message", ""))))
         self.revert(u)
+
+    def _resend(self, u):
+        idb = self.ids.get(u)
+        try:
+            if idb is None or uuid_of(idb) != u:
+                return
+            m = module_of(idb)
+        except ReferenceError:
+            return
+        self._scan_one(u, m, idb, time.monotonic(), True)
 
     def _name(self, u):
         n = self.client.nodes.get(u)
@@ -463,6 +386,7 @@ class Bridge:
 
     def _after_resync(self):
         c = self.client
+        self.full_scan = True       # edits made offline: every datablock
         self.creating.clear()
         self.deleting.clear()
         self.locked = {u for u in self.locked if c.nodes.get(u, {}).get("owner") == c.user}
@@ -481,16 +405,40 @@ class Bridge:
         """Apply the dirty uuids from the model to bpy.data, deps first.
         Applying may make more nodes dirty (a node that waited for one just
         constructed): a few passes settle that."""
+        if not self.dirty:
+            return
+        # Datablocks made or removed here are no local addition or removal:
+        # the counts a scan compares follow, unless something local
+        # changed them before.
+        counted = self._counts() == self.last_counts
+        # Many nodes arriving at once are applied over several pumps, a
+        # budget at a time (deps first), so Blender never stalls; a join
+        # applies everything at once.
+        deadline = None
+        if not self.bulk:
+            now = time.monotonic()
+            if now - self.budget_start > BUDGET_WINDOW:
+                self.budget_start, self.budget_left = now, APPLY_BUDGET
+            if self.budget_left <= 0:
+                return              # this pump's budget is spent
+            deadline = now + self.budget_left
         for _ in range(4):
             if not self.dirty:
-                return
-            self._apply_pass()
+                break
+            self._apply_pass(deadline)
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        if counted:
+            self.last_counts = self._counts()
+        if deadline is not None:
+            self.budget_left = deadline - time.monotonic()
 
-    def _apply_pass(self):
+    def _apply_pass(self, deadline=None):
         c = self.client
         self.applying = True
         try:
-            self.rebuild_ids()
+            if self.full_scan or self._counts() != self.last_counts:
+                self.rebuild_ids()  # else self.ids is up to date
             todo, self.dirty = self.dirty, set()
             # A node with our update in flight waits for its reply: merged
             # then against the state the server accepted or refused.
@@ -513,7 +461,10 @@ class Bridge:
             for u in sorted(todo - set(deleted), key=lambda x: _kind_rank(c.nodes[x].get("kind"))):
                 visit(u)
             self.constructed = []
-            for u in order:
+            for i, u in enumerate(order):
+                if deadline is not None and i and time.monotonic() > deadline:
+                    self.dirty.update(order[i:])    # the next pumps go on
+                    break
                 self._apply_one(u)
             # Settings that need the datablock linked into the scene (an
             # object's view layer visibility) are loaded again once the
@@ -562,10 +513,11 @@ class Bridge:
                 idb.name
             except ReferenceError:
                 idb = None
+        remade = idb is not None or u in self.shadow or u in self.undeleting
         if idb is not None and getattr(m, "recreate", None) and m.recreate(idb, data):
             getattr(bpy.data, m.COLLECTION).remove(idb)
             idb = None
-        if idb is None and not self.bulk:
+        if idb is None and remade and not self.bulk:
             # A datablock made again (recreated with another type, or put
             # back after a refused delete): what uses it (collections,
             # children) must link the new one.
@@ -663,6 +615,7 @@ class Bridge:
         self.shadow[u] = (data, list(n.get("deps", [])), list(n.get("blobs", [])))
         self.versions[u] = n.get("version")
         self.local_dirty = True
+        self.recheck.add(u)
         return True
 
     def _held_members(self, u):
@@ -696,10 +649,15 @@ class Bridge:
         an uninitialised session, or replace local data with the session's."""
         c = self.client
         self.active = True
+        self.full_scan = True
+        _watch(self)
         if not c.initialized and not c.nodes:
             self.scan(force=True)
             return "upload"
         self.replace_local()
+        # Every datablock looked at once now, as part of the join: the
+        # scans after it only look at what the depsgraph reports.
+        self.scan(force=True)
         return "download"
 
     def replace_local(self):
@@ -771,7 +729,7 @@ class Bridge:
             return
         want = set()
         try:
-            selected = [o for o in bpy.context.view_layer.objects if o.select_get()]
+            selected = list(bpy.context.view_layer.objects.selected)
         except (AttributeError, RuntimeError):
             return
         for o in selected:
@@ -815,8 +773,8 @@ class Bridge:
             scene = bpy.context.scene
             data["frame"] = scene.frame_current
             data["mode"] = bpy.context.mode
-            data["selection"] = [uuid_of(o) for o in bpy.context.view_layer.objects
-                                 if o.select_get() and uuid_of(o)]
+            data["selection"] = [uuid_of(o) for o in bpy.context.view_layer.objects.selected
+                                 if uuid_of(o)]
         except (AttributeError, RuntimeError):
             pass
         from . import presence as pres
@@ -824,14 +782,3 @@ class Bridge:
         if view is not None:
             data.update(view)
         return data
-
-
-def _module(idb):
-    return module_of(idb)
-
-
-_RANK = {m.KIND: i for i, m in enumerate(MODULES)}
-
-
-def _kind_rank(kind):
-    return _RANK.get(kind, len(_RANK))

@@ -42,6 +42,7 @@ class Context:
         self.hash_only = hash_only
         self.failed = set()         # uuids that cannot be read (without a bridge)
         self.deps = []
+        self._deps = set()          # the same, to look up
         self.blobs = []
         self.missing = []           # uuids a load wanted but could not find
         self.waiting_blob = []      # hashes a load is waiting for
@@ -53,13 +54,24 @@ class Context:
 
     def reset(self):
         self.deps, self.blobs, self.missing, self.waiting_blob = [], [], [], []
+        self._deps = set()
         self._pending = False
 
     # -- references -------------------------------------------------------
     def ref(self, idblock):
-        if idblock is None or why_not_shared(idblock) is not None:
-            return ""           # not shared: no uuid, no dep
+        if idblock is None:
+            return ""
         u = uuid_of(idblock)
+        if u is not None and self.bridge is not None and u not in self.bridge.failed \
+                and self.ids.get(u) == idblock:
+            # Known to the bridge (so shared): the common case, and a
+            # collection of thousands of members asks it for each.
+            if u not in self._deps:
+                self._deps.add(u)
+                self.deps.append(u)
+            return u
+        if why_not_shared(idblock) is not None:
+            return ""           # not shared: no uuid, no dep
         if u is not None and (u in self.failed or
                               (self.bridge is not None and u in self.bridge.failed)):
             return ""           # unreadable here: not shared (the scan said why)
@@ -69,7 +81,8 @@ class Context:
             u = new_uuid()
             idblock[UUID_PROP] = u
             self.ids[u] = idblock
-        if u not in self.deps:
+        if u not in self._deps:
+            self._deps.add(u)
             self.deps.append(u)
         return u
 

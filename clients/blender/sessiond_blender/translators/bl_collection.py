@@ -21,12 +21,15 @@ def dump_links(coll, ctx):
 def load_links(coll, data, ctx):
     want = [ctx.resolve(u) for u in data.get("objects", ())]
     want = [o for o in want if o is not None]
+    wanted = {o.as_pointer() for o in want}     # thousands of members: no list search
     for o in list(coll.objects):
-        if o not in want and ctx.known(o):
+        if o.as_pointer() not in wanted and ctx.known(o):
             coll.objects.unlink(o)
+    have = {o.as_pointer() for o in coll.objects}
     for o in want:
-        if o.name not in coll.objects:
+        if o.as_pointer() not in have:
             coll.objects.link(o)
+            have.add(o.as_pointer())
     kids = [ctx.resolve(u) for u in data.get("children", ())]
     kids = [c for c in kids if c is not None]
     for c in list(coll.children):
