@@ -52,7 +52,10 @@ static void test_sbuf_grows_and_stays_terminated(void **state)
 
 static void test_sbuf_add_int(void **state)
 {
-	static const int64_t v[] = {0, 1, -1, 9, 10, 1234567890123LL, INT64_MAX, INT64_MIN};
+	static const int64_t v[] = {0,   1,    -1,   9,     10,    11,     99,
+				    100, -100, 101,  999,   1000,  -9999,  10000,
+				    12345, 99999, 100000, 1234567890123LL, INT64_MAX,
+				    INT64_MIN, INT64_MIN + 1};
 	struct sbuf b;
 	char want[32];
 	(void)state;
@@ -62,6 +65,15 @@ static void test_sbuf_add_int(void **state)
 		sbuf_add_int(&b, v[i]);
 		snprintf(want, sizeof(want), "%lld", (long long)v[i]);
 		assert_string_equal(b.p, want);
+	}
+	/* Every value of up to five digits, appended after other text. */
+	for (int64_t i = -100000; i <= 100000; i++) {
+		b.len = 0;
+		sbuf_addc(&b, 'x');
+		sbuf_add_int(&b, i);
+		snprintf(want, sizeof(want), "x%lld", (long long)i);
+		if (strcmp(b.p, want) != 0)
+			fail_msg("%lld written as %s", (long long)i, b.p);
 	}
 	sbuf_free(&b);
 }
