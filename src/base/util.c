@@ -14,6 +14,10 @@
 
 #include "util.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 static void oom(size_t n)
 {
 	fprintf(stderr, "out of memory allocating %zu bytes\n", n);
@@ -251,6 +255,21 @@ size_t util_json_plain_ascii(const char *s, size_t n)
 {
 	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
 	size_t i = 0;
+#ifdef __SSE2__
+	/* Sixteen at a time: as signed bytes, those below 0x20 and those of
+	 * 0x80 or above are both less than 0x20, so one compare finds both. */
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+		      space = _mm_set1_epi8(0x20);
+	for (; n - i >= 16; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
+							_mm_cmpeq_epi8(x, bslash)),
+					   _mm_cmplt_epi8(x, space));
+		unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+		if (mask)
+			return i + (size_t)__builtin_ctz(mask);
+	}
+#endif
 	for (; n - i >= 8; i += 8) {
 		uint64_t x, q, e;
 		memcpy(&x, s + i, 8);
