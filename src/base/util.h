@@ -61,9 +61,9 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void sbuf_add_json_str(struct sbuf *b, const char *s, size_t len);
 /* How many bytes s[0..n) starts with that a JSON string holds as they are
- * and that are ASCII (0x20..0x7f but '"' and '\\'): read eight at a time,
- * so the caller's byte-by-byte loop only sees the rest. May stop up to
- * seven bytes early. */
+ * and that are ASCII (0x20..0x7f but '"' and '\\'): read sixteen at a time
+ * (SSE2) and then eight, so the caller's byte-by-byte loop only sees the
+ * rest. May stop up to seven bytes early. */
 size_t util_json_plain_ascii(const char *s, size_t n);
 void sbuf_add_int(struct sbuf *b, int64_t v);
 /* A real in the shortest text that reads back as the same double

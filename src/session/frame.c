@@ -17,6 +17,7 @@ struct frame *frame_new(const char *data, size_t len)
 	f->refs = 1;
 	f->type = MT_OTHER;
 	f->binary = 0;
+	f->inline_mem = 0;
 	f->len = len;
 	f->mem = xmalloc(FRAME_PRE + len + 1);
 	memcpy(f->mem + FRAME_PRE, data, len);
@@ -30,6 +31,7 @@ struct frame *frame_new_binary(size_t len)
 	f->refs = 1;
 	f->type = MT_BINARY;
 	f->binary = 1;
+	f->inline_mem = 0;
 	f->len = len;
 	f->mem = xmalloc(FRAME_PRE + len + 1);
 	return f;
@@ -37,19 +39,21 @@ struct frame *frame_new_binary(size_t len)
 
 void frame_sbuf_init(struct sbuf *b, size_t cap)
 {
-	static const char zero[FRAME_PRE];
-	sbuf_init(b, cap + FRAME_PRE);
-	sbuf_add(b, zero, FRAME_PRE);
+	static const char zero[FRAME_SBUF_HEAD];
+	sbuf_init(b, cap + FRAME_SBUF_HEAD);
+	sbuf_add(b, zero, FRAME_SBUF_HEAD);
 }
 
 struct frame *frame_from_sbuf(struct sbuf *b)
 {
-	struct frame *f = xmalloc(sizeof(*f));
+	/* malloc's blocks are aligned for any type: the frame goes first. */
+	struct frame *f = (struct frame *)(void *)b->p;
 	f->refs = 1;
 	f->type = MT_OTHER;
 	f->binary = 0;
-	f->len = b->len - FRAME_PRE;
-	f->mem = b->p;
+	f->inline_mem = 1;
+	f->len = b->len - FRAME_SBUF_HEAD;
+	f->mem = b->p + FRAME_SBUF_AT;
 	b->p = NULL;
 	b->len = b->cap = 0;
 	return f;
@@ -124,6 +128,7 @@ void frame_unref(struct frame *f)
 {
 	if (!f || --f->refs > 0)
 		return;
-	free(f->mem);
+	if (!f->inline_mem)
+		free(f->mem);
 	free(f);
 }

@@ -14,9 +14,16 @@ struct frame {
 	unsigned refs;
 	int type;           /* enum msg_type, for the metrics */
 	int binary;         /* a binary frame (blob bytes), else text */
+	int inline_mem;     /* mem is in the frame's own block (frame_from_sbuf) */
 	size_t len;         /* payload bytes */
 	char *mem;          /* FRAME_PRE bytes of headroom, then the payload */
 };
+
+/* Where the headroom starts in a buffer of frame_sbuf_init: the frame
+ * itself is written in front of it, so a frame from a buffer is one block. */
+#define FRAME_SBUF_AT ((sizeof(struct frame) + 15) / 16 * 16)
+/* The length of a buffer of frame_sbuf_init before its payload. */
+#define FRAME_SBUF_HEAD (FRAME_SBUF_AT + FRAME_PRE)
 
 static inline char *frame_data(const struct frame *f) { return f->mem + FRAME_PRE; }
 
@@ -28,8 +35,8 @@ struct sbuf;
 void frame_add_json(struct sbuf *b, const json_t *v);
 /* Serialises obj (borrowed) compactly; the frame starts with one reference. */
 struct frame *frame_from_json(const json_t *obj);
-/* Takes the buffer's memory, which must start with FRAME_PRE bytes of
- * headroom (see frame_sbuf_init). */
+/* Takes the buffer's memory, which must start with FRAME_SBUF_HEAD bytes
+ * (see frame_sbuf_init): the frame and its payload are then one block. */
 struct sbuf;
 void frame_sbuf_init(struct sbuf *b, size_t cap);
 struct frame *frame_from_sbuf(struct sbuf *b);

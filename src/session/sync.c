@@ -238,7 +238,7 @@ struct frame *sync_next(struct sync_cursor *c, int *done)
 		}
 		/* Room for the row, the closing of this array and the rest. */
 		if (count[0] + count[1] + count[2] > 0 &&
-		    f.len - FRAME_PRE + c->row.len + 64 + (users ? strlen(users) : 0) > SYNC_FRAME_MAX)
+		    f.len - FRAME_SBUF_HEAD + c->row.len + 64 + (users ? strlen(users) : 0) > SYNC_FRAME_MAX)
 			break;
 		if (open != c->sec) {
 			if (open != SEC_END)

@@ -55,7 +55,7 @@ static void test_sbuf_frames(void **state)
 	struct frame *f;
 	(void)state;
 	frame_sbuf_init(&b, 4);
-	assert_int_equal(b.len, FRAME_PRE);
+	assert_int_equal(b.len, FRAME_SBUF_HEAD);
 	sbuf_addstr(&b, "{\"type\":\"pong\"}");
 	f = frame_from_sbuf(&b);
 	assert_null(b.p);

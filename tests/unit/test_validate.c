@@ -229,6 +229,22 @@ static void test_node_update(void **state)
 	      "{\"uuid\":\"u\",\"data\":{},\"version\":1.5}");
 	CHECK(-1, "kind", validate_node_update(req, &u, msg), "{\"uuid\":\"u\",\"kind\":\"\"}");
 	CHECK(-1, "deps", validate_node_update(req, &u, msg), "{\"uuid\":\"u\",\"deps\":{}}");
+	/* The members are found in one pass: the checks keep their order
+	 * whatever the order of the members, and a key that only starts like
+	 * a field's is not that field. */
+	CHECK(-1, "uuid", validate_node_update(req, &u, msg),
+	      "{\"data\":1,\"kind\":\"\",\"uuid\":7}");
+	CHECK(-1, "kind", validate_node_update(req, &u, msg),
+	      "{\"data\":1,\"kind\":\"\",\"uuid\":\"u\"}");
+	CHECK(-1, "data, patch", validate_node_update(req, &u, msg),
+	      "{\"uuid\":\"u\",\"datax\":{},\"dat\":{},\"versions\":1}");
+	req = J("{\"version\":4,\"data\":{\"a\":1},\"id\":9,\"uuid\":\"n:1\",\"type\":\"x\"}");
+	assert_int_equal(validate_node_update(req, &u, msg), 0);
+	assert_string_equal(u.uuid, "n:1");
+	assert_ptr_equal(u.data, json_object_get(req, "data"));
+	assert_true(u.has_version);
+	assert_int_equal(u.version, 4);
+	json_decref(req);
 }
 
 static void test_node_ref(void **state)
