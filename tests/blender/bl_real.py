@@ -102,6 +102,7 @@ def build_every_kind():
     scene_util.group_socket(gn, "INPUT", "NodeSocketVector", "Shift")
     scene_util.group_socket(gn, "INPUT", "NodeSocketObject", "Target")
     scene_util.group_socket(gn, "OUTPUT", "NodeSocketFloat", "Lifted")
+    scene_util.group_socket(gn, "INPUT", "NodeSocketFloat", "Spare")     # B removes it
     gn.links.new(gin.outputs[1], gout.inputs[1])
     lift_mod = sphere.modifiers[-1]
     lift_mod.node_group = gn
@@ -411,9 +412,16 @@ def edit_b():
     [n for n in d.node_groups["Tint"].nodes
      if n.bl_idname == "ShaderNodeMixRGB"][0].inputs["Color2"].default_value = (0.1, 0.9, 0.1, 1)
     d.materials["Tinted"].node_tree.nodes["Principled BSDF"].inputs["Roughness"].default_value = 0.8
+    # A socket more on the shader group the material uses: the other
+    # Blender's group node gains it, which is not an edit of the material
+    # there (the Roughness above must arrive).
+    scene_util.group_socket(d.node_groups["Tint"], "INPUT", "NodeSocketFloat", "Mix")
     d.curves["BezierCurve"].splines[0].bezier_points[0].co = (-2.0, 0.5, 0.0)
     d.curves["Text"].body = "shared!"
-    # A socket more: the other Blender makes the group's sockets again.
+    # A socket less and one more: the other Blender removes the one and
+    # adds the other, and keeps the sockets before them (the modifier's
+    # values for them stay).
+    scene_util.remove_group_socket(d.node_groups["Lift"], "INPUT", "Spare")
     scene_util.group_socket(d.node_groups["Lift"], "INPUT", "NodeSocketFloat", "Amount")
     rig = d.objects["metarig"]
     bpy.context.view_layer.objects.active = rig

@@ -154,6 +154,16 @@ def group_socket(tree, in_out, socket_type, name):
     return (tree.inputs if in_out == "INPUT" else tree.outputs).new(socket_type, name)
 
 
+def remove_group_socket(tree, in_out, name):
+    """Removes a node group's input or output socket by name."""
+    if hasattr(tree, "interface"):
+        tree.interface.remove([s for s in tree.interface.items_tree
+                               if getattr(s, "in_out", "") == in_out and s.name == name][0])
+    else:
+        coll = tree.inputs if in_out == "INPUT" else tree.outputs
+        coll.remove(coll[name])
+
+
 def done(tag, **fields):
     """One line the driver reads: RESULT <tag> <json>."""
     import json

@@ -183,7 +183,7 @@ class RealScenesTest(unittest.TestCase):
         a_saw = self.a.result("a-saw")["values"]
         self.assertEqual(a_saw, b_edited)
         self.assertEqual(a_saw["body"], "shared!")
-        self.assertEqual(a_saw["lift_inputs"], ["Geometry", "Amount"])
+        self.assertEqual(a_saw["lift_inputs"], ["Geometry", "Height", "Shift", "Target", "Amount"])
         self.assertEqual(a_saw["bezier"], [-2.0, 0.5, 0.0])
         self.assertEqual(a_saw["mball"], 1.5)
         self.assertEqual(a_saw["spine_rigify_type"], "spines.basic_spine")

@@ -94,7 +94,13 @@ class Session:
             # scan until a scan has nothing left to send.
             b.scan(force=True)
             c.pump(0.0)
-            if not c.connected or not (c.outbox or c.pending or b.updating or b.creating):
+            # A datablock the scan could not send yet (a server change to
+            # apply first, its previous update in flight) is sent by a later
+            # scan: wait for it too. One that waits for bytes stays local
+            # until they come, whatever the wait.
+            held = b.dirty or (b.recheck - b.loading)
+            if not c.connected or time.monotonic() > deadline or not (
+                    c.outbox or c.pending or b.updating or b.creating or held):
                 return
             self.wait_until(lambda: not c.connected or (
                 not c.outbox and not c.pending and not c._upload and not c._uploads

@@ -7,7 +7,10 @@ has not sent yet.
 property: a property only one side changed takes that side's value; one
 both changed takes the local value (it is sent right after, so it is the
 later change at the server too: the last writer wins per property);
-dicts merge key by key. Lists named in SET_KEYS (a collection's or a
+dicts merge key by key, and so do lists of dicts that each have a name of
+their own (a node tree's `nodes`: two artists changing two nodes of one
+material both keep their change), in the remote order with local
+additions after it. Lists named in SET_KEYS (a collection's or a
 scene's `objects` and `children`) are sets of uuids: the members local
 added are added to the remote list, those local removed are removed, so
 two concurrent adds (or an add and a remove of another member) both
@@ -44,20 +47,19 @@ def merge3(base, local, remote, key=None):
         b = base if isinstance(base, dict) else {}
         out = {}
         for k in list(remote) + [k for k in local if k not in remote]:
-            lv, rv, bv = local.get(k, _MISSING), remote.get(k, _MISSING), b.get(k, _MISSING)
-            if lv is _MISSING and bv is not _MISSING:
-                if same(rv, bv):
-                    continue        # deleted here, unchanged there
-                v = rv              # deleted here, changed there: keep theirs
-            elif lv is _MISSING:
-                v = rv
-            elif rv is _MISSING:
-                if bv is not _MISSING and same(lv, bv):
-                    continue        # deleted there, unchanged here
-                v = lv
-            else:
-                v = merge3(None if bv is _MISSING else bv, lv, rv, k)
-            out[k] = v
+            v = _merge_item(b.get(k, _MISSING), local.get(k, _MISSING), remote.get(k, _MISSING), k)
+            if v is not _MISSING:
+                out[k] = v
+        return out
+    if _named(local) and _named(remote) and (base is None or _named(base)):
+        b = {x["name"]: x for x in base or ()}
+        lo = {x["name"]: x for x in local}
+        re = {x["name"]: x for x in remote}
+        out = []
+        for k in [x["name"] for x in remote] + [x["name"] for x in local if x["name"] not in re]:
+            v = _merge_item(b.get(k, _MISSING), lo.get(k, _MISSING), re.get(k, _MISSING))
+            if v is not _MISSING:
+                out.append(v)
         return out
     if key in SET_KEYS and isinstance(local, list) and isinstance(remote, list):
         b = base if isinstance(base, list) else []
@@ -67,6 +69,28 @@ def merge3(base, local, remote, key=None):
         out += [x for x in added if x not in out]
         return out
     return local
+
+
+def _merge_item(bv, lv, rv, key=None):
+    """One key of a dict (or one named item of a list): its merged value,
+    or _MISSING when it is deleted."""
+    if lv is _MISSING and bv is not _MISSING:
+        return _MISSING if same(rv, bv) else rv     # deleted here; changed there: theirs
+    if lv is _MISSING:
+        return rv
+    if rv is _MISSING:
+        if bv is not _MISSING and same(lv, bv):
+            return _MISSING                         # deleted there, unchanged here
+        return lv
+    return merge3(None if bv is _MISSING else bv, lv, rv, key)
+
+
+def _named(items):
+    """A list of dicts each with a name of its own (merged by name)."""
+    if not isinstance(items, list):
+        return False
+    names = [x.get("name") if isinstance(x, dict) else None for x in items]
+    return all(isinstance(n, str) for n in names) and len(set(names)) == len(names)
 
 
 def canon(data):
