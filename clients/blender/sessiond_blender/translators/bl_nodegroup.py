@@ -79,17 +79,26 @@ def _dump_sockets(tree, out):
 
 def _load_sockets(tree, items, out):
     cur = _sockets(tree, out)
-    if [(n, _base(t)) for n, t, _ in cur] != [(d["name"], _base(d["type"])) for d in items]:
+    have = [(n, _base(t)) for n, t, _ in cur]
+    want = [(d["name"], _base(d["type"])) for d in items]
+    if have != want:
+        # The sockets both lists begin with stay: a modifier using the group
+        # keeps the values it gives them (Blender keeps them by socket
+        # identifier, and a socket made again gets a new one).
+        keep = 0
+        while keep < min(len(have), len(want)) and have[keep] == want[keep]:
+            keep += 1
         if INTERFACE:                   # 4.0+
-            for _, _, s in cur:
+            for _, _, s in cur[keep:]:
                 tree.interface.remove(s)
-            for d in items:
+            for d in items[keep:]:
                 tree.interface.new_socket(d["name"], in_out="OUTPUT" if out else "INPUT",
                                           socket_type=_base(d["type"]))
         else:
             coll = tree.outputs if out else tree.inputs
-            coll.clear()
-            for d in items:
+            for _, _, s in reversed(cur[keep:]):
+                coll.remove(s)
+            for d in items[keep:]:
                 coll.new(d["type"], d["name"])
         cur = _sockets(tree, out)
     for (_, _, s), d in zip(cur, items):
