@@ -519,6 +519,7 @@ def role_a(port, session, cache, which):
     done("published", publish_s=publish_s, count=len(before), digests=before_hex,
          features=features() if which == "every-kind" else None,
          not_shared=s.not_shared(), gpencil_v2=bl_gpencil.LEGACY,
+         version=list(bpy.app.version[:2]),
          holders=sorted(["collections/" + c.name for c in bpy.data.collections
                          if any(why_not_shared(o) for o in c.objects)]
                         + ["scenes/" + sc.name for sc in bpy.data.scenes

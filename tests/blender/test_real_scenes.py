@@ -183,7 +183,7 @@ class RealScenesTest(unittest.TestCase):
         a_saw = self.a.result("a-saw")["values"]
         self.assertEqual(a_saw, b_edited)
         self.assertEqual(a_saw["body"], "shared!")
-        self.assertEqual(a_saw["lift_inputs"], ["Geometry", "Amount"])
+        self.assertEqual(a_saw["lift_inputs"], ["Geometry", "Height", "Shift", "Target", "Amount"])
         self.assertEqual(a_saw["bezier"], [-2.0, 0.5, 0.0])
         self.assertEqual(a_saw["mball"], 1.5)
         self.assertEqual(a_saw["spine_rigify_type"], "spines.basic_spine")
@@ -225,11 +225,25 @@ class RealScenesTest(unittest.TestCase):
 
     def test_other_shipped_files(self):
         """The other application templates and the material library's
-        templates.blend: never changed by publishing; what is shared
-        arrives equal."""
+        templates.blend: never changed by publishing, and every datablock
+        arrives equal as a whole (a mesh's auto smooth angle while auto
+        smooth is off, the scene's FFmpeg audio settings and its view
+        transform's curves among them)."""
+        # Blender 5.0 (not yet equal there): templates.blend's node group
+        # holds a Point Density texture, a node type 5.0 no longer has (it
+        # opens it as an undefined node, which cannot be made: the joining
+        # 5.0 has the group without it and its links, and the material
+        # using the group shows other sockets); the Sculpting template's
+        # mesh arrives with its edges in another order and a sharp_face
+        # attribute.
+        differ_5 = {"Sculpting": ["meshes/Quad Sphere"],
+                    "templates": ["materials/template_all_trans_textures",
+                                  "node_groups/Template_All_Textures"]}
         for scene in ("Sculpting", "VFX", "Video_Editing", "templates"):
             with self.subTest(scene=scene):
-                self.round_trip(scene)
+                pub, joined, equal_b = self.round_trip(scene)
+                self.assertEqual(sorted(set(pub["digests"]) - set(equal_b) - unshared(pub)),
+                                 differ_5.get(scene, []) if pub["version"] >= [5, 0] else [])
 
 
 if __name__ == "__main__":
