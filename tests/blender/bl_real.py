@@ -506,6 +506,28 @@ def shared_file(cache):
     return os.path.join(d, "a-before.json")
 
 
+def _say_values(cache, role):
+    """This Blender's edited_values() where the other one (same test
+    directory) reads them, before it says it is done editing."""
+    import json
+    with open(os.path.join(os.path.dirname(shared_file(cache)), role + "-values.json"), "w") as f:
+        json.dump(edited_values(), f)
+
+
+def _await_values(s, cache, role):
+    """Pump until this Blender holds the values the other one edited: the
+    chat saying so can be handled before the edits that came just before it
+    are loaded (a datablock both sides changed at once is merged and loaded
+    again). A value that never arrives is left for the test to show."""
+    import json
+    with open(os.path.join(os.path.dirname(shared_file(cache)), role + "-values.json")) as f:
+        want = json.load(f)
+    try:
+        s.wait_until(lambda: edited_values() == want, T)
+    except TimeoutError:
+        pass
+
+
 def role_a(port, session, cache, which):
     import json
     open_scene(which)
@@ -546,9 +568,11 @@ def role_a(port, session, cache, which):
         s.send_chat("a:checked")
         s.wait_until(lambda: any(m["text"] == "b:edited" for m in s.chat), T)
         s.flush()
+        _await_values(s, cache, "b")
         done("a-saw", values=edited_values())
         edit_a()
         s.flush()
+        _say_values(cache, "a")
         s.send_chat("a:edited")
         s.wait_until(lambda: any(m["text"] == "b:done" for m in s.chat), T)
         done("a-final", values=edited_values(), addon_digest=s.digest()[0],
@@ -592,9 +616,11 @@ def role_b(port, session, cache, which):
         edit_b()
         s.flush()
         done("b-edited", values=edited_values())
+        _say_values(cache, "b")
         s.send_chat("b:edited")
         s.wait_until(lambda: any(m["text"] == "a:edited" for m in s.chat), T)
         s.flush()
+        _await_values(s, cache, "a")
         done("b-final", values=edited_values(), addon_digest=s.digest()[0],
              addon_items=addon_items(s))
         s.send_chat("b:done")
