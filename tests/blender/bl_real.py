@@ -83,6 +83,11 @@ def build_every_kind():
     except AttributeError:                          # 4.3+: v3 (not shared)
         bpy.ops.object.grease_pencil_add(type="STROKE", location=(12, 0, 0))
     bpy.ops.object.mode_set(mode="OBJECT")
+    if bl_gpencil.LEGACY:
+        # Its own modifier stack (Grease Pencil v2's).
+        thick = bpy.context.active_object.grease_pencil_modifiers.new("Thick", "GP_THICK")
+        thick.thickness_factor = 2.5
+        thick.use_normalized_thickness = True
     bpy.ops.mesh.primitive_uv_sphere_add(location=(0, 3, 0))
     sphere = bpy.context.active_object
     # Geometry nodes: a modifier using a node group that moves the points.
@@ -302,7 +307,8 @@ def features():
     scene then differs by its Grease Pencil v3 object): the geometry-nodes
     modifier's input values (ID properties, by socket position), each view
     layer's settings of its collections, the line styles, the strips, the
-    sculpt mask and custom normals."""
+    sculpt mask and custom normals; the Grease Pencil object's modifiers
+    (Blender before 4.3)."""
     mod = bpy.data.objects["Sphere"].modifiers[-1]
     keys = _gn_keys(mod)
     inputs = {}
@@ -336,7 +342,10 @@ def features():
                          else se.sequences_all))      # 4.4+: strips_all
     from sessiond_blender.translators import sculpt_mask
     mask = sculpt_mask.read(bpy.data.meshes["Icosphere"])
+    stroke = bpy.data.objects.get("Stroke") if bl_gpencil.LEGACY else None
+    gp_mods = [[m.name, m.type] for m in stroke.grease_pencil_modifiers] if stroke else None
     return {"gn_inputs": inputs, "layers": layers, "linestyles": styles, "strips": strips,
+            "gp_modifiers": gp_mods,
             "mask": [_r(x) for x in mask[:3]] if mask else None,
             "normals": [round(x, 3) + 0.0 for x in normals[:3]] if normals else None}
 
