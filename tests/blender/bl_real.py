@@ -84,10 +84,14 @@ def build_every_kind():
         bpy.ops.object.grease_pencil_add(type="STROKE", location=(12, 0, 0))
     bpy.ops.object.mode_set(mode="OBJECT")
     if bl_gpencil.LEGACY:
-        # Its own modifier stack (Grease Pencil v2's).
-        thick = bpy.context.active_object.grease_pencil_modifiers.new("Thick", "GP_THICK")
+        # Its own modifier stack (Grease Pencil v2's) and a visual effect.
+        stroke = bpy.context.active_object
+        thick = stroke.grease_pencil_modifiers.new("Thick", "GP_THICK")
         thick.thickness_factor = 2.5
         thick.use_normalized_thickness = True
+        glow = stroke.shader_effects.new("Glow", "FX_GLOW")
+        glow.size = (20.0, 10.0)
+        glow.glow_color = (1.0, 0.5, 0.0)
     bpy.ops.mesh.primitive_uv_sphere_add(location=(0, 3, 0))
     sphere = bpy.context.active_object
     # Geometry nodes: a modifier using a node group that moves the points.
@@ -308,7 +312,7 @@ def features():
     modifier's input values (ID properties, by socket position), each view
     layer's settings of its collections, the line styles, the strips, the
     sculpt mask and custom normals; the Grease Pencil object's modifiers
-    (Blender before 4.3)."""
+    and visual effects (Blender before 4.3)."""
     mod = bpy.data.objects["Sphere"].modifiers[-1]
     keys = _gn_keys(mod)
     inputs = {}
@@ -343,7 +347,8 @@ def features():
     from sessiond_blender.translators import sculpt_mask
     mask = sculpt_mask.read(bpy.data.meshes["Icosphere"])
     stroke = bpy.data.objects.get("Stroke") if bl_gpencil.LEGACY else None
-    gp_mods = [[m.name, m.type] for m in stroke.grease_pencil_modifiers] if stroke else None
+    gp_mods = [[m.name, m.type] for m in stroke.grease_pencil_modifiers] + \
+        [[e.name, e.type] for e in stroke.shader_effects] if stroke else None
     return {"gn_inputs": inputs, "layers": layers, "linestyles": styles, "strips": strips,
             "gp_modifiers": gp_mods,
             "mask": [_r(x) for x in mask[:3]] if mask else None,

@@ -172,9 +172,10 @@ class RealScenesTest(unittest.TestCase):
         # The plane's custom normals (the first corner's; all of them are
         # in the add-on's dump, equal on both sides).
         self.assertEqual(feats["normals"], [0.0, 0.6, 0.8])
-        # The Grease Pencil object's modifier (its settings are in the
-        # object's digest).
-        self.assertEqual(feats["gp_modifiers"], [["Thick", "GP_THICK"]] if gp else None)
+        # The Grease Pencil object's modifier and visual effect (their
+        # settings are in the object's digest).
+        self.assertEqual(feats["gp_modifiers"],
+                         [["Thick", "GP_THICK"], ["Glow", "FX_GLOW"]] if gp else None)
         self.assertIn(["fonts", "Bfont Regular", "Blender's built-in font: every Blender has it"],
                       pub["not_shared"])
         if gp:

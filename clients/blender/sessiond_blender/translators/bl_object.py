@@ -7,7 +7,8 @@ its constraints, its vertex groups with their weights, and for an
 armature its pose (each pose bone's
 transform, custom shape, custom and add-on properties such as Rigify's,
 constraints). A Grease Pencil object's modifiers (`gpencil_modifiers`:
-Grease Pencil v2's own stack, before 4.3), each with its settings.
+Grease Pencil v2's own stack, before 4.3) and visual effects
+(`shader_effects`), each with its settings.
 
 An object whose data is a kind that is not shared is not shared either
 (translators.why_not_shared). A received object is only built once its
@@ -36,7 +37,7 @@ EXCLUDE = ("data", "parent", "matrix_world", "matrix_basis", "matrix_local", "ac
 SPECIAL = ("type", "hide", "data", "parent", "modifiers", "material_slots", "action",
            "constraints", "pose", "lineart", "motion_path", "vertex_groups", "fake_user",
            "custom", "action_slot", "drivers", "physics", "grease_pencil_modifiers",
-           "gpencil_modifiers")
+           "gpencil_modifiers", "shader_effects")
 
 
 def dump(obj, ctx):
@@ -89,6 +90,8 @@ def dump(obj, ctx):
     if bl_gpencil.LEGACY and len(obj.grease_pencil_modifiers):     # before 4.3
         d["gpencil_modifiers"] = _dump_stack(obj.grease_pencil_modifiers, ctx,
                                              prev.get("gpencil_modifiers"))
+    if len(obj.shader_effects):
+        d["shader_effects"] = _dump_stack(obj.shader_effects, ctx, prev.get("shader_effects"))
     drv = drivers.dump(obj, ctx)
     if drv:
         d["drivers"] = drv
@@ -114,7 +117,7 @@ def _dump_modifier(m, ctx, prev):
 
 
 def _dump_stack(stack, ctx, prev):
-    """[{name, type, props}] of a Grease Pencil v2 modifier stack."""
+    """[{name, type, props}] of a Grease Pencil modifier or effect stack."""
     old = {(m.get("name"), m.get("type")): m.get("props") or {}
            for m in (prev if isinstance(prev, list) else ()) if isinstance(m, dict)}
     return [{"name": m.name, "type": m.type,
@@ -319,6 +322,8 @@ def load(obj, data, ctx):
     if bl_gpencil.LEGACY:               # before 4.3
         if data.get("gpencil_modifiers") or len(obj.grease_pencil_modifiers):
             _load_stack(obj.grease_pencil_modifiers, data.get("gpencil_modifiers", []), ctx)
+    if data.get("shader_effects") or len(obj.shader_effects):
+        _load_stack(obj.shader_effects, data.get("shader_effects", []), ctx)
     if data.get("drivers") or (obj.animation_data is not None and
                                len(obj.animation_data.drivers)):
         drivers.load(obj, data.get("drivers"), ctx)
