@@ -46,7 +46,11 @@ SKIP = {"rna_type", "bl_rna", "users", "is_evaluated", "original", "session_uid"
         "is_stroke_weight_mode", "is_stroke_vertex_mode",
         # An action slot's handle (4.4+): a number Blender draws for each
         # slot it makes, which cannot be set (slots are matched by name).
-        "handle", "slot_handle"}
+        "handle", "slot_handle",
+        # A modifier's persistent_uid (4.2+): a number Blender draws from
+        # the modifier's name when it makes one (an older file's converted
+        # ones count from 1), which cannot be set.
+        "persistent_uid"}
 # Collections that name members owned elsewhere: a bone's children and
 # its bone collections, a bone collection's bones and child collections
 # (every bone is walked once in its armature's `bones`, every bone
@@ -90,6 +94,17 @@ def _idref(v):
 
 def _has_name(s):
     return "name" in s.bl_rna.properties
+
+
+def _made_curves(m):
+    """A view transform's curve mapping as Blender makes it when the curves
+    are first turned on (a file may have none yet: the same thing)."""
+    return (m.tone == "STANDARD" and m.use_clip and m.extend == "EXTRAPOLATED"
+            and [m.clip_min_x, m.clip_min_y, m.clip_max_x, m.clip_max_y] == [0, 0, 1, 1]
+            and list(m.black_level) == [0, 0, 0] and list(m.white_level) == [1, 1, 1]
+            and len(m.curves) == 4
+            and all([(tuple(p.location), p.handle_type) for p in c.points]
+                    == [((0, 0), "AUTO"), ((1, 1), "AUTO")] for c in m.curves))
 
 
 def walk(s, depth=0):
@@ -145,6 +160,10 @@ def walk(s, depth=0):
                     out[k].pop("name", None)
                 else:
                     out[k] = _idref(v)
+            elif k == "curve_mapping" and isinstance(s, bpy.types.ColorManagedViewSettings) \
+                    and _made_curves(v):
+                # Not made yet in some files, made as this in others.
+                out[k] = None
             elif k in ("field", "collision") and not (
                     getattr(v, "type", "") not in ("", "NONE") or getattr(v, "use", False)):
                 # No force field / collision: allocated by some files and

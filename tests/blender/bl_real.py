@@ -83,6 +83,15 @@ def build_every_kind():
     except AttributeError:                          # 4.3+: v3 (not shared)
         bpy.ops.object.grease_pencil_add(type="STROKE", location=(12, 0, 0))
     bpy.ops.object.mode_set(mode="OBJECT")
+    if bl_gpencil.LEGACY:
+        # Its own modifier stack (Grease Pencil v2's) and a visual effect.
+        stroke = bpy.context.active_object
+        thick = stroke.grease_pencil_modifiers.new("Thick", "GP_THICK")
+        thick.thickness_factor = 2.5
+        thick.use_normalized_thickness = True
+        glow = stroke.shader_effects.new("Glow", "FX_GLOW")
+        glow.size = (20.0, 10.0)
+        glow.glow_color = (1.0, 0.5, 0.0)
     bpy.ops.mesh.primitive_uv_sphere_add(location=(0, 3, 0))
     sphere = bpy.context.active_object
     # Geometry nodes: a modifier using a node group that moves the points.
@@ -303,7 +312,8 @@ def features():
     scene then differs by its Grease Pencil v3 object): the geometry-nodes
     modifier's input values (ID properties, by socket position), each view
     layer's settings of its collections, the line styles, the strips, the
-    sculpt mask and custom normals."""
+    sculpt mask and custom normals; the Grease Pencil object's modifiers
+    and visual effects (Blender before 4.3)."""
     mod = bpy.data.objects["Sphere"].modifiers[-1]
     keys = _gn_keys(mod)
     inputs = {}
@@ -337,7 +347,11 @@ def features():
                          else se.sequences_all))      # 4.4+: strips_all
     from sessiond_blender.translators import sculpt_mask
     mask = sculpt_mask.read(bpy.data.meshes["Icosphere"])
+    stroke = bpy.data.objects.get("Stroke") if bl_gpencil.LEGACY else None
+    gp_mods = [[m.name, m.type] for m in stroke.grease_pencil_modifiers] + \
+        [[e.name, e.type] for e in stroke.shader_effects] if stroke else None
     return {"gn_inputs": inputs, "layers": layers, "linestyles": styles, "strips": strips,
+            "gp_modifiers": gp_mods,
             "mask": [_r(x) for x in mask[:3]] if mask else None,
             "normals": [round(x, 3) + 0.0 for x in normals[:3]] if normals else None}
 
@@ -514,6 +528,28 @@ def shared_file(cache):
     return os.path.join(d, "a-before.json")
 
 
+def _say_values(cache, role):
+    """This Blender's edited_values() where the other one (same test
+    directory) reads them, before it says it is done editing."""
+    import json
+    with open(os.path.join(os.path.dirname(shared_file(cache)), role + "-values.json"), "w") as f:
+        json.dump(edited_values(), f)
+
+
+def _await_values(s, cache, role):
+    """Pump until this Blender holds the values the other one edited: the
+    chat saying so can be handled before the edits that came just before it
+    are loaded (a datablock both sides changed at once is merged and loaded
+    again). A value that never arrives is left for the test to show."""
+    import json
+    with open(os.path.join(os.path.dirname(shared_file(cache)), role + "-values.json")) as f:
+        want = json.load(f)
+    try:
+        s.wait_until(lambda: edited_values() == want, T)
+    except TimeoutError:
+        pass
+
+
 def role_a(port, session, cache, which):
     import json
     open_scene(which)
@@ -527,6 +563,7 @@ def role_a(port, session, cache, which):
     done("published", publish_s=publish_s, count=len(before), digests=before_hex,
          features=features() if which == "every-kind" else None,
          not_shared=s.not_shared(), gpencil_v2=bl_gpencil.LEGACY,
+         version=list(bpy.app.version[:2]),
          holders=sorted(["collections/" + c.name for c in bpy.data.collections
                          if any(why_not_shared(o) for o in c.objects)]
                         + ["scenes/" + sc.name for sc in bpy.data.scenes
@@ -553,9 +590,11 @@ def role_a(port, session, cache, which):
         s.send_chat("a:checked")
         s.wait_until(lambda: any(m["text"] == "b:edited" for m in s.chat), T)
         s.flush()
+        _await_values(s, cache, "b")
         done("a-saw", values=edited_values())
         edit_a()
         s.flush()
+        _say_values(cache, "a")
         s.send_chat("a:edited")
         s.wait_until(lambda: any(m["text"] == "b:done" for m in s.chat), T)
         done("a-final", values=edited_values(), addon_digest=s.digest()[0],
@@ -599,9 +638,11 @@ def role_b(port, session, cache, which):
         edit_b()
         s.flush()
         done("b-edited", values=edited_values())
+        _say_values(cache, "b")
         s.send_chat("b:edited")
         s.wait_until(lambda: any(m["text"] == "a:edited" for m in s.chat), T)
         s.flush()
+        _await_values(s, cache, "a")
         done("b-final", values=edited_values(), addon_digest=s.digest()[0],
              addon_items=addon_items(s))
         s.send_chat("b:done")

@@ -172,6 +172,10 @@ class RealScenesTest(unittest.TestCase):
         # The plane's custom normals (the first corner's; all of them are
         # in the add-on's dump, equal on both sides).
         self.assertEqual(feats["normals"], [0.0, 0.6, 0.8])
+        # The Grease Pencil object's modifier and visual effect (their
+        # settings are in the object's digest).
+        self.assertEqual(feats["gp_modifiers"],
+                         [["Thick", "GP_THICK"], ["Glow", "FX_GLOW"]] if gp else None)
         self.assertIn(["fonts", "Bfont Regular", "Blender's built-in font: every Blender has it"],
                       pub["not_shared"])
         if gp:
@@ -225,11 +229,25 @@ class RealScenesTest(unittest.TestCase):
 
     def test_other_shipped_files(self):
         """The other application templates and the material library's
-        templates.blend: never changed by publishing; what is shared
-        arrives equal."""
+        templates.blend: never changed by publishing, and every datablock
+        arrives equal as a whole (a mesh's auto smooth angle while auto
+        smooth is off, the scene's FFmpeg audio settings and its view
+        transform's curves among them)."""
+        # Blender 5.0 (not yet equal there): templates.blend's node group
+        # holds a Point Density texture, a node type 5.0 no longer has (it
+        # opens it as an undefined node, which cannot be made: the joining
+        # 5.0 has the group without it and its links, and the material
+        # using the group shows other sockets); the Sculpting template's
+        # mesh arrives with its edges in another order and a sharp_face
+        # attribute.
+        differ_5 = {"Sculpting": ["meshes/Quad Sphere"],
+                    "templates": ["materials/template_all_trans_textures",
+                                  "node_groups/Template_All_Textures"]}
         for scene in ("Sculpting", "VFX", "Video_Editing", "templates"):
             with self.subTest(scene=scene):
-                self.round_trip(scene)
+                pub, joined, equal_b = self.round_trip(scene)
+                self.assertEqual(sorted(set(pub["digests"]) - set(equal_b) - unshared(pub)),
+                                 differ_5.get(scene, []) if pub["version"] >= [5, 0] else [])
 
 
 if __name__ == "__main__":

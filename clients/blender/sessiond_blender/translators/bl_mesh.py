@@ -14,11 +14,13 @@ they travel as one blob of packed little-endian arrays and `geometry`
 holds {"blob": reference, "layout": [[name, typecode, count], ...]}; the
 blob's chunks (protocol 1.2) are cut along the arrays.
 
-Auto smooth: `auto_smooth` is the angle (radians) when it is on. Blender
-before 4.1 reads and writes it (use_auto_smooth, auto_smooth_angle); 4.1
-made it a modifier ("Smooth by Angle", a geometry node group, not shared):
-there the mesh keeps `auto_smooth` as it was and marks its edges sharp from
-that angle (set_sharp_from_angle; done again whenever the mesh arrives).
+Auto smooth: `auto_smooth` is the angle (radians) when it is on, and
+`auto_smooth_angle` the angle while it is off (Blender keeps it, and uses
+it when auto smooth is turned on again). Blender before 4.1 reads and
+writes them (use_auto_smooth, auto_smooth_angle); 4.1 made it a modifier
+("Smooth by Angle", a geometry node group, not shared): there the mesh
+keeps both as they were and marks its edges sharp from `auto_smooth`
+(set_sharp_from_angle; done again whenever the mesh arrives).
 
 Custom split normals: `custom_normals` (mesh_normals.py); the sculpt mask:
 `sculpt_mask` (sculpt_mask.py).
@@ -207,10 +209,17 @@ def fingerprint(me):
 
 
 def _auto_smooth(me):
-    """The auto smooth angle, or None when it is off (before 4.1)."""
-    if HAS_AUTO_SMOOTH and me.use_auto_smooth:      # before 4.1
-        return float(me.auto_smooth_angle)
+    """Whether auto smooth is on and its angle, or None (4.1+)."""
+    if HAS_AUTO_SMOOTH:                             # before 4.1
+        return (me.use_auto_smooth, _angle(me))
     return None
+
+
+def _angle(me):
+    """The auto smooth angle as setting it makes it (before 4.1): older
+    files may hold one above 180 degrees."""
+    p = me.bl_rna.properties["auto_smooth_angle"]
+    return float(min(max(me.auto_smooth_angle, p.hard_min), p.hard_max))
 
 
 def dump(me, ctx):
@@ -220,10 +229,12 @@ def dump(me, ctx):
     if sk is not None:
         d["shape_keys"] = sk
     if HAS_AUTO_SMOOTH:                 # before 4.1
-        if me.use_auto_smooth:
-            d["auto_smooth"] = float(me.auto_smooth_angle)
-    elif "auto_smooth" in prev_of(ctx):
-        d["auto_smooth"] = prev_of(ctx)["auto_smooth"]     # 4.1+: kept as it was
+        key = "auto_smooth" if me.use_auto_smooth else "auto_smooth_angle"
+        d[key] = _angle(me)
+    else:                               # 4.1+: kept as they were
+        for key in ("auto_smooth", "auto_smooth_angle"):
+            if key in prev_of(ctx):
+                d[key] = prev_of(ctx)[key]
     named = arrays(me)
     if len(me.vertices) > LARGE:
         blob, layout = pack_arrays(named)
@@ -281,8 +292,9 @@ def load(me, data, ctx):
     if HAS_AUTO_SMOOTH:                 # before 4.1
         if me.use_auto_smooth != (angle is not None):
             me.use_auto_smooth = angle is not None
-        if angle is not None and abs(me.auto_smooth_angle - angle) > 1e-6:
-            me.auto_smooth_angle = angle
+        kept = angle if angle is not None else data.get("auto_smooth_angle")
+        if kept is not None and abs(me.auto_smooth_angle - kept) > 1e-6:
+            me.auto_smooth_angle = kept
     elif angle is not None and geo is not None:
         me.set_sharp_from_angle(angle=angle)        # 4.1+: edges sharp from the angle
     if geo is not None:

@@ -6,7 +6,9 @@ action (and, from Blender 4.4, the action's slot it is animated through:
 its constraints, its vertex groups with their weights, and for an
 armature its pose (each pose bone's
 transform, custom shape, custom and add-on properties such as Rigify's,
-constraints).
+constraints). A Grease Pencil object's modifiers (`gpencil_modifiers`:
+Grease Pencil v2's own stack, before 4.3) and visual effects
+(`shader_effects`), each with its settings.
 
 An object whose data is a kind that is not shared is not shared either
 (translators.why_not_shared). A received object is only built once its
@@ -18,7 +20,7 @@ is by what is received (the sender could not name it).
 
 import bpy
 
-from . import drivers, modifiers, physics
+from . import bl_gpencil, drivers, modifiers, physics
 from .common import custom_props, keep_local, load_custom, prev_of, rna_dump, rna_load
 
 # Blender 4.4+: slotted actions.
@@ -34,7 +36,8 @@ EXCLUDE = ("data", "parent", "matrix_world", "matrix_basis", "matrix_local", "ac
            "active_material_index", "mode", "dimensions")
 SPECIAL = ("type", "hide", "data", "parent", "modifiers", "material_slots", "action",
            "constraints", "pose", "lineart", "motion_path", "vertex_groups", "fake_user",
-           "custom", "action_slot", "drivers", "physics")
+           "custom", "action_slot", "drivers", "physics", "grease_pencil_modifiers",
+           "gpencil_modifiers", "shader_effects")
 
 
 def dump(obj, ctx):
@@ -84,6 +87,11 @@ def dump(obj, ctx):
             ctx.deps.append(prev["action"])
     if len(obj.constraints):
         d["constraints"] = _dump_constraints(obj.constraints, ctx)
+    if bl_gpencil.LEGACY and len(obj.grease_pencil_modifiers):     # before 4.3
+        d["gpencil_modifiers"] = _dump_stack(obj.grease_pencil_modifiers, ctx,
+                                             prev.get("gpencil_modifiers"))
+    if len(obj.shader_effects):
+        d["shader_effects"] = _dump_stack(obj.shader_effects, ctx, prev.get("shader_effects"))
     drv = drivers.dump(obj, ctx)
     if drv:
         d["drivers"] = drv
@@ -106,6 +114,24 @@ def _dump_modifier(m, ctx, prev):
     if structs:
         d["structs"] = structs
     return d
+
+
+def _dump_stack(stack, ctx, prev):
+    """[{name, type, props}] of a Grease Pencil modifier or effect stack."""
+    old = {(m.get("name"), m.get("type")): m.get("props") or {}
+           for m in (prev if isinstance(prev, list) else ()) if isinstance(m, dict)}
+    return [{"name": m.name, "type": m.type,
+             "props": rna_dump(m, ctx, exclude=("name",), prev=old.get((m.name, m.type)))}
+            for m in stack]
+
+
+def _load_stack(stack, items, ctx):
+    if [(m.name, m.type) for m in stack] != [(i["name"], i["type"]) for i in items]:
+        stack.clear()
+        for i in items:
+            stack.new(i["name"], i["type"])
+    for m, i in zip(stack, items):
+        rna_load(m, i.get("props", {}), ctx, exclude=("name",))
 
 
 def _first_slot(ctx, data):
@@ -293,6 +319,11 @@ def load(obj, data, ctx):
     elif ad is not None and ad.action is not None:
         ad.action = None
     _load_constraints(obj.constraints, data.get("constraints", []), ctx)
+    if bl_gpencil.LEGACY:               # before 4.3
+        if data.get("gpencil_modifiers") or len(obj.grease_pencil_modifiers):
+            _load_stack(obj.grease_pencil_modifiers, data.get("gpencil_modifiers", []), ctx)
+    if data.get("shader_effects") or len(obj.shader_effects):
+        _load_stack(obj.shader_effects, data.get("shader_effects", []), ctx)
     if data.get("drivers") or (obj.animation_data is not None and
                                len(obj.animation_data.drivers)):
         drivers.load(obj, data.get("drivers"), ctx)

@@ -1,7 +1,9 @@
 """Scene: every writable setting of the scene (frame range, current frame,
 active camera, world, background set, gravity, audio, ...), its render
-settings (with the output's and baking's image settings), EEVEE's, colour management (display, view transform, look,
-exposure, gamma, sequencer colour space), units, Grease Pencil render
+settings (with the output's and baking's image settings, FFmpeg's video
+and audio settings, the motion blur shutter curve), EEVEE's, colour
+management (display, view transform, look, exposure, gamma, curves,
+sequencer colour space), units, Grease Pencil render
 settings (anti-aliasing, motion blur steps), view layers (names, passes
 and their settings), timeline markers, and the
 objects and collections of its master collection. Cycles' settings travel
@@ -26,10 +28,12 @@ the scene's, an older one writes its own into the first view layer's while
 it disagrees, and a view layer without its own takes the scene's.
 """
 
+import copy
+
 import bpy
 
 from . import bl_collection, freestyle, physics, sequencer
-from .common import keep_local, prev_of, rna_dump, rna_load
+from .common import _dump_mapping, _load_mapping, keep_local, prev_of, rna_dump, rna_load
 
 KIND = "Scene"
 COLLECTION = "scenes"
@@ -39,12 +43,24 @@ EXCLUDE = ("frame_current", "use_nodes", "frame_current_final", "show_keys_from_
 # Sub-settings, in the order they are loaded (the display before the view
 # transform that depends on it).
 SUBS = ("render", "render.image_settings", "render.image_settings.view_settings",
-        "render.image_settings.display_settings", "render.bake", "render.bake.image_settings",
+        "render.image_settings.display_settings", "render.ffmpeg", "render.bake",
+        "render.bake.image_settings",
         "render.bake.image_settings.view_settings", "eevee", "display_settings", "view_settings",
         "sequencer_colorspace_settings", "unit_settings", "safe_areas", "display",
         "display.shading", "grease_pencil_settings")
 ORDER = {"view_settings": ("view_transform",), "render": ("engine",),
-         "render.image_settings": ("file_format",)}
+         "render.image_settings": ("file_format",), "ffmpeg": ("format",)}
+# Curve mappings (the view transform's curves, the motion blur shutter
+# curve), under their property's name in the sub-settings' data (in the
+# form of common._dump_mapping). Blender makes a
+# view transform's curves only when they are first turned on, as
+# VIEW_CURVES: a file may have none, which is the same as these and
+# travels as these.
+MAPPINGS = {"render": "motion_blur_shutter_curve", "view_settings": "curve_mapping"}
+VIEW_CURVES = {"tone": "STANDARD", "use_clip": True, "clip_min_x": 0.0, "clip_min_y": 0.0,
+               "clip_max_x": 1.0, "clip_max_y": 1.0, "extend": "EXTRAPOLATED",
+               "black_level": [0.0, 0.0, 0.0], "white_level": [1.0, 1.0, 1.0],
+               "curves": [[[0.0, 0.0, "AUTO"], [1.0, 1.0, "AUTO"]]] * 4}
 # Kept apart from the scene's own settings in the node data.
 OWN = SUBS + ("markers", "collection", "fake_user", "custom", "view_layers", "rigidbody_world",
               "sequencer")
@@ -73,6 +89,7 @@ def dump(scene, ctx):
         st = _sub(scene, sub)
         if st is not None:
             d[sub] = rna_dump(st, ctx, prev=prev_of(ctx, sub))
+            _dump_curves(st, sub, d[sub])
     render = d.get("render", {})
     if EEVEE_NEXT and render.get("engine") == "BLENDER_EEVEE_NEXT":
         render["engine"] = "BLENDER_EEVEE"          # 4.2-4.5
@@ -119,7 +136,10 @@ def load(scene, data, ctx):
             want = data[sub]
             if sub == "render" and EEVEE_NEXT and want.get("engine") == "BLENDER_EEVEE":
                 want = dict(want, engine="BLENDER_EEVEE_NEXT")     # 4.2-4.5
-            rna_load(st, want, ctx, order=ORDER.get(sub.rsplit(".", 1)[-1], ()))
+            prop = MAPPINGS.get(sub.rsplit(".", 1)[-1])
+            rna_load(st, {k: v for k, v in want.items() if k != prop}, ctx,
+                     order=ORDER.get(sub.rsplit(".", 1)[-1], ()))
+            _load_curves(st, prop, want.get(prop))
     if "markers" in data:
         _load_markers(scene.timeline_markers, data["markers"], ctx)
     if data.get("view_layers"):
@@ -132,6 +152,18 @@ def load(scene, data, ctx):
         freestyle.load(vl, w.get("freestyle"), ctx)
     physics.load_world(scene, data.get("rigidbody_world"), ctx)
     sequencer.load(scene, data.get("sequencer"), ctx)
+
+
+def _dump_curves(st, sub, d):
+    """The sub-settings' curve mapping (MAPPINGS) into its data `d`."""
+    prop = MAPPINGS.get(sub.rsplit(".", 1)[-1])
+    if prop is None or prop not in st.bl_rna.properties:
+        return
+    m = getattr(st, prop)
+    if m is not None:
+        d[prop] = _dump_mapping(m)
+    elif prop == "curve_mapping":
+        d[prop] = copy.deepcopy(VIEW_CURVES)    # none made yet: the same
 
 
 def _dump_view_layers(scene, ctx, prev):
@@ -148,6 +180,21 @@ def _dump_view_layers(scene, ctx, prev):
                                   else None)
         out.append(v)
     return out
+
+
+def _load_curves(st, prop, want):
+    if not isinstance(want, dict) or prop is None or prop not in st.bl_rna.properties:
+        return
+    if getattr(st, prop) is None:
+        if prop != "curve_mapping" or want == VIEW_CURVES:
+            return
+        # Turning the curves on makes them (and off again, as the data says).
+        on = st.use_curve_mapping
+        st.use_curve_mapping = True
+        st.use_curve_mapping = on
+    m = getattr(st, prop)
+    if m is not None and _dump_mapping(m) != want:
+        _load_mapping(m, want)
 
 
 def _load_view_layers(scene, want, ctx, gtao=None):
