@@ -107,6 +107,13 @@ def _made_curves(m):
                     == [((0, 0), "AUTO"), ((1, 1), "AUTO")] for c in m.curves))
 
 
+def _editing_state(attribute):
+    try:
+        return attribute.name.startswith((".select", ".uv_select", ".pn.", ".vs.", ".es."))
+    except UnicodeDecodeError:
+        return True     # a UV map's lazily made layer whose name 4.2 left unset
+
+
 def walk(s, depth=0):
     """A JSON-able structure of RNA struct s."""
     out = {}
@@ -179,8 +186,13 @@ def walk(s, depth=0):
             if k in ("attributes", "vertex_colors", "color_attributes") and \
                     isinstance(s, bpy.types.Mesh):
                 # Selection is kept as internal attributes (UV selection
-                # too from 5.0): not content.
-                v = [a for a in v if not a.name.startswith((".select", ".uv_select"))]
+                # too from 5.0), and so are a UV map's pins and its
+                # vertex and edge selection (".pn.", ".vs.", ".es." before
+                # 5.0): editing state, not content. Reading a UV map's pins
+                # (this walk does) makes that layer in Blender 4.x, and 4.2
+                # may leave its name unset (garbage, or not even text under
+                # MALLOC_PERTURB_, which meson sets).
+                v = [a for a in v if not _editing_state(a)]
             if (type(s).__name__, k) in MEMBERS:
                 out[k] = [["ref", type(x).__name__, x.name] for x in v]
                 continue

@@ -367,8 +367,11 @@ def _load_extra(me, g):
         if k.startswith("attr:"):
             domain, dt, name = k.split(":", 3)[1:]
             want[name] = (domain, dt, k)
-    for a in list(me.attributes):
-        if _shared_attr(me, a) and a.name not in want:
+    # By name: removing an attribute moves the others in memory, so a list
+    # of them taken before a removal points at the wrong ones after it.
+    for name in [a.name for a in me.attributes if _shared_attr(me, a) and a.name not in want]:
+        a = me.attributes.get(name)
+        if a is not None:
             me.attributes.remove(a)
     for name, (domain, dt, k) in want.items():
         a = me.attributes.get(name)
@@ -420,9 +423,8 @@ def _load_geometry(me, g):
             me.polygons.foreach_set("material_index", g["material_index"])
         me.polygons.foreach_set("use_smooth", g["smooth"])
     uv_names = [k[3:] for k in g if k.startswith("uv.")]
-    for layer in list(me.uv_layers):
-        if layer.name not in uv_names:
-            me.uv_layers.remove(layer)
+    for name in [x.name for x in me.uv_layers if x.name not in uv_names]:
+        me.uv_layers.remove(me.uv_layers[name])      # by name, as attributes
     for name in uv_names:
         layer = me.uv_layers.get(name) or me.uv_layers.new(name=name, do_init=False)
         if nl:
