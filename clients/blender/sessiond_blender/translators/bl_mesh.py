@@ -148,8 +148,14 @@ BUILTIN = {"position", "material_index", "sharp_face", "sharp_edge", "crease_edg
 
 
 def _shared_attr(me, a):
-    return (not a.name.startswith(".") and a.name not in BUILTIN and a.data_type in ATTR
-            and a.name not in me.uv_layers)
+    try:
+        name = a.name
+    except UnicodeDecodeError:
+        # Blender 4.2 may leave the name of a UV map's pin layer, made
+        # when the pins are first read, unset: an internal layer anyway.
+        return False
+    return (not name.startswith(".") and name not in BUILTIN and a.data_type in ATTR
+            and name not in me.uv_layers)
 
 
 def _nonzero(a):
