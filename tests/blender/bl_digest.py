@@ -141,6 +141,14 @@ def walk(s, depth=0):
         except (AttributeError, RuntimeError, TypeError, ValueError):
             continue
         if p.type in ("BOOLEAN", "INT", "FLOAT", "STRING", "ENUM"):
+            if p.type in ("INT", "FLOAT") and hasattr(v, "foreach_get") and \
+                    not getattr(p, "array_length", 0):
+                # An array of any length (a loaded image's pixels, its
+                # first tile's for a tiled image): a hash of its values.
+                a = array.array("f" if p.type == "FLOAT" else "i", [0]) * len(v)
+                v.foreach_get(a)
+                out[k] = hashlib.sha256(a.tobytes()).hexdigest()
+                continue
             if p.type in ("INT", "FLOAT") and not getattr(p, "array_length", 0):
                 v = min(max(v, p.hard_min), p.hard_max)     # as it can be set
             out[k] = _simple(v)

@@ -258,6 +258,7 @@ def _physics_and_layers():
     vol.display.interpolation_method = "CLOSEST"
     vol.render.space = "WORLD"
     vol.velocity_scale = 2.0
+    _udim_image()
     bpy.ops.object.effector_add(type="WIND", location=(-3, -3, 0))
     bpy.context.active_object.field.strength = 3.0
     # Freestyle: a line set whose line style has modifiers.
@@ -307,6 +308,56 @@ def _physics_and_layers():
     lineset.collection = bpy.data.collections["Props"]
 
 
+def _udim_image():
+    """A tiled (UDIM) image of two 4x4 tiles (red 1001, blue 1002, labelled),
+    loaded from PNG files Blender writes into a temporary folder, packed."""
+    import os
+    import tempfile
+    folder = tempfile.mkdtemp(prefix="udim")
+    for n, c in ((1001, (1, 0, 0, 1)), (1002, (0, 0, 1, 1))):
+        tile = bpy.data.images.new("tile%d" % n, 4, 4)
+        tile.generated_color = c
+        tile.filepath_raw = os.path.join(folder, "Tiles.%d.png" % n)
+        tile.file_format = "PNG"
+        tile.save()
+        bpy.data.images.remove(tile)
+    img = bpy.data.images.load(os.path.join(folder, "Tiles.<UDIM>.png"))
+    img.name = "Tiles"
+    img.source = "TILED"        # finds the tiles beside the first
+    img.tiles[1].label = "Back"
+    img.pack()
+    img.use_fake_user = True
+
+
+def _png_first_pixel(data):
+    """The first pixel (8-bit channels) of a PNG: the first row's first
+    pixel reads the same through every PNG filter."""
+    import struct
+    import zlib
+    pos, idat, channels = 8, b"", 4
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            channels = {0: 1, 2: 3, 4: 2, 6: 4}[body[9]]
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    return list(zlib.decompress(idat)[1:1 + channels])
+
+
+def _udim():
+    import hashlib
+    img = bpy.data.images.get("Tiles")
+    if img is None:
+        return None
+    files = {pf.tile_number: pf.packed_file.data for pf in img.packed_files}
+    return [[t.number, t.label, hashlib.sha256(files[t.number]).hexdigest()
+             if t.number in files else None,
+             _png_first_pixel(files[t.number]) if t.number in files else None]
+            for t in img.tiles] + [img.source]
+
+
 def features():
     """What the digest does not walk or, from 4.3, does not show equal (the
     scene then differs by its Grease Pencil v3 object): the geometry-nodes
@@ -352,6 +403,7 @@ def features():
         [[e.name, e.type] for e in stroke.shader_effects] if stroke else None
     return {"gn_inputs": inputs, "layers": layers, "linestyles": styles, "strips": strips,
             "gp_modifiers": gp_mods,
+            "udim": _udim(),
             "mask": [_r(x) for x in mask[:3]] if mask else None,
             "normals": [round(x, 3) + 0.0 for x in normals[:3]] if normals else None}
 
