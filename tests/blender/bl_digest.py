@@ -231,8 +231,15 @@ def _mesh_arrays(me):
 
 
 def id_structure(idb):
+    if isinstance(idb, bpy.types.Volume) and idb.filepath:
+        idb.grids.load()    # as drawing it would: its file's grids
     d = walk(idb)
     d["__type"] = type(idb).__name__
+    if isinstance(idb, bpy.types.Volume) and idb.filepath:
+        # A volume's file by its bytes, not where it is (a received one is
+        # read from the local blob cache: a volume cannot be packed).
+        with open(bpy.path.abspath(idb.filepath), "rb") as f:
+            d["filepath"] = hashlib.sha256(f.read()).hexdigest()
     props = {}
     registered = idb.bl_rna.properties
     for k in idb.keys():
