@@ -148,6 +148,14 @@ def walk(s, depth=0):
         except (AttributeError, RuntimeError, TypeError, ValueError):
             continue
         if p.type in ("BOOLEAN", "INT", "FLOAT", "STRING", "ENUM"):
+            if p.type in ("INT", "FLOAT") and hasattr(v, "foreach_get") and \
+                    not getattr(p, "array_length", 0):
+                # An array of any length (a loaded image's pixels, its
+                # first tile's for a tiled image): a hash of its values.
+                a = array.array("f" if p.type == "FLOAT" else "i", [0]) * len(v)
+                v.foreach_get(a)
+                out[k] = hashlib.sha256(a.tobytes()).hexdigest()
+                continue
             if p.type in ("INT", "FLOAT") and not getattr(p, "array_length", 0):
                 v = min(max(v, p.hard_min), p.hard_max)     # as it can be set
             out[k] = _simple(v)
@@ -235,8 +243,15 @@ def _mesh_arrays(me):
 
 
 def id_structure(idb):
+    if isinstance(idb, bpy.types.Volume) and idb.filepath:
+        idb.grids.load()    # as drawing it would: its file's grids
     d = walk(idb)
     d["__type"] = type(idb).__name__
+    if isinstance(idb, bpy.types.Volume) and idb.filepath:
+        # A volume's file by its bytes, not where it is (a received one is
+        # read from the local blob cache: a volume cannot be packed).
+        with open(bpy.path.abspath(idb.filepath), "rb") as f:
+            d["filepath"] = hashlib.sha256(f.read()).hexdigest()
     props = {}
     registered = idb.bl_rna.properties
     for k in idb.keys():

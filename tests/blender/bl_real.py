@@ -258,6 +258,8 @@ def _physics_and_layers():
     vol.display.interpolation_method = "CLOSEST"
     vol.render.space = "WORLD"
     vol.velocity_scale = 2.0
+    _udim_image()
+    _smoke_volume()
     bpy.ops.object.effector_add(type="WIND", location=(-3, -3, 0))
     bpy.context.active_object.field.strength = 3.0
     # Freestyle: a line set whose line style has modifiers.
@@ -307,6 +309,127 @@ def _physics_and_layers():
     lineset.collection = bpy.data.collections["Props"]
 
 
+def _udim_image():
+    """A tiled (UDIM) image of two 4x4 tiles (red 1001, blue 1002, labelled),
+    loaded from PNG files Blender writes into a temporary folder, packed."""
+    import os
+    import tempfile
+    folder = tempfile.mkdtemp(prefix="udim")
+    for n, c in ((1001, (1, 0, 0, 1)), (1002, (0, 0, 1, 1))):
+        tile = bpy.data.images.new("tile%d" % n, 4, 4)
+        tile.generated_color = c
+        tile.filepath_raw = os.path.join(folder, "Tiles.%d.png" % n)
+        tile.file_format = "PNG"
+        tile.save()
+        bpy.data.images.remove(tile)
+    img = bpy.data.images.load(os.path.join(folder, "Tiles.<UDIM>.png"))
+    img.name = "Tiles"
+    img.source = "TILED"        # finds the tiles beside the first
+    img.tiles[1].label = "Back"
+    img.pack()
+    img.use_fake_user = True
+
+
+# A smoke domain whose replay cache is written as OpenVDB when frame 1 is
+# evaluated. Run by the blender binary: the bpy module builds of 4.x
+# (blender/bpy-releases, checked with 4.5) fail in mantaflow's scripts
+# ("'LevelsetGrid' object has no attribute 'setConst'") and write nothing,
+# so under them Debian's blender 3.4, which the suite runs anyway, writes
+# the file.
+SMOKE_SCRIPT = """
+import bpy, sys
+bpy.ops.wm.read_homefile(use_empty=True)
+bpy.ops.mesh.primitive_cube_add(size=4)
+domain = bpy.context.active_object
+mod = domain.modifiers.new("Fluid", "FLUID")
+mod.fluid_type = "DOMAIN"
+s = mod.domain_settings
+s.domain_type = "GAS"
+s.resolution_max = 8
+s.cache_directory = sys.argv[-1]
+s.cache_type = "REPLAY"
+s.cache_data_format = "OPENVDB"
+bpy.ops.mesh.primitive_uv_sphere_add(radius=0.5)
+flow = bpy.context.active_object
+mod = flow.modifiers.new("Fluid", "FLUID")
+mod.fluid_type = "FLOW"
+mod.flow_settings.flow_type = "SMOKE"
+mod.flow_settings.flow_behavior = "INFLOW"
+bpy.context.scene.frame_set(1)
+"""
+
+
+def _smoke_vdb():
+    """A .vdb file of a smoke simulation's first frame (a domain of
+    resolution 8), written by Blender's fluid solver in a temporary
+    folder, in a Blender of its own (its scene is thrown away)."""
+    import glob
+    import shutil
+    import subprocess
+    import tempfile
+    folder = tempfile.mkdtemp(prefix="smoke")
+    script = os.path.join(folder, "smoke.py")
+    with open(script, "w") as f:
+        f.write(SMOKE_SCRIPT)
+    if not bpy.app.binary_path or "python" in os.path.basename(bpy.app.binary_path):
+        blender = shutil.which("blender")     # the bpy module: Debian's blender
+    else:
+        blender = bpy.app.binary_path
+    subprocess.run([blender, "-b", "--factory-startup", "--python", script, "--", folder],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=T, check=False)
+    return sorted(glob.glob(os.path.join(folder, "data", "*.vdb")))[0]
+
+
+def _smoke_volume():
+    """A Volume object reading a .vdb file Blender wrote."""
+    vol = bpy.data.volumes.new("Smoke")
+    vol.filepath = _smoke_vdb()
+    ob = bpy.data.objects.new("Smoke", vol)
+    ob.location = (-6, -6, 0)
+    bpy.context.scene.collection.objects.link(ob)
+
+
+def _vdb():
+    import hashlib
+    from sessiond_blender.translators.common import file_bytes
+    vol = bpy.data.volumes.get("Smoke")
+    if vol is None:
+        return None
+    vol.grids.load()
+    data = file_bytes(vol)
+    return [sorted(g.name for g in vol.grids),
+            hashlib.sha256(data).hexdigest() if data else None]
+
+
+def _png_first_pixel(data):
+    """The first pixel (8-bit channels) of a PNG: the first row's first
+    pixel reads the same through every PNG filter."""
+    import struct
+    import zlib
+    pos, idat, channels = 8, b"", 4
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            channels = {0: 1, 2: 3, 4: 2, 6: 4}[body[9]]
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    return list(zlib.decompress(idat)[1:1 + channels])
+
+
+def _udim():
+    import hashlib
+    img = bpy.data.images.get("Tiles")
+    if img is None:
+        return None
+    files = {pf.tile_number: pf.packed_file.data for pf in img.packed_files}
+    return [[t.number, t.label, hashlib.sha256(files[t.number]).hexdigest()
+             if t.number in files else None,
+             _png_first_pixel(files[t.number]) if t.number in files else None]
+            for t in img.tiles] + [img.source]
+
+
 def features():
     """What the digest does not walk or, from 4.3, does not show equal (the
     scene then differs by its Grease Pencil v3 object): the geometry-nodes
@@ -352,6 +475,8 @@ def features():
         [[e.name, e.type] for e in stroke.shader_effects] if stroke else None
     return {"gn_inputs": inputs, "layers": layers, "linestyles": styles, "strips": strips,
             "gp_modifiers": gp_mods,
+            "udim": _udim(),
+            "vdb": _vdb(),
             "mask": [_r(x) for x in mask[:3]] if mask else None,
             "normals": [round(x, 3) + 0.0 for x in normals[:3]] if normals else None}
 

@@ -149,7 +149,7 @@ class RealScenesTest(unittest.TestCase):
                   "node_groups/Tint", "objects/metarig", "objects/Sphere", "objects/Text",
                   "objects/Cloth", "objects/Soft", "objects/Crate", "objects/Wind",
                   "objects/Emitter", "particles/Sparks", "particles/Fur", "objects/Volume",
-                  "volumes/Volume",
+                  "volumes/Volume", "images/Tiles", "volumes/Smoke", "objects/Smoke",
                   "collections/RigidBodyWorld", "collections/Props", "collections/Excluded",
                   ) + (("grease_pencils/Stroke", "objects/Stroke", "scenes/Scene") if gp else ()):
             self.assertIn(k, equal_b)
@@ -172,6 +172,16 @@ class RealScenesTest(unittest.TestCase):
         # The plane's custom normals (the first corner's; all of them are
         # in the add-on's dump, equal on both sides).
         self.assertEqual(feats["normals"], [0.0, 0.6, 0.8])
+        # The tiled (UDIM) image: its tiles, labels, each tile's file (its
+        # hash) and first pixel (red, blue; Blender writes RGB PNGs).
+        self.assertEqual([t[:2] + t[3:] for t in feats["udim"][:-1]],
+                         [[1001, "1001", [255, 0, 0]], [1002, "Back", [0, 0, 255]]])
+        self.assertEqual(feats["udim"][-1], "TILED")
+        # The volume reading a .vdb file: B reads the same bytes (the
+        # hash is in the features, equal on both sides) and grids.
+        self.assertEqual(feats["vdb"][0], ["density", "flame", "shadow", "temperature",
+                                           "velocity"])
+        self.assertIsNotNone(feats["vdb"][1])
         # The Grease Pencil object's modifier and visual effect (their
         # settings are in the object's digest).
         self.assertEqual(feats["gp_modifiers"],
