@@ -6,39 +6,21 @@ changed chunks, and B's mesh matches A's.
 """
 
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 sys.path.insert(0, HERE)
 
-from blender_run import Blender, blender_path, release   # noqa: E402
-from harness import Server                              # noqa: E402
+from blender_run import blender_path, release, BlenderTestCase   # noqa: E402
 
 
 @unittest.skipUnless(release() or blender_path(),
                      "blender is not installed (tools/setup.sh installs it for the tests)")
-class ChunkedMeshTest(unittest.TestCase):
-    def setUp(self):
-        self.srv = Server([]).start()
-        self.tmp = tempfile.mkdtemp(prefix="sessiond-chunks-")
-        self.procs = []
-
-    def tearDown(self):
-        for p in self.procs:
-            p.kill()
-        self.srv.stop()
-        self.srv.cleanup()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def start(self, role):
-        p = Blender("bl_chunks.py", [role, self.srv.port, "chunks",
-                                     os.path.join(self.tmp, "cache-" + role)], "blender-" + role)
-        self.procs.append(p)
-        return p
+class ChunkedMeshTest(BlenderTestCase):
+    script = "bl_chunks.py"
+    session = "chunks"
 
     def test_moving_100_vertices_sends_a_few_chunks(self):
         a = self.start("a")

@@ -7,17 +7,14 @@ password said in words.
 """
 
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 sys.path.insert(0, HERE)
 
-from blender_run import Blender, blender_path   # noqa: E402
-from harness import Server                      # noqa: E402
+from blender_run import blender_path, BlenderTestCase   # noqa: E402
 
 VIEW_A = [1, 0, 0, 2.0, 0, 1, 0, -3.0, 0, 0, 1, 4.0, 0, 0, 0, 1]
 VIEW_A2 = [0, -1, 0, 5.0, 1, 0, 0, 1.0, 0, 0, 1, 7.5, 0, 0, 0, 1]
@@ -25,24 +22,13 @@ VIEW_B = [1, 0, 0, 9.0, 0, 1, 0, 9.0, 0, 0, 1, 9.0, 0, 0, 0, 1]
 
 
 @unittest.skipUnless(blender_path(), "blender is not installed (tools/setup.sh installs it for the tests)")
-class CollabTest(unittest.TestCase):
-    def setUp(self):
-        self.srv = Server(["--admin-password", "adm"]).start()
-        self.tmp = tempfile.mkdtemp(prefix="sessiond-collab-")
-        self.procs = []
-
-    def tearDown(self):
-        for p in self.procs:
-            p.kill()
-        self.srv.stop()
-        self.srv.cleanup()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+class CollabTest(BlenderTestCase):
+    script = "bl_collab.py"
+    session = "together"
+    server_args = ("--admin-password", "adm")
 
     def artist(self, role):
-        p = Blender("bl_collab.py", [role, self.srv.port, "together",
-                                     os.path.join(self.tmp, "cache-" + role)], "blender-" + role)
-        self.procs.append(p)
-        return p
+        return self.start(role)
 
     def test_snap_follow_locks_progress(self):
         a = self.artist("a")

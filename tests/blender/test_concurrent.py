@@ -5,34 +5,21 @@ each every Blender's digest is the same and names what each artist did.
 """
 
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 sys.path.insert(0, HERE)
 
-from blender_run import Blender, blender_path   # noqa: E402
-from harness import Server                      # noqa: E402
+from blender_run import Blender, blender_path, BlenderTestCase   # noqa: E402
 
 
 @unittest.skipUnless(blender_path(), "blender is not installed (tools/setup.sh installs it for the tests)")
-class ConcurrentTest(unittest.TestCase):
-    def setUp(self):
-        # A server per test: one case's load (1,500 objects) does not
-        # reach into the next.
-        self.srv = Server([]).start()
-        self.tmp = tempfile.mkdtemp(prefix="sessiond-concurrent-")
-        self.procs = []
-
-    def tearDown(self):
-        for p in self.procs:
-            p.kill()
-        self.srv.stop()
-        self.srv.cleanup()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+class ConcurrentTest(BlenderTestCase):
+    # A server per test (BlenderTestCase): one case's load (1,500 objects)
+    # does not reach into the next.
+    session = "concurrent"
 
     def run_case(self, case, roles):
         """Start A, then the others once A has published; returns the

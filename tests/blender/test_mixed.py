@@ -12,17 +12,14 @@ one made it, and the other way round (a 3.x-only input).
 """
 
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 sys.path.insert(0, HERE)
 
-from blender_run import Blender, blender_path   # noqa: E402
-from harness import Server                      # noqa: E402
+from blender_run import Blender, blender_path, BlenderTestCase   # noqa: E402
 
 MIX = os.environ.get("SESSIOND_BLENDER_MIX", "blender 4.5").split()
 OLD, NEW = ["" if m == "blender" else m for m in MIX]
@@ -30,18 +27,8 @@ OLD, NEW = ["" if m == "blender" else m for m in MIX]
 
 @unittest.skipUnless(blender_path("") or (OLD and NEW),
                      "blender is not installed (tools/setup.sh installs it for the tests)")
-class MixedTest(unittest.TestCase):
-    def setUp(self):
-        self.srv = Server([]).start()
-        self.tmp = tempfile.mkdtemp(prefix="sessiond-mixed-")
-        self.procs = []
-
-    def tearDown(self):
-        for p in self.procs:
-            p.kill()
-        self.srv.stop()
-        self.srv.cleanup()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+class MixedTest(BlenderTestCase):
+    session = "mix"
 
     def side(self, role, series):
         p = Blender("bl_mixed.py", [role, self.srv.port, "mix", os.path.join(self.tmp, role)],

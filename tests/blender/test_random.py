@@ -15,32 +15,19 @@ timing, and so the interleaving, still varies).
 
 import os
 import random
-import shutil
 import sys
-import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 sys.path.insert(0, HERE)
 
-from blender_run import Blender, blender_path   # noqa: E402
-from harness import Server                      # noqa: E402
+from blender_run import Blender, blender_path, BlenderTestCase   # noqa: E402
 
 
 @unittest.skipUnless(blender_path(), "blender is not installed (tools/setup.sh installs it for the tests)")
-class RandomEditsTest(unittest.TestCase):
-    def setUp(self):
-        self.srv = Server([]).start()
-        self.tmp = tempfile.mkdtemp(prefix="sessiond-random-")
-        self.procs = []
-
-    def tearDown(self):
-        for p in self.procs:
-            p.kill()
-        self.srv.stop()
-        self.srv.cleanup()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+class RandomEditsTest(BlenderTestCase):
+    session = "random"
 
     def start(self, case, role, roles, env):
         cache = os.path.join(self.tmp, "cache-" + role)
