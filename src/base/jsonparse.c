@@ -16,7 +16,8 @@
  *   (space, tab, CR, LF) only; nesting deeper than 2048 is refused;
  * - strings: no byte below 0x20, valid UTF-8 (no overlong forms, no
  *   surrogates, nothing above U+10FFFF), the escapes \" \\ \/ \b \f \n \r
- *   \t and \uXXXX, a \u surrogate only as a valid pair, no \u0000;
+ *   \t and \u with four hex digits, a \u surrogate only as a valid
+ *   pair, no \u0000;
  * - numbers: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; without a
  *   fraction or exponent an integer (json_int_t, out of range refused),
  *   otherwise a real (an overflow to infinity refused);
