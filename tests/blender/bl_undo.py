@@ -212,17 +212,7 @@ def main():
             {"b": role_b, "host": role_host}[role](int(port), session, cache)
             return
         gen = {"a": role_a, "joiner": role_joiner}[role](int(port), session, cache)
-
-        def tick():
-            try:
-                return next(gen)
-            except StopIteration:
-                return None
-            except Exception:
-                done("error", trace=traceback.format_exc())
-                sys.stdout.flush()
-                os._exit(1)
-        bpy.app.timers.register(tick, first_interval=0.5)
+        scene_util.run_in_window(gen)
     except Exception:
         traceback.print_exc()
         done("error", trace=traceback.format_exc())

@@ -280,25 +280,12 @@ def _close(a, b, eps=1e-4):
     return a is not None and len(a) == len(b) and all(abs(x - y) <= eps for x, y in zip(a, b))
 
 
-def run_window(gen):
-    def tick():
-        try:
-            return next(gen)
-        except StopIteration:
-            return None
-        except Exception:
-            done("error", trace=traceback.format_exc())
-            sys.stdout.flush()
-            os._exit(1)
-    bpy.app.timers.register(tick, first_interval=0.5)
-
-
 def main():
     role, port, session, cache = scene_util.args()[:4]
     try:
         if role == "window":
             codes = scene_util.args()[4].split(",")
-            run_window(role_window(int(port), session, cache, codes))
+            scene_util.run_in_window(role_window(int(port), session, cache, codes))
         else:
             role_peer(int(port), session, cache)
     except Exception:

@@ -164,6 +164,28 @@ def remove_group_socket(tree, in_out, name):
         coll.remove(coll[name])
 
 
+def run_in_window(gen):
+    """Steps the generator `gen` from a timer every time it yields (the
+    seconds until the next step), as a Blender with a window runs
+    scripts; an exception ends Blender with an "error" result."""
+    import os
+    import sys
+    import traceback
+
+    import bpy
+
+    def tick():
+        try:
+            return next(gen)
+        except StopIteration:
+            return None
+        except Exception:
+            done("error", trace=traceback.format_exc())
+            sys.stdout.flush()
+            os._exit(1)
+    bpy.app.timers.register(tick, first_interval=0.5)
+
+
 def done(tag, **fields):
     """One line the driver reads: RESULT <tag> <json>."""
     import json

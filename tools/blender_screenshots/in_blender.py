@@ -133,17 +133,7 @@ def main():
             peer(int(port), cache)
             return
         gen = shoot(int(port), cache, out)
-
-        def tick():
-            try:
-                return next(gen)
-            except StopIteration:
-                return None
-            except Exception:
-                done("error", trace=traceback.format_exc())
-                sys.stdout.flush()
-                os._exit(1)
-        bpy.app.timers.register(tick, first_interval=0.5)
+        scene_util.run_in_window(gen)
     except Exception:
         done("error", trace=traceback.format_exc())
         sys.stdout.flush()
